@@ -1,0 +1,118 @@
+import { availableParallelism } from 'node:os';
+import { z } from 'zod';
+
+/**
+ * The one configuration schema. Every key has its default beside it; layers (defaults, file,
+ * environment, flags) are merged before this schema sees them, and the result is frozen.
+ */
+const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.number().int().min(min).max(max);
+const cores = availableParallelism();
+
+export const perMinuteLimits = z
+  .object({
+    send_message: int(1).default(60),
+    join_room: int(1).default(10),
+    create_room: int(1).default(3),
+    upload_file: int(1).default(5),
+  })
+  .strict();
+
+export const configSchema = z
+  .object({
+    server: z
+      .object({
+        host: z.string().min(1).default('127.0.0.1'),
+        port: int(0, 65535).default(8080),
+        /** Front threads serving sockets (uWS Apps on the same port). */
+        fronts: int(1, 64).default(Math.max(1, Math.min(2, cores))),
+        /** Shard threads hosting actors. */
+        shards: int(1, 64).default(Math.max(1, Math.floor(cores / 2))),
+        /** Origins allowed to open a WebSocket; empty means any. */
+        originAllowlist: z.array(z.string().min(1)).default([]),
+        /** Largest REST request body, bytes. */
+        maxBodyBytes: int(1024).default(1024 * 1024),
+      })
+      .strict()
+      .prefault({}),
+    dataDir: z.string().min(1).default('./data'),
+    database: z
+      .object({
+        /** PostgreSQL primary; unset means embedded PGlite under dataDir. */
+        url: z.string().url().optional(),
+        /** Read replica for reads that may lag (history, search). */
+        replicaUrl: z.string().url().optional(),
+        poolSize: int(1, 1000).default(8),
+      })
+      .strict()
+      .prefault({}),
+    redis: z
+      .object({ url: z.string().url().optional() })
+      .strict()
+      .prefault({}),
+    auth: z
+      .object({
+        /** HS256 secret; required (32+ bytes) with PostgreSQL, generated and kept in dataDir when embedded. */
+        jwtSecret: z.string().min(1).optional(),
+        accessTtlS: int(30, 86_400).default(900),
+        refreshTtlS: int(60).default(30 * 86_400),
+        loginAttempts: int(1).default(5),
+        loginWindowS: int(1).default(900),
+        minPasswordLength: int(8, 1024).default(8),
+        /** scrypt cost: N = 2^scryptLogN, r, p. */
+        scryptLogN: int(10, 20).default(17),
+        scryptR: int(1, 32).default(8),
+        scryptP: int(1, 16).default(1),
+      })
+      .strict()
+      .prefault({}),
+    limits: z
+      .object({
+        maxFrameBytes: int(1024).default(2 * 1024 * 1024),
+        maxContentChars: int(1).default(10_000),
+        maxBackpressureBytes: int(1024).default(1024 * 1024),
+        slowConsumer: z.enum(['skip', 'close']).default('close'),
+        roomsPerUser: int(1).default(100),
+        filesPerMessage: int(0).default(10),
+        fileBytes: int(1).default(10 * 1024 * 1024),
+        perMinute: perMinuteLimits.prefault({}),
+      })
+      .strict()
+      .prefault({}),
+    ws: z
+      .object({
+        heartbeatMs: int(1000).default(30_000),
+        idleTimeoutMs: int(2000).default(60_000),
+        authTimeoutMs: int(100).default(10_000),
+      })
+      .strict()
+      .prefault({}),
+    runtime: z
+      .object({
+        /** Bytes of each SharedArrayBuffer ring between two threads. */
+        ringBytes: int(4096).default(4 * 1024 * 1024),
+        /** Largest envelope a ring carries; larger ones are refused with a clear error. */
+        maxEnvelopeBytes: int(256).default(4 * 1024 * 1024),
+        /** Envelopes a producer holds while its ring is full before it asks its caller to stop reading. */
+        overflowLimit: int(1).default(10_000),
+        passivateAfterMs: int(100).default(5 * 60_000),
+        askTimeoutMs: int(10).default(10_000),
+        /** Group commit: flush when this many rows wait, or after commitWindowMs. */
+        commitBatch: int(1, 10_000).default(256),
+        commitWindowMs: int(0, 1000).default(2),
+        /** Recent events each RoomActor keeps in memory for joins, history and resume. */
+        recentWindow: int(0, 100_000).default(500),
+        cpuThreads: int(1, 64).default(Math.max(1, Math.min(2, cores))),
+        cpuMaxQueue: int(1).default(256),
+      })
+      .strict()
+      .prefault({}),
+    log: z
+      .object({ level: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info') })
+      .strict()
+      .prefault({}),
+  })
+  .strict();
+
+export type Config = z.infer<typeof configSchema>;
+/** What a layer (file, environment, flags) may set: any subset of the tree. */
+export type ConfigInput = z.input<typeof configSchema>;

@@ -1,0 +1,75 @@
+import type {
+  AuditEntry,
+  Conversation,
+  InsertedMessage,
+  Member,
+  MemberRole,
+  Message,
+  MessagePage,
+  NewMessage,
+  NewRoom,
+  NewUser,
+  Page,
+  RotateResult,
+  User,
+  UserCredentials,
+} from './types.js';
+
+/**
+ * The one storage interface. Written once against `pg`: PostgreSQL and embedded PGlite differ only
+ * in how the pool is opened (see ./open.ts). Errors the client should see are ChatErrors
+ * (`conflict` for a duplicate username or e-mail, `not_found`); anything else is `internal`.
+ */
+export interface Store {
+  readonly backend: 'postgres' | 'pglite' | 'remote';
+
+  // Users
+  createUser(user: NewUser): Promise<User>;
+  getUser(id: number): Promise<User | null>;
+  getUserByUsername(username: string): Promise<User | null>;
+  getCredentials(username: string): Promise<UserCredentials | null>;
+  touchUser(id: number): Promise<void>;
+
+  // Refresh tokens: stored as hashes; one family per login.
+  insertRefreshToken(t: { userId: number; tokenHash: string; familyId: string; expiresAt: Date }): Promise<void>;
+  /** Atomically spend `oldHash` and store `newHash` in its family; a spent token revokes the family. */
+  rotateRefreshToken(oldHash: string, newHash: string, expiresAt: Date): Promise<RotateResult>;
+  /** Revoke the token's family (logout). Returns false when the token is unknown. */
+  revokeRefreshToken(tokenHash: string): Promise<boolean>;
+
+  // Failed logins, counted per account across threads and nodes.
+  recordLoginFailure(userId: number): Promise<void>;
+  /** Failures since `since`, and the oldest of them (for Retry-After). */
+  loginFailures(userId: number, since: Date): Promise<{ count: number; oldest: Date | null }>;
+  clearLoginFailures(userId: number): Promise<void>;
+
+  // Conversations and membership
+  createRoom(room: NewRoom): Promise<Conversation>;
+  getConversation(id: number): Promise<Conversation | null>;
+  /** Public rooms plus the rooms and DMs the user is a member of, newest first. */
+  listVisibleRooms(userId: number, limit: number): Promise<Conversation[]>;
+  /** The same pair always gets the same conversation. */
+  getOrCreateDm(userA: number, userB: number): Promise<{ conversation: Conversation; created: boolean }>;
+  addMember(conversationId: number, userId: number, role?: MemberRole): Promise<Member>;
+  removeMember(conversationId: number, userId: number): Promise<boolean>;
+  getMember(conversationId: number, userId: number): Promise<Member | null>;
+  listMembers(conversationId: number): Promise<Member[]>;
+  countMemberships(userId: number): Promise<number>;
+
+  // Messages
+  /** One statement over `unnest` for the whole batch, in input order. */
+  insertMessages(batch: NewMessage[]): Promise<InsertedMessage[]>;
+  getMessage(id: number): Promise<Message | null>;
+  findByClientId(authorId: number, clientId: string): Promise<Message | null>;
+  listMessages(conversationId: number, page: Page): Promise<MessagePage>;
+  /** Messages with seq > afterSeq, oldest first, at most `limit`. */
+  messagesAfterSeq(conversationId: number, afterSeq: number, limit: number): Promise<Message[]>;
+  lastSeq(conversationId: number): Promise<number>;
+
+  // Audit
+  audit(entry: AuditEntry): Promise<void>;
+
+  /** Database reachable. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}

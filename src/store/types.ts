@@ -1,0 +1,137 @@
+/**
+ * Rows as the store returns them. BIGINT ids come back as JS numbers (ids stay far below 2^53);
+ * timestamps as ISO-8601 strings, so rows cross thread boundaries and the wire unchanged.
+ */
+export type UserRole = 'user' | 'moderator' | 'admin';
+export type ConversationType = 'public_room' | 'private_room' | 'direct_message';
+export type MessageType = 'text' | 'image' | 'file' | 'system';
+export type MessageStatus = 'sent' | 'delivered' | 'read' | 'edited' | 'deleted';
+export type MemberRole = 'owner' | 'moderator' | 'member';
+
+export interface User {
+  id: number;
+  username: string;
+  email: string;
+  role: UserRole;
+  is_active: boolean;
+  last_activity: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+/** A user with the password hash, for login only. Never serialised to a client. */
+export interface UserCredentials extends User {
+  password_hash: string;
+}
+
+export interface NewUser {
+  username: string;
+  email: string;
+  passwordHash: string;
+  role?: UserRole;
+}
+
+export interface Conversation {
+  id: number;
+  uuid: string;
+  name: string | null;
+  description: string | null;
+  type: ConversationType;
+  is_public: boolean;
+  owner_id: number | null;
+  max_members: number | null;
+  /** Highest `seq` stored for this conversation (0 when empty). */
+  last_seq: number;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface NewRoom {
+  name: string;
+  description?: string | null;
+  isPublic?: boolean;
+  ownerId: number;
+  maxMembers?: number | null;
+}
+
+export interface Member {
+  conversation_id: number;
+  user_id: number;
+  role: MemberRole;
+  joined_at: string;
+  muted_until: string | null;
+  banned: boolean;
+}
+
+export interface Message {
+  id: number;
+  uuid: string;
+  conversation_id: number;
+  seq: number;
+  author_id: number;
+  content: string;
+  message_type: MessageType;
+  parent_message_id: number | null;
+  thread_count: number;
+  status: MessageStatus;
+  is_edited: boolean;
+  edit_count: number;
+  is_pinned: boolean;
+  metadata: Record<string, unknown>;
+  client_id: string | null;
+  created_at: string;
+  updated_at: string;
+  edited_at: string | null;
+}
+
+/** One row of a batch insert; `seq` is assigned by the conversation's owner before the insert. */
+export interface NewMessage {
+  conversationId: number;
+  seq: number;
+  authorId: number;
+  content: string;
+  messageType?: MessageType;
+  parentMessageId?: number | null;
+  metadata?: Record<string, unknown>;
+  clientId?: string | null;
+}
+
+export interface InsertedMessage {
+  id: number;
+  uuid: string;
+  created_at: string;
+}
+
+export interface Page {
+  /** Message id cursor: rows strictly older than it. */
+  before?: number;
+  /** Message id cursor: rows strictly newer than it. */
+  after?: number;
+  /** 1..100. */
+  limit: number;
+}
+
+export interface MessagePage {
+  /** Oldest first. */
+  messages: Message[];
+  has_more: boolean;
+  /** Pass as `before` (or `after` when paging forward) for the next page; null when no more. */
+  next_cursor: number | null;
+}
+
+/** What rotating a refresh token came to. */
+export type RotateResult =
+  | { kind: 'rotated'; userId: number; familyId: string }
+  /** The token was already spent: its whole family is now revoked. */
+  | { kind: 'reused'; userId: number; familyId: string }
+  /** Unknown, expired or revoked. */
+  | { kind: 'invalid' };
+
+export interface AuditEntry {
+  actorId: number | null;
+  action: string;
+  targetType?: string | null;
+  targetId?: string | null;
+  details?: Record<string, unknown>;
+  ip?: string | null;
+}
