@@ -26,3 +26,33 @@ export function postgresUrl(t: Test): string | null {
 export function redisUrl(t: Test): string | null {
   return need(t, 'VEZA_TEST_REDIS_URL', process.env.VEZA_TEST_REDIS_URL);
 }
+
+/**
+ * A database of its own for one test file: created from VEZA_TEST_DATABASE_URL's server and dropped
+ * at teardown, so test files running in parallel never see each other's rows.
+ */
+export async function freshDatabase(t: Test): Promise<string | null> {
+  const base = postgresUrl(t);
+  if (base === null) return null;
+  const { default: pg } = await import('pg');
+  const name = `veza_t_${process.pid}_${Math.random().toString(36).slice(2, 8)}`;
+  const admin = new pg.Client({ connectionString: base });
+  await admin.connect();
+  try {
+    await admin.query(`CREATE DATABASE ${name}`);
+  } finally {
+    await admin.end();
+  }
+  t.teardown(async () => {
+    const c = new pg.Client({ connectionString: base });
+    await c.connect();
+    try {
+      await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+    } finally {
+      await c.end();
+    }
+  });
+  const url = new URL(base);
+  url.pathname = `/${name}`;
+  return url.toString();
+}
