@@ -1,0 +1,326 @@
+import { Packr, Unpackr } from 'msgpackr';
+import { ChatError, type ErrorDetail } from '../errors.js';
+import type { ServerEvent, ServerEventDataMap, ServerEventType } from './events.js';
+import { scanMsgpack } from './msgpack-scan.js';
+
+/**
+ * Envelope codecs for the two WebSocket sub-protocols (PROTOCOL.md "WebSocket").
+ *
+ * Error codes, decided once for every frame:
+ * - `payload_too_large`: the frame is over `maxBytes` (checked before anything else);
+ * - `invalid_frame`: the envelope cannot be read as one: wrong frame kind for the sub-protocol
+ *   (text for veza.json, binary for veza.msgpack), malformed JSON or MessagePack, MessagePack that
+ *   is not plain JSON data, an envelope that is not an object, a top-level key other than
+ *   type/id/data, `type` not a non-empty string, `id` not a string of 1..64 chars, `data` not an object;
+ * - `validation_failed` (client-ops.ts): the envelope is well formed but the request is not:
+ *   an unknown `type`, or anything in `data`.
+ * Neither closes the socket here; what the connection does about repeated errors is the socket layer's.
+ *
+ * When the envelope's `id` could be read, the error is a FrameError carrying it as `replyTo`, so
+ * the error frame still answers the request (`reply_to`).
+ */
+
+export const SUBPROTOCOLS = ['veza.json', 'veza.msgpack'] as const;
+export type SubProtocol = (typeof SUBPROTOCOLS)[number];
+export const DEFAULT_SUBPROTOCOL: SubProtocol = 'veza.json';
+
+export const ENVELOPE_ID_MAX_CHARS = 64;
+const TYPE_MAX_CHARS = 64;
+/** Containers nested in one MessagePack frame: the envelope, data, metadata (8 deep) and room to spare. */
+export const MSGPACK_MAX_DEPTH = 32;
+
+/** A decoded client frame, before its operation is validated. `data` is absent when the frame had none (or null). */
+export interface Envelope {
+  type: string;
+  id?: string;
+  data?: Record<string, unknown>;
+}
+
+/** A codec error that knows which request it answers, when the envelope's `id` was readable. */
+export class FrameError extends ChatError {
+  readonly replyTo: string | undefined;
+  constructor(message: string, replyTo?: string, details?: ErrorDetail[]) {
+    super('invalid_frame', message, details === undefined ? {} : { details });
+    this.name = 'FrameError';
+    this.replyTo = replyTo;
+  }
+}
+
+/** The bytes of a frame as the socket libraries hand them over (uWS: ArrayBuffer; ws: Buffer; tests: strings). */
+export type FrameInput = string | ArrayBuffer | ArrayBufferView;
+
+/** Extra top-level envelope fields of a server frame. */
+export interface EventExtra {
+  reply_to?: string | undefined;
+}
+
+export interface Codec {
+  readonly protocol: SubProtocol;
+  /** Frames of this sub-protocol are binary (msgpack) or text (json). */
+  readonly binary: boolean;
+  /**
+   * Decode one client frame. `isBinary` is the frame's opcode; `maxBytes` its size limit.
+   * The result holds no reference to `frame` (uWS frees it when the handler returns).
+   */
+  decode(frame: FrameInput, isBinary: boolean, maxBytes: number): Envelope;
+  /** One server frame: a string for veza.json, bytes for veza.msgpack. */
+  encodeEvent<K extends ServerEventType>(type: K, data: ServerEventDataMap[K], extra?: EventExtra): string | Uint8Array;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Decoding
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, int64AsType: 'number' });
+
+function toBytes(frame: ArrayBuffer | ArrayBufferView): Uint8Array {
+  if (frame instanceof Uint8Array) return frame;
+  if (ArrayBuffer.isView(frame)) return new Uint8Array(frame.buffer, frame.byteOffset, frame.byteLength);
+  return new Uint8Array(frame);
+}
+
+function checkSize(frame: FrameInput, maxBytes: number): void {
+  let size: number;
+  if (typeof frame === 'string') {
+    // UTF-8 takes 1..3 bytes per UTF-16 unit: measure only when the bounds do not decide.
+    if (frame.length <= maxBytes / 3) return;
+    size = frame.length > maxBytes ? frame.length : Buffer.byteLength(frame);
+  } else {
+    size = frame.byteLength;
+  }
+  if (size > maxBytes) throw new ChatError('payload_too_large', `frame too large: at most ${maxBytes} bytes`);
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return false;
+  const proto = Object.getPrototypeOf(v);
+  return proto === Object.prototype || proto === null;
+}
+
+/** Check the envelope shape (hand-written: it runs on every frame). */
+export function toEnvelope(value: unknown): Envelope {
+  if (!isPlainObject(value)) throw new FrameError('the envelope must be an object');
+  const rawId = value.id;
+  let id: string | undefined;
+  if (rawId !== undefined && rawId !== null) {
+    if (typeof rawId !== 'string' || rawId.length === 0 || rawId.length > ENVELOPE_ID_MAX_CHARS) {
+      throw new FrameError(`id must be a string of 1..${ENVELOPE_ID_MAX_CHARS} characters`, undefined, [
+        { path: 'id', message: `expected a string of 1..${ENVELOPE_ID_MAX_CHARS} characters` },
+      ]);
+    }
+    id = rawId;
+  }
+  for (const key in value) {
+    if (key !== 'type' && key !== 'id' && key !== 'data') {
+      const shown = key.length > 64 ? `${key.slice(0, 64)}…` : key;
+      throw new FrameError(`unknown envelope field "${shown}": operation fields go in data`, id, [
+        { path: shown, message: 'unknown envelope field' },
+      ]);
+    }
+  }
+  const type = value.type;
+  if (typeof type !== 'string' || type.length === 0 || type.length > TYPE_MAX_CHARS) {
+    throw new FrameError(`type must be a string of 1..${TYPE_MAX_CHARS} characters`, id, [
+      { path: 'type', message: type === undefined ? 'required' : `expected a string of 1..${TYPE_MAX_CHARS} characters` },
+    ]);
+  }
+  const data = value.data;
+  const out: Envelope = { type };
+  if (id !== undefined) out.id = id;
+  if (data !== undefined && data !== null) {
+    if (!isPlainObject(data)) {
+      throw new FrameError('data must be an object', id, [{ path: 'data', message: 'expected an object' }]);
+    }
+    out.data = data;
+  }
+  return out;
+}
+
+function decodeJson(frame: FrameInput, isBinary: boolean, maxBytes: number): Envelope {
+  checkSize(frame, maxBytes);
+  if (isBinary) throw new FrameError('veza.json takes text frames');
+  let text: string;
+  if (typeof frame === 'string') text = frame;
+  else {
+    try {
+      text = utf8.decode(toBytes(frame));
+    } catch (e) {
+      throw new ChatError('invalid_frame', 'frame is not valid UTF-8', { cause: e });
+    }
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (e) {
+    throw new ChatError('invalid_frame', 'malformed JSON', { cause: e });
+  }
+  return toEnvelope(value);
+}
+
+function decodeMsgpack(frame: FrameInput, isBinary: boolean, maxBytes: number): Envelope {
+  checkSize(frame, maxBytes);
+  if (!isBinary || typeof frame === 'string') throw new FrameError('veza.msgpack takes binary frames');
+  const bytes = toBytes(frame);
+  const problem = scanMsgpack(bytes, MSGPACK_MAX_DEPTH);
+  if (problem !== null) throw new ChatError('invalid_frame', `malformed MessagePack: ${problem}`);
+  let value: unknown;
+  try {
+    // msgpackr caches a DataView on its source object: hand it a private view, not the caller's Buffer.
+    value = unpackr.unpack(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+  } catch (e) {
+    throw new ChatError('invalid_frame', 'malformed MessagePack', { cause: e });
+  }
+  return toEnvelope(value);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Encoding
+
+/**
+ * Standard MessagePack maps (no records extension), so any client decoder reads them; undefined
+ * properties are skipped, as JSON.stringify skips them, and undefined in arrays is nil (JSON: null).
+ */
+const packr = new Packr({ useRecords: false, skipValues: [undefined], encodeUndefinedAsNil: true } as ConstructorParameters<
+  typeof Packr
+>[0]);
+
+/**
+ * Key order as PROTOCOL.md writes it: type, reply_to, data. The envelope is concatenated around
+ * one JSON.stringify of `data`: the type is quoted once per type and cached (event names are a
+ * fixed set), so nothing is stringified twice.
+ */
+const quotedType = new Map<string, string>();
+function jsonHead(type: string): string {
+  let head = quotedType.get(type);
+  if (head === undefined) {
+    head = `{"type":${JSON.stringify(type)}`;
+    if (quotedType.size < 256) quotedType.set(type, head);
+  }
+  return head;
+}
+
+export function encodeJson(type: string, data: unknown, extra?: EventExtra): string {
+  let s = jsonHead(type);
+  if (extra?.reply_to !== undefined) s += `,"reply_to":${JSON.stringify(extra.reply_to)}`;
+  if (data !== undefined) s += `,"data":${JSON.stringify(data)}`;
+  return s + '}';
+}
+
+/**
+ * One MessagePack frame. The result is a view into msgpackr's shared output buffer: it stays
+ * valid (later packs write after it), but copy it before transferring its ArrayBuffer to a thread.
+ */
+export function encodeMsgpack(type: string, data: unknown, extra?: EventExtra): Buffer {
+  const envelope: { type: string; reply_to?: string; data?: unknown } = { type };
+  if (extra?.reply_to !== undefined) envelope.reply_to = extra.reply_to;
+  if (data !== undefined) envelope.data = data;
+  return packr.pack(envelope);
+}
+
+/** Copy into a Buffer that owns its ArrayBuffer (not msgpackr's shared one, not Node's pool). */
+function owned(bytes: Uint8Array): Buffer {
+  const copy = Buffer.allocUnsafeSlow(bytes.byteLength);
+  copy.set(bytes);
+  return copy;
+}
+
+const utf8Encoder = new TextEncoder();
+/** UTF-8 bytes in a Buffer of their own (Buffer.from(string) would slice Node's shared pool). */
+function ownedUtf8(s: string): Buffer {
+  const u8 = utf8Encoder.encode(s);
+  return Buffer.from(u8.buffer, u8.byteOffset, u8.byteLength);
+}
+
+/**
+ * One event serialised at most once per sub-protocol, for fan-out: every socket of the same
+ * sub-protocol is sent the same bytes. Each form is computed on first use; `data` must not be
+ * mutated after this is built. The buffers own their memory, so they may cross threads.
+ */
+export class PreEncoded {
+  readonly type: ServerEventType;
+  readonly #data: unknown;
+  readonly #extra: EventExtra | undefined;
+  #json: Buffer | undefined;
+  #msgpack: Buffer | undefined;
+
+  constructor(event: ServerEvent) {
+    this.type = event.type;
+    this.#data = event.data;
+    this.#extra = event.reply_to === undefined ? undefined : { reply_to: event.reply_to };
+  }
+
+  /** The veza.json frame as UTF-8 bytes (send as a text frame): encoded once, not once per socket. */
+  get json(): Buffer {
+    return (this.#json ??= ownedUtf8(encodeJson(this.type, this.#data, this.#extra)));
+  }
+
+  /** The veza.msgpack frame (send as a binary frame). */
+  get msgpack(): Buffer {
+    return (this.#msgpack ??= owned(encodeMsgpack(this.type, this.#data, this.#extra)));
+  }
+
+  /** The bytes for one sub-protocol. */
+  for(protocol: SubProtocol): Buffer {
+    return protocol === 'veza.msgpack' ? this.msgpack : this.json;
+  }
+}
+
+export function preencode(event: ServerEvent): PreEncoded {
+  return new PreEncoded(event);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The two codecs
+
+export const jsonCodec = Object.freeze({
+  protocol: 'veza.json' as const,
+  binary: false as const,
+  decode: decodeJson,
+  encodeEvent: <K extends ServerEventType>(type: K, data: ServerEventDataMap[K], extra?: EventExtra): string =>
+    encodeJson(type, data, extra),
+}) satisfies Codec;
+
+export const msgpackCodec = Object.freeze({
+  protocol: 'veza.msgpack' as const,
+  binary: true as const,
+  decode: decodeMsgpack,
+  encodeEvent: <K extends ServerEventType>(type: K, data: ServerEventDataMap[K], extra?: EventExtra): Uint8Array =>
+    encodeMsgpack(type, data, extra),
+}) satisfies Codec;
+
+/** The codec of a sub-protocol; throws on an unknown name (no silent fallback). */
+export function getCodec(protocol: string): Codec {
+  if (protocol === 'veza.json') return jsonCodec;
+  if (protocol === 'veza.msgpack') return msgpackCodec;
+  throw new Error(`unknown sub-protocol "${protocol}"`);
+}
+
+/**
+ * The sub-protocol to accept from a `Sec-WebSocket-Protocol` header: the first one offered that
+ * we speak; veza.json when the client offered none. Null when the client offered only protocols
+ * we do not speak: the upgrade should then be refused, since a client that asked for a
+ * sub-protocol fails the handshake when none is selected.
+ */
+export function selectSubprotocol(header: string | undefined | null): SubProtocol | null {
+  if (header === undefined || header === null || header.trim() === '') return DEFAULT_SUBPROTOCOL;
+  for (const raw of header.split(',')) {
+    const p = raw.trim();
+    if (p === 'veza.json' || p === 'veza.msgpack') return p;
+  }
+  return null;
+}
+
+/** Decode with the codec of `protocol`. */
+export function decodeFrame(protocol: SubProtocol, frame: FrameInput, isBinary: boolean, maxBytes: number): Envelope {
+  return protocol === 'veza.msgpack' ? decodeMsgpack(frame, isBinary, maxBytes) : decodeJson(frame, isBinary, maxBytes);
+}
+
+/** Encode with the codec of `protocol`. */
+export function encodeEvent<K extends ServerEventType>(
+  protocol: SubProtocol,
+  type: K,
+  data: ServerEventDataMap[K],
+  extra?: EventExtra,
+): string | Uint8Array {
+  return protocol === 'veza.msgpack' ? encodeMsgpack(type, data, extra) : encodeJson(type, data, extra);
+}

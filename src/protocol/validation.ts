@@ -1,0 +1,213 @@
+import { z } from 'zod';
+import { ChatError, type ErrorDetail } from '../errors.js';
+
+/**
+ * Field schemas shared by the WebSocket operations (client-ops.ts) and the REST bodies (rest.ts),
+ * and the one translation from zod issues to a `validation_failed` ChatError.
+ */
+
+/** Largest serialised `metadata` object, UTF-8 bytes of its JSON. */
+export const METADATA_MAX_BYTES = 16 * 1024;
+/** Deepest nesting inside `metadata` (the object itself is depth 1). */
+export const METADATA_MAX_DEPTH = 8;
+/** Most values (objects, arrays, scalars) inside one `metadata`. */
+export const METADATA_MAX_NODES = 1000;
+/** Reactions are a short string: one emoji (with modifiers and ZWJ sequences) or a `:shortcode:`. */
+export const EMOJI_MAX_CHARS = 32;
+/** Details beyond this many are dropped: a client fixes the first ones first. */
+const MAX_DETAILS = 20;
+
+/** A database id: a positive safe integer (BIGSERIAL ids stay far below 2^53). */
+export const id = () => z.int().positive();
+
+/** A client idempotency key: the 8-4-4-4-12 hex form PostgreSQL's `uuid` type accepts, lower-cased the way PostgreSQL prints it. */
+export const clientId = () =>
+  z
+    .string()
+    .regex(/^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/, 'expected a UUID')
+    .transform((s) => s.toLowerCase());
+
+// `String.prototype.isWellFormed` is in Node 20 but not in the ES2023 lib this project compiles against.
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+const nativeWellFormed = (String.prototype as { isWellFormed?: () => boolean }).isWellFormed;
+/** No lone surrogate: the string has a UTF-8 encoding (Node would otherwise write U+FFFD in its place). */
+export const isWellFormed: (s: string) => boolean = nativeWellFormed
+  ? (s) => nativeWellFormed.call(s)
+  : (s) => !LONE_SURROGATE.test(s);
+
+/** Unicode code points in `s`, the unit `maxContentChars` counts (PostgreSQL's char_length). */
+export function codePoints(s: string): number {
+  let n = s.length;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length) {
+      const d = s.charCodeAt(i + 1);
+      if (d >= 0xdc00 && d <= 0xdfff) {
+        n--;
+        i++;
+      }
+    }
+  }
+  return n;
+}
+
+/**
+ * Why `s` is not acceptable message content, or null. Content is stored as sent (not trimmed):
+ * leading spaces and newlines matter in code blocks; only whitespace-only content is refused.
+ */
+export function contentProblem(s: string, maxChars: number): string | null {
+  // s.length counts UTF-16 units, at least the code points: count only when it could matter.
+  if (s.length > maxChars && (s.length > 2 * maxChars || codePoints(s) > maxChars)) {
+    return `too long: at most ${maxChars} characters`;
+  }
+  if (s.includes('\0')) return 'must not contain NUL characters';
+  if (!isWellFormed(s)) return 'must be valid Unicode (lone surrogate)';
+  if (!/\S/.test(s)) return 'must not be empty';
+  return null;
+}
+
+/** Message content: a non-blank string of at most `maxChars` code points, no NUL, no lone surrogate. */
+export const content = (maxChars: number) =>
+  z.string().superRefine((s, ctx) => {
+    const problem = contentProblem(s, maxChars);
+    if (problem !== null) ctx.addIssue({ code: 'custom', message: problem, input: s });
+  });
+
+const EMOJI_FORBIDDEN = /[\s\p{Cc}]/u;
+/** A reaction: 1..32 UTF-16 units, no whitespace or control characters, valid Unicode. */
+export const emoji = () =>
+  z.string().superRefine((s, ctx) => {
+    let problem: string | null = null;
+    if (s.length === 0) problem = 'must not be empty';
+    else if (s.length > EMOJI_MAX_CHARS) problem = `too long: at most ${EMOJI_MAX_CHARS} characters`;
+    else if (EMOJI_FORBIDDEN.test(s)) problem = 'must not contain whitespace or control characters';
+    else if (!isWellFormed(s)) problem = 'must be valid Unicode (lone surrogate)';
+    if (problem !== null) ctx.addIssue({ code: 'custom', message: problem, input: s });
+  });
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return false;
+  const proto = Object.getPrototypeOf(v);
+  return proto === Object.prototype || proto === null;
+}
+
+export interface Problem {
+  /** Where, below the checked value. */
+  path: (string | number)[];
+  message: string;
+}
+
+/**
+ * Why `value` is not plain JSON data within the metadata bounds, or null. Walks at most
+ * METADATA_MAX_DEPTH levels and METADATA_MAX_NODES values, so a hostile value costs little.
+ */
+export function metadataProblem(value: unknown): Problem | null {
+  if (!isPlainObject(value)) return { path: [], message: 'expected an object' };
+  let nodes = 0;
+  const path: (string | number)[] = [];
+  const fail = (message: string): Problem => ({ path: [...path], message });
+  const walk = (v: unknown, depth: number): Problem | null => {
+    if (++nodes > METADATA_MAX_NODES) return { path: [], message: `too many values: at most ${METADATA_MAX_NODES}` };
+    switch (typeof v) {
+      case 'string':
+        return isWellFormed(v) ? null : fail('must be valid Unicode (lone surrogate)');
+      case 'boolean':
+        return null;
+      case 'number':
+        return Number.isFinite(v) ? null : fail('must be a finite number');
+      case 'object':
+        break;
+      default:
+        return fail(`${typeof v} is not JSON data`);
+    }
+    if (v === null) return null;
+    if (depth > METADATA_MAX_DEPTH) return fail(`nested deeper than ${METADATA_MAX_DEPTH} levels`);
+    if (Array.isArray(v)) {
+      for (let i = 0; i < v.length; i++) {
+        path.push(i);
+        const p = walk(v[i], depth + 1);
+        path.pop();
+        if (p !== null) return p;
+      }
+      return null;
+    }
+    if (!isPlainObject(v)) return fail('not a plain object');
+    for (const key of Object.keys(v)) {
+      path.push(key);
+      // An own "__proto__" key survives JSON.parse but turns into a prototype change under
+      // Object.assign or a naive merge further down: refuse it here, once.
+      const p = key === '__proto__' ? fail('"__proto__" is not allowed as a key') : walk(v[key], depth + 1);
+      path.pop();
+      if (p !== null) return p;
+    }
+    return null;
+  };
+  const p = walk(value, 1);
+  if (p !== null) return p;
+  if (Buffer.byteLength(JSON.stringify(value)) > METADATA_MAX_BYTES) {
+    return { path: [], message: `too large: at most ${METADATA_MAX_BYTES} bytes serialised` };
+  }
+  return null;
+}
+
+/** `metadata`: a plain JSON object, bounded in depth, values and serialised size. */
+export const metadata = () =>
+  z.custom<Record<string, unknown>>().superRefine((v, ctx) => {
+    const problem = metadataProblem(v);
+    if (problem !== null) ctx.addIssue({ code: 'custom', path: problem.path, message: problem.message, input: v });
+  });
+
+/**
+ * Per-parse error map: a missing field says "required" instead of zod's
+ * "expected number, received undefined". Everything else keeps zod's message.
+ */
+export const errorMap = (iss: { code?: string; input?: unknown }): string | undefined =>
+  (iss.code === 'invalid_type' || iss.code === 'invalid_value') && iss.input === undefined ? 'required' : undefined;
+
+function formatPath(prefix: string, path: readonly PropertyKey[]): string {
+  let out = prefix;
+  for (const seg of path) {
+    if (typeof seg === 'number') out += `[${seg}]`;
+    else out += out === '' ? String(seg) : `.${String(seg)}`;
+  }
+  return out;
+}
+
+/**
+ * A zod error as ChatError('validation_failed'): one detail per issue (an unknown key is one
+ * detail per key, "unknown field"), paths joined with dots under `prefix` (`data` for WebSocket
+ * operations, none for REST bodies), the first detail repeated in the message.
+ */
+export function zodToChatError(error: z.ZodError, prefix = '', what = 'invalid request'): ChatError {
+  const details: ErrorDetail[] = [];
+  for (const issue of error.issues) {
+    if (issue.code === 'unrecognized_keys') {
+      for (const key of issue.keys) details.push({ path: formatPath(prefix, [...issue.path, key]), message: 'unknown field' });
+    } else if (issue.code === 'invalid_key' && issue.issues[0] !== undefined) {
+      // A bad record key: zod's own message is "Invalid key in record"; the key schema's says why.
+      details.push({ path: formatPath(prefix, issue.path), message: issue.issues[0].message });
+    } else {
+      details.push({ path: formatPath(prefix, issue.path), message: issue.message });
+    }
+  }
+  const shown = details.slice(0, MAX_DETAILS);
+  const first = shown[0];
+  const message =
+    first === undefined
+      ? what
+      : `${what}: ${first.path === '' ? '' : `${first.path}: `}${first.message}` +
+        (details.length > 1 ? ` (and ${details.length - 1} more)` : '');
+  return new ChatError('validation_failed', message, { details: shown });
+}
+
+/**
+ * Parse or throw the validation_failed ChatError. The error map is passed only on the second,
+ * failing parse: any per-parse context turns off zod's compiled fast path (about 10x slower on
+ * send_message), and the success path is the hot one.
+ */
+export function parseOrThrow<S extends z.ZodType>(schema: S, input: unknown, prefix = '', what?: string): z.output<S> {
+  const r = schema.safeParse(input);
+  if (r.success) return r.data;
+  const again = schema.safeParse(input, { error: errorMap });
+  throw zodToChatError(again.success ? r.error : again.error, prefix, what);
+}

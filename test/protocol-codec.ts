@@ -1,0 +1,273 @@
+import t, { type Test } from 'tap';
+import { Packr, pack, unpack } from 'msgpackr';
+import { isChatError } from '../src/errors.js';
+import {
+  FrameError,
+  PreEncoded,
+  decodeFrame,
+  encodeEvent,
+  encodeJson,
+  encodeMsgpack,
+  getCodec,
+  jsonCodec,
+  msgpackCodec,
+  preencode,
+  selectSubprotocol,
+  type Envelope,
+  type SubProtocol,
+} from '../src/protocol/codec.js';
+import { parseClientFrame } from '../src/protocol/client-ops.js';
+import type { WireMessage } from '../src/protocol/events.js';
+
+const MAX = 64 * 1024;
+const json = (frame: string | Uint8Array | ArrayBuffer, isBinary = false, max = MAX): Envelope =>
+  jsonCodec.decode(frame, isBinary, max);
+const mp = (frame: string | Uint8Array | ArrayBuffer, isBinary = true, max = MAX): Envelope =>
+  msgpackCodec.decode(frame, isBinary, max);
+
+function rejects(t: Test, fn: () => unknown, code: string, message?: RegExp, replyTo?: string): void {
+  try {
+    fn();
+  } catch (e) {
+    if (!isChatError(e)) {
+      t.fail(`expected a ChatError, got ${String(e)}`);
+      return;
+    }
+    t.equal(e.code, code, `${code}: ${e.message}`);
+    if (message) t.match(e.message, message);
+    if (replyTo !== undefined) t.equal(e instanceof FrameError ? e.replyTo : undefined, replyTo, 'the error answers the request');
+    return;
+  }
+  t.fail('expected a throw');
+}
+
+/** MessagePack bytes from hex, spaces ignored. */
+const hex = (s: string) => Buffer.from(s.replace(/\s+/g, ''), 'hex');
+/** msgpack str header + bytes of an ASCII string (< 32 chars). */
+const fixstr = (s: string) => Buffer.concat([Buffer.from([0xa0 | s.length]), Buffer.from(s)]);
+
+t.test('veza.json: the PROTOCOL envelope decodes from a string, a Buffer and an ArrayBuffer', async (t) => {
+  const text = '{ "type": "send_message", "id": "c-17", "data": { "room_id": 123, "content": "Hello world!" } }';
+  const want = { type: 'send_message', id: 'c-17', data: { room_id: 123, content: 'Hello world!' } };
+  t.same(json(text), want);
+  const buf = Buffer.from(text);
+  t.same(json(buf), want);
+  const ab = buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength) as ArrayBuffer;
+  t.same(json(ab), want);
+  t.same(json('{"type":"ping"}'), { type: 'ping' }, 'no data, no id');
+  t.same(json('{"type":"ping","id":null,"data":null}'), { type: 'ping' }, 'null id and data count as absent');
+  t.same(json(Buffer.from('{"type":"send_message","data":{"room_id":1,"content":"héllo 👋"}}')).data, { room_id: 1, content: 'héllo 👋' });
+  const op = parseClientFrame(json(text));
+  t.same(op, want, 'and validates as send_message');
+});
+
+t.test('veza.json: malformed frames are invalid_frame', async (t) => {
+  rejects(t, () => json('{"type":"ping"'), 'invalid_frame', /malformed JSON/);
+  rejects(t, () => json(''), 'invalid_frame');
+  rejects(t, () => json('{"type":"ping"} x'), 'invalid_frame');
+  rejects(t, () => json(Buffer.from([0x7b, 0xff, 0xfe, 0x7d])), 'invalid_frame', /UTF-8/);
+  for (const v of ['[]', 'null', '1', '"ping"', 'true']) rejects(t, () => json(v), 'invalid_frame', /object/);
+  rejects(t, () => json('{"data":{}}'), 'invalid_frame', /type/);
+  rejects(t, () => json('{"type":""}'), 'invalid_frame', /type/);
+  rejects(t, () => json('{"type":5}'), 'invalid_frame', /type/);
+  rejects(t, () => json(`{"type":"${'x'.repeat(65)}"}`), 'invalid_frame', /type/);
+});
+
+t.test('envelope: id, extra keys, data', async (t) => {
+  t.equal(json(`{"type":"ping","id":"${'i'.repeat(64)}"}`).id, 'i'.repeat(64), '64 chars is fine');
+  rejects(t, () => json(`{"type":"ping","id":"${'i'.repeat(65)}"}`), 'invalid_frame', /id/, undefined);
+  rejects(t, () => json('{"type":"ping","id":17}'), 'invalid_frame', /id/);
+  rejects(t, () => json('{"type":"ping","id":""}'), 'invalid_frame', /id/);
+  rejects(t, () => json('{"type":"ping","id":"c-1","extra":1}'), 'invalid_frame', /unknown envelope field "extra"/, 'c-1');
+  rejects(t, () => json('{"type":"send_message","id":"c-2","room_id":1}'), 'invalid_frame', /go in data/, 'c-2');
+  rejects(t, () => json('{"type":"ping","id":"c-3","__proto__":{}}'), 'invalid_frame', /__proto__/, 'c-3');
+  rejects(t, () => json('{"id":"c-4","type":7}'), 'invalid_frame', /type/, 'c-4');
+  for (const d of ['[]', '"x"', '3', 'true']) {
+    rejects(t, () => json(`{"type":"ping","id":"c-5","data":${d}}`), 'invalid_frame', /data must be an object/, 'c-5');
+  }
+  const e = (() => {
+    try {
+      json('{"type":"ping","id":"c-6","x":1}');
+    } catch (err) {
+      return err;
+    }
+  })();
+  t.ok(e instanceof FrameError && isChatError(e), 'a FrameError is a ChatError');
+  t.same((e as FrameError).toWire(), {
+    code: 'invalid_frame',
+    message: 'unknown envelope field "x": operation fields go in data',
+    details: [{ path: 'x', message: 'unknown envelope field' }],
+  });
+});
+
+t.test('frame kind must match the sub-protocol', async (t) => {
+  rejects(t, () => json(Buffer.from('{"type":"ping"}'), true), 'invalid_frame', /text frames/);
+  rejects(t, () => mp(pack({ type: 'ping' }), false), 'invalid_frame', /binary frames/);
+  rejects(t, () => mp('{"type":"ping"}', true), 'invalid_frame', /binary frames/);
+});
+
+t.test('size: payload_too_large over maxBytes, for both sub-protocols', async (t) => {
+  const text = `{"type":"send_message","data":{"room_id":1,"content":"${'x'.repeat(100)}"}}`;
+  const n = Buffer.byteLength(text);
+  t.ok(json(text, false, n), 'exactly the limit');
+  rejects(t, () => json(text, false, n - 1), 'payload_too_large');
+  rejects(t, () => json(Buffer.from(text), false, n - 1), 'payload_too_large');
+  // Multi-byte characters count in bytes, not UTF-16 units.
+  const wide = `{"type":"send_message","data":{"room_id":1,"content":"${'é'.repeat(60)}"}}`;
+  rejects(t, () => json(wide, false, wide.length + 10), 'payload_too_large');
+  t.ok(json(wide, false, Buffer.byteLength(wide)));
+  const bin = pack({ type: 'send_message', data: { room_id: 1, content: 'x'.repeat(100) } });
+  t.ok(mp(bin, true, bin.length));
+  rejects(t, () => mp(bin, true, bin.length - 1), 'payload_too_large');
+  rejects(t, () => mp(bin, false, bin.length - 1), 'payload_too_large', undefined, undefined);
+});
+
+t.test('veza.msgpack: plain maps decode, from a Buffer and an ArrayBuffer', async (t) => {
+  const env = { type: 'send_message', id: 'c-17', data: { room_id: 123, content: 'Hello world!', metadata: { f: 1.5, n: null, a: [true, false, -3] } } };
+  const bytes = pack(env);
+  t.same(mp(bytes), env);
+  t.same(mp(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer), env);
+  t.same(mp(new Packr({ useRecords: false, variableMapSize: true }).pack(env)), env, 'variable map sizes');
+  // int64/uint64 within the safe range decode as numbers
+  const big = Buffer.concat([hex('82'), fixstr('type'), fixstr('ping'), fixstr('data'), hex('82'), fixstr('a'), hex('cf 001fffffffffffff'), fixstr('b'), hex('d3 ffe0000000000001')]);
+  t.same(mp(big).data, { a: Number.MAX_SAFE_INTEGER, b: -Number.MAX_SAFE_INTEGER });
+  // str8 / str16 keys and values
+  const s8 = Buffer.concat([hex('81'), hex('d9 04'), Buffer.from('type'), hex('da 0004'), Buffer.from('ping')]);
+  t.same(mp(s8), { type: 'ping' });
+  t.same(parseClientFrame(mp(bytes)).type, 'send_message');
+});
+
+t.test('veza.msgpack: malformed or non-plain data is invalid_frame', async (t) => {
+  const env = (data: Buffer) => Buffer.concat([hex('82'), fixstr('type'), fixstr('ping'), fixstr('data'), data]);
+  const withData = (hexData: string) => env(hex(hexData));
+  const cases: [string, Buffer, RegExp][] = [
+    ['empty', Buffer.alloc(0), /truncated/],
+    ['truncated map', hex('82 a4 74797065'), /truncated/],
+    ['0xc1', hex('c1'), /invalid/],
+    ['trailing bytes', Buffer.concat([pack({ type: 'ping' }), hex('c0')]), /trailing/],
+    ['Date (timestamp extension)', pack({ type: 'ping', data: { at: new Date(0) } }), /extension/],
+    ['records extension', new Packr({ useRecords: true }).pack({ type: 'ping', data: {} }), /extension/],
+    ['Set with moreTypes', new Packr({ moreTypes: true }).pack({ type: 'ping', data: { m: new Set([1]) } }), /extension/],
+    ['Map with integer keys', new Packr({ useRecords: false }).pack({ type: 'ping', data: { m: new Map([[1, 2]]) } }), /keys must be strings/],
+    ['truncated str16 header', withData('81 a1 61 da 00'), /truncated/],
+    ['truncated float64', withData('81 a1 61 cb 0000'), /truncated/],
+    ['truncated uint32', withData('81 a1 61 ce 00'), /truncated/],
+    ['undefined (fixext 0)', pack({ type: 'ping', data: { u: undefined } }), /extension/],
+    ['Error (0x65)', withData('d4 65 00'), /extension/],
+    ['ext8', withData('c7 01 05 00'), /extension/],
+    ['binary', pack({ type: 'ping', data: { b: Buffer.from('x') } }), /binary/],
+    ['map with an integer key', withData('81 01 02'), /keys must be strings/],
+    ['map with a nil key', withData('81 c0 02'), /keys must be strings/],
+    ['map with a map key', withData('81 80 02'), /keys must be strings/],
+    ['__proto__ key', withData(`81 a9 ${Buffer.from('__proto__').toString('hex')} 80`), /__proto__/],
+    ['uint64 over 2^53', withData('81 a1 61 cf 0020000000000000'), /integer/],
+    ['int64 under -2^53', withData('81 a1 61 d3 ffdfffffffffffff'), /integer/],
+    ['NaN', withData('81 a1 61 cb 7ff8000000000000'), /NaN/],
+    ['Infinity float32', withData('81 a1 61 ca 7f800000'), /NaN/],
+    ['invalid UTF-8', withData('81 a1 61 a2 c328'), /UTF-8/],
+    ['lone surrogate as CESU-8', withData('81 a1 61 a3 eda080'), /UTF-8/],
+    ['array claiming 2^32-1 items', withData('dd ffffffff'), /truncated/],
+    ['map claiming 65535 entries', withData('de ffff 00'), /truncated/],
+    ['string longer than the frame', withData('db 0000ffff 41'), /truncated/],
+    ['33 levels deep', withData('81 a1 61' + '91'.repeat(31) + 'c0'), /deeper/],
+    ['top-level array', pack([1, 2]), /object/],
+    ['top-level string', pack('ping'), /object/],
+  ];
+  for (const [name, bytes, why] of cases) rejects(t, () => mp(bytes), 'invalid_frame', why);
+  t.ok(mp(withData('81 a1 61' + '91'.repeat(30) + 'c0')), '32 levels (envelope, data, 30 arrays) are fine');
+  // The envelope rules are the same as veza.json's.
+  rejects(t, () => mp(pack({ type: 'ping', id: 'x'.repeat(65) })), 'invalid_frame', /id/);
+  rejects(t, () => mp(pack({ type: 'ping', id: 'c-9', more: 1 })), 'invalid_frame', /unknown envelope field/, 'c-9');
+  rejects(t, () => mp(pack({ type: 'ping', id: 'c-9', data: [1] })), 'invalid_frame', /data/, 'c-9');
+});
+
+const message: WireMessage = {
+  id: 456,
+  uuid: '550e8400-e29b-41d4-a716-446655440000',
+  conversation_id: 123,
+  room_id: 123,
+  seq: 981,
+  author_id: 7,
+  author: 'alice',
+  content: 'Hello "quoted" \u2028 é 👋',
+  message_type: 'text',
+  parent_message_id: null,
+  thread_count: 0,
+  is_edited: false,
+  edit_count: 0,
+  is_pinned: false,
+  metadata: {},
+  client_id: null,
+  created_at: '2026-01-15T10:30:00.000Z',
+};
+
+t.test('encoding round-trips through both sub-protocols, with PROTOCOL key order', async (t) => {
+  const s = jsonCodec.encodeEvent('message', message);
+  t.equal(s, JSON.stringify({ type: 'message', data: message }), 'byte for byte what JSON.stringify of the envelope gives');
+  t.same(JSON.parse(s), { type: 'message', data: message });
+  t.equal(jsonCodec.encodeEvent('ack', { message_id: 1 }, { reply_to: 'c-17' }), '{"type":"ack","reply_to":"c-17","data":{"message_id":1}}');
+  t.equal(jsonCodec.encodeEvent('pong', undefined), '{"type":"pong"}');
+  t.equal(
+    jsonCodec.encodeEvent('error', { code: 'rate_limited', message: 'slow down', retry_after_ms: 1200 }, { reply_to: 'id "q"' }),
+    '{"type":"error","reply_to":"id \\"q\\"","data":{"code":"rate_limited","message":"slow down","retry_after_ms":1200}}',
+  );
+  t.equal(jsonCodec.encodeEvent('ack', {}, { reply_to: undefined }), '{"type":"ack","data":{}}');
+
+  const b = msgpackCodec.encodeEvent('message', message);
+  t.ok(b instanceof Uint8Array);
+  t.same(unpack(b), { type: 'message', data: message });
+  t.same(Object.keys(unpack(msgpackCodec.encodeEvent('ack', { a: 1 }, { reply_to: 'c-1' }))), ['type', 'reply_to', 'data']);
+  t.same(unpack(msgpackCodec.encodeEvent('pong', undefined)), { type: 'pong' });
+  // undefined properties are skipped like JSON.stringify skips them; the result is plain MessagePack (no extensions)
+  const withUndef = { message_id: 1, gone: undefined, list: [1, undefined] };
+  const packed = msgpackCodec.encodeEvent('ack', withUndef);
+  t.same(unpack(packed), JSON.parse(jsonCodec.encodeEvent('ack', withUndef)));
+  t.same(mp(Buffer.from(packed)), { type: 'ack', data: { message_id: 1, list: [1, null] } }, 'our own decoder accepts what we send');
+
+  // a later encode does not overwrite an earlier result
+  const first = Buffer.from(encodeMsgpack('ack', { n: 1 }));
+  const kept = encodeMsgpack('ack', { n: 1 });
+  for (let i = 0; i < 2000; i++) encodeMsgpack('ack', { n: i, pad: 'x'.repeat(100) });
+  t.same(Buffer.from(kept), first);
+
+  for (const p of ['veza.json', 'veza.msgpack'] as SubProtocol[]) {
+    const out = encodeEvent(p, 'presence', { user_id: 1, status: 'away' });
+    t.equal(typeof out === 'string', p === 'veza.json', `${p} output type`);
+    t.equal(getCodec(p).protocol, p);
+  }
+  t.throws(() => getCodec('veza.xml'), /unknown sub-protocol/);
+});
+
+t.test('preencode: the same bytes as encodeEvent, computed once, owning their memory', async (t) => {
+  const events = [
+    { type: 'message', data: message },
+    { type: 'ack', reply_to: 'c-17', data: message },
+    { type: 'pong', data: undefined },
+    { type: 'typing', data: { conversation_id: 1, user_id: 2, username: 'bob', state: 'start' } },
+  ] as const;
+  for (const ev of events) {
+    const pre = preencode(ev);
+    t.ok(pre instanceof PreEncoded);
+    const extra = 'reply_to' in ev ? { reply_to: ev.reply_to } : undefined;
+    t.same(pre.json, Buffer.from(encodeJson(ev.type, ev.data, extra), 'utf8'), `${ev.type}: json`);
+    t.same(pre.msgpack, Buffer.from(encodeMsgpack(ev.type, ev.data, extra)), `${ev.type}: msgpack`);
+    t.equal(pre.json, pre.json, 'computed once');
+    t.equal(pre.msgpack, pre.msgpack, 'computed once');
+    t.equal(pre.for('veza.json'), pre.json);
+    t.equal(pre.for('veza.msgpack'), pre.msgpack);
+    t.equal(pre.msgpack.buffer.byteLength, pre.msgpack.byteLength, 'msgpack owns its ArrayBuffer');
+    t.equal(pre.json.buffer.byteLength, pre.json.byteLength, 'json owns its ArrayBuffer');
+    t.same(JSON.parse(pre.json.toString('utf8')), unpack(pre.msgpack), 'both say the same thing');
+  }
+});
+
+t.test('sub-protocol negotiation', async (t) => {
+  t.equal(selectSubprotocol(undefined), 'veza.json');
+  t.equal(selectSubprotocol(''), 'veza.json');
+  t.equal(selectSubprotocol('veza.msgpack'), 'veza.msgpack');
+  t.equal(selectSubprotocol('chat, veza.msgpack , veza.json'), 'veza.msgpack');
+  t.equal(selectSubprotocol('veza.json,veza.msgpack'), 'veza.json');
+  t.equal(selectSubprotocol('mqtt, wamp'), null);
+  t.equal(decodeFrame('veza.msgpack', pack({ type: 'ping' }), true, MAX).type, 'ping');
+  t.equal(decodeFrame('veza.json', '{"type":"ping"}', false, MAX).type, 'ping');
+});
