@@ -1,0 +1,69 @@
+/**
+ * The operator CLI: `buildProgram(io)` makes the command tree (testable in-process with captured
+ * output), `run(argv, io)` runs it and turns every failure into a message and an exit code.
+ *
+ * Exit codes: 0 done (and --help); 1 failed (commander usage errors too); 2 invalid configuration;
+ * 3 the data directory is owned by a running server.
+ */
+import { Command, CommanderError } from 'commander';
+import { ConfigError } from '../config/index.js';
+import { isChatError } from '../errors.js';
+import { registerMigrate } from './commands/migrate.js';
+import { registerConfig } from './commands/config.js';
+import { registerRoom } from './commands/room.js';
+import { registerStart } from './commands/start.js';
+import { registerToken } from './commands/token.js';
+import { registerUser } from './commands/user.js';
+import { CliError, processIO, type CliIO } from './io.js';
+
+export const VERSION = '0.1.0';
+
+export function buildProgram(io: CliIO = processIO()): Command {
+  const program = new Command('veza-chat')
+    .description('veza-chat: real-time chat server')
+    .version(VERSION)
+    // Set before the sub-commands are made: they copy these settings from their parent.
+    .exitOverride()
+    .configureOutput({ writeOut: io.out, writeErr: io.err })
+    .showHelpAfterError('(add --help for usage)')
+    .allowExcessArguments(false);
+  registerStart(program, io);
+  registerMigrate(program, io);
+  registerUser(program, io);
+  registerToken(program, io);
+  registerRoom(program, io);
+  registerConfig(program, io);
+  return program;
+}
+
+/** Run the CLI on `argv` (the user's arguments, without `node` and the script); the exit code. */
+export async function run(argv: readonly string[], io: CliIO = processIO()): Promise<number> {
+  try {
+    await buildProgram(io).parseAsync([...argv], { from: 'user' });
+    return 0;
+  } catch (e) {
+    return report(e, io);
+  }
+}
+
+function report(e: unknown, io: CliIO): number {
+  // Commander has already printed its own message (or the help).
+  if (e instanceof CommanderError) return e.exitCode;
+  if (e instanceof CliError) {
+    io.err(`veza-chat: ${e.message}\n`);
+    return e.exitCode;
+  }
+  if (e instanceof ConfigError) {
+    io.err(`veza-chat: ${e.message}\n`);
+    return 2;
+  }
+  if (isChatError(e) && e.code !== 'internal') {
+    const details = e.details?.map((d) => `\n  ${d.path || '(input)'}: ${d.message}`).join('') ?? '';
+    io.err(`veza-chat: ${e.code}: ${e.message}${details}\n`);
+    return 1;
+  }
+  // A bug or an unexpected failure: the stack helps whoever reports it.
+  const err = isChatError(e) && e.cause !== undefined ? e.cause : e;
+  io.err(`veza-chat: unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  return 1;
+}

@@ -1,0 +1,70 @@
+import t from 'tap';
+import { createHmac } from 'node:crypto';
+import { SignJWT } from 'jose';
+import { AccessTokens, bearerToken } from '../src/auth/index.js';
+import { ChatError } from '../src/errors.js';
+
+const secret = 'test-secret-'.padEnd(48, 'x');
+const alice = { id: 7, username: 'alice', role: 'user' as const };
+const key = new TextEncoder().encode(secret);
+
+const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url');
+const unauth = { code: 'unauthenticated' };
+
+t.test('sign: exactly the seed claims, HS256', async (t) => {
+  const tokens = new AccessTokens(secret, { ttlS: 900, now: () => 1_700_000_000_000 });
+  const { token, expiresIn } = await tokens.sign(alice);
+  t.equal(expiresIn, 900);
+  const [h, p] = token.split('.');
+  t.same(JSON.parse(Buffer.from(h!, 'base64url').toString()), { alg: 'HS256', typ: 'JWT' });
+  const claims = JSON.parse(Buffer.from(p!, 'base64url').toString());
+  t.same(Object.keys(claims).sort(), ['aud', 'exp', 'iat', 'iss', 'jti', 'role', 'sub', 'user_id', 'username']);
+  t.match(claims, { user_id: 7, username: 'alice', role: 'user', iat: 1_700_000_000, exp: 1_700_000_900, aud: 'veza-chat', iss: 'veza-auth', sub: '7' });
+  const v = await tokens.verify(token);
+  t.equal(v.user_id, 7);
+});
+
+t.test('verify refuses expired, tampered, other algorithms, wrong aud/iss, extra claims', async (t) => {
+  let now = 1_700_000_000_000;
+  const tokens = new AccessTokens(secret, { ttlS: 900, now: () => now });
+  const { token } = await tokens.sign(alice);
+
+  now += 901_000;
+  await t.rejects(tokens.verify(token), { ...unauth, message: 'access token expired' });
+  now = 1_700_000_000_000;
+
+  const [h, p, s] = token.split('.') as [string, string, string];
+  const payload = JSON.parse(Buffer.from(p, 'base64url').toString());
+  await t.rejects(tokens.verify(`${h}.${b64({ ...payload, role: 'admin' })}.${s}`), unauth, 'tampered payload');
+  await t.rejects(tokens.verify(`${h}.${p}.${s.slice(0, -2)}AA`), unauth, 'tampered signature');
+  await t.rejects(tokens.verify(`${b64({ alg: 'none', typ: 'JWT' })}.${p}.`), unauth, 'alg none');
+
+  const hs512 = await new SignJWT(payload).setProtectedHeader({ alg: 'HS512' }).sign(key);
+  await t.rejects(tokens.verify(hs512), unauth, 'HS512 with the right secret');
+  // Hand-made HS256 over a header that claims another alg: still refused.
+  const forged = `${b64({ alg: 'HS384' })}.${p}`;
+  await t.rejects(tokens.verify(`${forged}.${createHmac('sha256', secret).update(forged).digest('base64url')}`), unauth);
+
+  const signWith = (claims: object) => new SignJWT(claims as Record<string, unknown>).setProtectedHeader({ alg: 'HS256' }).sign(key);
+  await t.rejects(tokens.verify(await signWith({ ...payload, aud: 'other' })), unauth, 'wrong aud');
+  await t.rejects(tokens.verify(await signWith({ ...payload, iss: 'evil' })), unauth, 'wrong iss');
+  await t.rejects(tokens.verify(await signWith({ ...payload, admin: true })), unauth, 'unknown claim');
+  const { exp: _e, ...noExp } = payload;
+  await t.rejects(tokens.verify(await signWith(noExp)), unauth, 'no exp');
+  await t.rejects(tokens.verify(await signWith({ ...payload, user_id: '7' })), unauth, 'user_id not a number');
+  const other = new AccessTokens('another-secret'.padEnd(48, 'y'), { ttlS: 900, now: () => now });
+  await t.rejects(other.verify(token), unauth, 'other secret');
+  await t.rejects(tokens.verify(''), unauth);
+  await t.rejects(tokens.verify('x'.repeat(5000)), unauth);
+  await t.rejects(tokens.verify('not.a.jwt'), ChatError);
+  t.ok(await signWith(payload).then((tk) => tokens.verify(tk)), 'the same claims, properly signed, pass');
+});
+
+t.test('bearer header parsing', async (t) => {
+  t.equal(bearerToken('Bearer abc.def'), 'abc.def');
+  t.equal(bearerToken('bearer   abc '), 'abc');
+  t.equal(bearerToken('Basic abc'), null);
+  t.equal(bearerToken('Bearer'), null);
+  t.equal(bearerToken('Bearer a b'), null);
+  t.equal(bearerToken(undefined), null);
+});
