@@ -48,6 +48,13 @@ export async function freshDatabase(t: Test): Promise<string | null> {
     const c = new pg.Client({ connectionString: base });
     await c.connect();
     try {
+      // A pool's end() resolves before the server has seen its connections go; FORCE would kill
+      // them under a pool that may still listen. Give them a moment, and force only at the last.
+      for (let i = 0; i < 50; i++) {
+        const { rows } = await c.query('SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1', [name]);
+        if (rows[0].n === 0) break;
+        await new Promise((r) => setTimeout(r, 100));
+      }
       await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
     } finally {
       await c.end();

@@ -1,0 +1,643 @@
+import type pg from 'pg';
+import { ChatError } from '../errors.js';
+import { log } from '../log.js';
+import { isConnectionFailure, toStoreError } from './pg-errors.js';
+import type { Store } from './store.js';
+import type {
+  AuditEntry,
+  Conversation,
+  InsertedMessage,
+  Member,
+  MemberRole,
+  Message,
+  MessagePage,
+  NewMessage,
+  NewRoom,
+  NewUser,
+  Page,
+  RotateResult,
+  User,
+  UserCredentials,
+} from './types.js';
+
+/**
+ * The Store, written once against `pg`. The same code runs on PostgreSQL and on embedded PGlite
+ * (a `pg.Pool` over PGlite's node-postgres adapter); only ./postgres.ts and ./pglite.ts differ.
+ *
+ * The pool must parse int8 as number and timestamptz as ISO string (./pg-types.ts). Hot queries
+ * are named prepared statements (`{ name, text, values }`): parsed and planned once per connection.
+ * Every method throws ChatError only (./pg-errors.ts); a method that writes more than one
+ * statement does it in one transaction, so a failure leaves nothing half-written.
+ */
+export interface PgStoreOptions {
+  backend: 'postgres' | 'pglite';
+  pool: pg.Pool;
+  /** Reads that may lag (listMessages, messagesAfterSeq); the primary serves them when unset or down. */
+  replica?: pg.Pool | null;
+  /** Runs once, after the pools have ended (closes PGlite, releases its lock). */
+  onClose?: () => Promise<void>;
+}
+
+/** Larger than any id, for the open end of an id range (a string: it exceeds 2^53). */
+const MAX_ID = '9223372036854775807';
+/** While the replica is failing, reads go to the primary for this long before it is tried again. */
+const REPLICA_RETRY_MS = 5_000;
+
+const USER = 'id, username, email, role, is_active, last_activity, created_at, updated_at';
+const MEMBER = 'conversation_id, user_id, role, joined_at, muted_until, banned';
+const MESSAGE =
+  'id, uuid, conversation_id, seq, author_id, content, message_type, parent_message_id, thread_count, status, ' +
+  'is_edited, edit_count, is_pinned, metadata, client_id, created_at, updated_at, edited_at';
+/** The last seq is the greater of the column (non-message events) and the highest message seq. */
+const CONVERSATION =
+  'c.id, c.uuid, c.name, c.description, c.type, c.is_public, c.owner_id, c.max_members, ' +
+  'GREATEST(c.last_seq, COALESCE((SELECT max(m.seq) FROM messages m WHERE m.conversation_id = c.id), 0)) AS last_seq, ' +
+  'c.created_at, c.updated_at';
+
+/** Named statements. A name must always carry the same text: pg checks it per connection. */
+const Q = {
+  insertMessages: {
+    name: 'veza_insert_messages',
+    // One statement for the whole batch. `input` numbers the rows (WITH ORDINALITY); the result is
+    // joined back to it on (conversation_id, seq), unique per row, and sorted by that number, so
+    // the output order is guaranteed, not an accident of RETURNING. `ORDER BY ord` in the insert
+    // makes ids follow input order too, so history by id and replay by seq agree. Replies bump
+    // their parent's thread_count in the same statement (a parent inserted in the same batch is
+    // not visible to that UPDATE and is not bumped: the batch is one snapshot).
+    text: `
+      WITH input AS (
+        SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::bigint[], $7::text[], $8::uuid[])
+          WITH ORDINALITY AS t(conversation_id, seq, author_id, content, message_type, parent_message_id, metadata, client_id, ord)
+      ), ins AS (
+        INSERT INTO messages (conversation_id, seq, author_id, content, message_type, parent_message_id, metadata, client_id)
+        SELECT conversation_id, seq, author_id, content, message_type::message_type, parent_message_id, metadata::jsonb, client_id
+          FROM input ORDER BY ord
+        RETURNING id, uuid, created_at, conversation_id, seq
+      ), threads AS (
+        UPDATE messages p SET thread_count = p.thread_count + r.n
+          FROM (SELECT conversation_id, parent_message_id, count(*)::int AS n FROM input
+                 WHERE parent_message_id IS NOT NULL GROUP BY conversation_id, parent_message_id) r
+         WHERE p.conversation_id = r.conversation_id AND p.id = r.parent_message_id
+      )
+      SELECT ins.id, ins.uuid, ins.created_at FROM ins JOIN input USING (conversation_id, seq) ORDER BY input.ord`,
+  },
+  getMessage: { name: 'veza_get_message', text: `SELECT ${MESSAGE} FROM messages WHERE id = $1` },
+  findByClientId: {
+    name: 'veza_find_by_client_id',
+    text: `SELECT ${MESSAGE} FROM messages WHERE author_id = $1 AND client_id = $2`,
+  },
+  pageBackward: {
+    name: 'veza_messages_before',
+    text: `SELECT ${MESSAGE} FROM messages WHERE conversation_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3`,
+  },
+  pageForward: {
+    name: 'veza_messages_after',
+    text: `SELECT ${MESSAGE} FROM messages WHERE conversation_id = $1 AND id > $2 AND id < $3 ORDER BY id ASC LIMIT $4`,
+  },
+  afterSeq: {
+    name: 'veza_messages_after_seq',
+    text: `SELECT ${MESSAGE} FROM messages WHERE conversation_id = $1 AND seq > $2 ORDER BY seq ASC LIMIT $3`,
+  },
+  lastSeq: {
+    name: 'veza_last_seq',
+    text: `SELECT GREATEST(COALESCE((SELECT last_seq FROM conversations WHERE id = $1), 0),
+                          COALESCE((SELECT max(seq) FROM messages WHERE conversation_id = $1), 0)) AS last_seq`,
+  },
+  getMember: {
+    name: 'veza_get_member',
+    text: `SELECT ${MEMBER} FROM conversation_members WHERE conversation_id = $1 AND user_id = $2`,
+  },
+  getConversation: { name: 'veza_get_conversation', text: `SELECT ${CONVERSATION} FROM conversations c WHERE c.id = $1` },
+  getUser: { name: 'veza_get_user', text: `SELECT ${USER} FROM users WHERE id = $1` },
+  getUserByUsername: {
+    name: 'veza_get_user_by_username',
+    text: `SELECT ${USER} FROM users WHERE lower(username) = lower($1)`,
+  },
+  getCredentials: {
+    name: 'veza_get_credentials',
+    text: `SELECT ${USER}, password_hash FROM users WHERE lower(username) = lower($1)`,
+  },
+  touchUser: { name: 'veza_touch_user', text: 'UPDATE users SET last_activity = now() WHERE id = $1' },
+} as const;
+
+function positiveInt(value: unknown, path: string, max = Number.MAX_SAFE_INTEGER): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > max) {
+    throw new ChatError('validation_failed', `${path} must be an integer from 1 to ${max}`, {
+      details: [{ path, message: `expected an integer from 1 to ${max}` }],
+    });
+  }
+  return value;
+}
+
+export class PgStore implements Store {
+  readonly backend: 'postgres' | 'pglite';
+  readonly #pool: pg.Pool;
+  readonly #replica: pg.Pool | null;
+  readonly #onClose: (() => Promise<void>) | undefined;
+  #replicaDownUntil = 0;
+  #closing: Promise<void> | null = null;
+
+  constructor(opts: PgStoreOptions) {
+    this.backend = opts.backend;
+    this.#pool = opts.pool;
+    this.#replica = opts.replica ?? null;
+    this.#onClose = opts.onClose;
+  }
+
+  // ---------------------------------------------------------------- users
+
+  createUser(user: NewUser): Promise<User> {
+    return this.#guard(async () => {
+      const r = await this.#pool.query<User>(
+        `INSERT INTO users (username, email, password_hash, role)
+         VALUES ($1, $2, $3, COALESCE($4::user_role, 'user')) RETURNING ${USER}`,
+        [user.username, user.email, user.passwordHash, user.role ?? null],
+      );
+      return r.rows[0]!;
+    });
+  }
+
+  getUser(id: number): Promise<User | null> {
+    return this.#guard(async () => this.#one<User>(this.#pool, { ...Q.getUser, values: [id] }));
+  }
+
+  /** Usernames are unique case-insensitively, and looked up the same way. */
+  getUserByUsername(username: string): Promise<User | null> {
+    return this.#guard(async () => this.#one<User>(this.#pool, { ...Q.getUserByUsername, values: [username] }));
+  }
+
+  getCredentials(username: string): Promise<UserCredentials | null> {
+    return this.#guard(async () => this.#one<UserCredentials>(this.#pool, { ...Q.getCredentials, values: [username] }));
+  }
+
+  touchUser(id: number): Promise<void> {
+    return this.#guard(async () => {
+      await this.#pool.query({ ...Q.touchUser, values: [id] });
+    });
+  }
+
+  // ---------------------------------------------------------------- refresh tokens
+
+  insertRefreshToken(t: { userId: number; tokenHash: string; familyId: string; expiresAt: Date }): Promise<void> {
+    return this.#guard(async () => {
+      await this.#pool.query(
+        'INSERT INTO refresh_tokens (user_id, token_hash, family_id, expires_at) VALUES ($1, $2, $3, $4)',
+        [t.userId, t.tokenHash, t.familyId, t.expiresAt],
+      );
+    });
+  }
+
+  rotateRefreshToken(oldHash: string, newHash: string, expiresAt: Date): Promise<RotateResult> {
+    return this.#guard(() =>
+      this.#tx(async (c) => {
+        // FOR UPDATE: two refreshes racing with the same token are serialised here; the second one
+        // sees it spent and takes the reuse branch, so a token is never spent twice.
+        const r = await c.query<{
+          id: number;
+          user_id: number;
+          family_id: string;
+          revoked: boolean;
+          replaced: boolean;
+          expired: boolean;
+        }>(
+          `SELECT id, user_id, family_id, revoked_at IS NOT NULL AS revoked, replaced_by IS NOT NULL AS replaced,
+                  expires_at <= now() AS expired
+             FROM refresh_tokens WHERE token_hash = $1 FOR UPDATE`,
+          [oldHash],
+        );
+        const old = r.rows[0];
+        if (!old) return { kind: 'invalid' } as const;
+        if (old.revoked && old.replaced) {
+          // A spent token came back: someone holds a copy. Revoke every token of the login.
+          await c.query('UPDATE refresh_tokens SET revoked_at = now() WHERE family_id = $1 AND revoked_at IS NULL', [
+            old.family_id,
+          ]);
+          return { kind: 'reused', userId: old.user_id, familyId: old.family_id } as const;
+        }
+        if (old.revoked || old.expired) return { kind: 'invalid' } as const;
+        const inserted = await c.query<{ id: number }>(
+          `INSERT INTO refresh_tokens (user_id, token_hash, family_id, expires_at) VALUES ($1, $2, $3, $4) RETURNING id`,
+          [old.user_id, newHash, old.family_id, expiresAt],
+        );
+        await c.query('UPDATE refresh_tokens SET revoked_at = now(), replaced_by = $2 WHERE id = $1', [
+          old.id,
+          inserted.rows[0]!.id,
+        ]);
+        return { kind: 'rotated', userId: old.user_id, familyId: old.family_id } as const;
+      }),
+    );
+  }
+
+  revokeRefreshToken(tokenHash: string): Promise<boolean> {
+    return this.#guard(async () => {
+      const r = await this.#pool.query<{ known: boolean }>(
+        `WITH t AS (SELECT family_id FROM refresh_tokens WHERE token_hash = $1),
+              revoked AS (UPDATE refresh_tokens SET revoked_at = now()
+                           WHERE family_id IN (SELECT family_id FROM t) AND revoked_at IS NULL)
+         SELECT EXISTS (SELECT 1 FROM t) AS known`,
+        [tokenHash],
+      );
+      return r.rows[0]!.known;
+    });
+  }
+
+  // ---------------------------------------------------------------- failed logins
+
+  recordLoginFailure(userId: number): Promise<void> {
+    return this.#guard(async () => {
+      await this.#pool.query('INSERT INTO login_failures (user_id) VALUES ($1)', [userId]);
+    });
+  }
+
+  loginFailures(userId: number, since: Date): Promise<{ count: number; oldest: Date | null }> {
+    return this.#guard(async () => {
+      const r = await this.#pool.query<{ count: number; oldest: string | null }>(
+        'SELECT count(*)::int AS count, min(failed_at) AS oldest FROM login_failures WHERE user_id = $1 AND failed_at >= $2',
+        [userId, since],
+      );
+      const row = r.rows[0]!;
+      return { count: row.count, oldest: row.oldest === null ? null : new Date(row.oldest) };
+    });
+  }
+
+  clearLoginFailures(userId: number): Promise<void> {
+    return this.#guard(async () => {
+      await this.#pool.query('DELETE FROM login_failures WHERE user_id = $1', [userId]);
+    });
+  }
+
+  // ---------------------------------------------------------------- conversations
+
+  /**
+   * The room and its owner's membership (role owner) in one transaction. Private unless
+   * `isPublic` (the seed's default); the type follows: public_room or private_room.
+   */
+  createRoom(room: NewRoom): Promise<Conversation> {
+    return this.#guard(() =>
+      this.#tx(async (c) => {
+        const isPublic = room.isPublic ?? false;
+        const r = await c.query<Conversation>(
+          `INSERT INTO conversations AS c (name, description, type, is_public, owner_id, max_members)
+           VALUES ($1, $2, $3, $4, $5, $6)
+           RETURNING c.id, c.uuid, c.name, c.description, c.type, c.is_public, c.owner_id, c.max_members,
+                     c.last_seq, c.created_at, c.updated_at`,
+          [
+            room.name,
+            room.description ?? null,
+            isPublic ? 'public_room' : 'private_room',
+            isPublic,
+            room.ownerId,
+            room.maxMembers ?? null,
+          ],
+        );
+        const conversation = r.rows[0]!;
+        await c.query(`INSERT INTO conversation_members (conversation_id, user_id, role) VALUES ($1, $2, 'owner')`, [
+          conversation.id,
+          room.ownerId,
+        ]);
+        return conversation;
+      }),
+    );
+  }
+
+  getConversation(id: number): Promise<Conversation | null> {
+    return this.#guard(async () => this.#one<Conversation>(this.#pool, { ...Q.getConversation, values: [id] }));
+  }
+
+  /**
+   * Public rooms, plus the rooms and DMs the user is a member of (not banned from), newest first.
+   * Two index-backed sets united, rather than one OR over every conversation.
+   */
+  listVisibleRooms(userId: number, limit: number): Promise<Conversation[]> {
+    return this.#guard(async () => {
+      positiveInt(limit, 'limit', 1000);
+      const r = await this.#pool.query<Conversation>(
+        `SELECT ${CONVERSATION} FROM conversations c
+          WHERE c.id IN ((SELECT id FROM conversations WHERE is_public ORDER BY created_at DESC, id DESC LIMIT $2)
+                         UNION
+                         SELECT conversation_id FROM conversation_members WHERE user_id = $1 AND NOT banned)
+          ORDER BY c.created_at DESC, c.id DESC LIMIT $2`,
+        [userId, limit],
+      );
+      return r.rows;
+    });
+  }
+
+  /**
+   * The pair's conversation, created with both memberships if it does not exist. Race-safe: the
+   * pair's primary key in dm_pairs decides. A creator that loses the race (ON CONFLICT DO NOTHING
+   * returns no row) rolls its own conversation back and reads the winner's.
+   */
+  getOrCreateDm(userA: number, userB: number): Promise<{ conversation: Conversation; created: boolean }> {
+    return this.#guard(async () => {
+      if (userA === userB) {
+        throw new ChatError('validation_failed', 'a direct conversation needs two different users', {
+          details: [{ path: 'user_id', message: 'must differ from the caller' }],
+        });
+      }
+      const low = Math.min(userA, userB);
+      const high = Math.max(userA, userB);
+      const existing = await this.#dmOf(this.#pool, low, high);
+      if (existing) return { conversation: existing, created: false };
+
+      const c = await this.#pool.connect();
+      let broken: unknown;
+      try {
+        await c.query('BEGIN');
+        try {
+          const conv = await c.query<Conversation>(
+            `INSERT INTO conversations AS c (type, is_public) VALUES ('direct_message', false)
+             RETURNING c.id, c.uuid, c.name, c.description, c.type, c.is_public, c.owner_id, c.max_members,
+                       c.last_seq, c.created_at, c.updated_at`,
+          );
+          const conversation = conv.rows[0]!;
+          const won = await c.query(
+            `INSERT INTO dm_pairs (user_low, user_high, conversation_id) VALUES ($1, $2, $3)
+             ON CONFLICT (user_low, user_high) DO NOTHING RETURNING conversation_id`,
+            [low, high, conversation.id],
+          );
+          if (won.rowCount === 0) {
+            await c.query('ROLLBACK');
+          } else {
+            await c.query(
+              `INSERT INTO conversation_members (conversation_id, user_id, role) VALUES ($1, $2, 'member'), ($1, $3, 'member')`,
+              [conversation.id, low, high],
+            );
+            await c.query('COMMIT');
+            return { conversation, created: true };
+          }
+        } catch (e) {
+          await this.#rollback(c, e).catch((re: unknown) => {
+            broken = re;
+          });
+          throw e;
+        }
+        // Lost the race: the winner has committed (ON CONFLICT waited for it), so a new statement sees it.
+        const winner = await this.#dmOf(c, low, high);
+        if (!winner) throw new ChatError('internal', 'direct conversation vanished while being created');
+        return { conversation: winner, created: false };
+      } finally {
+        c.release(broken as Error | undefined);
+      }
+    });
+  }
+
+  /**
+   * Adds the user, or returns the existing membership unchanged (joining twice is not an error,
+   * and a banned member stays banned: the caller checks `banned`).
+   */
+  addMember(conversationId: number, userId: number, role: MemberRole = 'member'): Promise<Member> {
+    return this.#guard(async () => {
+      const r = await this.#pool.query<Member>(
+        `INSERT INTO conversation_members (conversation_id, user_id, role) VALUES ($1, $2, $3)
+         ON CONFLICT (conversation_id, user_id) DO NOTHING RETURNING ${MEMBER}`,
+        [conversationId, userId, role],
+      );
+      if (r.rows[0]) return r.rows[0];
+      const existing = await this.#one<Member>(this.#pool, { ...Q.getMember, values: [conversationId, userId] });
+      // Removed between the two statements: report it rather than loop.
+      if (!existing) throw new ChatError('conflict', 'membership changed concurrently; retry');
+      return existing;
+    });
+  }
+
+  /**
+   * Deletes the membership; false when there is none. A banned membership is kept (false): the
+   * row is the ban, and leaving must not lift it.
+   */
+  removeMember(conversationId: number, userId: number): Promise<boolean> {
+    return this.#guard(async () => {
+      const r = await this.#pool.query(
+        'DELETE FROM conversation_members WHERE conversation_id = $1 AND user_id = $2 AND NOT banned',
+        [conversationId, userId],
+      );
+      return (r.rowCount ?? 0) > 0;
+    });
+  }
+
+  getMember(conversationId: number, userId: number): Promise<Member | null> {
+    return this.#guard(async () => this.#one<Member>(this.#pool, { ...Q.getMember, values: [conversationId, userId] }));
+  }
+
+  /** Every membership row, banned ones included (the RoomActor loads bans from here), oldest first. */
+  listMembers(conversationId: number): Promise<Member[]> {
+    return this.#guard(async () => {
+      const r = await this.#pool.query<Member>(
+        `SELECT ${MEMBER} FROM conversation_members WHERE conversation_id = $1 ORDER BY joined_at, user_id`,
+        [conversationId],
+      );
+      return r.rows;
+    });
+  }
+
+  /** Rooms (not DMs) the user belongs to and is not banned from: what the rooms-per-user limit counts. */
+  countMemberships(userId: number): Promise<number> {
+    return this.#guard(async () => {
+      const r = await this.#pool.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM conversation_members m JOIN conversations c ON c.id = m.conversation_id
+          WHERE m.user_id = $1 AND NOT m.banned AND c.type <> 'direct_message'`,
+        [userId],
+      );
+      return r.rows[0]!.n;
+    });
+  }
+
+  // ---------------------------------------------------------------- messages
+
+  insertMessages(batch: NewMessage[]): Promise<InsertedMessage[]> {
+    return this.#guard(async () => {
+      if (batch.length === 0) return [];
+      const n = batch.length;
+      const conv = new Array<number>(n);
+      const seq = new Array<number>(n);
+      const author = new Array<number>(n);
+      const content = new Array<string>(n);
+      const type = new Array<string>(n);
+      const parent = new Array<number | null>(n);
+      const metadata = new Array<string>(n);
+      const clientId = new Array<string | null>(n);
+      for (let i = 0; i < n; i++) {
+        const m = batch[i]!;
+        conv[i] = m.conversationId;
+        seq[i] = m.seq;
+        author[i] = m.authorId;
+        content[i] = m.content;
+        type[i] = m.messageType ?? 'text';
+        parent[i] = m.parentMessageId ?? null;
+        metadata[i] = JSON.stringify(m.metadata ?? {});
+        clientId[i] = m.clientId ?? null;
+      }
+      const r = await this.#pool.query<InsertedMessage>({
+        ...Q.insertMessages,
+        values: [conv, seq, author, content, type, parent, metadata, clientId],
+      });
+      return r.rows;
+    });
+  }
+
+  getMessage(id: number): Promise<Message | null> {
+    return this.#guard(async () => this.#one<Message>(this.#pool, { ...Q.getMessage, values: [id] }));
+  }
+
+  findByClientId(authorId: number, clientId: string): Promise<Message | null> {
+    return this.#guard(async () => this.#one<Message>(this.#pool, { ...Q.findByClientId, values: [authorId, clientId] }));
+  }
+
+  /**
+   * Cursor pagination by message id, oldest first in the page.
+   * - `after` set: the `limit` oldest messages newer than it (and older than `before`, when also
+   *   set); `next_cursor` is the page's newest id, to pass as `after`.
+   * - otherwise: the `limit` newest messages older than `before` (or the latest ones);
+   *   `next_cursor` is the page's oldest id, to pass as `before`.
+   * One row more than asked tells whether there are more.
+   */
+  listMessages(conversationId: number, page: Page): Promise<MessagePage> {
+    return this.#guard(async () => {
+      const limit = positiveInt(page.limit, 'limit', 100);
+      if (page.before !== undefined) positiveInt(page.before, 'before');
+      if (page.after !== undefined) positiveInt(page.after, 'after');
+      const before = page.before ?? MAX_ID;
+      if (page.after !== undefined) {
+        const rows = await this.#read<Message>({ ...Q.pageForward, values: [conversationId, page.after, before, limit + 1] });
+        const has_more = rows.length > limit;
+        const messages = has_more ? rows.slice(0, limit) : rows;
+        return { messages, has_more, next_cursor: has_more ? messages[messages.length - 1]!.id : null };
+      }
+      const rows = await this.#read<Message>({ ...Q.pageBackward, values: [conversationId, before, limit + 1] });
+      const has_more = rows.length > limit;
+      const messages = (has_more ? rows.slice(0, limit) : rows).reverse();
+      return { messages, has_more, next_cursor: has_more ? messages[0]!.id : null };
+    });
+  }
+
+  messagesAfterSeq(conversationId: number, afterSeq: number, limit: number): Promise<Message[]> {
+    return this.#guard(async () => {
+      positiveInt(limit, 'limit', 100_000);
+      return this.#read<Message>({ ...Q.afterSeq, values: [conversationId, afterSeq, limit] });
+    });
+  }
+
+  /** From the primary always: the RoomActor continues its sequence from this. 0 when empty or unknown. */
+  lastSeq(conversationId: number): Promise<number> {
+    return this.#guard(async () => {
+      const r = await this.#pool.query<{ last_seq: number }>({ ...Q.lastSeq, values: [conversationId] });
+      return r.rows[0]!.last_seq;
+    });
+  }
+
+  // ---------------------------------------------------------------- audit, health
+
+  audit(entry: AuditEntry): Promise<void> {
+    return this.#guard(async () => {
+      await this.#pool.query(
+        `INSERT INTO audit_log (actor_id, action, target_type, target_id, details, ip) VALUES ($1, $2, $3, $4, $5, $6)`,
+        [
+          entry.actorId,
+          entry.action,
+          entry.targetType ?? null,
+          entry.targetId ?? null,
+          JSON.stringify(entry.details ?? {}),
+          entry.ip ?? null,
+        ],
+      );
+    });
+  }
+
+  ping(): Promise<void> {
+    return this.#guard(async () => {
+      await this.#pool.query('SELECT 1');
+    });
+  }
+
+  /** Ends the pools, then runs the backend's own close (idempotent). */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      const ends = [this.#pool.end()];
+      if (this.#replica) ends.push(this.#replica.end());
+      const results = await Promise.allSettled(ends);
+      if (this.#onClose) await this.#onClose();
+      const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failed) throw toStoreError(failed.reason);
+    })();
+    return this.#closing;
+  }
+
+  // ---------------------------------------------------------------- helpers
+
+  async #guard<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.#closing) throw new ChatError('internal', 'store is closed');
+    try {
+      return await fn();
+    } catch (e) {
+      throw toStoreError(e);
+    }
+  }
+
+  async #one<T extends pg.QueryResultRow>(db: pg.Pool | pg.PoolClient, q: pg.QueryConfig): Promise<T | null> {
+    const r = await db.query<T>(q);
+    return r.rows[0] ?? null;
+  }
+
+  async #dmOf(db: pg.Pool | pg.PoolClient, low: number, high: number): Promise<Conversation | null> {
+    return this.#one<Conversation>(db, {
+      name: 'veza_dm_of',
+      text: `SELECT ${CONVERSATION} FROM dm_pairs p JOIN conversations c ON c.id = p.conversation_id
+              WHERE p.user_low = $1 AND p.user_high = $2`,
+      values: [low, high],
+    });
+  }
+
+  /**
+   * A read that may lag goes to the replica; if the replica cannot be reached it goes to the
+   * primary, and the replica is left alone for REPLICA_RETRY_MS so a dead replica does not add
+   * a failed connection attempt to every read.
+   */
+  async #read<T extends pg.QueryResultRow>(q: pg.QueryConfig): Promise<T[]> {
+    const replica = this.#replica;
+    if (replica && Date.now() >= this.#replicaDownUntil) {
+      try {
+        return (await replica.query<T>(q)).rows;
+      } catch (e) {
+        if (!isConnectionFailure(e)) throw e;
+        this.#replicaDownUntil = Date.now() + REPLICA_RETRY_MS;
+        log.warn('store: replica unreachable, reading from the primary', {
+          retryInMs: REPLICA_RETRY_MS,
+          err: e instanceof Error ? e : new Error(String(e)),
+        });
+      }
+    }
+    return (await this.#pool.query<T>(q)).rows;
+  }
+
+  /** BEGIN … COMMIT on one pooled connection; ROLLBACK on any error. Only `c` may be used inside. */
+  async #tx<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+    const c = await this.#pool.connect();
+    let broken: unknown;
+    try {
+      await c.query('BEGIN');
+      const value = await fn(c);
+      await c.query('COMMIT');
+      return value;
+    } catch (e) {
+      await this.#rollback(c, e).catch((re: unknown) => {
+        broken = re;
+      });
+      throw e;
+    } finally {
+      // A connection whose ROLLBACK failed is in an unknown state: destroy it, do not reuse it.
+      c.release(broken as Error | undefined);
+    }
+  }
+
+  async #rollback(c: pg.PoolClient, cause: unknown): Promise<void> {
+    try {
+      await c.query('ROLLBACK');
+    } catch (e) {
+      log.error('store: ROLLBACK failed; dropping the connection', {
+        err: e instanceof Error ? e : new Error(String(e)),
+        cause: cause instanceof Error ? cause.message : String(cause),
+      });
+      throw e;
+    }
+  }
+}

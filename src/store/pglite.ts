@@ -1,0 +1,77 @@
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { PGlite } from '@electric-sql/pglite';
+import { createPgConfig } from '@electric-sql/pglite/node-postgres';
+import pg from 'pg';
+import { log } from '../log.js';
+import { StoreLock } from './lock.js';
+import { migrate as runMigrations } from './migrate.js';
+import { batchExtendedQueries } from './pglite-wire.js';
+import type { OpenedStore } from './open.js';
+import { PgStore } from './pg-store.js';
+import { storeTypes } from './pg-types.js';
+
+/**
+ * Embedded PGlite under `<dataDir>/pglite`, owned by this thread, behind a `pg.Pool` so the same
+ * PgStore runs on it. Other threads reach it through ./remote.ts.
+ *
+ * The directory lock is taken before PGlite opens anything, and released after it has closed.
+ */
+export interface PgliteOptions {
+  dataDir: string;
+  /** Apply pending migrations before returning (default true). */
+  migrate?: boolean;
+  /**
+   * A snapshot (`PGlite#dumpDataDir`) to start from when the directory holds no database yet,
+   * instead of running initdb (seconds). Tests use one with the migrations applied.
+   */
+  template?: Blob;
+}
+
+export async function openPglite(opts: PgliteOptions): Promise<OpenedStore> {
+  mkdirSync(opts.dataDir, { recursive: true });
+  const lock = StoreLock.acquire(opts.dataDir);
+  let db: PGlite | undefined;
+  try {
+    const dir = join(opts.dataDir, 'pglite');
+    const fresh = !existsSync(join(dir, 'PG_VERSION'));
+    db = await PGlite.create(dir, fresh && opts.template ? { loadDataDir: opts.template } : {});
+    const pglite = db;
+    const pool = new pg.Pool({
+      // Through batchExtendedQueries: without it an SQL error desynchronises the connection.
+      ...createPgConfig(batchExtendedQueries(pglite)),
+      // The adapter gives every client the same connection to the one PGlite session: more than
+      // one client would interleave their protocol messages. One client, so transactions queue.
+      max: 1,
+      // Keep that client: ending it tears down the adapter's connection listeners for nothing.
+      idleTimeoutMillis: 0,
+      types: storeTypes(),
+    });
+    pool.on('error', (err) => log.error('store: PGlite connection failed', { err }));
+    try {
+      if (opts.migrate ?? true) await runMigrations(pool);
+    } catch (e) {
+      await pool.end();
+      throw e;
+    }
+    const store = new PgStore({
+      backend: 'pglite',
+      pool,
+      onClose: async () => {
+        try {
+          await pglite.close();
+        } finally {
+          lock.release();
+        }
+      },
+    });
+    return { kind: 'pglite', store, pool, lock, close: () => store.close() };
+  } catch (e) {
+    try {
+      await db?.close();
+    } finally {
+      lock.release();
+    }
+    throw e;
+  }
+}

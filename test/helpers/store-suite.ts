@@ -1,0 +1,468 @@
+/**
+ * The one store test suite, run on every backend: PGlite (test/store-pglite.ts), PostgreSQL
+ * (test/store-postgres.ts), and remoteStore over a MessageChannel to the PGlite store. The store is
+ * shared by the whole run, so every scenario makes its own users and rooms (unique names) and
+ * never depends on global counts except around its own writes.
+ */
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PGlite } from '@electric-sql/pglite';
+import { createPgConfig } from '@electric-sql/pglite/node-postgres';
+import pg from 'pg';
+import type { Test } from 'tap';
+import { ChatError, type ErrorCode } from '../../src/errors.js';
+import { migrate, readMigrations } from '../../src/store/migrate.js';
+import { batchExtendedQueries } from '../../src/store/pglite-wire.js';
+import type { Store } from '../../src/store/store.js';
+import type { Message, NewMessage, User } from '../../src/store/types.js';
+
+/**
+ * A PGlite snapshot with the migrations applied, for `openStore(config, { template })`: a new data
+ * directory then loads in about a second instead of running initdb (several seconds, more on a busy
+ * machine). Built once and kept in the temporary directory under a key of the PGlite version and
+ * the migrations' checksums, so a changed migration or a PGlite upgrade builds a new one.
+ */
+export async function pgliteTemplate(): Promise<Blob> {
+  const pkg = JSON.parse(
+    readFileSync(new URL('../../node_modules/@electric-sql/pglite/package.json', import.meta.url), 'utf8'),
+  ) as { version: string };
+  const key = createHash('sha256')
+    .update(pkg.version)
+    .update(readMigrations().map((m) => `${m.version}:${m.checksum}`).join(','))
+    .digest('hex')
+    .slice(0, 16);
+  const file = join(tmpdir(), `veza-pglite-template-${key}.tar`);
+  if (existsSync(file)) return new Blob([readFileSync(file)]);
+  const db = await PGlite.create();
+  try {
+    const pool = new pg.Pool({ ...createPgConfig(batchExtendedQueries(db)), max: 1, idleTimeoutMillis: 0 });
+    try {
+      await migrate(pool);
+    } finally {
+      await pool.end();
+    }
+    const tar = await db.dumpDataDir('none');
+    // Written aside and renamed: a test file running alongside never reads half a snapshot.
+    const tmp = `${file}.${process.pid}.tmp`;
+    writeFileSync(tmp, Buffer.from(await tar.arrayBuffer()));
+    renameSync(tmp, file);
+    return tar;
+  } finally {
+    await db.close();
+  }
+}
+
+export interface SuiteTarget {
+  store: Store;
+  /** Raw SQL on the same database, to check what a failed call left behind. */
+  query: <T = Record<string, unknown>>(text: string, values?: unknown[]) => Promise<T[]>;
+}
+
+const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/** Awaits a rejection with ChatError `code` (and, when given, a detail naming `path`). */
+async function fails(t: Test, p: Promise<unknown>, code: ErrorCode, path?: string, msg?: string): Promise<void> {
+  try {
+    await p;
+    t.fail(`${msg ?? 'call'}: expected ${code}, it succeeded`);
+  } catch (e) {
+    t.ok(e instanceof ChatError, `${msg ?? 'call'}: a ChatError`);
+    t.equal((e as ChatError).code, code, `${msg ?? 'call'}: ${code}`);
+    if (path !== undefined) t.equal((e as ChatError).details?.[0]?.path, path, `${msg ?? 'call'}: names ${path}`);
+  }
+}
+
+export async function storeSuite(t: Test, makeStore: () => Promise<SuiteTarget>): Promise<void> {
+  const { store, query } = await makeStore();
+  const tag = randomBytes(3).toString('hex');
+  let n = 0;
+  const name = (base: string) => `${base}_${tag}_${++n}`;
+  const user = async (base = 'u', role?: User['role']): Promise<User> => {
+    const username = name(base);
+    return store.createUser({ username, email: `${username}@example.test`, passwordHash: 'scrypt$x', ...(role ? { role } : {}) });
+  };
+  const count = async (sql: string, values: unknown[] = []) =>
+    Number((await query<{ n: number | string }>(sql, values))[0]!.n);
+  const msg = (conversationId: number, seq: number, authorId: number, extra: Partial<NewMessage> = {}): NewMessage => ({
+    conversationId,
+    seq,
+    authorId,
+    content: `m${seq}`,
+    ...extra,
+  });
+
+  await t.test('ping', async (t) => {
+    await t.resolves(store.ping());
+  });
+
+  await t.test('users: create, read, case-insensitive uniqueness, touch', async (t) => {
+    const username = name('Alice');
+    const u = await store.createUser({ username, email: `${username}@Example.test`, passwordHash: 'h1' });
+    t.type(u.id, 'number');
+    t.equal(u.username, username);
+    t.equal(u.role, 'user');
+    t.equal(u.is_active, true);
+    t.equal(u.last_activity, null);
+    t.match(u.created_at, ISO, 'timestamps are ISO strings');
+    t.notOk('password_hash' in u, 'no hash on a User');
+
+    t.same(await store.getUser(u.id), u);
+    t.same(await store.getUserByUsername(username.toUpperCase()), u, 'lookup ignores case');
+    const cred = await store.getCredentials(username);
+    t.equal(cred?.password_hash, 'h1');
+    t.equal(cred?.id, u.id);
+    t.equal(await store.getUser(999_999_999), null);
+    t.equal(await store.getUserByUsername(name('nobody')), null);
+    t.equal(await store.getCredentials(name('nobody')), null);
+
+    await fails(t, store.createUser({ username: username.toLowerCase(), email: `${name('x')}@e.test`, passwordHash: 'h' }), 'conflict', 'username', 'same username, other case');
+    await fails(t, store.createUser({ username: name('b'), email: `${username.toUpperCase()}@example.TEST`, passwordHash: 'h' }), 'conflict', 'email', 'same e-mail, other case');
+    await fails(t, store.createUser({ username: 'x'.repeat(51), email: `${name('l')}@e.test`, passwordHash: 'h' }), 'validation_failed', undefined, 'username too long');
+    await fails(t, store.createUser({ username: name('r'), email: `${name('r')}@e.test`, passwordHash: 'h', role: 'root' as User['role'] }), 'validation_failed', undefined, 'unknown role');
+    t.equal(await count('SELECT count(*) AS n FROM users WHERE lower(email) = lower($1)', [`${username}@example.test`]), 1);
+
+    const admin = await user('admin', 'admin');
+    t.equal(admin.role, 'admin');
+
+    await store.touchUser(u.id);
+    const touched = await store.getUser(u.id);
+    t.match(touched?.last_activity, ISO, 'touchUser sets last_activity');
+  });
+
+  await t.test('refresh tokens: rotation, reuse, expiry, revocation', async (t) => {
+    const u = await user('tok');
+    const family = randomUUID();
+    const later = new Date(Date.now() + 3_600_000);
+    const h = (s: string) => `${tag}-${s}`;
+    await store.insertRefreshToken({ userId: u.id, tokenHash: h('t1'), familyId: family, expiresAt: later });
+
+    t.same(await store.rotateRefreshToken(h('t1'), h('t2'), later), { kind: 'rotated', userId: u.id, familyId: family });
+    t.same(await store.rotateRefreshToken(h('t2'), h('t3'), later), { kind: 'rotated', userId: u.id, familyId: family });
+    const [t1] = await query<{ revoked_at: string | null; replaced_by: number | null }>(
+      'SELECT revoked_at, replaced_by FROM refresh_tokens WHERE token_hash = $1',
+      [h('t1')],
+    );
+    t.ok(t1?.revoked_at && t1.replaced_by, 'a spent token is revoked and points at its replacement');
+
+    // t1 comes back: the whole family goes, including the live t3.
+    t.same(await store.rotateRefreshToken(h('t1'), h('t4'), later), { kind: 'reused', userId: u.id, familyId: family });
+    t.equal(await count('SELECT count(*) AS n FROM refresh_tokens WHERE family_id = $1 AND revoked_at IS NULL', [family]), 0);
+    t.equal(await count('SELECT count(*) AS n FROM refresh_tokens WHERE token_hash = $1', [h('t4')]), 0, 'no token issued on reuse');
+    t.same(await store.rotateRefreshToken(h('t3'), h('t5'), later), { kind: 'invalid' }, 'revoked with the family');
+
+    t.same(await store.rotateRefreshToken(h('unknown'), h('t6'), later), { kind: 'invalid' });
+    await store.insertRefreshToken({ userId: u.id, tokenHash: h('old'), familyId: randomUUID(), expiresAt: new Date(Date.now() - 1000) });
+    t.same(await store.rotateRefreshToken(h('old'), h('t7'), later), { kind: 'invalid' }, 'expired');
+
+    // Logout revokes the family; the token is then invalid (not "reused": it was never spent).
+    const fam2 = randomUUID();
+    await store.insertRefreshToken({ userId: u.id, tokenHash: h('l1'), familyId: fam2, expiresAt: later });
+    await store.rotateRefreshToken(h('l1'), h('l2'), later);
+    t.equal(await store.revokeRefreshToken(h('l2')), true);
+    t.equal(await store.revokeRefreshToken(h('l2')), true, 'still known after revocation');
+    t.equal(await store.revokeRefreshToken(h('nope')), false);
+    t.same(await store.rotateRefreshToken(h('l2'), h('l3'), later), { kind: 'invalid' });
+
+    await fails(t, store.insertRefreshToken({ userId: 999_999_999, tokenHash: h('x'), familyId: randomUUID(), expiresAt: later }), 'not_found', 'user_id');
+    await fails(t, store.insertRefreshToken({ userId: u.id, tokenHash: h('l1'), familyId: randomUUID(), expiresAt: later }), 'conflict', 'token');
+
+    // Nothing half-written: a rotation whose new hash collides fails whole; the old token stays valid.
+    const fam3 = randomUUID();
+    await store.insertRefreshToken({ userId: u.id, tokenHash: h('c1'), familyId: fam3, expiresAt: later });
+    await fails(t, store.rotateRefreshToken(h('c1'), h('l1'), later), 'conflict', 'token', 'colliding new hash');
+    t.same(await store.rotateRefreshToken(h('c1'), h('c2'), later), { kind: 'rotated', userId: u.id, familyId: fam3 });
+
+    // Two refreshes racing with one token: one wins, the other is a reuse.
+    const fam4 = randomUUID();
+    await store.insertRefreshToken({ userId: u.id, tokenHash: h('r1'), familyId: fam4, expiresAt: later });
+    const results = await Promise.all([
+      store.rotateRefreshToken(h('r1'), h('r2a'), later),
+      store.rotateRefreshToken(h('r1'), h('r2b'), later),
+    ]);
+    t.same(results.map((r) => r.kind).sort(), ['reused', 'rotated']);
+    t.equal(await count('SELECT count(*) AS n FROM refresh_tokens WHERE family_id = $1 AND revoked_at IS NULL', [fam4]), 0);
+  });
+
+  await t.test('login failures', async (t) => {
+    const u = await user('fail');
+    const before = new Date(Date.now() - 60_000);
+    t.same(await store.loginFailures(u.id, before), { count: 0, oldest: null });
+    await store.recordLoginFailure(u.id);
+    await store.recordLoginFailure(u.id);
+    await store.recordLoginFailure(u.id);
+    const f = await store.loginFailures(u.id, before);
+    t.equal(f.count, 3);
+    t.ok(f.oldest instanceof Date, 'oldest is a Date');
+    t.ok(f.oldest!.getTime() >= before.getTime() && f.oldest!.getTime() <= Date.now() + 5_000);
+    t.equal((await store.loginFailures(u.id, new Date(Date.now() + 60_000))).count, 0, 'window excludes older ones');
+    await store.clearLoginFailures(u.id);
+    t.same(await store.loginFailures(u.id, before), { count: 0, oldest: null });
+    await fails(t, store.recordLoginFailure(999_999_999), 'not_found', 'user_id');
+  });
+
+  await t.test('rooms: create with owner membership, nothing half-written', async (t) => {
+    const owner = await user('owner');
+    const roomName = name('room');
+    const room = await store.createRoom({ name: roomName, description: 'd', ownerId: owner.id, maxMembers: 10 });
+    t.type(room.id, 'number');
+    t.match(room.uuid, UUID);
+    t.equal(room.type, 'private_room', 'private unless isPublic');
+    t.equal(room.is_public, false);
+    t.equal(room.owner_id, owner.id);
+    t.equal(room.max_members, 10);
+    t.equal(room.last_seq, 0);
+    t.match(room.created_at, ISO);
+    t.same(await store.getConversation(room.id), room);
+    t.match(await store.getMember(room.id, owner.id), { role: 'owner', banned: false, muted_until: null });
+
+    const pub = await store.createRoom({ name: name('pub'), ownerId: owner.id, isPublic: true });
+    t.equal(pub.type, 'public_room');
+    t.equal(pub.is_public, true);
+    t.equal(pub.description, null);
+    t.equal(await store.getConversation(999_999_999), null);
+
+    const ghost = name('ghost');
+    await fails(t, store.createRoom({ name: ghost, ownerId: 999_999_999 }), 'not_found', 'user_id', 'unknown owner');
+    t.equal(await count('SELECT count(*) AS n FROM conversations WHERE name = $1', [ghost]), 0, 'no room without its owner');
+    await fails(t, store.createRoom({ name: 'n'.repeat(101), ownerId: owner.id }), 'validation_failed', undefined, 'name too long');
+    await fails(t, store.createRoom({ name: name('z'), ownerId: owner.id, maxMembers: 0 }), 'validation_failed', undefined, 'max_members 0');
+  });
+
+  await t.test('direct conversations: same pair, same conversation, race-safe', async (t) => {
+    const a = await user('dma');
+    const b = await user('dmb');
+    const first = await store.getOrCreateDm(a.id, b.id);
+    t.equal(first.created, true);
+    t.equal(first.conversation.type, 'direct_message');
+    t.equal(first.conversation.is_public, false);
+    const again = await store.getOrCreateDm(b.id, a.id);
+    t.equal(again.created, false);
+    t.same(again.conversation, first.conversation, 'either order, the same conversation');
+    t.same((await store.listMembers(first.conversation.id)).map((m) => [m.user_id, m.role]).sort(), [
+      [a.id, 'member'],
+      [b.id, 'member'],
+    ].sort());
+
+    const c = await user('dmc');
+    const d = await user('dmd');
+    const dmsBefore = await count(`SELECT count(*) AS n FROM conversations WHERE type = 'direct_message'`);
+    const racing = await Promise.all(Array.from({ length: 6 }, (_, i) => (i % 2 ? store.getOrCreateDm(c.id, d.id) : store.getOrCreateDm(d.id, c.id))));
+    t.equal(new Set(racing.map((r) => r.conversation.id)).size, 1, 'racing creators agree');
+    t.equal(racing.filter((r) => r.created).length, 1, 'exactly one created it');
+    t.equal(await count(`SELECT count(*) AS n FROM conversations WHERE type = 'direct_message'`), dmsBefore + 1, 'losers left no conversation behind');
+
+    await fails(t, store.getOrCreateDm(a.id, a.id), 'validation_failed', 'user_id', 'with oneself');
+    const dmsNow = await count(`SELECT count(*) AS n FROM conversations WHERE type = 'direct_message'`);
+    await fails(t, store.getOrCreateDm(a.id, 999_999_999), 'not_found', 'user_id', 'unknown user');
+    t.equal(await count(`SELECT count(*) AS n FROM conversations WHERE type = 'direct_message'`), dmsNow, 'nothing half-written');
+  });
+
+  await t.test('membership', async (t) => {
+    const owner = await user('mo');
+    const m1 = await user('m1');
+    const m2 = await user('m2');
+    const room = await store.createRoom({ name: name('mroom'), ownerId: owner.id });
+    const joined = await store.addMember(room.id, m1.id);
+    t.match(joined, { conversation_id: room.id, user_id: m1.id, role: 'member', banned: false, muted_until: null });
+    t.match(joined.joined_at, ISO);
+    t.same(await store.addMember(room.id, m1.id, 'moderator'), joined, 'joining twice returns the membership unchanged');
+    t.equal((await store.addMember(room.id, m2.id, 'moderator')).role, 'moderator');
+    t.same(await store.getMember(room.id, m1.id), joined);
+    t.equal(await store.getMember(room.id, 999_999_999), null);
+    t.same((await store.listMembers(room.id)).map((m) => m.user_id), [owner.id, m1.id, m2.id], 'oldest first');
+
+    await store.getOrCreateDm(m1.id, m2.id);
+    const other = await store.createRoom({ name: name('mroom2'), ownerId: owner.id });
+    await store.addMember(other.id, m1.id);
+    t.equal(await store.countMemberships(m1.id), 2, 'rooms only, not DMs');
+
+    t.equal(await store.removeMember(room.id, m1.id), true);
+    t.equal(await store.removeMember(room.id, m1.id), false);
+    t.equal(await store.getMember(room.id, m1.id), null);
+    t.equal(await store.countMemberships(m1.id), 1);
+
+    // A ban lives on the membership row: leaving does not lift it.
+    await query('UPDATE conversation_members SET banned = true WHERE conversation_id = $1 AND user_id = $2', [room.id, m2.id]);
+    t.equal(await store.removeMember(room.id, m2.id), false, 'a banned member cannot leave the ban behind');
+    t.equal((await store.getMember(room.id, m2.id))?.banned, true);
+    t.equal((await store.addMember(room.id, m2.id)).banned, true, 'rejoining returns the ban');
+    t.equal(await store.countMemberships(m2.id), 0, 'bans do not count');
+
+    await fails(t, store.addMember(999_999_999, m1.id), 'not_found', 'conversation_id');
+    await fails(t, store.addMember(room.id, 999_999_999), 'not_found', 'user_id');
+    await fails(t, store.addMember(room.id, m1.id, 'king' as 'member'), 'validation_failed');
+  });
+
+  await t.test('visible rooms: public ones, own rooms and DMs, newest first', async (t) => {
+    const me = await user('vis');
+    const stranger = await user('str');
+    const mine = await store.createRoom({ name: name('mine'), ownerId: me.id });
+    const theirs = await store.createRoom({ name: name('theirs'), ownerId: stranger.id });
+    const banned = await store.createRoom({ name: name('banned'), ownerId: stranger.id });
+    await store.addMember(banned.id, me.id);
+    await query('UPDATE conversation_members SET banned = true WHERE conversation_id = $1 AND user_id = $2', [banned.id, me.id]);
+    const dm = (await store.getOrCreateDm(me.id, stranger.id)).conversation;
+    const pub = await store.createRoom({ name: name('vpub'), ownerId: stranger.id, isPublic: true });
+
+    const seen = await store.listVisibleRooms(me.id, 1000);
+    const ids = seen.map((c) => c.id);
+    t.ok(ids.includes(mine.id), 'own private room');
+    t.ok(ids.includes(dm.id), 'own DM');
+    t.ok(ids.includes(pub.id), 'public room');
+    t.notOk(ids.includes(theirs.id), "not someone else's private room");
+    t.notOk(ids.includes(banned.id), 'not a private room one is banned from');
+    const order = seen.map((c) => [c.created_at, c.id] as const);
+    const sorted = [...order].sort((x, y) => (x[0] === y[0] ? y[1] - x[1] : x[0] < y[0] ? 1 : -1));
+    t.same(order, sorted, 'newest first');
+    t.same((await store.listVisibleRooms(me.id, 2)).map((c) => c.id), ids.slice(0, 2), 'limit');
+    await fails(t, store.listVisibleRooms(me.id, 0), 'validation_failed', 'limit');
+  });
+
+  await t.test('messages: batch insert in order, one statement, constraints', async (t) => {
+    const a = await user('ma');
+    const b = await user('mb');
+    const r1 = await store.createRoom({ name: name('r1'), ownerId: a.id });
+    const r2 = await store.createRoom({ name: name('r2'), ownerId: a.id });
+    t.same(await store.insertMessages([]), []);
+
+    // Interleaved conversations: the result follows the input, whatever the rows' keys.
+    const batch: NewMessage[] = [];
+    for (let i = 1; i <= 40; i++) {
+      batch.push(msg(i % 2 ? r1.id : r2.id, Math.ceil(i / 2), i % 3 ? a.id : b.id, { content: `c${i}` }));
+    }
+    batch[3] = { ...batch[3]!, clientId: randomUUID(), metadata: { k: [1, 'two'], q: 'a"b\\c' }, messageType: 'image' };
+    const out = await store.insertMessages(batch);
+    t.equal(out.length, 40);
+    for (let i = 0; i < out.length; i++) {
+      const row = await store.getMessage(out[i]!.id);
+      if (row?.content !== batch[i]!.content || row.seq !== batch[i]!.seq) {
+        t.fail(`row ${i} does not match its input`);
+        break;
+      }
+    }
+    t.ok(out.every((r, i) => i === 0 || r.id > out[i - 1]!.id), 'ids increase in input order');
+    t.ok(out.every((r) => UUID.test(r.uuid) && ISO.test(r.created_at)), 'uuid and created_at');
+
+    const m = (await store.getMessage(out[3]!.id))!;
+    t.match(m, {
+      id: out[3]!.id,
+      uuid: out[3]!.uuid,
+      conversation_id: r2.id,
+      seq: 2,
+      author_id: a.id,
+      content: 'c4',
+      message_type: 'image',
+      parent_message_id: null,
+      thread_count: 0,
+      status: 'sent',
+      is_edited: false,
+      edit_count: 0,
+      is_pinned: false,
+      client_id: batch[3]!.clientId,
+      created_at: out[3]!.created_at,
+      edited_at: null,
+    });
+    t.same(m.metadata, { k: [1, 'two'], q: 'a"b\\c' }, 'metadata round-trips');
+    t.same((await store.getMessage(out[0]!.id))!.metadata, {}, 'metadata defaults to {}');
+    t.equal(await store.getMessage(999_999_999), null);
+    t.same(await store.findByClientId(a.id, batch[3]!.clientId!), m);
+    t.equal(await store.findByClientId(b.id, batch[3]!.clientId!), null, 'client_id is per author');
+
+    // Replies bump the parent's thread count; a parent in another conversation is refused.
+    await store.insertMessages([msg(r1.id, 21, b.id, { parentMessageId: out[0]!.id }), msg(r1.id, 22, a.id, { parentMessageId: out[0]!.id })]);
+    t.equal((await store.getMessage(out[0]!.id))!.thread_count, 2);
+    t.equal(await store.lastSeq(r1.id), 22);
+
+    // Nothing of a failing batch is written: the batch is one statement.
+    const rows = async () => count('SELECT count(*) AS n FROM messages WHERE conversation_id IN ($1, $2)', [r1.id, r2.id]);
+    const total = await rows();
+    await fails(t, store.insertMessages([msg(r1.id, 23, a.id), msg(r1.id, 5, a.id)]), 'conflict', 'seq', 'seq already stored');
+    await fails(t, store.insertMessages([msg(r1.id, 23, a.id), msg(r1.id, 23, a.id)]), 'conflict', 'seq', 'seq twice in a batch');
+    await fails(t, store.insertMessages([msg(r1.id, 23, a.id), msg(r1.id, 24, a.id, { clientId: batch[3]!.clientId! })]), 'conflict', 'client_id', 'client_id again');
+    const cid = randomUUID();
+    await fails(t, store.insertMessages([msg(r1.id, 23, a.id, { clientId: cid }), msg(r2.id, 21, a.id, { clientId: cid })]), 'conflict', 'client_id', 'client_id twice in a batch');
+    await fails(t, store.insertMessages([msg(r1.id, 23, a.id), msg(r2.id, 21, a.id, { parentMessageId: out[0]!.id })]), 'not_found', 'parent_message_id', 'parent elsewhere');
+    await fails(t, store.insertMessages([msg(r1.id, 23, a.id), msg(999_999_999, 1, a.id)]), 'not_found', 'conversation_id');
+    await fails(t, store.insertMessages([msg(r1.id, 23, a.id), msg(r1.id, 24, 999_999_999)]), 'not_found', 'user_id');
+    await fails(t, store.insertMessages([msg(r1.id, 23, a.id, { messageType: 'video' as 'text' })]), 'validation_failed');
+    await fails(t, store.insertMessages([msg(r1.id, 23, a.id, { clientId: 'not-a-uuid' })]), 'validation_failed');
+    await fails(t, store.insertMessages([msg(r1.id, 0, a.id)]), 'validation_failed', undefined, 'seq starts at 1');
+    t.equal(await rows(), total, 'no row of any failed batch was written');
+    t.equal((await store.getMessage(out[0]!.id))!.thread_count, 2, 'nor any thread count bump');
+    t.same(
+      (await store.insertMessages([msg(r1.id, 23, b.id, { clientId: cid }), msg(r2.id, 21, a.id, { clientId: cid })])).length,
+      2,
+      'the same client_id from two authors is fine',
+    );
+  });
+
+  await t.test('history: cursor pagination both ways, replay by seq, last seq', async (t) => {
+    const a = await user('ha');
+    const room = await store.createRoom({ name: name('hist'), ownerId: a.id });
+    t.same(await store.listMessages(room.id, { limit: 10 }), { messages: [], has_more: false, next_cursor: null });
+    t.equal(await store.lastSeq(room.id), 0);
+    t.equal(await store.lastSeq(999_999_999), 0, 'unknown conversation: 0');
+
+    const ids = (await store.insertMessages(Array.from({ length: 25 }, (_, i) => msg(room.id, i + 1, a.id)))).map((r) => r.id);
+    const idsOf = (ms: Message[]) => ms.map((m) => m.id);
+
+    // Backward from the latest, oldest first in each page.
+    const p1 = await store.listMessages(room.id, { limit: 10 });
+    t.same(idsOf(p1.messages), ids.slice(15), 'latest page');
+    t.same([p1.has_more, p1.next_cursor], [true, ids[15]]);
+    const p2 = await store.listMessages(room.id, { before: p1.next_cursor!, limit: 10 });
+    t.same(idsOf(p2.messages), ids.slice(5, 15));
+    t.same([p2.has_more, p2.next_cursor], [true, ids[5]]);
+    const p3 = await store.listMessages(room.id, { before: p2.next_cursor!, limit: 10 });
+    t.same(idsOf(p3.messages), ids.slice(0, 5));
+    t.same([p3.has_more, p3.next_cursor], [false, null]);
+    const exact = await store.listMessages(room.id, { before: ids[10]!, limit: 10 });
+    t.same([idsOf(exact.messages), exact.has_more], [ids.slice(0, 10), false], 'a page that exactly ends the history');
+
+    // Forward.
+    const f1 = await store.listMessages(room.id, { after: ids[4]!, limit: 10 });
+    t.same(idsOf(f1.messages), ids.slice(5, 15));
+    t.same([f1.has_more, f1.next_cursor], [true, ids[14]]);
+    const f2 = await store.listMessages(room.id, { after: f1.next_cursor!, limit: 10 });
+    t.same(idsOf(f2.messages), ids.slice(15));
+    t.same([f2.has_more, f2.next_cursor], [false, null]);
+    const between = await store.listMessages(room.id, { after: ids[2]!, before: ids[8]!, limit: 3 });
+    t.same([idsOf(between.messages), between.has_more], [ids.slice(3, 6), true], 'after and before: a window');
+    t.same(idsOf((await store.listMessages(room.id, { after: ids[2]!, before: ids[8]!, limit: 100 })).messages), ids.slice(3, 8));
+
+    t.same(idsOf((await store.listMessages(room.id, { limit: 100 })).messages), ids, 'limit 100');
+    for (const bad of [0, 101, 2.5]) await fails(t, store.listMessages(room.id, { limit: bad }), 'validation_failed', 'limit', `limit ${bad}`);
+    await fails(t, store.listMessages(room.id, { before: -1, limit: 5 }), 'validation_failed', 'before');
+
+    // Replay by seq.
+    t.same((await store.messagesAfterSeq(room.id, 20, 100)).map((m) => m.seq), [21, 22, 23, 24, 25]);
+    t.same((await store.messagesAfterSeq(room.id, 0, 3)).map((m) => m.seq), [1, 2, 3]);
+    t.same(await store.messagesAfterSeq(room.id, 25, 10), []);
+    await fails(t, store.messagesAfterSeq(room.id, 0, 0), 'validation_failed', 'limit');
+    t.equal(await store.lastSeq(room.id), 25);
+    t.equal((await store.getConversation(room.id))!.last_seq, 25);
+
+    // A seq consumed by an event that is not a message row (conversations.last_seq) counts too.
+    await query('UPDATE conversations SET last_seq = 30 WHERE id = $1', [room.id]);
+    t.equal(await store.lastSeq(room.id), 30);
+    t.equal((await store.getConversation(room.id))!.last_seq, 30);
+  });
+
+  await t.test('audit', async (t) => {
+    const a = await user('aud');
+    const action = name('room.ban');
+    await store.audit({ actorId: a.id, action, targetType: 'user', targetId: '42', details: { reason: 'spam' }, ip: '192.0.2.1' });
+    await store.audit({ actorId: null, action });
+    const rows = await query<{ actor_id: number | null; target_type: string | null; details: unknown; ip: string | null }>(
+      'SELECT actor_id, target_type, details, ip FROM audit_log WHERE action = $1 ORDER BY id',
+      [action],
+    );
+    t.same(rows, [
+      { actor_id: a.id, target_type: 'user', details: { reason: 'spam' }, ip: '192.0.2.1' },
+      { actor_id: null, target_type: null, details: {}, ip: null },
+    ]);
+  });
+}
