@@ -86,6 +86,16 @@ const Q = {
     name: 'veza_find_by_client_id',
     text: `SELECT ${MESSAGE} FROM messages WHERE author_id = $1 AND client_id = $2`,
   },
+  findByClientIds: {
+    name: 'veza_find_by_client_ids',
+    text:
+      `SELECT ${MESSAGE} FROM messages ` +
+      `WHERE (author_id, client_id) IN (SELECT * FROM unnest($1::bigint[], $2::uuid[]))`,
+  },
+  usernames: {
+    name: 'veza_usernames',
+    text: `SELECT id, username FROM users WHERE id = ANY($1::bigint[])`,
+  },
   pageBackward: {
     name: 'veza_messages_before',
     text: `SELECT ${MESSAGE} FROM messages WHERE conversation_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3`,
@@ -483,6 +493,25 @@ export class PgStore implements Store {
     return this.#guard(async () => this.#one<Message>(this.#pool, { ...Q.findByClientId, values: [authorId, clientId] }));
   }
 
+  findByClientIds(pairs: ReadonlyArray<{ authorId: number; clientId: string }>): Promise<Message[]> {
+    return this.#guard(async () => {
+      if (pairs.length === 0) return [];
+      const r = await this.#pool.query<Message>({
+        ...Q.findByClientIds,
+        values: [pairs.map((p) => p.authorId), pairs.map((p) => p.clientId)],
+      });
+      return r.rows;
+    });
+  }
+
+  usernames(ids: readonly number[]): Promise<Map<number, string>> {
+    return this.#guard(async () => {
+      if (ids.length === 0) return new Map();
+      const r = await this.#pool.query<{ id: number; username: string }>({ ...Q.usernames, values: [ids] });
+      return new Map(r.rows.map((row) => [row.id, row.username]));
+    });
+  }
+
   /**
    * Cursor pagination by message id, oldest first in the page.
    * - `after` set: the `limit` oldest messages newer than it (and older than `before`, when also
@@ -510,10 +539,14 @@ export class PgStore implements Store {
     });
   }
 
+  /**
+   * From the primary: resume must return every event up to the seq the RoomActor reports, and a
+   * lagging replica would silently leave a gap.
+   */
   messagesAfterSeq(conversationId: number, afterSeq: number, limit: number): Promise<Message[]> {
     return this.#guard(async () => {
       positiveInt(limit, 'limit', 100_000);
-      return this.#read<Message>({ ...Q.afterSeq, values: [conversationId, afterSeq, limit] });
+      return (await this.#pool.query<Message>({ ...Q.afterSeq, values: [conversationId, afterSeq, limit] })).rows;
     });
   }
 

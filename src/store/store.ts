@@ -29,6 +29,8 @@ export interface Store {
   getUserByUsername(username: string): Promise<User | null>;
   getCredentials(username: string): Promise<UserCredentials | null>;
   touchUser(id: number): Promise<void>;
+  /** Usernames of the given ids (unknown ids are absent). */
+  usernames(ids: readonly number[]): Promise<Map<number, string>>;
 
   // Refresh tokens: stored as hashes; one family per login.
   insertRefreshToken(t: { userId: number; tokenHash: string; familyId: string; expiresAt: Date }): Promise<void>;
@@ -61,6 +63,8 @@ export interface Store {
   insertMessages(batch: NewMessage[]): Promise<InsertedMessage[]>;
   getMessage(id: number): Promise<Message | null>;
   findByClientId(authorId: number, clientId: string): Promise<Message | null>;
+  /** Every stored message matching one of the (author, client_id) pairs: one query for a batch. */
+  findByClientIds(pairs: ReadonlyArray<{ authorId: number; clientId: string }>): Promise<Message[]>;
   listMessages(conversationId: number, page: Page): Promise<MessagePage>;
   /** Messages with seq > afterSeq, oldest first, at most `limit`. */
   messagesAfterSeq(conversationId: number, afterSeq: number, limit: number): Promise<Message[]>;

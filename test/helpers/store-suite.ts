@@ -370,6 +370,15 @@ export async function storeSuite(t: Test, makeStore: () => Promise<SuiteTarget>)
     t.equal(await store.getMessage(999_999_999), null);
     t.same(await store.findByClientId(a.id, batch[3]!.clientId!), m);
     t.equal(await store.findByClientId(b.id, batch[3]!.clientId!), null, 'client_id is per author');
+    const many = await store.findByClientIds([
+      { authorId: a.id, clientId: batch[3]!.clientId! },
+      { authorId: b.id, clientId: batch[3]!.clientId! },
+      { authorId: a.id, clientId: '00000000-0000-4000-8000-000000000000' },
+    ]);
+    t.same(many, [m], 'a batch lookup finds exactly the stored pair');
+    t.same(await store.findByClientIds([]), []);
+    const names = await store.usernames([a.id, b.id, 999_999_999]);
+    t.same([...names.entries()].sort(), [[a.id, a.username], [b.id, b.username]].sort(), 'unknown ids are absent');
 
     // Replies bump the parent's thread count; a parent in another conversation is refused.
     await store.insertMessages([msg(r1.id, 21, b.id, { parentMessageId: out[0]!.id }), msg(r1.id, 22, a.id, { parentMessageId: out[0]!.id })]);
