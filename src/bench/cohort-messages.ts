@@ -1,0 +1,132 @@
+/**
+ * Messages across the cohort boundary (main thread ↔ cohort worker), one discriminated union per
+ * direction.
+ *
+ * Sequence: main posts `start` (the worker's share of the plan) → the worker connects, joins,
+ * posting `progress` now and then, then `ready` → once every worker is ready, main posts `go`
+ * with a start time on the shared clock → the worker sends and receives, posting a `tick` at the
+ * end of every second after the start → after the window and its drain, `done` with totals and
+ * full histograms → main posts `close` → the worker closes its connections and posts `closed`.
+ * Any failure inside the worker is a `fatal` message, not a silent exit.
+ */
+import type { Codec } from './frames.js';
+import type { HistogramJSON, HistogramSnapshot } from './histogram.js';
+
+export type AuthMode = 'none' | 'header' | 'query' | 'frame';
+
+export interface WorkerConnPlan {
+  /** Global connection index (the sender id in message content). */
+  index: number;
+  token?: string;
+  rooms: number[];
+  sends: boolean;
+}
+
+export interface StartMessage {
+  type: 'start';
+  worker: number;
+  url: string;
+  protocol: Codec;
+  auth: AuthMode;
+  conns: WorkerConnPlan[];
+  ratePerSender: number;
+  payloadBytes: number;
+  ack: boolean;
+  connectConcurrency: number;
+  handshakeTimeoutMs: number;
+  setupTimeoutMs: number;
+}
+
+export interface GoMessage {
+  type: 'go';
+  /** Shared-clock ms (clock.ts) at which sending starts. */
+  startAt: number;
+  warmupMs: number;
+  durationMs: number;
+  /** Longest wait for in-flight deliveries after sending stops. */
+  drainMs: number;
+  /** The drain ends early once no delivery came for this long. */
+  quietMs: number;
+}
+
+export interface CloseMessage {
+  type: 'close';
+}
+
+export type MainToWorker = StartMessage | GoMessage | CloseMessage;
+
+export interface ProgressMessage {
+  type: 'progress';
+  worker: number;
+  connected: number;
+  failed: number;
+}
+
+export interface ReadyMessage {
+  type: 'ready';
+  worker: number;
+  connected: number;
+  failed: number;
+  /** Connections whose joins all succeeded (the others are counted in errors). */
+  joined: number;
+  /** Room ids and, at the same positions, how many of this worker's connections joined each. */
+  rooms: number[];
+  members: number[];
+  errors: Record<string, number>;
+  /** Handshake durations in µs. */
+  connectUs: HistogramJSON;
+  setupMs: number;
+}
+
+export interface TickMessage {
+  type: 'tick';
+  worker: number;
+  /** Second index since `startAt`: this tick covers [startAt + k s, startAt + (k+1) s). */
+  k: number;
+  sent: number;
+  delivered: number;
+  acks: number;
+  /** Latency of this second's deliveries, µs. */
+  latency: HistogramSnapshot;
+  /** Event-loop utilisation of this worker thread over the second (0..1). */
+  elu: number;
+  /** Worst lateness of the send schedule in this second, ms. */
+  lagMs: number;
+  open: number;
+}
+
+export interface DoneMessage {
+  type: 'done';
+  worker: number;
+  /** Messages sent inside the measured window, by room (parallel arrays). */
+  sentRooms: number[];
+  sentCounts: number[];
+  sent: number;
+  sentTotal: number;
+  /** Deliveries of messages sent inside the measured window. */
+  delivered: number;
+  deliveredTotal: number;
+  acks: number;
+  latency: HistogramSnapshot;
+  ackLatency: HistogramSnapshot;
+  errors: Record<string, number>;
+  /** Event-loop utilisation over the measured window. */
+  elu: number;
+  lagMaxMs: number;
+  /** Connections that closed during the run. */
+  dropped: number;
+}
+
+export interface ClosedMessage {
+  type: 'closed';
+  worker: number;
+}
+
+export interface FatalMessage {
+  type: 'fatal';
+  worker: number;
+  message: string;
+  stack?: string;
+}
+
+export type WorkerToMain = ProgressMessage | ReadyMessage | TickMessage | DoneMessage | ClosedMessage | FatalMessage;

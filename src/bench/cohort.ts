@@ -1,0 +1,480 @@
+/**
+ * The load generator's main thread: spreads a plan's connections over N cohort worker threads
+ * (default: the machine's available parallelism), starts them together on the shared clock,
+ * gathers their per-second ticks into a timeline and their totals into figures, and samples the
+ * server process (/proc) and this process's CPU at the same second boundaries.
+ *
+ * CPU accounting: `process.cpuUsage()` is per process (all threads), so it gives the client's
+ * total; each worker reports `performance.eventLoopUtilization()` of its own thread. Two flags say
+ * when the figures describe the generator more than the server:
+ * - `saturated`: a worker's event loop was busy ≥ 90 % of the window (the client's own CPU limit);
+ * - `lagging`: the send schedule ran more than 50 ms late while the loops were not that busy,
+ *   i.e. the client threads were not scheduled: the machine's CPUs are oversubscribed (by the
+ *   server under test, or by anything else running).
+ */
+import { Worker } from 'node:worker_threads';
+import { availableParallelism } from 'node:os';
+import { extname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { nowMs } from './clock.js';
+import { Histogram, type HistogramSnapshot, type Percentiles } from './histogram.js';
+import { readProc, type ProcSample } from './proc.js';
+import type { Codec } from './frames.js';
+import type {
+  AuthMode,
+  DoneMessage,
+  MainToWorker,
+  ReadyMessage,
+  StartMessage,
+  TickMessage,
+  WorkerConnPlan,
+  WorkerToMain,
+} from './cohort-messages.js';
+
+export interface LoadPlan {
+  /** `ws://127.0.0.1:<port>/ws` */
+  url: string;
+  protocol?: Codec;
+  auth?: AuthMode;
+  /** Connection i uses tokens[i % tokens.length]. */
+  tokens?: string[];
+  /** rooms[i]: the rooms connection i joins; its length is the number of connections. */
+  rooms: number[][];
+  /** Connections that send, each to its first room. */
+  senders: number[];
+  ratePerSender: number;
+  /** Bytes of message content (the marker, padded). Default 64. */
+  payloadBytes?: number;
+  /** Sending starts this long before the measured window. Default 1000. */
+  warmupMs?: number;
+  durationMs: number;
+  /** Longest wait for in-flight deliveries after sending stops. Default 3000. */
+  drainMs?: number;
+  /** The drain ends early after this long without a delivery. Default 300. */
+  quietMs?: number;
+  /** Give each send an id, so the server acks it. Default true. */
+  ack?: boolean;
+  /** Whether the sender gets its own `message` event (PROTOCOL: every member). Default true. */
+  senderReceivesOwn?: boolean;
+  /** Handshakes in flight, over all workers. Default 128. */
+  connectConcurrency?: number;
+  handshakeTimeoutMs?: number;
+  setupTimeoutMs?: number;
+}
+
+export interface RunOptions {
+  /** Worker threads. Default: availableParallelism(). */
+  workers?: number;
+  /** The server's pid, for CPU and RSS from /proc. */
+  serverPid?: number;
+  log?: (line: string) => void;
+}
+
+export interface TimelinePoint {
+  /** End of this second, seconds since sending started. */
+  t: number;
+  phase: 'warmup' | 'measure' | 'drain';
+  sent: number;
+  /** Deliveries received in this second. */
+  throughput: number;
+  acks: number;
+  p50_ms: number;
+  p99_ms: number;
+  /** Server CPU over this second, in cores (1.0 = one core busy); null without a pid. */
+  server_cpu: number | null;
+  server_rss_mb: number | null;
+  /** This process's CPU over the second, in cores. */
+  client_cpu: number;
+  /** Busiest worker's event-loop utilisation (0..1). */
+  elu_max: number;
+  open: number;
+}
+
+export interface LoadOutcome {
+  workers: number;
+  connections: {
+    planned: number;
+    connected: number;
+    failed: number;
+    joined: number;
+    setup_ms: number;
+    connect_ms: Percentiles;
+  };
+  window_s: number;
+  sent: number;
+  delivered: number;
+  expected: number;
+  /** null when nothing was expected (idle plans). */
+  delivery_ratio: number | null;
+  sent_per_s: number;
+  throughput_per_s: number;
+  acks: number;
+  /** Microseconds. */
+  latency: Histogram;
+  ackLatency: Histogram;
+  errors: Record<string, number>;
+  server: { cpu_s: number | null; cpu_us_per_delivery: number | null; rss_mb: number | null; rss_peak_mb: number | null };
+  client: {
+    cpu_s: number;
+    /** Share of the machine's cores this process used over the window (0..1). */
+    cpu_util: number;
+    cores_used: number;
+    worker_elu: number[];
+    worker_elu_max: number;
+    lag_max_ms: number;
+    saturated: boolean;
+    lagging: boolean;
+  };
+  dropped: number;
+  timeline: TimelinePoint[];
+}
+
+/** The worker entry next to this module, with this module's extension (.ts from src, .js from dist). */
+export function cohortWorkerUrl(): URL {
+  return new URL(`./cohort-worker${extname(fileURLToPath(import.meta.url))}`, import.meta.url);
+}
+
+interface Sample {
+  at: number;
+  proc: ProcSample | null;
+  cpu: NodeJS.CpuUsage;
+}
+
+function takeSample(pid: number | undefined): Sample {
+  return { at: nowMs(), proc: pid === undefined ? null : readProc(pid), cpu: process.cpuUsage() };
+}
+
+const cpuSeconds = (a: NodeJS.CpuUsage, b: NodeJS.CpuUsage) => (b.user - a.user + b.system - a.system) / 1e6;
+
+export async function runLoad(plan: LoadPlan, opts: RunOptions = {}): Promise<LoadOutcome> {
+  const n = plan.rooms.length;
+  if (n === 0) throw new RangeError('a plan needs at least one connection');
+  const warmupMs = plan.warmupMs ?? 1000;
+  const drainMs = plan.drainMs ?? 3000;
+  const quietMs = plan.quietMs ?? 300;
+  const W = Math.max(1, Math.min(opts.workers ?? availableParallelism(), n));
+  const log = opts.log ?? (() => undefined);
+  const senders = new Set(plan.senders);
+  for (const s of senders) if (!(s >= 0 && s < n)) throw new RangeError(`sender ${s} is not a connection`);
+
+  // Connection i goes to worker i % W: senders and room members end up spread over all workers.
+  const shares: WorkerConnPlan[][] = Array.from({ length: W }, () => []);
+  for (let i = 0; i < n; i++) {
+    const token = plan.tokens && plan.tokens.length > 0 ? plan.tokens[i % plan.tokens.length] : undefined;
+    const cp: WorkerConnPlan = { index: i, rooms: plan.rooms[i] ?? [], sends: senders.has(i) };
+    if (token !== undefined) cp.token = token;
+    (shares[i % W] as WorkerConnPlan[]).push(cp);
+  }
+
+  const workers: Worker[] = [];
+  const ready: ReadyMessage[] = [];
+  const done: DoneMessage[] = [];
+  const ticks = new Map<number, TickMessage[]>();
+  let closed = 0;
+  let failure: Error | null = null;
+  let wake: (() => void) | null = null;
+  const notify = () => {
+    const w = wake;
+    wake = null;
+    w?.();
+  };
+  const until = async (cond: () => boolean) => {
+    while (!cond()) {
+      if (failure) throw failure;
+      await new Promise<void>((r) => (wake = r));
+    }
+    if (failure) throw failure;
+  };
+  const fail = (e: Error) => {
+    failure ??= e;
+    notify();
+  };
+  const progress = new Map<number, { connected: number; failed: number }>();
+
+  const url = cohortWorkerUrl();
+  for (let w = 0; w < W; w++) {
+    const worker = new Worker(url);
+    worker.on('message', (m: WorkerToMain) => {
+      switch (m.type) {
+        case 'progress':
+          progress.set(m.worker, { connected: m.connected, failed: m.failed });
+          break;
+        case 'ready':
+          ready.push(m);
+          break;
+        case 'tick': {
+          const list = ticks.get(m.k) ?? [];
+          list.push(m);
+          ticks.set(m.k, list);
+          break;
+        }
+        case 'done':
+          done.push(m);
+          break;
+        case 'closed':
+          closed++;
+          break;
+        case 'fatal':
+          fail(new Error(`cohort worker ${m.worker}: ${m.message}`));
+          break;
+      }
+      notify();
+    });
+    worker.on('error', (e) => fail(e));
+    worker.on('exit', (code) => {
+      if (closed < W) fail(new Error(`cohort worker ${w} exited with ${code} before the end`));
+    });
+    workers.push(worker);
+  }
+  const postAll = (m: MainToWorker) => {
+    for (const w of workers) w.postMessage(m);
+  };
+
+  const perWorkerConcurrency = Math.max(1, Math.floor((plan.connectConcurrency ?? 128) / W));
+  try {
+    workers.forEach((worker, w) => {
+      const start: StartMessage = {
+        type: 'start',
+        worker: w,
+        url: plan.url,
+        protocol: plan.protocol ?? 'veza.json',
+        auth: plan.auth ?? 'none',
+        conns: shares[w] as WorkerConnPlan[],
+        ratePerSender: plan.ratePerSender,
+        payloadBytes: plan.payloadBytes ?? 64,
+        ack: plan.ack ?? true,
+        connectConcurrency: perWorkerConcurrency,
+        handshakeTimeoutMs: plan.handshakeTimeoutMs ?? 15_000,
+        setupTimeoutMs: plan.setupTimeoutMs ?? 60_000,
+      };
+      worker.postMessage(start);
+    });
+    log(`bench: ${n} connections on ${W} worker threads`);
+    const progressTimer = setInterval(() => {
+      let c = 0;
+      let f = 0;
+      for (const p of progress.values()) {
+        c += p.connected;
+        f += p.failed;
+      }
+      log(`bench: connected ${c}/${n}${f > 0 ? `, ${f} failed` : ''}`);
+    }, 2000);
+    try {
+      await until(() => ready.length === W);
+    } finally {
+      clearInterval(progressTimer);
+    }
+
+    const members = new Map<number, number>();
+    const errors: Record<string, number> = {};
+    const addErrors = (e: Record<string, number>) => {
+      for (const [k, v] of Object.entries(e)) errors[k] = (errors[k] ?? 0) + v;
+    };
+    const connectHist = new Histogram();
+    let connected = 0;
+    let failed = 0;
+    let joined = 0;
+    let setupMs = 0;
+    for (const r of ready) {
+      r.rooms.forEach((room, i) => members.set(room, (members.get(room) ?? 0) + (r.members[i] ?? 0)));
+      connected += r.connected;
+      failed += r.failed;
+      joined += r.joined;
+      setupMs = Math.max(setupMs, r.setupMs);
+      connectHist.merge(r.connectUs);
+    }
+    log(`bench: ${connected}/${n} connected, ${joined} joined, set-up ${Math.round(setupMs)} ms`);
+
+    // Start a little ahead so every worker has the `go` before the first send is due.
+    const startAt = nowMs() + 200;
+    const mFrom = startAt + warmupMs;
+    const mTo = mFrom + plan.durationMs;
+    const samples: Sample[] = [];
+    let atFrom: Sample | undefined;
+    let atTo: Sample | undefined;
+    let sampling = true;
+    let sampleTimer: NodeJS.Timeout | undefined;
+    const boundary = (k: number) => startAt + k * 1000;
+    const sampleAt = (k: number) => {
+      sampleTimer = setTimeout(() => {
+        if (!sampling) return;
+        samples[k] = takeSample(opts.serverPid);
+        sampleAt(k + 1);
+      }, Math.max(0, boundary(k) - nowMs()));
+    };
+    sampleAt(0);
+    const fromTimer = setTimeout(() => (atFrom = takeSample(opts.serverPid)), Math.max(0, mFrom - nowMs()));
+    const toTimer = setTimeout(() => (atTo = takeSample(opts.serverPid)), Math.max(0, mTo - nowMs()));
+    postAll({ type: 'go', startAt, warmupMs, durationMs: plan.durationMs, drainMs, quietMs });
+    try {
+      await until(() => done.length === W);
+    } finally {
+      sampling = false;
+      clearTimeout(sampleTimer);
+      clearTimeout(fromTimer);
+      clearTimeout(toTimer);
+    }
+    atFrom ??= takeSample(opts.serverPid);
+    atTo ??= takeSample(opts.serverPid);
+
+    // Totals.
+    const latency = new Histogram();
+    const ackLatency = new Histogram();
+    const sentByRoom = new Map<number, number>();
+    let sent = 0;
+    let delivered = 0;
+    let acks = 0;
+    let lagMax = 0;
+    let dropped = 0;
+    const elus: number[] = [];
+    for (const d of done) {
+      d.sentRooms.forEach((room, i) => sentByRoom.set(room, (sentByRoom.get(room) ?? 0) + (d.sentCounts[i] ?? 0)));
+      sent += d.sent;
+      delivered += d.delivered;
+      acks += d.acks;
+      latency.merge(d.latency as HistogramSnapshot);
+      ackLatency.merge(d.ackLatency as HistogramSnapshot);
+      lagMax = Math.max(lagMax, d.lagMaxMs);
+      dropped += d.dropped;
+      elus[d.worker] = d.elu;
+    }
+    // Worker errors are cumulative (set-up included): the last report of each is the total.
+    for (const d of done) addErrors(d.errors);
+    const own = plan.senderReceivesOwn ?? true;
+    let expected = 0;
+    for (const [room, count] of sentByRoom) expected += count * Math.max(0, (members.get(room) ?? 0) - (own ? 0 : 1));
+
+    const windowS = (atTo.at - atFrom.at) / 1000 || plan.durationMs / 1000;
+    const clientCpu = cpuSeconds(atFrom.cpu, atTo.cpu);
+    const cpus = availableParallelism();
+    const serverCpu = atFrom.proc && atTo.proc ? atTo.proc.cpuS - atFrom.proc.cpuS : null;
+    const eluMax = elus.length ? Math.max(...elus.map((e) => e ?? 0)) : 0;
+
+    // Timeline.
+    const timeline: TimelinePoint[] = [];
+    const lastK = Math.max(-1, ...ticks.keys());
+    for (let k = 0; k <= lastK; k++) {
+      const list = ticks.get(k) ?? [];
+      const h = new Histogram();
+      let tSent = 0;
+      let tDel = 0;
+      let tAcks = 0;
+      let tElu = 0;
+      let tOpen = 0;
+      for (const tk of list) {
+        h.merge(tk.latency);
+        tSent += tk.sent;
+        tDel += tk.delivered;
+        tAcks += tk.acks;
+        tElu = Math.max(tElu, tk.elu);
+        tOpen += tk.open;
+      }
+      const a = samples[k];
+      const b = samples[k + 1];
+      const dt = a && b ? (b.at - a.at) / 1000 : 0;
+      const end = boundary(k + 1);
+      timeline.push({
+        t: k + 1,
+        phase: end <= mFrom ? 'warmup' : end <= mTo + 1 ? 'measure' : 'drain',
+        sent: tSent,
+        throughput: tDel,
+        acks: tAcks,
+        p50_ms: h.percentile(50) / 1000,
+        p99_ms: h.percentile(99) / 1000,
+        server_cpu: a?.proc && b?.proc && dt > 0 ? (b.proc.cpuS - a.proc.cpuS) / dt : null,
+        server_rss_mb: b?.proc ? b.proc.rssMb : null,
+        client_cpu: a && b && dt > 0 ? cpuSeconds(a.cpu, b.cpu) / dt : 0,
+        elu_max: tElu,
+        open: tOpen,
+      });
+    }
+    const rssPeak = samples.reduce((m, s) => Math.max(m, s?.proc?.rssMb ?? 0), atTo.proc?.rssMb ?? 0);
+
+    const outcome: LoadOutcome = {
+      workers: W,
+      connections: { planned: n, connected, failed, joined, setup_ms: setupMs, connect_ms: scale(connectHist.percentiles(), 1e-3) },
+      window_s: windowS,
+      sent,
+      delivered,
+      expected,
+      delivery_ratio: expected === 0 ? null : delivered / expected,
+      sent_per_s: sent / windowS,
+      throughput_per_s: delivered / windowS,
+      acks,
+      latency,
+      ackLatency,
+      errors,
+      server: {
+        cpu_s: serverCpu,
+        cpu_us_per_delivery: serverCpu !== null && delivered > 0 ? (serverCpu * 1e6) / delivered : null,
+        rss_mb: atTo.proc ? atTo.proc.rssMb : null,
+        rss_peak_mb: opts.serverPid === undefined ? null : rssPeak,
+      },
+      client: {
+        cpu_s: clientCpu,
+        cpu_util: clientCpu / windowS / cpus,
+        cores_used: clientCpu / windowS,
+        worker_elu: elus.map((e) => e ?? 0),
+        worker_elu_max: eluMax,
+        lag_max_ms: lagMax,
+        saturated: eluMax >= 0.9,
+        lagging: lagMax > 50,
+      },
+      dropped,
+      timeline,
+    };
+
+    postAll({ type: 'close' });
+    await until(() => closed === W);
+    return outcome;
+  } finally {
+    // Cohort workers hold no uWS App, so terminating them is safe.
+    await Promise.all(workers.map((w) => w.terminate()));
+  }
+}
+
+function scale(p: Percentiles, f: number): Percentiles {
+  return { p50: p.p50 * f, p90: p.p90 * f, p99: p.p99 * f, p999: p.p999 * f, max: p.max * f };
+}
+
+/* ---------- plan shapes ---------- */
+
+export interface ShapeCommon {
+  url: string;
+  durationMs: number;
+  warmupMs?: number;
+  payloadBytes?: number;
+  protocol?: Codec;
+  auth?: AuthMode;
+  tokens?: string[];
+}
+
+/** One room of `members`, the first `senders` connections sending `totalRate` msg/s together. */
+export function fanoutPlan(o: ShapeCommon & { members: number; senders: number; totalRate: number; roomId?: number }): LoadPlan {
+  const room = o.roomId ?? 1;
+  return {
+    ...o,
+    rooms: Array.from({ length: o.members }, () => [room]),
+    senders: Array.from({ length: Math.min(o.senders, o.members) }, (_, i) => i),
+    ratePerSender: o.totalRate / Math.min(o.senders, o.members),
+  };
+}
+
+/** `conns` connections in rooms of `roomSize` (consecutive connections share a room), all sending. */
+export function roomsPlan(o: ShapeCommon & { conns: number; roomSize: number; totalRate: number; roomIds?: number[] }): LoadPlan {
+  const roomOf = (i: number) => {
+    const r = Math.floor(i / o.roomSize);
+    return o.roomIds ? (o.roomIds[r] as number) : r + 1;
+  };
+  return {
+    ...o,
+    rooms: Array.from({ length: o.conns }, (_, i) => [roomOf(i)]),
+    senders: Array.from({ length: o.conns }, (_, i) => i),
+    ratePerSender: o.totalRate / o.conns,
+  };
+}
+
+/** `conns` connections that join nothing and send nothing: memory per idle connection. */
+export function idlePlan(o: ShapeCommon & { conns: number }): LoadPlan {
+  return { ...o, rooms: Array.from({ length: o.conns }, () => []), senders: [], ratePerSender: 0, ack: false };
+}

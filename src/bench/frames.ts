@@ -1,0 +1,167 @@
+/**
+ * The bench's frames: what a cohort sends (join_room, send_message, authenticate) and the fast
+ * reading of what it receives.
+ *
+ * Every bench message's content starts with a marker carrying who sent it and when:
+ * `~b:<sender>:<seq>:<sent µs>~` then padding to the payload size. The sent time is `nowUs()`,
+ * the process-wide monotonic clock (clock.ts), so any thread of the load generator can compute
+ * send→receive latency. A `send_message` with an `id` uses `s<sent µs>` as id, so the `ack`'s
+ * `reply_to` gives the round trip without a lookup table.
+ *
+ * Reading is two-speed. The fast path recognises a `message` or `ack` envelope from its first
+ * bytes (`{"type":"message"` in JSON, a map whose first key is `type` = `message` in MessagePack,
+ * which is how JSON.stringify / msgpackr write our servers' envelopes) and scans the marker with
+ * `Buffer.indexOf`, allocating nothing. Anything else (joined, error, envelopes written in
+ * another key order) takes the slow path: a full decode.
+ */
+import { pack, unpack } from 'msgpackr';
+
+export type Codec = 'veza.json' | 'veza.msgpack';
+export const CODECS: readonly Codec[] = ['veza.json', 'veza.msgpack'];
+
+export const MARK = '~b:';
+const MARK_BUF = Buffer.from(MARK);
+const COLON = 0x3a;
+const TILDE = 0x7e;
+
+/** The content of a bench message: marker, then `x` padding up to `payloadBytes` (if longer). */
+export function benchContent(sender: number, seq: number, sentUs: number, padding: string): string {
+  const head = `${MARK}${sender}:${seq}:${sentUs}~`;
+  return padding.length > head.length ? head + padding.slice(head.length) : head;
+}
+
+export function sendMessageFrame(codec: Codec, roomId: number, content: string, id?: string): string | Buffer {
+  if (codec === 'veza.msgpack') {
+    const env: Record<string, unknown> = { type: 'send_message', data: { room_id: roomId, content } };
+    if (id !== undefined) env.id = id;
+    return pack(env);
+  }
+  // The content holds only [~:0-9x]: no JSON escaping needed.
+  return id === undefined
+    ? `{"type":"send_message","data":{"room_id":${roomId},"content":"${content}"}}`
+    : `{"type":"send_message","id":"${id}","data":{"room_id":${roomId},"content":"${content}"}}`;
+}
+
+export function envelopeFrame(codec: Codec, type: string, data: Record<string, unknown>, id?: string): string | Buffer {
+  const env: Record<string, unknown> = { type, data };
+  if (id !== undefined) env.id = id;
+  return codec === 'veza.msgpack' ? pack(env) : JSON.stringify(env);
+}
+
+export interface Envelope {
+  type: string;
+  id?: string;
+  reply_to?: string;
+  data?: Record<string, unknown>;
+}
+
+export function decodeEnvelope(codec: Codec, buf: Buffer, isBinary: boolean): Envelope | null {
+  let v: unknown;
+  try {
+    v = isBinary || codec === 'veza.msgpack' ? unpack(buf) : JSON.parse(buf.toString('utf8'));
+  } catch {
+    // Counted by the caller as an undecodable frame; nothing to add here.
+    return null;
+  }
+  if (v === null || typeof v !== 'object' || typeof (v as { type?: unknown }).type !== 'string') return null;
+  return v as Envelope;
+}
+
+export const KIND_OTHER = 0;
+export const KIND_MESSAGE = 1;
+export const KIND_ACK = 2;
+
+function prefix(codec: Codec, type: string): Buffer {
+  if (codec === 'veza.json') return Buffer.from(`{"type":"${type}"`);
+  // The map header is skipped separately; then fixstr "type", fixstr <type>.
+  return Buffer.concat([Buffer.from([0xa4]), Buffer.from('type'), Buffer.from([0xa0 | type.length]), Buffer.from(type)]);
+}
+
+/** Parses received frames; after `read` returns a kind, the fields below hold its numbers. */
+export class FrameReader {
+  readonly #codec: Codec;
+  readonly #msgPrefix: Buffer;
+  readonly #ackPrefix: Buffer;
+  readonly #replyKey: Buffer;
+  /** For KIND_MESSAGE: the sender's index and sequence; for both kinds: sent time in µs. */
+  sender = 0;
+  seq = 0;
+  sentUs = 0;
+
+  constructor(codec: Codec) {
+    this.#codec = codec;
+    this.#msgPrefix = prefix(codec, 'message');
+    this.#ackPrefix = prefix(codec, 'ack');
+    this.#replyKey = codec === 'veza.msgpack' ? Buffer.from([0xa8, ...Buffer.from('reply_to')]) : Buffer.from('"reply_to":"');
+  }
+
+  /** KIND_MESSAGE / KIND_ACK for bench frames (fields set), else KIND_OTHER. Allocates nothing. */
+  read(buf: Buffer): number {
+    let skip = 0;
+    if (this.#codec === 'veza.msgpack') {
+      // The map header: fixmap (1 byte), map16 (3, what msgpackr writes) or map32 (5).
+      const b = buf[0] as number;
+      if ((b & 0xf0) === 0x80) skip = 1;
+      else if (b === 0xde) skip = 3;
+      else if (b === 0xdf) skip = 5;
+      else return KIND_OTHER;
+    }
+    if (startsWith(buf, this.#msgPrefix, skip)) {
+      const at = buf.indexOf(MARK_BUF, skip + this.#msgPrefix.length);
+      return at >= 0 && this.#parseMark(buf, at + MARK_BUF.length) ? KIND_MESSAGE : KIND_OTHER;
+    }
+    if (startsWith(buf, this.#ackPrefix, skip)) {
+      let at = buf.indexOf(this.#replyKey, skip + this.#ackPrefix.length);
+      if (at < 0) return KIND_OTHER;
+      at += this.#replyKey.length;
+      if (this.#codec === 'veza.msgpack') at++; // the id's fixstr header
+      if (buf[at] !== 0x73 /* s */) return KIND_OTHER;
+      const end = readUint(buf, at + 1);
+      if (end < 0) return KIND_OTHER;
+      this.sentUs = lastUint;
+      return KIND_ACK;
+    }
+    return KIND_OTHER;
+  }
+
+  /** The slow path's helper: parse a content string's marker into the fields. */
+  readContent(content: string): boolean {
+    if (!content.startsWith(MARK)) return false;
+    return this.#parseMark(Buffer.from(content.slice(0, 64)), MARK.length);
+  }
+
+  #parseMark(buf: Buffer, at: number): boolean {
+    let p = readUint(buf, at);
+    if (p < 0 || buf[p] !== COLON) return false;
+    this.sender = lastUint;
+    p = readUint(buf, p + 1);
+    if (p < 0 || buf[p] !== COLON) return false;
+    this.seq = lastUint;
+    p = readUint(buf, p + 1);
+    if (p < 0 || buf[p] !== TILDE) return false;
+    this.sentUs = lastUint;
+    return true;
+  }
+}
+
+function startsWith(buf: Buffer, pre: Buffer, at: number): boolean {
+  if (buf.length < at + pre.length) return false;
+  for (let i = 0; i < pre.length; i++) if (buf[at + i] !== pre[i]) return false;
+  return true;
+}
+
+/** Decimal digits at `at`: their value goes to `lastUint`, returns the index after them, -1 if none. */
+let lastUint = 0;
+function readUint(buf: Buffer, at: number): number {
+  let v = 0;
+  let i = at;
+  const n = buf.length;
+  for (; i < n; i++) {
+    const c = buf[i] as number;
+    if (c < 0x30 || c > 0x39) break;
+    v = v * 10 + (c - 0x30);
+  }
+  if (i === at) return -1;
+  lastUint = v;
+  return i;
+}

@@ -1,0 +1,199 @@
+/**
+ * The bench's result file: one JSON document per run, the unit that reports render and
+ * `compare` reads. Units are in the key names (`_ms`, `_mb`, `_s`, `_per_s`); CPU "util" is a
+ * share of the machine's cores (0..1), "cpu" in the timeline is cores busy (1.0 = one core).
+ */
+import { execFileSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { availableParallelism, loadavg, totalmem } from 'node:os';
+import type { HistogramJSON, Percentiles } from './histogram.js';
+import type { LoadOutcome, LoadPlan, RunOptions, TimelinePoint } from './cohort.js';
+
+export const RESULT_VERSION = 1;
+
+export interface BenchFigures {
+  throughput_per_s: number;
+  delivered: number;
+  expected: number;
+  /** delivered / expected; null when nothing was expected (idle runs). */
+  delivery_ratio: number | null;
+  sent: number;
+  sent_per_s: number;
+  latency_ms: Percentiles;
+  ack_latency_ms: Percentiles;
+  server: {
+    cpu_s: number | null;
+    cpu_us_per_delivery: number | null;
+    rss_mb: number | null;
+    rss_peak_mb: number | null;
+  };
+  client: {
+    /** Share of the machine's cores the load generator used over the window (0..1). */
+    cpu_util: number;
+    cpu_s: number;
+    worker_elu_max: number;
+    lag_max_ms: number;
+    saturated: boolean;
+    /** The send schedule ran > 50 ms late: CPUs oversubscribed. */
+    lagging: boolean;
+  };
+  connections: LoadOutcome['connections'];
+}
+
+export interface BenchResult {
+  version: typeof RESULT_VERSION;
+  suite: string;
+  target: string;
+  started_at: string;
+  commit: string | null;
+  machine: {
+    cpus: number;
+    /** Total memory, MiB. */
+    memory: number;
+    node: string;
+    platform: string;
+    /** 1, 5, 15-minute load averages when the run started: a busy shared machine shows here. */
+    load_avg: number[];
+  };
+  config: Record<string, unknown>;
+  errors: Record<string, number>;
+  figures: BenchFigures;
+  timeline: TimelinePoint[];
+  /** The full latency histogram (µs), for merging runs or other percentiles later. */
+  latency_histogram_us: HistogramJSON;
+}
+
+/** `git rev-parse HEAD` in `cwd`, or null outside a repository or without git. */
+export function gitCommit(cwd: string = process.cwd()): string | null {
+  try {
+    const out = execFileSync('git', ['rev-parse', 'HEAD'], { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    return /^[0-9a-f]{40}$/.test(out) ? out : null;
+  } catch {
+    // No git, or not a repository: the result says so with null rather than failing the run.
+    return null;
+  }
+}
+
+export function machineInfo(): BenchResult['machine'] {
+  return {
+    cpus: availableParallelism(),
+    memory: Math.round(totalmem() / 2 ** 20),
+    node: process.version,
+    platform: `${process.platform}-${process.arch}`,
+    load_avg: loadavg().map((l) => round(l, 2)),
+  };
+}
+
+/** The plan without its per-connection arrays: what a reader of the result needs to know. */
+export function planSummary(plan: LoadPlan, run: RunOptions & { workers: number }): Record<string, unknown> {
+  const rooms = new Set<number>();
+  for (const r of plan.rooms) for (const id of r) rooms.add(id);
+  return {
+    url: plan.url,
+    protocol: plan.protocol ?? 'veza.json',
+    auth: plan.auth ?? 'none',
+    connections: plan.rooms.length,
+    rooms: rooms.size,
+    senders: plan.senders.length,
+    rate_per_sender: plan.ratePerSender,
+    total_rate: plan.ratePerSender * plan.senders.length,
+    payload_bytes: plan.payloadBytes ?? 64,
+    warmup_ms: plan.warmupMs ?? 1000,
+    duration_ms: plan.durationMs,
+    ack: plan.ack ?? true,
+    workers: run.workers,
+  };
+}
+
+const round = (v: number, digits: number) => {
+  const f = 10 ** digits;
+  return Math.round(v * f) / f;
+};
+const roundOrNull = (v: number | null, digits: number) => (v === null ? null : round(v, digits));
+const msFromUs = (p: Percentiles): Percentiles => ({
+  p50: round(p.p50 / 1000, 3),
+  p90: round(p.p90 / 1000, 3),
+  p99: round(p.p99 / 1000, 3),
+  p999: round(p.p999 / 1000, 3),
+  max: round(p.max / 1000, 3),
+});
+
+export function makeResult(o: {
+  suite: string;
+  target: string;
+  startedAt: Date;
+  config: Record<string, unknown>;
+  outcome: LoadOutcome;
+  commit?: string | null;
+  machine?: BenchResult['machine'];
+}): BenchResult {
+  const out = o.outcome;
+  return {
+    version: RESULT_VERSION,
+    suite: o.suite,
+    target: o.target,
+    started_at: o.startedAt.toISOString(),
+    commit: o.commit === undefined ? gitCommit() : o.commit,
+    machine: o.machine ?? machineInfo(),
+    config: o.config,
+    errors: out.errors,
+    figures: {
+      throughput_per_s: round(out.throughput_per_s, 1),
+      delivered: out.delivered,
+      expected: out.expected,
+      delivery_ratio: roundOrNull(out.delivery_ratio, 6),
+      sent: out.sent,
+      sent_per_s: round(out.sent_per_s, 1),
+      latency_ms: msFromUs(out.latency.percentiles()),
+      ack_latency_ms: msFromUs(out.ackLatency.percentiles()),
+      server: {
+        cpu_s: roundOrNull(out.server.cpu_s, 3),
+        cpu_us_per_delivery: roundOrNull(out.server.cpu_us_per_delivery, 3),
+        rss_mb: roundOrNull(out.server.rss_mb, 1),
+        rss_peak_mb: roundOrNull(out.server.rss_peak_mb, 1),
+      },
+      client: {
+        cpu_util: round(out.client.cpu_util, 3),
+        cpu_s: round(out.client.cpu_s, 3),
+        worker_elu_max: round(out.client.worker_elu_max, 3),
+        lag_max_ms: round(out.client.lag_max_ms, 1),
+        saturated: out.client.saturated,
+        lagging: out.client.lagging,
+      },
+      connections: out.connections,
+    },
+    timeline: out.timeline.map((p) => ({
+      ...p,
+      p50_ms: round(p.p50_ms, 3),
+      p99_ms: round(p.p99_ms, 3),
+      server_cpu: roundOrNull(p.server_cpu, 3),
+      server_rss_mb: roundOrNull(p.server_rss_mb, 1),
+      client_cpu: round(p.client_cpu, 3),
+      elu_max: round(p.elu_max, 3),
+    })),
+    latency_histogram_us: out.latency.toJSON(),
+  };
+}
+
+/** `<suite>-<target>-<time>.json`, safe as a file name. */
+export function resultFileName(r: Pick<BenchResult, 'suite' | 'target' | 'started_at'>): string {
+  const safe = (s: string) => s.replace(/[^A-Za-z0-9._-]+/g, '_');
+  return `${safe(r.suite)}-${safe(r.target)}-${r.started_at.replace(/[:.]/g, '-')}.json`;
+}
+
+export function writeResult(path: string, r: BenchResult): void {
+  writeFileSync(path, JSON.stringify(r, null, 2) + '\n');
+}
+
+/** Read and sanity-check a result file (the fields report and compare rely on). */
+export function readResult(path: string): BenchResult {
+  return parseResult(readFileSync(path, 'utf8'), path);
+}
+
+export function parseResult(text: string, source = 'result'): BenchResult {
+  const r = JSON.parse(text) as Partial<BenchResult>;
+  const missing = (['suite', 'target', 'started_at', 'machine', 'figures', 'timeline'] as const).filter((k) => r[k] === undefined);
+  if (missing.length > 0) throw new Error(`${source}: not a bench result (missing ${missing.join(', ')})`);
+  if (r.version !== RESULT_VERSION) throw new Error(`${source}: result version ${String(r.version)}, expected ${RESULT_VERSION}`);
+  return r as BenchResult;
+}
