@@ -32,7 +32,15 @@ export function redisUrl(t: Test): string | null {
  * A database of its own for one test file: created from VEZA_TEST_DATABASE_URL's server and dropped
  * at teardown, so test files running in parallel never see each other's rows.
  */
-export async function freshDatabase(t: Test): Promise<string | null> {
+export async function freshDatabase(t: Test, opts: { dropAtTeardown?: boolean } = {}): Promise<string | null> {
+  const made = await makeDatabase(t);
+  if (made === null) return null;
+  if (opts.dropAtTeardown !== false) t.teardown(made.drop);
+  return made.url;
+}
+
+/** A fresh database and the function that drops it, for callers that must order their teardown. */
+export async function makeDatabase(t: Test): Promise<{ url: string; drop: () => Promise<void> } | null> {
   const base = postgresUrl(t);
   if (base === null) return null;
   const { default: pg } = await import('pg');
@@ -44,7 +52,7 @@ export async function freshDatabase(t: Test): Promise<string | null> {
   } finally {
     await admin.end();
   }
-  t.teardown(async () => {
+  const drop = async () => {
     const c = new pg.Client({ connectionString: base });
     await c.connect();
     try {
@@ -59,8 +67,8 @@ export async function freshDatabase(t: Test): Promise<string | null> {
     } finally {
       await c.end();
     }
-  });
+  };
   const url = new URL(base);
   url.pathname = `/${name}`;
-  return url.toString();
+  return { url: url.toString(), drop };
 }

@@ -1,0 +1,204 @@
+/**
+ * Group commit for one shard: every message any RoomActor of the shard accepts waits here until
+ * one multi-row insert (a single statement over `unnest`) makes the whole batch durable. Only then
+ * does the submitter's promise resolve, so nothing is acked or fanned out before it is committed.
+ *
+ * Sequence numbers are assigned here, at flush time, not when a RoomActor accepts a send: a retried
+ * `client_id` found in the database at flush time is answered with the stored message and takes no
+ * seq, so the seq of a conversation never has a gap. If the insert fails, every counter it advanced
+ * is put back before anyone saw a number.
+ */
+import type { InsertedMessage, Message, NewMessage } from '../store/types.js';
+
+/** The state a RoomActor shares with the committer: its conversation's last committed-or-pending seq. */
+export interface SeqCounter {
+  readonly conversationId: number;
+  lastSeq: number;
+}
+
+export type PendingRow = Omit<NewMessage, 'seq' | 'conversationId'>;
+
+export interface Committed {
+  message: Message;
+  /** True when `client_id` matched a message stored earlier: nothing new was written. */
+  duplicate: boolean;
+}
+
+export interface CommitStore {
+  insertMessages(batch: NewMessage[]): Promise<InsertedMessage[]>;
+  findByClientIds(pairs: ReadonlyArray<{ authorId: number; clientId: string }>): Promise<Message[]>;
+}
+
+export interface GroupCommitOptions {
+  /** Flush as soon as this many rows wait. */
+  maxBatch: number;
+  /** With no flush in flight, wait this long for company before flushing (0: next turn). */
+  windowMs: number;
+  /** Called after each flush, for metrics. */
+  onFlush?: (rows: number, ms: number, failed: boolean) => void;
+}
+
+interface Entry {
+  counter: SeqCounter;
+  row: PendingRow;
+  resolve: (c: Committed) => void;
+  reject: (e: unknown) => void;
+}
+
+const key = (authorId: number, clientId: string) => `${authorId}:${clientId}`;
+
+export class GroupCommitter {
+  readonly #store: CommitStore;
+  readonly #opts: GroupCommitOptions;
+  #queue: Entry[] = [];
+  #inFlight: Promise<void> | null = null;
+  #timer: NodeJS.Timeout | null = null;
+  #closed = false;
+
+  constructor(store: CommitStore, opts: GroupCommitOptions) {
+    this.#store = store;
+    this.#opts = opts;
+  }
+
+  get pending(): number {
+    return this.#queue.length;
+  }
+
+  submit(counter: SeqCounter, row: PendingRow): Promise<Committed> {
+    if (this.#closed) return Promise.reject(new Error('group committer is closed'));
+    return new Promise<Committed>((resolve, reject) => {
+      this.#queue.push({ counter, row, resolve, reject });
+      this.#schedule();
+    });
+  }
+
+  /** Flush everything queued, including what arrives while flushing. */
+  async drain(): Promise<void> {
+    for (;;) {
+      if (this.#inFlight) await this.#inFlight;
+      else if (this.#queue.length > 0) await this.#flushNow();
+      else return;
+    }
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    await this.drain();
+  }
+
+  #schedule(): void {
+    if (this.#inFlight) return; // the running flush picks the queue up when it ends
+    if (this.#queue.length >= this.#opts.maxBatch) {
+      void this.#flushNow();
+      return;
+    }
+    if (this.#timer !== null) return;
+    const fire = () => {
+      this.#timer = null;
+      if (!this.#inFlight && this.#queue.length > 0) void this.#flushNow();
+    };
+    this.#timer = this.#opts.windowMs > 0 ? setTimeout(fire, this.#opts.windowMs) : (setImmediate(fire) as unknown as NodeJS.Timeout);
+  }
+
+  #flushNow(): Promise<void> {
+    if (this.#timer !== null) {
+      clearTimeout(this.#timer);
+      this.#timer = null;
+    }
+    const batch = this.#queue.splice(0, this.#opts.maxBatch);
+    const run = this.#flush(batch).finally(() => {
+      this.#inFlight = null;
+      // Rows that arrived during the flush waited as long as it took: go again at once.
+      if (this.#queue.length > 0) void this.#flushNow();
+    });
+    this.#inFlight = run;
+    return run;
+  }
+
+  async #flush(batch: Entry[]): Promise<void> {
+    const started = performance.now();
+    // One leader per (author, client_id) within the batch; later copies follow its outcome.
+    const leaders: Entry[] = [];
+    const followers = new Map<string, Entry[]>();
+    const byClientKey = new Map<string, Entry>();
+    for (const e of batch) {
+      const cid = e.row.clientId;
+      if (cid == null) {
+        leaders.push(e);
+        continue;
+      }
+      const k = key(e.row.authorId, cid);
+      if (byClientKey.has(k)) {
+        let list = followers.get(k);
+        if (!list) followers.set(k, (list = []));
+        list.push(e);
+      } else {
+        byClientKey.set(k, e);
+        leaders.push(e);
+      }
+    }
+
+    const settle = (e: Entry, outcome: Committed | { error: unknown }) => {
+      const cid = e.row.clientId;
+      const group = cid == null ? [e] : [e, ...(followers.get(key(e.row.authorId, cid)) ?? [])];
+      group.forEach((member, i) => {
+        if ('error' in outcome) member.reject(outcome.error);
+        else member.resolve(i === 0 ? outcome : { message: outcome.message, duplicate: true });
+      });
+    };
+
+    let existing = new Map<string, Message>();
+    const saved = new Map<SeqCounter, number>();
+    try {
+      if (byClientKey.size > 0) {
+        const pairs = [...byClientKey.values()].map((e) => ({ authorId: e.row.authorId, clientId: e.row.clientId as string }));
+        const found = await this.#store.findByClientIds(pairs);
+        existing = new Map(found.map((m) => [key(m.author_id, m.client_id as string), m]));
+      }
+      const fresh: Entry[] = [];
+      const rows: NewMessage[] = [];
+      for (const e of leaders) {
+        const old = e.row.clientId == null ? undefined : existing.get(key(e.row.authorId, e.row.clientId));
+        if (old !== undefined) continue;
+        if (!saved.has(e.counter)) saved.set(e.counter, e.counter.lastSeq);
+        fresh.push(e);
+        rows.push({ ...e.row, conversationId: e.counter.conversationId, seq: ++e.counter.lastSeq });
+      }
+      const inserted = rows.length > 0 ? await this.#store.insertMessages(rows) : [];
+      this.#opts.onFlush?.(rows.length, performance.now() - started, false);
+      for (const e of leaders) {
+        const old = e.row.clientId == null ? undefined : existing.get(key(e.row.authorId, e.row.clientId));
+        if (old !== undefined) settle(e, { message: old, duplicate: true });
+      }
+      fresh.forEach((e, i) => settle(e, { message: toMessage(rows[i]!, inserted[i]!), duplicate: false }));
+    } catch (error) {
+      // Nothing of this batch is visible: put every counter back to where the batch found it.
+      for (const [counter, seq] of saved) counter.lastSeq = seq;
+      this.#opts.onFlush?.(0, performance.now() - started, true);
+      for (const e of leaders) settle(e, { error });
+    }
+  }
+}
+
+function toMessage(row: NewMessage, ins: InsertedMessage): Message {
+  return {
+    id: ins.id,
+    uuid: ins.uuid,
+    conversation_id: row.conversationId,
+    seq: row.seq,
+    author_id: row.authorId,
+    content: row.content,
+    message_type: row.messageType ?? 'text',
+    parent_message_id: row.parentMessageId ?? null,
+    thread_count: 0,
+    status: 'sent',
+    is_edited: false,
+    edit_count: 0,
+    is_pinned: false,
+    metadata: row.metadata ?? {},
+    client_id: row.clientId ?? null,
+    created_at: ins.created_at,
+    updated_at: ins.created_at,
+    edited_at: null,
+  };
+}

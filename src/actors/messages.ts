@@ -1,0 +1,112 @@
+/**
+ * What crosses the boundary between front threads and the chat actors on shard threads: one
+ * discriminated union per actor kind (`t` is the discriminator), the replies, and what actors post
+ * back to fronts. Everything here is plain data: it is packed with msgpackr onto the rings.
+ */
+import type { ServerEvent, WireMessage, WireRoom } from '../protocol/events.js';
+import type { UserRole } from '../store/types.js';
+
+export const ROOM = 'room';
+export const USER = 'user';
+export const SESSION = 'session';
+export type ChatActorKind = typeof ROOM | typeof USER | typeof SESSION;
+
+/** A socket's sub-protocol, as fronts count subscribers. */
+export type Proto = 'json' | 'msgpack';
+
+/** Who asks. Fronts verify the token; actors trust what a front says about the caller. */
+export interface Caller {
+  id: number;
+  username: string;
+  role: UserRole;
+}
+
+/**
+ * Where a subscribing socket lives: the front thread's index. REST calls subscribe nobody and
+ * carry no `front`.
+ */
+export interface Subscriber {
+  front: number;
+}
+
+export interface NewMessageInput {
+  content: string;
+  parentId?: number | null;
+  metadata?: Record<string, unknown> | null;
+  clientId?: string | null;
+}
+
+/** Messages to a RoomActor (one per conversation, rooms and DMs alike). */
+export type RoomRequest =
+  /** Become a member if allowed (public room, or already a member) and, with `sub`, subscribe. */
+  | { t: 'join'; caller: Caller; sub?: Subscriber }
+  /** Leave membership; with `sub`, one subscriber less on that front. */
+  | { t: 'leave'; caller: Caller; sub?: Subscriber }
+  /** A socket that had joined closed without leaving: one subscriber less on that front. */
+  | { t: 'detach'; sub: Subscriber }
+  | { t: 'send'; caller: Caller; msg: NewMessageInput }
+  | { t: 'history'; caller: Caller; before?: number | undefined; after?: number | undefined; limit: number }
+  /** Events after `lastSeq`; with `sub`, also subscribe (a resumed socket listens again). */
+  | { t: 'resume'; caller: Caller; lastSeq: number; sub?: Subscriber }
+  | { t: 'info'; caller: Caller }
+  | { t: 'members'; caller: Caller };
+
+export interface JoinReply {
+  room: WireRoom | null;
+  conversation_id: number;
+  last_seq: number;
+  /** False when the caller was already a member (no `member_joined` was sent). */
+  newMember: boolean;
+}
+
+export interface SendReply {
+  message: WireMessage;
+  duplicate: boolean;
+}
+
+export interface HistoryReply {
+  conversation_id: number;
+  messages: WireMessage[];
+  has_more: boolean;
+  next_cursor: number | null;
+}
+
+export interface ResumeReply {
+  conversation_id: number;
+  recovered: boolean;
+  from_seq: number;
+  to_seq: number;
+  events: ServerEvent[];
+  /** The caller may listen to this conversation (and, when asked, was counted as a subscriber). */
+  subscribed: boolean;
+}
+
+/** Messages to a UserActor (one per user). */
+export type UserRequest =
+  | { t: 'create_dm'; caller: Caller; peerId: number }
+  | { t: 'session_opened'; sessionId: string; front: number }
+  | { t: 'session_closed'; sessionId: string };
+
+export interface DmReply {
+  conversation_id: number;
+  user_ids: [number, number];
+  created: boolean;
+}
+
+/** What an actor posts to a front thread. */
+export type FrontPost =
+  /** Publish one event to topics; the front serialises it once per sub-protocol it has subscribers for. */
+  | { t: 'publish'; topics: string[]; event: ServerEvent }
+  /** Close every socket of a user (logout, ban) with a close code. */
+  | { t: 'kick'; userId: number; code: number; reason: string };
+
+/** Topic of a conversation's subscribers. */
+export const roomTopic = (conversationId: number): string => `r:${conversationId}`;
+/** Topic of every socket of one user (DMs, dm_created, kicks). */
+export const userTopic = (userId: number): string => `u:${userId}`;
+
+/** The port fronts use to reach actors: implemented by the runtime's actor client. */
+export interface ActorCaller {
+  ask<R>(kind: ChatActorKind, id: number | string, msg: unknown, opts?: { timeoutMs?: number }): Promise<R>;
+  tell(kind: ChatActorKind, id: number | string, msg: unknown): void;
+}

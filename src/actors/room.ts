@@ -1,0 +1,286 @@
+/**
+ * RoomActor: one per conversation, rooms and DMs alike. It owns the conversation's membership, its
+ * `seq` counter (shared with the shard's group committer), the subscriber count per front thread,
+ * and a window of recent events, so joins, recent history and resume need no query.
+ *
+ * Durable before visible: a send is answered and fanned out only when the group committer says
+ * the row is committed. The reply is deferred (the mailbox goes on), so many sends of one room
+ * ride in one flush; their commits resolve in seq order, so events are published in seq order.
+ */
+import { ChatError } from '../errors.js';
+import type { ServerEvent, WireMessage } from '../protocol/events.js';
+import { toWireMessage, toWireRoom } from '../protocol/events.js';
+import type { Conversation, Member, Message } from '../store/types.js';
+import type { ChatContext } from './context.js';
+import type { SeqCounter } from './group-commit.js';
+import {
+  roomTopic,
+  userTopic,
+  type Caller,
+  type HistoryReply,
+  type JoinReply,
+  type ResumeReply,
+  type RoomRequest,
+  type SendReply,
+} from './messages.js';
+
+/** How far back `resume` reads the database when the window does not reach. */
+const RESUME_MAX_EVENTS = 1000;
+
+export class RoomActor {
+  readonly #id: number;
+  readonly #ctx: ChatContext;
+  #conv: Conversation | null = null;
+  readonly #members = new Map<number, Member>();
+  #counter: SeqCounter;
+  /** Highest seq committed and published; `lastSeq` of the counter may be ahead while a flush runs. */
+  #committedSeq = 0;
+  /** Recent messages in seq order (oldest first), at most `recentWindow`. */
+  #recent: WireMessage[] = [];
+  /** Subscribed sockets per front thread. */
+  readonly #subs = new Map<number, number>();
+
+  constructor(id: number, ctx: ChatContext) {
+    this.#id = id;
+    this.#ctx = ctx;
+    this.#counter = { conversationId: id, lastSeq: 0 };
+  }
+
+  async activate(): Promise<void> {
+    const { store } = this.#ctx.services;
+    this.#conv = await store.getConversation(this.#id);
+    if (this.#conv === null) return;
+    for (const m of await store.listMembers(this.#id)) this.#members.set(m.user_id, m);
+    const last = await store.lastSeq(this.#id);
+    this.#counter = { conversationId: this.#id, lastSeq: last };
+    this.#committedSeq = last;
+    const window = this.#ctx.services.config.runtime.recentWindow;
+    if (window > 0 && last > 0) {
+      const rows = await store.messagesAfterSeq(this.#id, Math.max(0, last - window), window);
+      this.#recent = await this.#wire(rows);
+    }
+  }
+
+  receive(msg: RoomRequest): unknown {
+    switch (msg.t) {
+      case 'join':
+        return this.#join(msg.caller, msg.sub?.front);
+      case 'leave':
+        return this.#leave(msg.caller, msg.sub?.front);
+      case 'detach':
+        this.#unsub(msg.sub.front);
+        return undefined;
+      case 'send':
+        return this.#send(msg.caller, msg.msg);
+      case 'history':
+        return this.#history(msg.caller, msg.before, msg.after, msg.limit);
+      case 'resume':
+        return this.#resume(msg.caller, msg.lastSeq, msg.sub?.front);
+      case 'info':
+        return this.#info(msg.caller);
+      case 'members':
+        this.#readable(msg.caller);
+        return [...this.#members.values()];
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------
+
+  #room(): Conversation {
+    if (this.#conv === null) throw new ChatError('not_found', `conversation ${this.#id} not found`);
+    return this.#conv;
+  }
+
+  #isDm(): boolean {
+    return this.#room().type === 'direct_message';
+  }
+
+  /** A member who may post: not banned, not muted. */
+  #writer(caller: Caller): Member {
+    this.#room();
+    const m = this.#members.get(caller.id);
+    if (m === undefined) throw new ChatError('forbidden', `not a member of conversation ${this.#id}: join it first`);
+    if (m.banned) throw new ChatError('forbidden', `banned from conversation ${this.#id}`);
+    if (m.muted_until !== null && Date.parse(m.muted_until) > Date.now()) {
+      throw new ChatError('forbidden', `muted in conversation ${this.#id} until ${m.muted_until}`);
+    }
+    return m;
+  }
+
+  /** Members read; so does anyone for a public room (as the REST listing shows it). */
+  #readable(caller: Caller): void {
+    const conv = this.#room();
+    const m = this.#members.get(caller.id);
+    if (m?.banned) throw new ChatError('forbidden', `banned from conversation ${this.#id}`);
+    if (m === undefined && !(conv.is_public && conv.type !== 'direct_message') && caller.role !== 'admin') {
+      throw new ChatError('forbidden', `not a member of conversation ${this.#id}`);
+    }
+  }
+
+  #wireRoom() {
+    const conv = this.#room();
+    return conv.type === 'direct_message' ? null : toWireRoom({ ...conv, last_seq: this.#committedSeq });
+  }
+
+  async #join(caller: Caller, front: number | undefined): Promise<JoinReply> {
+    const conv = this.#room();
+    if (conv.type === 'direct_message') throw new ChatError('forbidden', `conversation ${this.#id} is a direct conversation, not a room`);
+    let member = this.#members.get(caller.id);
+    let newMember = false;
+    if (member?.banned) throw new ChatError('forbidden', `banned from room ${this.#id}`);
+    if (member === undefined) {
+      if (!conv.is_public && caller.role !== 'admin') throw new ChatError('forbidden', `room ${this.#id} is private`);
+      if (conv.max_members !== null && this.#members.size >= conv.max_members) {
+        throw new ChatError('forbidden', `room ${this.#id} is full (${conv.max_members} members)`);
+      }
+      const { store, config } = this.#ctx.services;
+      if ((await store.countMemberships(caller.id)) >= config.limits.roomsPerUser) {
+        throw new ChatError('forbidden', `a user may be in at most ${config.limits.roomsPerUser} rooms`);
+      }
+      member = await store.addMember(this.#id, caller.id, 'member');
+      this.#members.set(caller.id, member);
+      this.#ctx.services.rememberUsername(caller.id, caller.username);
+      newMember = true;
+      this.#publish({ type: 'member_joined', data: { room_id: this.#id, user_id: caller.id, username: caller.username } });
+    }
+    if (front !== undefined) this.#subs.set(front, (this.#subs.get(front) ?? 0) + 1);
+    return { room: this.#wireRoom(), conversation_id: this.#id, last_seq: this.#committedSeq, newMember };
+  }
+
+  async #leave(caller: Caller, front: number | undefined): Promise<{ left: boolean }> {
+    const conv = this.#room();
+    if (front !== undefined) this.#unsub(front);
+    if (conv.type === 'direct_message') throw new ChatError('forbidden', 'a direct conversation cannot be left');
+    if (!this.#members.has(caller.id)) return { left: false };
+    await this.#ctx.services.store.removeMember(this.#id, caller.id);
+    this.#members.delete(caller.id);
+    this.#publish({ type: 'member_left', data: { room_id: this.#id, user_id: caller.id, reason: 'left' } });
+    return { left: true };
+  }
+
+  #unsub(front: number): void {
+    const n = (this.#subs.get(front) ?? 0) - 1;
+    if (n > 0) this.#subs.set(front, n);
+    else this.#subs.delete(front);
+  }
+
+  #send(caller: Caller, input: { content: string; parentId?: number | null; metadata?: Record<string, unknown> | null; clientId?: string | null }): SendReply {
+    this.#writer(caller);
+    const conv = this.#room();
+    if (input.clientId) {
+      // A retry the window still holds is answered without touching the database.
+      const seen = this.#recent.find((m) => m.client_id === input.clientId && m.author_id === caller.id);
+      if (seen) return { message: seen, duplicate: true };
+    }
+    const { committer } = this.#ctx.services;
+    const committed = committer
+      .submit(this.#counter, {
+        authorId: caller.id,
+        content: input.content,
+        parentMessageId: input.parentId ?? null,
+        metadata: input.metadata ?? {},
+        clientId: input.clientId ?? null,
+      })
+      .then(({ message, duplicate }) => {
+        if (message.conversation_id !== this.#id) {
+          // client_id is unique per author across conversations: a reuse elsewhere is a conflict.
+          throw new ChatError('conflict', 'client_id already used for a message in another conversation');
+        }
+        // A duplicate is the caller's own earlier message (client_id is unique per author).
+        const wire = toWireMessage(message, conv, caller.username);
+        if (!duplicate) this.#committed(wire);
+        return { message: wire, duplicate };
+      });
+    return this.#ctx.defer(committed);
+  }
+
+  /** A committed message: into the window, then out to every subscriber. */
+  #committed(wire: WireMessage): void {
+    this.#committedSeq = wire.seq;
+    const window = this.#ctx.services.config.runtime.recentWindow;
+    if (window > 0) {
+      this.#recent.push(wire);
+      if (this.#recent.length > window) this.#recent.splice(0, this.#recent.length - window);
+    }
+    this.#publish({ type: 'message', data: wire });
+  }
+
+  /** One post per front that holds subscribers (rooms), or to every front (DMs go to user topics). */
+  #publish(event: ServerEvent): void {
+    const { fronts } = this.#ctx.services;
+    if (this.#isDm()) {
+      const topics = [...this.#members.keys()].map(userTopic);
+      for (let f = 0; f < fronts; f++) this.#ctx.post(f, { t: 'publish', topics, event });
+      return;
+    }
+    const topics = [roomTopic(this.#id)];
+    for (const [front, n] of this.#subs) if (n > 0) this.#ctx.post(front, { t: 'publish', topics, event });
+  }
+
+  async #history(caller: Caller, before: number | undefined, after: number | undefined, limit: number): Promise<HistoryReply> {
+    this.#readable(caller);
+    const recent = this.#recent;
+    // The window answers when it certainly holds the whole page.
+    if (after === undefined && recent.length > 0 && this.#committedSeq === recent[recent.length - 1]!.seq) {
+      const upto = before === undefined ? recent.length : recent.findIndex((m) => m.id >= before);
+      const end = upto === -1 ? recent.length : upto;
+      const start = end - limit;
+      const windowIsWholeHistory = recent[0]!.seq === 1;
+      if (start >= 0 || windowIsWholeHistory) {
+        const messages = recent.slice(Math.max(0, start), end);
+        const hasMore = start > 0 || (!windowIsWholeHistory && start === 0) ;
+        return {
+          conversation_id: this.#id,
+          messages,
+          has_more: hasMore,
+          next_cursor: hasMore && messages.length > 0 ? messages[0]!.id : null,
+        };
+      }
+    }
+    const page = await this.#ctx.services.store.listMessages(this.#id, {
+      limit,
+      ...(before !== undefined ? { before } : {}),
+      ...(after !== undefined ? { after } : {}),
+    });
+    const messages = await this.#wire(page.messages);
+    return { conversation_id: this.#id, messages, has_more: page.has_more, next_cursor: page.next_cursor };
+  }
+
+  async #resume(caller: Caller, lastSeq: number, front: number | undefined): Promise<ResumeReply> {
+    this.#readable(caller);
+    const isMember = this.#members.has(caller.id);
+    const subscribed = isMember && !this.#isDm();
+    if (front !== undefined && subscribed) this.#subs.set(front, (this.#subs.get(front) ?? 0) + 1);
+    const to = this.#committedSeq;
+    const reply = (recovered: boolean, events: ServerEvent[]): ResumeReply => ({
+      conversation_id: this.#id,
+      recovered,
+      from_seq: lastSeq + 1,
+      to_seq: to,
+      events,
+      subscribed,
+    });
+    if (lastSeq >= to) return reply(true, []);
+    const recent = this.#recent;
+    if (recent.length > 0 && recent[0]!.seq <= lastSeq + 1) {
+      const events = recent.filter((m) => m.seq > lastSeq && m.seq <= to).map((m): ServerEvent => ({ type: 'message', data: m }));
+      return reply(true, events);
+    }
+    if (to - lastSeq > RESUME_MAX_EVENTS) return reply(false, []);
+    const rows = await this.#ctx.services.store.messagesAfterSeq(this.#id, lastSeq, to - lastSeq);
+    const wire = await this.#wire(rows.filter((r) => r.seq <= to));
+    return reply(true, wire.map((m): ServerEvent => ({ type: 'message', data: m })));
+  }
+
+  /** Stored rows as wire messages, with their authors' names. */
+  async #wire(rows: Message[]): Promise<WireMessage[]> {
+    const conv = this.#room();
+    const names = await this.#ctx.services.usernames(new Set(rows.map((r) => r.author_id)));
+    return rows.map((r) => toWireMessage(r, conv, names.get(r.author_id) ?? `user ${r.author_id}`));
+  }
+
+  #info(caller: Caller) {
+    this.#readable(caller);
+    return { room: this.#wireRoom(), conversation: { ...this.#room(), last_seq: this.#committedSeq }, member: this.#members.get(caller.id) ?? null };
+  }
+}

@@ -1,0 +1,97 @@
+/**
+ * UserActor: one per user. It counts the user's sessions (online while one is connected), creates
+ * direct conversations (the same pair always gets the same one) and the user's rooms, and lists
+ * what the user may see. Per-user rate limits are taken on the front threads (see
+ * docs/ARCHITECTURE.md).
+ */
+import { ChatError } from '../errors.js';
+import { toWireRoom } from '../protocol/events.js';
+import type { ChatContext } from './context.js';
+import { userTopic, type Caller, type DmReply, type UserRequest } from './messages.js';
+
+export type UserActorRequest =
+  | UserRequest
+  | { t: 'create_room'; caller: Caller; name: string; description?: string | null; isPublic?: boolean; maxMembers?: number | null }
+  | { t: 'list_rooms'; caller: Caller; limit: number }
+  | { t: 'list_dms'; caller: Caller; limit: number };
+
+export class UserActor {
+  readonly #id: number;
+  readonly #ctx: ChatContext;
+  readonly #sessions = new Map<string, number>();
+
+  constructor(id: number, ctx: ChatContext) {
+    this.#id = id;
+    this.#ctx = ctx;
+  }
+
+  get online(): boolean {
+    return this.#sessions.size > 0;
+  }
+
+  receive(msg: UserActorRequest): unknown {
+    switch (msg.t) {
+      case 'session_opened':
+        this.#sessions.set(msg.sessionId, msg.front);
+        return undefined;
+      case 'session_closed':
+        this.#sessions.delete(msg.sessionId);
+        return undefined;
+      case 'create_dm':
+        return this.#createDm(msg.caller, msg.peerId);
+      case 'create_room':
+        return this.#createRoom(msg);
+      case 'list_rooms':
+        return this.#listRooms(msg.limit);
+      case 'list_dms':
+        return this.#listDms(msg.limit);
+    }
+  }
+
+  #self(caller: Caller): void {
+    if (caller.id !== this.#id) throw new ChatError('forbidden', 'acting for another user');
+  }
+
+  async #createDm(caller: Caller, peerId: number): Promise<DmReply> {
+    this.#self(caller);
+    if (peerId === caller.id) throw new ChatError('validation_failed', 'a direct conversation needs another user');
+    const { store, fronts } = this.#ctx.services;
+    const peer = await store.getUser(peerId);
+    if (peer === null || !peer.is_active) throw new ChatError('not_found', `user ${peerId} not found`);
+    const { conversation, created } = await store.getOrCreateDm(caller.id, peerId);
+    const user_ids: [number, number] = caller.id < peerId ? [caller.id, peerId] : [peerId, caller.id];
+    const event = { type: 'dm_created' as const, data: { conversation_id: conversation.id, user_ids } };
+    const topics = user_ids.map(userTopic);
+    for (let f = 0; f < fronts; f++) this.#ctx.post(f, { t: 'publish', topics, event });
+    return { conversation_id: conversation.id, user_ids, created };
+  }
+
+  async #createRoom(msg: Extract<UserActorRequest, { t: 'create_room' }>) {
+    this.#self(msg.caller);
+    const { store, config } = this.#ctx.services;
+    if ((await store.countMemberships(msg.caller.id)) >= config.limits.roomsPerUser) {
+      throw new ChatError('forbidden', `a user may be in at most ${config.limits.roomsPerUser} rooms`);
+    }
+    const conv = await store.createRoom({
+      name: msg.name,
+      description: msg.description ?? null,
+      isPublic: msg.isPublic ?? true,
+      ownerId: msg.caller.id,
+      maxMembers: msg.maxMembers ?? null,
+    });
+    await store.audit({ actorId: msg.caller.id, action: 'room.create', targetType: 'conversation', targetId: String(conv.id) });
+    return toWireRoom(conv);
+  }
+
+  async #listDms(limit: number) {
+    const convs = await this.#ctx.services.store.listVisibleRooms(this.#id, limit);
+    return convs
+      .filter((c) => c.type === 'direct_message')
+      .map((c) => ({ conversation_id: c.id, uuid: c.uuid, last_seq: c.last_seq, created_at: c.created_at }));
+  }
+
+  async #listRooms(limit: number) {
+    const rooms = await this.#ctx.services.store.listVisibleRooms(this.#id, limit);
+    return rooms.filter((c) => c.type !== 'direct_message').map(toWireRoom);
+  }
+}

@@ -1,0 +1,161 @@
+/**
+ * Rooms, messages and direct conversations over REST (`/api/v1`). Every handler authenticates the
+ * bearer token on the front and asks the actor that owns the conversation, exactly as a WebSocket
+ * operation does: a message posted here is committed by the same RoomActor and reaches the room's
+ * WebSocket members like any other.
+ */
+import {
+  ROOM,
+  USER,
+  type ActorCaller,
+  type Caller,
+  type DmReply,
+  type HistoryReply,
+  type JoinReply,
+  type SendReply,
+} from '../../actors/messages.js';
+import type { AccessTokens } from '../../auth/jwt.js';
+import { bearerToken } from '../../auth/jwt.js';
+import type { Config } from '../../config/schema.js';
+import { ChatError } from '../../errors.js';
+import type { RateLimiter } from '../../limits/token-bucket.js';
+import { buildRestSchemas, pageQuery, parseRest } from '../../protocol/rest.js';
+import { json } from './reply.js';
+import { API_PREFIX } from './routes-auth.js';
+import type { Request, Route } from './types.js';
+import { idParam, jsonBody } from './validate.js';
+
+export interface ChatRouteDeps {
+  actors: ActorCaller;
+  tokens: AccessTokens;
+  config: Config;
+  limiter: RateLimiter<keyof Config['limits']['perMinute']>;
+}
+
+export function chatRoutes(deps: ChatRouteDeps, prefix = API_PREFIX): Route[] {
+  const { actors, tokens, limiter } = deps;
+  const schemas = buildRestSchemas({ auth: deps.config.auth, limits: deps.config.limits });
+
+  const caller = async (req: Request): Promise<Caller> => {
+    const token = bearerToken(req.headers.authorization);
+    if (token === null) throw new ChatError('unauthenticated', 'missing bearer token');
+    const c = await tokens.verify(token);
+    return { id: c.user_id, username: c.username, role: c.role };
+  };
+  const limit = (user: Caller, action: keyof Config['limits']['perMinute']) => {
+    const r = limiter.take(user.id, action);
+    if (!r.ok) throw new ChatError('rate_limited', `${action}: too many requests`, { retryAfterMs: r.retryAfterMs });
+  };
+  const history = async (req: Request) => {
+    const user = await caller(req);
+    const page = parseRest(pageQuery, req.query);
+    const r = await actors.ask<HistoryReply>(ROOM, idParam(req, 'id'), { t: 'history', caller: user, ...page });
+    return json(200, { messages: r.messages, has_more: r.has_more, next_cursor: r.next_cursor });
+  };
+  const post = async (req: Request) => {
+    const user = await caller(req);
+    const body = jsonBody(req, schemas.postMessage);
+    limit(user, 'send_message');
+    const r = await actors.ask<SendReply>(ROOM, idParam(req, 'id'), {
+      t: 'send',
+      caller: user,
+      msg: { content: body.content, parentId: body.parent_message_id ?? null, metadata: body.metadata ?? null, clientId: body.client_id ?? null },
+    });
+    return json(r.duplicate ? 200 : 201, r.message);
+  };
+
+  return [
+    {
+      method: 'GET',
+      path: `${prefix}/rooms`,
+      handler: async (req) => {
+        const user = await caller(req);
+        return json(200, { rooms: await actors.ask(USER, user.id, { t: 'list_rooms', caller: user, limit: 100 }) });
+      },
+    },
+    {
+      method: 'POST',
+      path: `${prefix}/rooms`,
+      handler: async (req) => {
+        const user = await caller(req);
+        const body = jsonBody(req, schemas.createRoom);
+        limit(user, 'create_room');
+        const room = await actors.ask(USER, user.id, {
+          t: 'create_room',
+          caller: user,
+          name: body.name,
+          description: body.description ?? null,
+          isPublic: body.is_public ?? true,
+          maxMembers: body.max_members ?? null,
+        });
+        return json(201, room);
+      },
+    },
+    {
+      method: 'GET',
+      path: `${prefix}/rooms/:id`,
+      handler: async (req) => {
+        const user = await caller(req);
+        const r = await actors.ask<{ room: unknown }>(ROOM, idParam(req, 'id'), { t: 'info', caller: user });
+        if (r.room === null) throw new ChatError('not_found', 'room not found');
+        return json(200, r.room);
+      },
+    },
+    {
+      method: 'POST',
+      path: `${prefix}/rooms/:id/join`,
+      handler: async (req) => {
+        const user = await caller(req);
+        limit(user, 'join_room');
+        const id = idParam(req, 'id');
+        const r = await actors.ask<JoinReply>(ROOM, id, { t: 'join', caller: user });
+        return json(200, { room_id: id, room: r.room, last_seq: r.last_seq });
+      },
+    },
+    {
+      method: 'POST',
+      path: `${prefix}/rooms/:id/leave`,
+      handler: async (req) => {
+        const user = await caller(req);
+        const id = idParam(req, 'id');
+        await actors.ask(ROOM, id, { t: 'leave', caller: user });
+        return json(200, { room_id: id });
+      },
+    },
+    {
+      method: 'GET',
+      path: `${prefix}/rooms/:id/members`,
+      handler: async (req) => {
+        const user = await caller(req);
+        return json(200, { members: await actors.ask(ROOM, idParam(req, 'id'), { t: 'members', caller: user }) });
+      },
+    },
+    { method: 'GET', path: `${prefix}/rooms/:id/messages`, handler: history },
+    { method: 'POST', path: `${prefix}/rooms/:id/messages`, handler: post },
+    {
+      method: 'POST',
+      path: `${prefix}/dm`,
+      handler: async (req) => {
+        const user = await caller(req);
+        const body = jsonBody(req, schemas.createDm);
+        if (body.user_id === user.id) {
+          throw new ChatError('validation_failed', 'a direct conversation needs another user', {
+            details: [{ path: 'user_id', message: 'cannot be the caller' }],
+          });
+        }
+        const dm = await actors.ask<DmReply>(USER, user.id, { t: 'create_dm', caller: user, peerId: body.user_id });
+        return json(dm.created ? 201 : 200, { conversation_id: dm.conversation_id, user_ids: dm.user_ids });
+      },
+    },
+    {
+      method: 'GET',
+      path: `${prefix}/dm`,
+      handler: async (req) => {
+        const user = await caller(req);
+        return json(200, { conversations: await actors.ask(USER, user.id, { t: 'list_dms', caller: user, limit: 100 }) });
+      },
+    },
+    { method: 'GET', path: `${prefix}/dm/:id/messages`, handler: history },
+    { method: 'POST', path: `${prefix}/dm/:id/messages`, handler: post },
+  ];
+}

@@ -1,0 +1,45 @@
+/**
+ * One WebSocket connection's state on its front thread (uWS user data). The socket itself is
+ * only valid between `open` and `close`; `closed` is set first thing in `close`, and everything
+ * that runs after an `await` checks it before touching the socket.
+ */
+import type { Caller } from '../../actors/messages.js';
+import type { SubProtocol } from '../../protocol/codec.js';
+
+export interface Conn {
+  readonly protocol: SubProtocol;
+  readonly binary: boolean;
+  /** Set once authenticated (at the upgrade or by `authenticate`). */
+  user: Caller | null;
+  /** Access token expiry, epoch ms. */
+  expiresAt: number;
+  sessionId: string;
+  /** Rooms this socket joined (subscribed to). */
+  readonly rooms: Set<number>;
+  closed: boolean;
+  /** Authentication deadline or token expiry. */
+  timer: NodeJS.Timeout | null;
+  /** `rate_limited` answers in the current flood window, and when that window started. */
+  floods: number;
+  floodSince: number;
+  remote: string;
+}
+
+export function newConn(protocol: SubProtocol, remote: string): Conn {
+  return {
+    protocol,
+    binary: protocol === 'veza.msgpack',
+    user: null,
+    expiresAt: 0,
+    sessionId: '',
+    rooms: new Set(),
+    closed: false,
+    timer: null,
+    floods: 0,
+    floodSince: 0,
+    remote,
+  };
+}
+
+/** Topic suffix per sub-protocol: one uWS topic per (conversation, encoding), so publish sends bytes as they are. */
+export const topicFor = (base: string, protocol: SubProtocol): string => (protocol === 'veza.msgpack' ? `${base}|m` : `${base}|j`);

@@ -1,0 +1,386 @@
+/**
+ * The WebSocket gateway of one front thread (`GET /ws`): the uWS wiring, authentication at the
+ * upgrade or by the first frame, per-socket limits, and the fan-out of what actors publish.
+ * Operations themselves are in ./ops.ts.
+ *
+ * Fan-out: a socket that joined conversation C subscribes to the uWS topic `r:C|j` or `r:C|m`
+ * (by sub-protocol); every socket subscribes to its user's topic `u:U|…` (DMs, kicks). An actor
+ * posts one event per front; the front serialises it once per sub-protocol that has subscribers
+ * and publishes, and uWS copies the bytes to every subscriber in C++.
+ */
+import { randomUUID } from 'node:crypto';
+import { USER, ROOM, roomTopic, userTopic, type ActorCaller, type Caller, type FrontPost } from '../../actors/messages.js';
+import type { AccessTokens } from '../../auth/jwt.js';
+import { bearerToken } from '../../auth/jwt.js';
+import type { Config } from '../../config/schema.js';
+import { ChatError, CLOSE, toChatError } from '../../errors.js';
+import { perMinute, RateLimiter } from '../../limits/token-bucket.js';
+import type { Logger } from '../../log.js';
+import { parseClientFrame, buildClientSchemas, type ClientSchemas } from '../../protocol/client-ops.js';
+import { decodeFrame, encodeEvent, FrameError, preencode, selectSubprotocol } from '../../protocol/codec.js';
+import type { ServerEventDataMap, ServerEventType } from '../../protocol/events.js';
+import { toWireUser } from '../../protocol/events.js';
+import type { HttpResponse, TemplatedApp, WebSocket } from '../uws.js';
+import { newConn, topicFor, type Conn } from './conn.js';
+import { handlerFor } from './ops.js';
+
+export type Action = keyof Config['limits']['perMinute'];
+
+/** `rate_limited` answers a socket may get within FLOOD_WINDOW_MS before it is closed with 4429. */
+const FLOOD_LIMIT = 20;
+const FLOOD_WINDOW_MS = 10_000;
+
+export interface GatewayDeps {
+  config: Config;
+  tokens: AccessTokens;
+  actors: ActorCaller;
+  /** This front thread's index. */
+  front: number;
+  log: Logger;
+  /** Per-user buckets, shared with the REST routes of the same front. */
+  limiter?: RateLimiter<Action>;
+  clock?: () => number;
+}
+
+export interface GatewayStats {
+  open: number;
+  authenticated: number;
+  slowConsumerCloses: number;
+}
+
+/** What the operation handlers may use. */
+export interface GatewayCore {
+  readonly actors: ActorCaller;
+  readonly front: number;
+  send<K extends ServerEventType>(conn: Conn, type: K, data: ServerEventDataMap[K], replyTo?: string): void;
+  subscribe(conn: Conn, conversationId: number): boolean;
+  unsubscribe(conn: Conn, conversationId: number): void;
+  /** Take one token of `action` for the user, or throw `rate_limited`. */
+  limit(conn: Conn, userId: number, action: Action): void;
+}
+
+interface Socket extends Conn {
+  ws: WebSocket<Socket> | null;
+}
+
+export class Gateway implements GatewayCore {
+  readonly actors: ActorCaller;
+  readonly front: number;
+  readonly #config: Config;
+  readonly #tokens: AccessTokens;
+  readonly #log: Logger;
+  readonly #clock: () => number;
+  readonly #limiter: RateLimiter<Action>;
+  readonly #schemas: ClientSchemas;
+  readonly #sockets = new Set<Socket>();
+  readonly #byUser = new Map<number, Set<Socket>>();
+  #app: TemplatedApp | null = null;
+  #paused = false;
+  #slowCloses = 0;
+
+  constructor(deps: GatewayDeps) {
+    this.actors = deps.actors;
+    this.front = deps.front;
+    this.#config = deps.config;
+    this.#tokens = deps.tokens;
+    this.#log = deps.log.child({ component: 'ws', front: deps.front });
+    this.#clock = deps.clock ?? Date.now;
+    this.#limiter = deps.limiter ?? new RateLimiter(perMinute(deps.config.limits.perMinute), this.#clock);
+    this.#schemas = buildClientSchemas(deps.config.limits);
+  }
+
+  get stats(): GatewayStats {
+    return { open: this.#sockets.size, authenticated: this.#byUser.size, slowConsumerCloses: this.#slowCloses };
+  }
+
+  attach(app: TemplatedApp): void {
+    this.#app = app;
+    const { limits, ws } = this.#config;
+    app.ws<Socket>('/ws', {
+      // uWS drops a connection whose frame passes maxPayloadLength without a close frame (1006);
+      // with room above the limit, a frame that is merely too large gets a proper 1009 below.
+      maxPayloadLength: limits.maxFrameBytes * 2,
+      maxBackpressure: limits.maxBackpressureBytes,
+      closeOnBackpressureLimit: (limits.slowConsumer === 'close') as unknown as number,
+      // uWS pings at about half the idle timeout and closes a socket it heard nothing from for the whole of it.
+      idleTimeout: Math.max(8, Math.round(ws.idleTimeoutMs / 1000)),
+      sendPingsAutomatically: true,
+      upgrade: (res, req, context) => {
+        const key = req.getHeader('sec-websocket-key');
+        const offered = req.getHeader('sec-websocket-protocol');
+        const extensions = req.getHeader('sec-websocket-extensions');
+        const origin = req.getHeader('origin');
+        const token = bearerToken(req.getHeader('authorization')) ?? new URLSearchParams(req.getQuery() ?? '').get('access_token');
+        const remote = Buffer.from(res.getRemoteAddressAsText()).toString();
+        const protocol = selectSubprotocol(offered);
+        if (protocol === null) return refuse(res, 400, 'validation_failed', 'no supported sub-protocol offered (veza.json, veza.msgpack)');
+        const allow = this.#config.server.originAllowlist;
+        if (allow.length > 0 && !allow.includes(origin)) return refuse(res, 403, 'forbidden', 'origin not allowed');
+        const conn = newConn(protocol, remote) as Socket;
+        conn.ws = null;
+        // Echo the sub-protocol only when the client offered one (RFC 6455 §4.2.2).
+        const echoed = offered ? protocol : '';
+        if (!token) {
+          res.upgrade(conn, key, echoed, extensions, context);
+          return;
+        }
+        let aborted = false;
+        res.onAborted(() => {
+          aborted = true;
+        });
+        this.#tokens.verify(token).then(
+          (claims) => {
+            if (aborted) return;
+            conn.user = { id: claims.user_id, username: claims.username, role: claims.role };
+            conn.expiresAt = claims.exp * 1000;
+            res.cork(() => res.upgrade(conn, key, echoed, extensions, context));
+          },
+          (e: unknown) => {
+            if (aborted) return;
+            const err = toChatError(e);
+            res.cork(() => refuse(res, 401, 'unauthenticated', err.code === 'unauthenticated' ? err.message : 'invalid token'));
+          },
+        );
+      },
+      open: (socket) => {
+        const conn = socket.getUserData();
+        conn.ws = socket;
+        this.#sockets.add(conn);
+        if (conn.user) this.#authenticated(conn, undefined);
+        else conn.timer = setTimeout(() => this.#close(conn, CLOSE.AUTH_TIMEOUT, 'authentication timeout'), ws.authTimeoutMs);
+      },
+      message: (socket, message, isBinary) => {
+        this.#onMessage(socket.getUserData(), message, isBinary);
+      },
+      drain: () => {},
+      close: (socket, code) => {
+        const conn = socket.getUserData();
+        this.#closed(conn, code);
+      },
+    });
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // What handlers use
+
+  send<K extends ServerEventType>(conn: Conn, type: K, data: ServerEventDataMap[K], replyTo?: string): void {
+    const ws = (conn as Socket).ws;
+    if (conn.closed || ws === null) return;
+    const frame = encodeEvent(conn.protocol, type, data, replyTo === undefined ? undefined : { reply_to: replyTo });
+    ws.send(frame, conn.binary);
+  }
+
+  subscribe(conn: Conn, conversationId: number): boolean {
+    const ws = (conn as Socket).ws;
+    if (conn.closed || ws === null) {
+      // The socket went away while the join was in flight: give the subscriber count back.
+      this.actors.tell(ROOM, conversationId, { t: 'detach', sub: { front: this.front } });
+      return false;
+    }
+    conn.rooms.add(conversationId);
+    ws.subscribe(topicFor(roomTopic(conversationId), conn.protocol));
+    return true;
+  }
+
+  unsubscribe(conn: Conn, conversationId: number): void {
+    const ws = (conn as Socket).ws;
+    if (!conn.rooms.delete(conversationId) || conn.closed || ws === null) return;
+    ws.unsubscribe(topicFor(roomTopic(conversationId), conn.protocol));
+  }
+
+  limit(conn: Conn, userId: number, action: Action): void {
+    const r = this.#limiter.take(userId, action);
+    if (r.ok) return;
+    const now = this.#clock();
+    if (now - conn.floodSince > FLOOD_WINDOW_MS) {
+      conn.floodSince = now;
+      conn.floods = 0;
+    }
+    if (++conn.floods > FLOOD_LIMIT) {
+      queueMicrotask(() => this.#close(conn as Socket, CLOSE.FLOODING, 'kept flooding after rate_limited'));
+    }
+    throw new ChatError('rate_limited', `${action}: too many requests`, { retryAfterMs: r.retryAfterMs });
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // From actors and the runtime
+
+  /** An actor's post to this front. */
+  deliver(post: FrontPost): void {
+    if (post.t === 'publish') this.#publish(post.topics, post.event);
+    else if (post.t === 'kick') {
+      for (const conn of this.#byUser.get(post.userId) ?? []) this.#close(conn, post.code, post.reason);
+    }
+  }
+
+  /**
+   * The rings to the shards are full. This uWS build cannot pause a WebSocket's reads, so until
+   * they drain, operations that need an actor are refused with `rate_limited` (and a retry time)
+   * instead of queued: nothing is dropped silently and the front's memory stays bounded.
+   */
+  pause(): void {
+    this.#paused = true;
+  }
+
+  resume(): void {
+    this.#paused = false;
+  }
+
+  /** Graceful stop: close every socket with 1001 (going away). */
+  closeAll(): void {
+    for (const conn of [...this.#sockets]) this.#close(conn, CLOSE.GOING_AWAY, 'server going away');
+  }
+
+  // ---------------------------------------------------------------------------------------------
+
+  #publish(topics: string[], event: FrontPost extends infer P ? (P extends { t: 'publish'; event: infer E } ? E : never) : never): void {
+    const app = this.#app;
+    if (app === null) return;
+    const pre = preencode(event);
+    for (const base of topics) {
+      const j = topicFor(base, 'veza.json');
+      if (app.numSubscribers(j) > 0) app.publish(j, pre.json, false);
+      const m = topicFor(base, 'veza.msgpack');
+      if (app.numSubscribers(m) > 0) app.publish(m, pre.msgpack, true);
+    }
+  }
+
+  #onMessage(conn: Socket, message: ArrayBuffer, isBinary: boolean): void {
+    if (message.byteLength > this.#config.limits.maxFrameBytes) {
+      return this.#close(conn, CLOSE.TOO_LARGE, 'frame too large');
+    }
+    let envelope;
+    try {
+      envelope = decodeFrame(conn.protocol, message, isBinary, this.#config.limits.maxFrameBytes);
+    } catch (e) {
+      if (!conn.user) return this.#close(conn, CLOSE.UNAUTHENTICATED, 'authenticate first');
+      const err = toChatError(e);
+      this.send(conn, 'error', err.toWire(), e instanceof FrameError ? e.replyTo : undefined);
+      return;
+    }
+    if (envelope.type === 'authenticate') {
+      void this.#authenticate(conn, envelope.data, envelope.id);
+      return;
+    }
+    if (!conn.user) return this.#close(conn, CLOSE.UNAUTHENTICATED, 'authenticate first');
+    let op;
+    try {
+      op = parseClientFrame(envelope, this.#schemas);
+    } catch (e) {
+      this.send(conn, 'error', toChatError(e).toWire(), envelope.id);
+      return;
+    }
+    const handler = handlerFor(op);
+    if (handler === undefined) {
+      this.send(conn, 'error', new ChatError('validation_failed', `unknown operation "${op.type}"`).toWire(), op.id);
+      return;
+    }
+    if (this.#paused && op.type !== 'ping') {
+      this.send(conn, 'error', new ChatError('rate_limited', 'server busy', { retryAfterMs: 100 }).toWire(), op.id);
+      return;
+    }
+    const user = conn.user;
+    let result;
+    try {
+      result = handler({ conn, user, gw: this }, op.data as never);
+    } catch (e) {
+      this.#fail(conn, e, op.id);
+      return;
+    }
+    Promise.resolve(result).then(
+      (ack) => {
+        if (op.id !== undefined && ack !== undefined) this.send(conn, 'ack', ack, op.id);
+      },
+      (e: unknown) => this.#fail(conn, e, op.id),
+    );
+  }
+
+  #fail(conn: Conn, e: unknown, replyTo: string | undefined): void {
+    const err = toChatError(e);
+    if (err.code === 'internal') this.#log.error('operation failed', { err: e });
+    this.send(conn, 'error', err.toWire(), replyTo);
+  }
+
+  async #authenticate(conn: Socket, data: Record<string, unknown> | undefined, id: string | undefined): Promise<void> {
+    let claims;
+    try {
+      const op = parseClientFrame({ type: 'authenticate', data: data ?? {} }, this.#schemas);
+      claims = await this.#tokens.verify((op.data as { token: string }).token);
+    } catch (e) {
+      if (conn.closed) return;
+      if (!conn.user) return this.#close(conn, CLOSE.UNAUTHENTICATED, 'invalid token');
+      return this.#fail(conn, e, id);
+    }
+    if (conn.closed) return;
+    if (conn.user && conn.user.id !== claims.user_id) {
+      return this.#fail(conn, new ChatError('forbidden', 'a connection stays with the user it authenticated as'), id);
+    }
+    const first = conn.user === null;
+    conn.user = { id: claims.user_id, username: claims.username, role: claims.role };
+    conn.expiresAt = claims.exp * 1000;
+    if (first) this.#authenticated(conn, id);
+    else {
+      this.#armExpiry(conn);
+      this.send(conn, 'authenticated', this.#authenticatedData(conn), id);
+    }
+  }
+
+  #authenticated(conn: Socket, replyTo: string | undefined): void {
+    const user = conn.user as Caller;
+    conn.sessionId = randomUUID();
+    let set = this.#byUser.get(user.id);
+    if (!set) this.#byUser.set(user.id, (set = new Set()));
+    set.add(conn);
+    conn.ws?.subscribe(topicFor(userTopic(user.id), conn.protocol));
+    this.#armExpiry(conn);
+    this.actors.tell(USER, user.id, { t: 'session_opened', sessionId: conn.sessionId, front: this.front });
+    this.send(conn, 'authenticated', this.#authenticatedData(conn), replyTo);
+  }
+
+  #authenticatedData(conn: Conn) {
+    return {
+      user: toWireUser(conn.user as Caller),
+      session_id: conn.sessionId,
+      heartbeat_ms: Math.round(this.#config.ws.idleTimeoutMs / 2),
+    };
+  }
+
+  #armExpiry(conn: Socket): void {
+    if (conn.timer) clearTimeout(conn.timer);
+    const ms = Math.max(0, conn.expiresAt - this.#clock());
+    // setTimeout holds at most 2^31-1 ms; tokens live minutes, but a configured TTL could exceed it.
+    conn.timer = setTimeout(() => this.#close(conn, CLOSE.UNAUTHENTICATED, 'token expired'), Math.min(ms, 2 ** 31 - 1));
+  }
+
+  #close(conn: Socket, code: number, reason: string): void {
+    if (conn.closed || conn.ws === null) return;
+    conn.ws.end(code, reason);
+  }
+
+  #closed(conn: Socket, code: number): void {
+    conn.closed = true;
+    if (conn.timer) clearTimeout(conn.timer);
+    conn.timer = null;
+    this.#sockets.delete(conn);
+    if (code === 1006 && this.#config.limits.slowConsumer === 'close' && (conn.ws?.getBufferedAmount?.() ?? 0) > 0) this.#slowCloses++;
+    conn.ws = null;
+    for (const room of conn.rooms) this.actors.tell(ROOM, room, { t: 'detach', sub: { front: this.front } });
+    conn.rooms.clear();
+    const user = conn.user;
+    if (user) {
+      const set = this.#byUser.get(user.id);
+      set?.delete(conn);
+      if (set?.size === 0) this.#byUser.delete(user.id);
+      this.actors.tell(USER, user.id, { t: 'session_closed', sessionId: conn.sessionId });
+    }
+  }
+}
+
+function refuse(res: HttpResponse, status: number, code: string, message: string): void {
+  const text = status === 401 ? '401 Unauthorized' : status === 403 ? '403 Forbidden' : '400 Bad Request';
+  res
+    .writeStatus(text)
+    .writeHeader('content-type', 'application/json; charset=utf-8')
+    .end(JSON.stringify({ error: { code, message } }));
+}
+

@@ -1,0 +1,152 @@
+/**
+ * The WebSocket operations: a table from `type` to handler, each a short function of the
+ * validated operation. A handler sends the operation's own event (`joined`, `history`, ...) and
+ * returns the `ack` data; the dispatcher (./gateway.ts) sends the ack when the frame had an `id`,
+ * and turns a thrown ChatError into an `error` frame.
+ */
+import {
+  ROOM,
+  USER,
+  type Caller,
+  type DmReply,
+  type HistoryReply,
+  type JoinReply,
+  type ResumeReply,
+  type SendReply,
+} from '../../actors/messages.js';
+import { ChatError } from '../../errors.js';
+import { dmPeerId, type ClientOp, type ClientOpData, type ClientOpType } from '../../protocol/client-ops.js';
+import type { Conn } from './conn.js';
+import type { GatewayCore } from './gateway.js';
+
+export interface OpContext {
+  conn: Conn;
+  user: Caller;
+  gw: GatewayCore;
+}
+
+type Handler<K extends ClientOpType> = (ctx: OpContext, data: ClientOpData[K]) => Promise<object | undefined> | object | undefined;
+type Table = { [K in ClientOpType]?: Handler<K> };
+
+const notYet = (type: string) => () => {
+  throw new ChatError('validation_failed', `operation "${type}" is not available on this server yet`, {
+    details: [{ path: 'type', message: 'not available yet' }],
+  });
+};
+
+export const OPS: Table = {
+  async join_room(ctx, data) {
+    if (data.user_id != null && data.user_id !== ctx.user.id) throw new ChatError('forbidden', 'join_room: user_id must be the caller');
+    ctx.gw.limit(ctx.conn, ctx.user.id, 'join_room');
+    const already = ctx.conn.rooms.has(data.room_id);
+    const reply = await ctx.gw.actors.ask<JoinReply>(ROOM, data.room_id, {
+      t: 'join',
+      caller: ctx.user,
+      ...(already ? {} : { sub: { front: ctx.gw.front } }),
+    });
+    if (reply.room === null) throw new ChatError('not_found', `room ${data.room_id} not found`);
+    if (!already && !ctx.gw.subscribe(ctx.conn, data.room_id)) return undefined;
+    const joined = { room_id: data.room_id, room: reply.room, last_seq: reply.last_seq };
+    ctx.gw.send(ctx.conn, 'joined', joined);
+    return joined;
+  },
+
+  async leave_room(ctx, data) {
+    const subscribed = ctx.conn.rooms.has(data.room_id);
+    await ctx.gw.actors.ask(ROOM, data.room_id, {
+      t: 'leave',
+      caller: ctx.user,
+      ...(subscribed ? { sub: { front: ctx.gw.front } } : {}),
+    });
+    ctx.gw.unsubscribe(ctx.conn, data.room_id);
+    ctx.gw.send(ctx.conn, 'left', { room_id: data.room_id });
+    return { room_id: data.room_id };
+  },
+
+  async send_message(ctx, data) {
+    return sendTo(ctx, data.room_id, data);
+  },
+
+  async send_dm(ctx, data) {
+    return sendTo(ctx, data.conversation_id, data);
+  },
+
+  async create_dm(ctx, data) {
+    const peer = dmPeerId(data, ctx.user.id);
+    if (peer === ctx.user.id) {
+      throw new ChatError('validation_failed', 'create_dm: a direct conversation needs another user', {
+        details: [{ path: 'data.user_id', message: 'cannot be the caller' }],
+      });
+    }
+    const dm = await ctx.gw.actors.ask<DmReply>(USER, ctx.user.id, { t: 'create_dm', caller: ctx.user, peerId: peer });
+    // The actor publishes dm_created to both users' sockets (this one included).
+    return { conversation_id: dm.conversation_id, user_ids: dm.user_ids };
+  },
+
+  async fetch_history(ctx, data) {
+    const reply = await ctx.gw.actors.ask<HistoryReply>(ROOM, data.conversation_id, {
+      t: 'history',
+      caller: ctx.user,
+      before: data.before,
+      after: data.after,
+      limit: data.limit,
+    });
+    ctx.gw.send(ctx.conn, 'history', reply);
+    return { conversation_id: reply.conversation_id, count: reply.messages.length, has_more: reply.has_more };
+  },
+
+  async resume(ctx, data) {
+    const results = [];
+    // One conversation after another, so each `resumed` is followed by its own events in order.
+    for (const { conversation_id, last_seq } of data.positions) {
+      const subscribe = !ctx.conn.rooms.has(conversation_id);
+      const r = await ctx.gw.actors.ask<ResumeReply>(ROOM, conversation_id, {
+        t: 'resume',
+        caller: ctx.user,
+        lastSeq: last_seq,
+        ...(subscribe ? { sub: { front: ctx.gw.front } } : {}),
+      });
+      if (ctx.conn.closed) return undefined;
+      if (subscribe && r.subscribed) ctx.gw.subscribe(ctx.conn, conversation_id);
+      ctx.gw.send(ctx.conn, 'resumed', {
+        conversation_id,
+        recovered: r.recovered,
+        from_seq: r.from_seq,
+        to_seq: r.to_seq,
+      });
+      for (const ev of r.events) ctx.gw.send(ctx.conn, ev.type, ev.data);
+      results.push({ conversation_id, recovered: r.recovered, from_seq: r.from_seq, to_seq: r.to_seq });
+    }
+    return { conversations: results };
+  },
+
+  ping(ctx) {
+    ctx.gw.send(ctx.conn, 'pong', undefined);
+    return {};
+  },
+
+  edit_message: notYet('edit_message'),
+  delete_message: notYet('delete_message'),
+  add_reaction: notYet('add_reaction'),
+  remove_reaction: notYet('remove_reaction'),
+  pin_message: notYet('pin_message'),
+  unpin_message: notYet('unpin_message'),
+  typing: notYet('typing'),
+  mark_read: notYet('mark_read'),
+  set_presence: notYet('set_presence'),
+};
+
+async function sendTo(ctx: OpContext, conversationId: number, data: ClientOpData['send_message'] | ClientOpData['send_dm']) {
+  ctx.gw.limit(ctx.conn, ctx.user.id, 'send_message');
+  const reply = await ctx.gw.actors.ask<SendReply>(ROOM, conversationId, {
+    t: 'send',
+    caller: ctx.user,
+    msg: { content: data.content, parentId: data.parent_id ?? null, metadata: data.metadata ?? null, clientId: data.client_id ?? null },
+  });
+  const m = reply.message;
+  return { id: m.id, uuid: m.uuid, seq: m.seq, conversation_id: m.conversation_id, client_id: m.client_id, created_at: m.created_at, duplicate: reply.duplicate };
+}
+
+export function handlerFor(op: ClientOp): Handler<ClientOpType> | undefined {
+  return OPS[op.type] as Handler<ClientOpType> | undefined;
+}

@@ -1,0 +1,78 @@
+/**
+ * The front module: what runs on every front thread. One uWS App serving REST (auth, rooms,
+ * messages, health) and the WebSocket gateway on the node's port; actors' posts become native
+ * publishes. Fronts touch the store only for authentication (credentials and refresh tokens);
+ * everything about conversations goes through the actors.
+ */
+import { type ActorCaller, type FrontPost } from '../actors/messages.js';
+import { AccessTokens } from '../auth/jwt.js';
+import { AuthService } from '../auth/service.js';
+import { perMinute, RateLimiter } from '../limits/token-bucket.js';
+import { attachRoutes } from '../net/http/uws-adapter.js';
+import { authRoutes } from '../net/http/routes-auth.js';
+import { chatRoutes } from '../net/http/routes-chat.js';
+import { healthRoutes } from '../net/http/routes-health.js';
+import { closeApp, createApp, listen } from '../net/uws.js';
+import { Gateway } from '../net/ws/gateway.js';
+import type { FrontContext, FrontServices } from '../runtime/types.js';
+import { threadStore, type ThreadData } from './thread-store.js';
+
+export async function setup(ctx: FrontContext): Promise<FrontServices> {
+  const { config } = ctx;
+  const data = ctx.data as ThreadData;
+  const log = ctx.log.child({ front: ctx.index });
+  const store = await threadStore(config, ctx.ports, 2);
+  const tokens = new AccessTokens(data.jwtSecret, { ttlS: config.auth.accessTtlS });
+  const auth = new AuthService({
+    store,
+    tokens,
+    settings: config.auth,
+    log,
+    hasher: {
+      hash: (password) => ctx.cpu.hashPassword(password),
+      verify: (password, encoded) => ctx.cpu.verifyPassword(password, encoded),
+    },
+  });
+  const actors: ActorCaller = {
+    ask: (kind, id, msg, opts) => ctx.actors.ask(kind, String(id), msg, opts),
+    tell: (kind, id, msg) => void ctx.actors.tell(kind, String(id), msg),
+  };
+  const limiter = new RateLimiter(perMinute(config.limits.perMinute));
+  const gateway = new Gateway({ config, tokens, actors, front: ctx.index, log, limiter });
+  ctx.onPost((msg) => gateway.deliver(msg as FrontPost));
+  ctx.actors.onPause(() => gateway.pause());
+  ctx.actors.onResume(() => gateway.resume());
+
+  const app = createApp();
+  gateway.attach(app);
+  attachRoutes(
+    app,
+    [
+      ...healthRoutes({ checks: { database: () => store.ping() }, log }),
+      ...authRoutes({ auth }),
+      ...chatRoutes({ actors, tokens, config, limiter }),
+    ],
+    { maxBodyBytes: config.server.maxBodyBytes, log },
+  );
+  const listening = await listen(app, config.server.host, data.port);
+  // A thread that ends with its App open aborts the whole process (ECOSYSTEM.md): whatever
+  // escapes, close the App first and let only this thread die (the supervisor restarts it).
+  process.on('uncaughtException', (err) => {
+    log.error('front thread failed; closing its sockets', { err });
+    closeApp(app, listening);
+    process.exit(1);
+  });
+  log.debug('front listening', { port: listening.port });
+
+  return {
+    async stop() {
+      gateway.closeAll();
+      closeApp(app, listening);
+      await store.close();
+    },
+    control(msg) {
+      if ((msg as { t?: string }).t === 'stats') return { ...gateway.stats, port: listening.port };
+      return undefined;
+    },
+  };
+}

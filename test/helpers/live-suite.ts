@@ -1,0 +1,172 @@
+/**
+ * The live chat path end to end, run against each backend (test/live-pglite.ts,
+ * test/live-postgres.ts): real node, real REST, real WebSocket clients.
+ */
+import type { Test } from 'tap';
+import { randomUUID } from 'node:crypto';
+import { call } from './http.js';
+import { startLive, type Backend, type Live, type TestClient } from './live.js';
+
+async function room(live: Live, token: string, name = 'general', isPublic = true): Promise<number> {
+  const r = await call(live.url, 'POST', '/api/v1/rooms', { token, body: { name, is_public: isPublic } });
+  if (r.status !== 201) throw new Error(`create room: ${r.status} ${r.text}`);
+  return r.body.id;
+}
+
+const messagesOf = (c: TestClient, roomId: number) => c.of('message').filter((f) => f.data.conversation_id === roomId);
+
+export function liveSuite(t: Test, backend: Backend): void {
+  t.test(`${backend}: two clients in a room see each other's messages in seq order`, async (t) => {
+    const live = await startLive(t, backend);
+    if (!live) return;
+    const [alice, bob] = [await live.user('alice'), await live.user('bob')];
+    const id = await room(live, alice.token);
+    const a = await live.client(alice.token);
+    const b = await live.client(bob.token, { protocol: 'veza.msgpack' });
+    t.equal((await a.waitFor((f) => f.type === 'authenticated')).data.user.id, alice.id, 'authenticated at the upgrade');
+    const joinedA = await a.ok('join_room', { room_id: id });
+    t.equal(joinedA.room_id, id);
+    t.equal(joinedA.room.name, 'general');
+    t.ok(a.of('joined').length === 1, 'a joined event');
+    await b.ok('join_room', { room_id: id, user_id: bob.id });
+    const sends = [];
+    for (let i = 0; i < 10; i++) {
+      sends.push(a.ok('send_message', { room_id: id, content: `a${i}` }));
+      sends.push(b.ok('send_message', { room_id: id, content: `b${i}` }));
+    }
+    const acks = await Promise.all(sends);
+    for (const ack of acks) t.ok(ack.id > 0 && typeof ack.uuid === 'string' && ack.seq > 0, 'ack carries id, uuid, seq');
+    t.same(acks.map((x) => x.seq).sort((x, y) => x - y), Array.from({ length: 20 }, (_, i) => i + 1), 'seqs 1..20, no gap');
+    await a.waitFor((f) => f.type === 'message' && f.data.seq === 20);
+    await b.waitFor((f) => f.type === 'message' && f.data.seq === 20);
+    for (const c of [a, b]) {
+      const seqs = messagesOf(c, id).map((f) => f.data.seq);
+      t.same(seqs, Array.from({ length: 20 }, (_, i) => i + 1), 'every message, in seq order, exactly once');
+    }
+    const m = messagesOf(b, id)[0]!.data;
+    t.match(m, { conversation_id: id, room_id: id, author: String, content: String, message_type: 'text', is_edited: false, metadata: {} });
+    t.same(Object.keys(m), ['id', 'uuid', 'conversation_id', 'room_id', 'seq', 'author_id', 'author', 'content', 'message_type', 'parent_message_id', 'thread_count', 'is_edited', 'edit_count', 'is_pinned', 'metadata', 'client_id', 'created_at']);
+
+    // History: the recent window and beyond, by cursor.
+    const hist = await a.ok('fetch_history', { conversation_id: id, limit: 5 });
+    t.equal(hist.count, 5);
+    const page = a.of('history').at(-1)!.data;
+    t.same(page.messages.map((x: any) => x.seq), [16, 17, 18, 19, 20]);
+    t.equal(page.has_more, true);
+    await a.ok('fetch_history', { conversation_id: id, before: page.next_cursor, limit: 100 });
+    const older = a.of('history').at(-1)!.data;
+    t.same(older.messages.map((x: any) => x.seq), Array.from({ length: 15 }, (_, i) => i + 1));
+    t.equal(older.has_more, false);
+    const rest = await call(live.url, 'GET', `/api/v1/rooms/${id}/messages?limit=3`, { token: bob.token });
+    t.equal(rest.status, 200);
+    t.same(rest.body.messages.map((x: any) => x.seq), [18, 19, 20]);
+    t.equal(rest.body.has_more, true);
+    const next = await call(live.url, 'GET', `/api/v1/rooms/${id}/messages?before=${rest.body.next_cursor}&limit=100`, { token: bob.token });
+    t.equal(next.body.messages.length, 17);
+
+    // Leave: no more messages for b.
+    await b.ok('leave_room', { room_id: id });
+    t.ok(b.of('left').length === 1);
+    await a.ok('send_message', { room_id: id, content: 'after leave' });
+    await a.waitFor((f) => f.type === 'message' && f.data.seq === 21);
+    t.equal(messagesOf(b, id).length, 20, 'a member who left hears nothing more');
+    t.equal((await b.request('send_message', { room_id: id, content: 'x' })).data.code, 'forbidden', 'no sending after leaving');
+    a.close();
+    b.close();
+  });
+
+  t.test(`${backend}: members on two different front threads all get the room's messages`, async (t) => {
+    const live = await startLive(t, backend);
+    if (!live) return;
+    const owner = await live.user('owner');
+    const id = await room(live, owner.token);
+    const clients: TestClient[] = [];
+    const fronts = async () => Promise.all([0, 1].map(async (i) => ((await live.node.supervisor.control('front', i, { t: 'stats' })) as { open: number }).open));
+    // The kernel spreads connections over the fronts; open until both hold some (bounded).
+    for (let i = 0; i < 40; i++) {
+      const u = await live.user('m');
+      const c = await live.client(u.token);
+      await c.ok('join_room', { room_id: id });
+      clients.push(c);
+      const open = await fronts();
+      if (clients.length >= 4 && open[0]! > 0 && open[1]! > 0) break;
+    }
+    const open = await fronts();
+    t.ok(open[0]! > 0 && open[1]! > 0, `both fronts hold members (${open.join(' / ')})`);
+    for (let i = 0; i < 5; i++) await clients[0]!.ok('send_message', { room_id: id, content: `hello ${i}` });
+    for (const c of clients) {
+      await c.waitFor((f) => f.type === 'message' && f.data.seq === 5);
+      t.same(messagesOf(c, id).map((f) => f.data.seq), [1, 2, 3, 4, 5]);
+    }
+    for (const c of clients) c.close();
+  });
+
+  t.test(`${backend}: REST-posted messages reach WebSocket members; client_id stores one message`, async (t) => {
+    const live = await startLive(t, backend);
+    if (!live) return;
+    const [alice, bob] = [await live.user('alice'), await live.user('bob')];
+    const id = await room(live, alice.token);
+    const b = await live.client(bob.token);
+    await b.ok('join_room', { room_id: id });
+    const notMember = await call(live.url, 'POST', `/api/v1/rooms/${id}/messages`, { token: alice.token, body: { content: 'x' } });
+    t.equal(notMember.status, 201, 'the owner is a member');
+    const posted = await call(live.url, 'POST', `/api/v1/rooms/${id}/messages`, {
+      token: alice.token,
+      body: { content: 'Hello from REST API!', parent_message_id: null, metadata: { source: 'mobile_app', version: '1.2.0' } },
+    });
+    t.equal(posted.status, 201);
+    t.match(posted.body, { id: Number, uuid: String, content: 'Hello from REST API!', author_id: alice.id, created_at: String, seq: 2 });
+    const got = await b.waitFor((f) => f.type === 'message' && f.data.id === posted.body.id);
+    t.same(got.data.metadata, { source: 'mobile_app', version: '1.2.0' });
+
+    const clientId = randomUUID();
+    const first = await b.ok('send_message', { room_id: id, content: 'once', client_id: clientId });
+    const again = await b.ok('send_message', { room_id: id, content: 'once', client_id: clientId });
+    t.equal(again.id, first.id, 'a retry is acked with the first message');
+    t.equal(again.seq, first.seq);
+    const viaRest = await call(live.url, 'POST', `/api/v1/rooms/${id}/messages`, { token: bob.token, body: { content: 'once', client_id: clientId } });
+    t.equal(viaRest.status, 200, 'a REST retry answers 200 with the stored message');
+    t.equal(viaRest.body.id, first.id);
+    // Retries racing each other in one batch, and after the window has moved on.
+    const u = randomUUID();
+    const racing = await Promise.all([1, 2, 3].map(() => b.ok('send_message', { room_id: id, content: 'race', client_id: u })));
+    t.equal(new Set(racing.map((r) => r.id)).size, 1, 'concurrent retries store one message');
+    const hist = await call(live.url, 'GET', `/api/v1/rooms/${id}/messages?limit=100`, { token: bob.token });
+    t.equal(hist.body.messages.filter((m: any) => m.client_id === clientId).length, 1);
+    t.equal(hist.body.messages.filter((m: any) => m.client_id === u).length, 1);
+    t.same(hist.body.messages.map((m: any) => m.seq), [1, 2, 3, 4], 'no seq burnt by duplicates');
+    b.close();
+  });
+
+  t.test(`${backend}: direct messages`, async (t) => {
+    const live = await startLive(t, backend);
+    if (!live) return;
+    const [alice, bob, carol] = [await live.user('alice'), await live.user('bob'), await live.user('carol')];
+    const a = await live.client(alice.token);
+    const b = await live.client(bob.token);
+    const dm = await a.ok('create_dm', { user_id: bob.id });
+    t.same(dm.user_ids, [alice.id, bob.id].sort((x, y) => x - y));
+    await b.waitFor((f) => f.type === 'dm_created' && f.data.conversation_id === dm.conversation_id);
+    const again = await b.ok('create_dm', { user1_id: bob.id, user2_id: alice.id });
+    t.equal(again.conversation_id, dm.conversation_id, 'the same pair gets the same conversation');
+    t.equal((await a.request('create_dm', { user_id: alice.id })).data.code, 'validation_failed', 'no DM with oneself');
+    t.equal((await a.request('create_dm', { user_id: 999_999_999 })).data.code, 'not_found');
+    await a.ok('send_dm', { conversation_id: dm.conversation_id, content: 'psst' });
+    const got = await b.waitFor((f) => f.type === 'message' && f.data.conversation_id === dm.conversation_id);
+    t.equal(got.data.content, 'psst');
+    t.notOk('room_id' in got.data, 'DM messages carry no room_id');
+    const c = await live.client(carol.token);
+    t.equal((await c.request('send_dm', { conversation_id: dm.conversation_id, content: 'hi' })).data.code, 'forbidden', 'outsiders cannot write');
+    t.equal((await c.request('fetch_history', { conversation_id: dm.conversation_id })).data.code, 'forbidden', 'nor read');
+    const rest = await call(live.url, 'POST', `/api/v1/dm/${dm.conversation_id}/messages`, { token: bob.token, body: { content: 'rest reply' } });
+    t.equal(rest.status, 201);
+    await a.waitFor((f) => f.type === 'message' && f.data.id === rest.body.id);
+    const list = await call(live.url, 'GET', `/api/v1/dm/${dm.conversation_id}/messages`, { token: alice.token });
+    t.same(list.body.messages.map((m: any) => m.content), ['psst', 'rest reply']);
+    const created = await call(live.url, 'POST', '/api/v1/dm', { token: carol.token, body: { user_id: alice.id } });
+    t.equal(created.status, 201);
+    t.equal((await call(live.url, 'POST', '/api/v1/dm', { token: carol.token, body: { user_id: alice.id } })).status, 200);
+    t.equal((await call(live.url, 'POST', '/api/v1/dm', { token: carol.token, body: { user_id: carol.id } })).status, 400);
+    for (const x of [a, b, c]) x.close();
+  });
+}

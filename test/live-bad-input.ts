@@ -1,0 +1,118 @@
+/**
+ * Hostile and careless clients against a real node: every bad frame gets PROTOCOL.md's error code,
+ * the connection stays open where the protocol allows, and nothing is stored.
+ */
+import t from 'tap';
+import WebSocket from 'ws';
+import { pack } from 'msgpackr';
+import { call } from './helpers/http.js';
+import { openClient, startLive } from './helpers/live.js';
+
+t.test('bad frames on an authenticated socket', async (t) => {
+  const live = await startLive(t, 'pglite', { limits: { maxFrameBytes: 64 * 1024 }, ws: { authTimeoutMs: 300 } });
+  if (!live) return;
+  const [alice, bob] = [await live.user('alice'), await live.user('bob')];
+  const r = await call(live.url, 'POST', '/api/v1/rooms', { token: alice.token, body: { name: 'r' } });
+  const roomId = r.body.id as number;
+  const a = await live.client(alice.token);
+  await a.ok('join_room', { room_id: roomId });
+
+  const code = async (frame: unknown) => (await a.request((frame as any).type, (frame as any).data)).data.code;
+  a.ws.send('{ not json');
+  t.equal((await a.waitFor((f) => f.type === 'error')).data.code, 'invalid_frame', 'invalid JSON');
+  t.equal(await code({ type: 'no_such_op', data: {} }), 'validation_failed', 'unknown type');
+  t.equal(await code({ type: 'send_message', data: { room_id: roomId } }), 'validation_failed', 'missing content');
+  t.equal(await code({ type: 'send_message', data: { room_id: roomId, content: 'x', extra: 1 } }), 'validation_failed', 'extra field');
+  t.equal(await code({ type: 'send_message', data: { room_id: String(roomId), content: 'x' } }), 'validation_failed', 'wrong type');
+  t.equal(await code({ type: 'send_message', data: { room_id: roomId, content: 'x'.repeat(10_001) } }), 'validation_failed', 'content too long');
+  t.equal(await code({ type: 'send_message', data: { room_id: roomId, content: 'nul\u0000' } }), 'validation_failed', 'NUL in content');
+  const bad = await a.request('send_message', { room_id: roomId, content: 'x', client_id: 'not-a-uuid' });
+  t.equal(bad.data.code, 'validation_failed');
+  t.match(bad.data.details, [{ path: 'data.client_id' }], 'details name the field');
+  t.equal(await code({ type: 'send_message', data: { room_id: 999_999_999, content: 'x' } }), 'not_found', 'no such room');
+  t.equal(await code({ type: 'join_room', data: { room_id: roomId, user_id: bob.id } }), 'forbidden', 'join for someone else');
+  t.equal(await code({ type: 'create_dm', data: { user_id: alice.id } }), 'validation_failed', 'a DM to oneself');
+  t.equal(a.closed, null, 'still open after all that');
+  // A frame over the limit closes with 1009.
+  a.ws.send(JSON.stringify({ type: 'send_message', data: { room_id: roomId, content: 'y'.repeat(70 * 1024) } }));
+  const closed = await a.waitClose();
+  t.equal(closed.code, 1009, 'frame too large: 1009');
+
+  // Bob is not a member: forbidden, nothing stored.
+  const b = await live.client(bob.token);
+  t.equal((await b.request('send_message', { room_id: roomId, content: 'sneaky' })).data.code, 'forbidden', 'not joined');
+  const hist = await call(live.url, 'GET', `/api/v1/rooms/${roomId}/messages`, { token: alice.token });
+  t.same(hist.body.messages, [], 'nothing stored by any bad frame');
+  b.close();
+});
+
+t.test('msgpack sub-protocol: bad binary frames', async (t) => {
+  const live = await startLive(t, 'pglite');
+  if (!live) return;
+  const u = await live.user('m');
+  const c = await live.client(u.token, { protocol: 'veza.msgpack' });
+  await c.waitFor((f) => f.type === 'authenticated');
+  c.ws.send(Buffer.from([0xc1, 0xff, 0x00]));
+  t.equal((await c.waitFor((f) => f.type === 'error')).data.code, 'invalid_frame', 'invalid MessagePack');
+  c.ws.send(pack({ type: 'ping', id: 'p1' }));
+  t.equal((await c.waitFor((f) => f.type === 'pong')).type, 'pong', 'still serving after a bad frame');
+  c.ws.send('{"type":"ping"}');
+  t.equal((await c.waitFor((f) => f.type === 'error' && f !== c.frames[1])).data.code, 'invalid_frame', 'a text frame on veza.msgpack');
+  c.close();
+});
+
+t.test('authentication: at the upgrade, by first frame, timeouts and refusals', async (t) => {
+  const live = await startLive(t, 'pglite', { ws: { authTimeoutMs: 300 } });
+  if (!live) return;
+  const u = await live.user('a');
+  await t.rejects(openClient(live.wsUrl, 'not.a.token'), { message: /401/ }, 'bad token at the upgrade: 401, no upgrade');
+  const q = await openClient(`${live.wsUrl}?access_token=${u.token}`, null);
+  t.equal((await q.waitFor((f) => f.type === 'authenticated')).data.user.username, u.username, '?access_token= works');
+  t.ok(q.of('authenticated')[0]!.data.session_id, 'a session id');
+  q.close();
+
+  const first = await live.client(null);
+  const auth = await first.request('authenticate', { token: u.token });
+  t.equal(auth.type, 'authenticated', 'authenticate as the first frame');
+  t.equal(auth.data.heartbeat_ms, 30_000);
+  t.equal((await first.request('ping')).type, 'ack');
+  first.close();
+
+  const early = await live.client(null);
+  early.send({ type: 'join_room', data: { room_id: 1 } });
+  t.equal((await early.waitClose()).code, 4401, 'any other frame first: 4401');
+
+  const badFirst = await live.client(null);
+  badFirst.send({ type: 'authenticate', data: { token: 'garbage' } });
+  t.equal((await badFirst.waitClose()).code, 4401, 'a bad token in the first frame: 4401');
+
+  const silent = await live.client(null);
+  t.equal((await silent.waitClose()).code, 4408, 'no authenticate in time: 4408');
+
+  const r = await fetch(`${live.url}/ws`, { headers: { upgrade: 'websocket', connection: 'upgrade', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==', 'sec-websocket-version': '13', 'sec-websocket-protocol': 'chat.v9' } }).catch((e: unknown) => e);
+  t.ok(r instanceof Error || (r as Response).status === 400, 'an unknown sub-protocol is refused');
+});
+
+t.test('an Origin allowlist refuses other origins', async (t) => {
+  const live = await startLive(t, 'pglite', { server: { originAllowlist: ['https://chat.example'] } });
+  if (!live) return;
+  const u = await live.user('o');
+  await t.rejects(openClient(live.wsUrl, u.token, { headers: { origin: 'https://evil.example' } }), { message: /403/ });
+  const ok = await openClient(live.wsUrl, u.token, { headers: { origin: 'https://chat.example' } });
+  await ok.waitFor((f) => f.type === 'authenticated');
+  ok.close();
+});
+
+t.test('heartbeat: the server pings, and a silent client is closed', async (t) => {
+  const live = await startLive(t, 'pglite', { ws: { idleTimeoutMs: 8000 } });
+  if (!live) return;
+  const u = await live.user('h');
+  const ws = new WebSocket(live.wsUrl, ['veza.json'], { headers: { authorization: `Bearer ${u.token}` }, autoPong: false });
+  const started = Date.now();
+  const pinged = new Promise<number>((resolve) => ws.once('ping', () => resolve(Date.now() - started)));
+  const closed = new Promise<number>((resolve) => ws.once('close', () => resolve(Date.now() - started)));
+  const pingAt = await pinged;
+  t.ok(pingAt < 8000, `pinged before the idle timeout (${pingAt} ms)`);
+  const closeAt = await closed;
+  t.ok(closeAt >= 7000 && closeAt < 20_000, `closed after the idle timeout without a pong (${closeAt} ms)`);
+});
