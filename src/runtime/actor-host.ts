@@ -1,0 +1,338 @@
+/**
+ * The actors of one shard: a registry of activations keyed by `(kind, id)`, each with its mailbox.
+ * It implements the virtual-actor life cycle (Orleans): activate on the first message, passivate
+ * after an idle time (a coarse sweep, not a timer per actor), restart after a failure according to
+ * the kind's supervision strategy, and stop on a stop message, ordered with the rest.
+ *
+ * It also measures its backlog (messages waiting in mailboxes) and reports when it passes
+ * `backlogLimit` and when it falls back under half of it; the shard thread then stops and resumes
+ * reading its front links, so a slow actor turns into backpressure on the fronts instead of an
+ * ever-growing mailbox.
+ */
+import type { Logger } from '../log.js';
+import type { ActorClient } from './actor-client.js';
+import { errorToWire } from './codec.js';
+import { RuntimeError } from './errors.js';
+import { Mailbox } from './mailbox.js';
+import { actorKey } from './placement.js';
+import type { ActorEnvelope, ActorRef, AskEnvelope, ReplyEnvelope, TellEnvelope } from './ring-messages.js';
+import { restart, type SupervisionStrategy } from './supervision.js';
+import type { Topology } from './topology.js';
+import type { Actor, ActorContext, ActorFactory, ActorKind, Sender } from './types.js';
+
+/** What `ctx.defer(p)` returns: not a thenable, so `await` hands it over as it is. */
+class Deferred {
+  constructor(readonly promise: Promise<unknown>) {}
+}
+
+interface KindSpec {
+  create: ActorFactory;
+  supervision: SupervisionStrategy;
+  passivateAfterMs: number;
+}
+
+/** What a mailbox holds: messages, and the life-cycle events that must stay ordered with them. */
+type Job =
+  | { type: 'message'; env: TellEnvelope | AskEnvelope; peer: number }
+  /** A stop envelope (`counted`: it is part of the backlog), or the shard stopping (`done`). */
+  | { type: 'stop'; counted: boolean; done?: () => void }
+  /** Queued by the idle sweep; skipped if a message came in behind it. */
+  | { type: 'passivate' };
+
+interface Activation {
+  readonly ref: ActorRef;
+  readonly key: string;
+  readonly spec: KindSpec;
+  readonly ctx: ActorContext;
+  readonly mailbox: Mailbox<Job>;
+  actor: Actor | null;
+  /** Consecutive failures; reset by a message handled without error. */
+  failures: number;
+  /** No re-activation before this time (backoff after a failure). */
+  notBefore: number;
+  lastUsed: number;
+  passivating: boolean;
+}
+
+export interface ActorHostOptions {
+  shard: number;
+  topology: Topology;
+  client: ActorClient;
+  /** Send a reply to the thread that asked (this thread included). */
+  reply: (peer: number, env: ReplyEnvelope) => void;
+  post: (front: number, msg: unknown) => boolean;
+  passivateAfterMs: number;
+  /** Messages waiting in mailboxes above which `onBacklog(true)` fires. */
+  backlogLimit: number;
+  onBacklog: (high: boolean) => void;
+  log: Logger;
+  now?: () => number;
+}
+
+export class ActorHost {
+  readonly #opts: ActorHostOptions;
+  readonly #now: () => number;
+  readonly #activations = new Map<string, Activation>();
+  #kinds: Map<string, KindSpec> | null = null;
+  /** Envelopes that arrived before `setKinds` (while the shard module was setting up). */
+  #early: { env: ActorEnvelope; peer: number }[] = [];
+  #backlog = 0;
+  #backlogHigh = false;
+  #sweeper: NodeJS.Timeout | null = null;
+  #closed = false;
+
+  constructor(opts: ActorHostOptions) {
+    this.#opts = opts;
+    this.#now = opts.now ?? Date.now;
+  }
+
+  /** Activations in memory (active, activating, or waiting to restart). */
+  get size(): number {
+    return this.#activations.size;
+  }
+
+  get backlog(): number {
+    return this.#backlog;
+  }
+
+  /** Register the kinds the shard module returned, then deliver what arrived meanwhile. */
+  setKinds(kinds: Record<string, ActorFactory | ActorKind>): void {
+    const map = new Map<string, KindSpec>();
+    let shortest = this.#opts.passivateAfterMs;
+    for (const [name, k] of Object.entries(kinds)) {
+      const spec: KindSpec =
+        typeof k === 'function'
+          ? { create: k, supervision: restart, passivateAfterMs: this.#opts.passivateAfterMs }
+          : {
+              create: k.create,
+              supervision: k.supervision ?? restart,
+              passivateAfterMs: k.passivateAfterMs ?? this.#opts.passivateAfterMs,
+            };
+      shortest = Math.min(shortest, spec.passivateAfterMs);
+      map.set(name, spec);
+    }
+    this.#kinds = map;
+    // Sweep often enough that an actor passivates within ~1.25x its idle time, at most once a second.
+    const every = Math.max(10, Math.min(1000, Math.floor(shortest / 4)));
+    this.#sweeper = setInterval(() => this.sweep(), every);
+    this.#sweeper.unref();
+    const early = this.#early;
+    this.#early = [];
+    for (const { env, peer } of early) this.#dispatch(env, peer);
+  }
+
+  /** An envelope for one of this shard's actors, from thread `peer`. */
+  deliver(env: ActorEnvelope, peer: number): void {
+    if (this.#closed) {
+      if (env.type === 'ask') this.#replyError(peer, env.req, new RuntimeError('stopped', 'the shard is stopping'));
+      return;
+    }
+    this.#grow();
+    if (this.#kinds === null) this.#early.push({ env, peer });
+    else this.#dispatch(env, peer);
+  }
+
+  /** Passivate actors idle for their kind's time; forget failed ones that stayed idle as long. */
+  sweep(): void {
+    const now = this.#now();
+    for (const act of this.#activations.values()) {
+      if (act.passivating || !act.mailbox.idle || now - act.lastUsed < act.spec.passivateAfterMs) continue;
+      if (act.actor === null) {
+        this.#activations.delete(act.key);
+        continue;
+      }
+      act.passivating = true;
+      act.mailbox.enqueue({ type: 'passivate' });
+    }
+  }
+
+  /** Stop every actor (each runs its `passivate`), for a graceful shutdown. New messages are refused. */
+  async stopAll(): Promise<void> {
+    this.#closed = true;
+    if (this.#sweeper) clearInterval(this.#sweeper);
+    for (const { env, peer } of this.#early) {
+      if (env.type === 'ask') this.#replyError(peer, env.req, new RuntimeError('stopped', 'the shard is stopping'));
+    }
+    this.#early = [];
+    const done: Promise<void>[] = [];
+    for (const act of this.#activations.values()) {
+      done.push(new Promise<void>((resolve) => act.mailbox.enqueue({ type: 'stop', counted: false, done: resolve })));
+    }
+    await Promise.all(done);
+  }
+
+  #dispatch(env: ActorEnvelope, peer: number): void {
+    const spec = this.#kinds!.get(env.kind);
+    if (!spec) {
+      this.#shrink();
+      if (env.type === 'ask') {
+        this.#replyError(peer, env.req, new RuntimeError('unknown_kind', `no actor kind "${env.kind}" on this shard`));
+      } else {
+        this.#opts.log.warn('message for an unknown actor kind dropped', { kind: env.kind, id: env.id, type: env.type });
+      }
+      return;
+    }
+    const key = actorKey(env.kind, env.id);
+    let act = this.#activations.get(key);
+    if (!act) {
+      if (env.type === 'stop') {
+        this.#shrink(); // stopping an actor that is not active: nothing to do
+        return;
+      }
+      act = this.#newActivation(key, { kind: env.kind, id: env.id }, spec);
+      this.#activations.set(key, act);
+    }
+    act.passivating = false;
+    act.mailbox.enqueue(env.type === 'stop' ? { type: 'stop', counted: true } : { type: 'message', env, peer });
+  }
+
+  #newActivation(key: string, ref: ActorRef, spec: KindSpec): Activation {
+    const client = this.#opts.client;
+    const fronts = this.#opts.topology.fronts;
+    const host = this;
+    const ctx: ActorContext = {
+      self: ref,
+      shard: this.#opts.shard,
+      fronts,
+      log: this.#opts.log.child({ actor: `${ref.kind}/${ref.id}` }),
+      tell: (kind, id, msg) => client.tell(kind, id, msg, ref),
+      ask: (kind, id, msg, opts) => client.ask(kind, id, msg, { ...opts, from: ref }),
+      post: (front, msg) => this.#opts.post(front, msg),
+      broadcast: (msg) => {
+        let all = true;
+        for (let f = 0; f < fronts; f++) all = this.#opts.post(f, msg) && all;
+        return all;
+      },
+      stopSelf: () => host.deliver({ type: 'stop', kind: ref.kind, id: ref.id }, this.#opts.topology.shardPeer(this.#opts.shard)),
+      defer: <R>(p: Promise<R>): R => new Deferred(p) as unknown as R,
+    };
+    const act: Activation = {
+      ref,
+      key,
+      spec,
+      ctx,
+      actor: null,
+      failures: 0,
+      notBefore: 0,
+      lastUsed: this.#now(),
+      passivating: false,
+      mailbox: new Mailbox<Job>(
+        (job) => this.#process(act, job),
+        (err) => this.#opts.log.error('actor mailbox failure', { actor: key, err }),
+      ),
+    };
+    act.mailbox.start();
+    return act;
+  }
+
+  async #process(act: Activation, job: Job): Promise<void> {
+    switch (job.type) {
+      case 'passivate':
+        // A message that arrived after the sweep queued this keeps the actor active.
+        if (act.passivating && act.mailbox.size === 0) await this.#deactivate(act);
+        return;
+      case 'stop':
+        await this.#deactivate(act);
+        if (job.counted) this.#shrink();
+        job.done?.();
+        return;
+      case 'message':
+        await this.#handle(act, job.env, job.peer);
+        act.lastUsed = this.#now();
+        this.#shrink();
+    }
+  }
+
+  async #handle(act: Activation, env: TellEnvelope | AskEnvelope, peer: number): Promise<void> {
+    let value: unknown;
+    try {
+      const actor = act.actor ?? (await this.#activate(act));
+      value = await actor.receive(env.msg, this.#sender(peer, env.from));
+      act.failures = 0;
+    } catch (err) {
+      if (env.type === 'ask') this.#replyError(peer, env.req, err);
+      this.#crashed(act, err, env.type);
+      return;
+    }
+    if (value instanceof Deferred) {
+      const req = env.type === 'ask' ? env.req : null;
+      value.promise.then(
+        (v) => {
+          if (req !== null) this.#opts.reply(peer, { type: 'reply', req, ok: true, value: v });
+        },
+        (err: unknown) => {
+          if (req !== null) this.#replyError(peer, req, err);
+          this.#opts.log.error('deferred reply failed', { actor: `${act.ref.kind}/${act.ref.id}`, err });
+        },
+      );
+      return;
+    }
+    if (env.type === 'ask') this.#opts.reply(peer, { type: 'reply', req: env.req, ok: true, value });
+  }
+
+  async #activate(act: Activation): Promise<Actor> {
+    const wait = act.notBefore - this.#now();
+    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+    const actor = act.spec.create(act.ref.id, act.ctx);
+    await actor.activate?.();
+    act.actor = actor;
+    return actor;
+  }
+
+  /** Drop the instance (no `passivate`: its state may be inconsistent); the next message re-activates. */
+  #crashed(act: Activation, err: unknown, during: string): void {
+    act.actor = null;
+    act.failures++;
+    const delay = act.spec.supervision.delayMs(act.failures);
+    act.notBefore = this.#now() + delay;
+    this.#opts.log.error('actor failed; restarting with reloaded state', {
+      actor: `${act.ref.kind}/${act.ref.id}`,
+      during,
+      failures: act.failures,
+      strategy: act.spec.supervision.name,
+      delayMs: delay,
+      err,
+    });
+  }
+
+  async #deactivate(act: Activation): Promise<void> {
+    const actor = act.actor;
+    act.actor = null;
+    act.passivating = false;
+    if (actor?.passivate) {
+      try {
+        await actor.passivate();
+      } catch (err) {
+        this.#opts.log.error('actor passivate failed', { actor: `${act.ref.kind}/${act.ref.id}`, err });
+      }
+    }
+    // Messages that arrived during `passivate` wait in this mailbox and re-activate the actor;
+    // otherwise it leaves the registry and the next message starts a fresh activation.
+    if (act.mailbox.size === 0 && this.#activations.get(act.key) === act) this.#activations.delete(act.key);
+  }
+
+  #sender(peer: number, from: ActorRef | undefined): Sender {
+    const thread = this.#opts.topology.refOf(peer);
+    return from ? { thread, actor: from } : { thread };
+  }
+
+  #replyError(peer: number, req: number, err: unknown): void {
+    this.#opts.reply(peer, { type: 'reply', req, ok: false, error: errorToWire(err) });
+  }
+
+  #grow(): void {
+    this.#backlog++;
+    if (!this.#backlogHigh && this.#backlog >= this.#opts.backlogLimit) {
+      this.#backlogHigh = true;
+      this.#opts.onBacklog(true);
+    }
+  }
+
+  #shrink(): void {
+    this.#backlog--;
+    if (this.#backlogHigh && this.#backlog <= this.#opts.backlogLimit / 2) {
+      this.#backlogHigh = false;
+      this.#opts.onBacklog(false);
+    }
+  }
+}

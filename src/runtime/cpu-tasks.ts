@@ -1,0 +1,17 @@
+/**
+ * The task module piscina runs in its worker threads: stateless CPU work, one table from task `op`
+ * to function. Blocking here is the point (see password.ts).
+ */
+import type { CpuTask } from './cpu-messages.js';
+import { hashPasswordSync, verifyPasswordSync } from './password.js';
+
+const handlers: { [K in CpuTask['op']]: (task: Extract<CpuTask, { op: K }>) => unknown } = {
+  'hash-password': (t) => hashPasswordSync(t.password, t.params),
+  'verify-password': (t) => verifyPasswordSync(t.password, t.hash),
+};
+
+export default function run(task: CpuTask): unknown {
+  const handler = handlers[task.op] as ((t: CpuTask) => unknown) | undefined;
+  if (!handler) throw new TypeError(`unknown CPU task "${String((task as { op: unknown }).op)}"`);
+  return handler(task);
+}
