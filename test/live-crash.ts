@@ -6,7 +6,7 @@
 import t from 'tap';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { once } from 'node:events';
@@ -22,8 +22,12 @@ interface Server {
   url: string;
 }
 
+// The burst is far over the default 60 sends a minute.
+const configFile = join(mkdtempSync(join(tmpdir(), 'veza-crash-config-')), 'veza.json');
+writeFileSync(configFile, JSON.stringify({ limits: { perMinute: { send_message: 1_000_000 } } }));
+
 async function start(args: string[], env: NodeJS.ProcessEnv): Promise<Server> {
-  const proc = spawn(process.execPath, [bin, 'start', '--port', '0', '--fronts', '2', '--shards', '2', ...args], {
+  const proc = spawn(process.execPath, [bin, 'start', '--port', '0', '--fronts', '2', '--shards', '2', '--config', configFile, ...args], {
     env: { ...process.env, VEZA_LOG_LEVEL: 'warn', VEZA_SCRYPT_LOG_N: '10', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -55,30 +59,36 @@ async function crashSuite(t: Test, args: string[], env: NodeJS.ProcessEnv) {
   const client: TestClient = await openClient(`${server.url.replace('http', 'ws')}/ws`, token);
   await client.ok('join_room', { room_id: roomId });
 
-  // A burst: many sends in flight at once; kill -9 while they are.
+  // A burst: keep 64 sends in flight; once 150 are acknowledged, kill -9 with the rest in the air.
   const acked = new Map<string, { id: number; seq: number }>();
   const sent: string[] = [];
   let killed = false;
-  const pending: Promise<void>[] = [];
-  for (let i = 0; i < 400 && !killed; i++) {
-    const cid = randomUUID();
-    sent.push(cid);
-    pending.push(
-      client.request('send_message', { room_id: roomId, content: `m${i}`, client_id: cid }).then(
-        (r) => {
-          if (r.type === 'ack') acked.set(cid, { id: r.data.id, seq: r.data.seq });
-        },
-        () => undefined,
-      ),
-    );
-    if (i === 250) {
-      server.proc.kill('SIGKILL');
-      killed = true;
-    }
-    if (i % 25 === 0) await new Promise((r) => setImmediate(r));
-  }
-  await once(server.proc, 'exit');
-  await Promise.race([Promise.all(pending), client.waitClose(5000).catch(() => undefined)]);
+  const exited = once(server.proc, 'exit');
+  await new Promise<void>((resolve) => {
+    let inFlight = 0;
+    const pump = () => {
+      while (!killed && inFlight < 64) {
+        const cid = randomUUID();
+        sent.push(cid);
+        inFlight++;
+        client.request('send_message', { room_id: roomId, content: `m${sent.length}`, client_id: cid }).then(
+          (r) => {
+            inFlight--;
+            if (r.type === 'ack') acked.set(cid, { id: r.data.id, seq: r.data.seq });
+            if (!killed && (acked.size >= 150 || sent.length > 5000)) {
+              killed = true;
+              server.proc.kill('SIGKILL');
+              resolve();
+            } else pump();
+          },
+          () => inFlight--,
+        );
+      }
+    };
+    pump();
+  });
+  await exited;
+  await client.waitClose(5000).catch(() => undefined);
   t.ok(acked.size > 0, `${acked.size} of ${sent.length} sends were acknowledged before the kill`);
 
   server = await start(args, env);

@@ -72,13 +72,15 @@ t.test('an actor that throws: error answered across threads, restarted with relo
   await front(0, { op: 'ask', kind: 'counter', id, msg: { op: 'inc' } });
   const chat = await front(0, { op: 'ask', kind: 'counter', id, msg: { op: 'boom', code: true } });
   t.match(chat, { ok: false, code: 'conflict', message: 'counter says no' }, 'a ChatError keeps its code');
+  const kept = await front(0, { op: 'ask', kind: 'counter', id, msg: { op: 'get' } });
+  t.match(kept.value, { count: 1, activations: 1 }, 'a refusal (ChatError with a client code) is an answer: the instance stays');
   const plain = await front(1, { op: 'ask', kind: 'counter', id, msg: { op: 'boom' } });
   t.match(plain, { ok: false, code: 'internal' }, 'anything else is internal');
   t.notMatch(plain.message, /secret/, 'without leaking its message');
   const half = await front(0, { op: 'ask', kind: 'counter', id, msg: { op: 'mutate-then-boom' } });
   t.equal(half.ok, false);
   const after = await front(0, { op: 'ask', kind: 'counter', id, msg: { op: 'get' } });
-  t.match(after.value, { count: 1, activations: 4, passivations: 0 }, 'each failure dropped the instance; state reloaded');
+  t.match(after.value, { count: 1, activations: 3, passivations: 0 }, 'each failure dropped the instance; state reloaded');
   t.match(await front(0, { op: 'ask', kind: 'counter', id, msg: { op: 'inc' } }), { ok: true, value: 2 }, 'the next message works');
 });
 

@@ -38,6 +38,8 @@ export interface StartOptions {
   signals?: boolean;
   /** Print the "listening" line on stdout (the CLI does). */
   announce?: boolean;
+  /** A new embedded data directory starts from this PGlite snapshot instead of initdb (tests). */
+  storeTemplate?: Blob;
 }
 
 /**
@@ -70,7 +72,7 @@ export async function startNode(config: Config, opts: StartOptions = { signals: 
 
   let store: OpenedStore;
   try {
-    store = await openStore(config);
+    store = await openStore(config, opts.storeTemplate ? { template: opts.storeTemplate } : {});
   } catch (e) {
     const where = embedded(config) ? `embedded database in ${config.dataDir}` : 'database';
     throw new StartError(`cannot open the ${where}: ${(e as Error).message}`, { cause: e });

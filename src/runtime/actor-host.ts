@@ -11,6 +11,7 @@
  */
 import type { Logger } from '../log.js';
 import type { ActorClient } from './actor-client.js';
+import { ChatError } from '../errors.js';
 import { errorToWire } from './codec.js';
 import { RuntimeError } from './errors.js';
 import { Mailbox } from './mailbox.js';
@@ -245,12 +246,17 @@ export class ActorHost {
 
   async #handle(act: Activation, env: TellEnvelope | AskEnvelope, peer: number): Promise<void> {
     let value: unknown;
+    let activated = false;
     try {
       const actor = act.actor ?? (await this.#activate(act));
+      activated = true;
       value = await actor.receive(env.msg, this.#sender(peer, env.from));
       act.failures = 0;
     } catch (err) {
       if (env.type === 'ask') this.#replyError(peer, env.req, err);
+      // A ChatError other than `internal` from `receive` is the actor's answer (forbidden,
+      // not_found, ...), given on purpose with its state intact: not a failure to restart from.
+      if (activated && isRefusal(err)) return;
       this.#crashed(act, err, env.type);
       return;
     }
@@ -262,7 +268,7 @@ export class ActorHost {
         },
         (err: unknown) => {
           if (req !== null) this.#replyError(peer, req, err);
-          this.#opts.log.error('deferred reply failed', { actor: `${act.ref.kind}/${act.ref.id}`, err });
+          if (!isRefusal(err)) this.#opts.log.error('deferred reply failed', { actor: `${act.ref.kind}/${act.ref.id}`, err });
         },
       );
       return;
@@ -335,4 +341,9 @@ export class ActorHost {
       this.#opts.onBacklog(false);
     }
   }
+}
+
+/** An error an actor answers with on purpose: a ChatError with a client-facing code. */
+function isRefusal(err: unknown): boolean {
+  return err instanceof ChatError && err.code !== 'internal';
 }

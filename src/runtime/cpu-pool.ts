@@ -16,7 +16,7 @@ import { toChatError } from '../errors.js';
 import { errorToWire } from './codec.js';
 import type { CpuClient } from './cpu-client.js';
 import type { CpuRequest, CpuResponse, CpuTask } from './cpu-messages.js';
-import { siblingModule } from './entry.js';
+import { siblingModule, workerExecArgv } from './entry.js';
 import { RuntimeError } from './errors.js';
 import type { ScryptParams } from './password.js';
 
@@ -112,8 +112,10 @@ export class CpuPool implements CpuClient {
   #pool(): Piscina {
     if (!this.#piscina) {
       const { threads, maxQueue } = this.#opts;
+      const entry = siblingModule('cpu-tasks', import.meta.url);
       this.#piscina = new Piscina({
-        filename: siblingModule('cpu-tasks', import.meta.url).href,
+        filename: entry.href,
+        execArgv: workerExecArgv(entry),
         minThreads: threads,
         maxThreads: threads,
         // Our own count above is the bound; piscina's queue only needs room for it.

@@ -16,7 +16,7 @@ import { createLogger } from '../log.js';
 import { errorFromWire } from './codec.js';
 import type { FromWorker, LinkSpec, ToWorker, WorkerBoot } from './control-messages.js';
 import { CpuPool } from './cpu-pool.js';
-import { siblingModule } from './entry.js';
+import { siblingModule, workerExecArgv } from './entry.js';
 import { RuntimeError } from './errors.js';
 import { Ring } from './ring.js';
 import { restartWithBackoff, type SupervisionStrategy } from './supervision.js';
@@ -235,7 +235,9 @@ export class Supervisor extends EventEmitter {
       cpuPort: cpu.port2,
       ports,
     };
-    const worker = new Worker(siblingModule(`${slot.role}-worker`, import.meta.url), {
+    const entry = siblingModule(`${slot.role}-worker`, import.meta.url);
+    const worker = new Worker(entry, {
+      execArgv: workerExecArgv(entry),
       workerData: boot,
       transferList: [cpu.port2, ...Object.values(ports)],
     });

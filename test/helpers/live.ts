@@ -9,7 +9,9 @@ import { join } from 'node:path';
 import type { Test } from 'tap';
 import WebSocket from 'ws';
 import { loadConfig, type Config } from '../../src/config/index.js';
-import { startNode, type RunningNode } from '../../src/node/start.js';
+import type { RunningNode } from '../../src/node/start.js';
+import { compiledNode } from './dist.js';
+import { pgliteTemplate } from './store-suite.js';
 import { call } from './http.js';
 import { makeDatabase } from './services.js';
 
@@ -55,7 +57,9 @@ export async function startLive(t: Test, backend: Backend, flags: Record<string,
   const config = loadConfig({ env: {}, flags: merge(base, flags) });
   let node: RunningNode;
   try {
-    node = await startNode(config, { signals: false, announce: false });
+    const { startNode } = await compiledNode();
+    const template = backend === 'pglite' ? await pgliteTemplate() : undefined;
+    node = await startNode(config, { signals: false, announce: false, ...(template ? { storeTemplate: template } : {}) });
   } catch (e) {
     await drop();
     throw e;

@@ -1,0 +1,40 @@
+/**
+ * End-to-end tests run the node from the compiled dist/ (what `veza-chat start` runs): its worker
+ * threads then load plain JavaScript instead of compiling TypeScript once per thread, which is
+ * most of a node's start-up time under tap. `npm test` builds first; a dist/ older than src/ is
+ * refused rather than silently tested.
+ */
+import { readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type * as Start from '../../src/node/start.js';
+
+const root = fileURLToPath(new URL('../../', import.meta.url));
+
+function newest(dir: string, ext: string): number {
+  let max = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, entry.name);
+    if (entry.isDirectory()) max = Math.max(max, newest(p, ext));
+    else if (entry.name.endsWith(ext)) max = Math.max(max, statSync(p).mtimeMs);
+  }
+  return max;
+}
+
+let checked = false;
+
+export async function compiledNode(): Promise<typeof Start> {
+  if (!checked) {
+    let built = 0;
+    try {
+      built = statSync(join(root, 'dist/node/start.js')).mtimeMs;
+    } catch {
+      throw new Error('dist/ is missing: run `npm run build` (npm test does) before the end-to-end tests');
+    }
+    if (newest(join(root, 'src'), '.ts') > built + 1000) {
+      throw new Error('dist/ is older than src/: run `npm run build` (npm test does) before the end-to-end tests');
+    }
+    checked = true;
+  }
+  return (await import(new URL('../../dist/node/start.js', import.meta.url).href)) as typeof Start;
+}
