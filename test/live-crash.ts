@@ -124,8 +124,9 @@ async function crashSuite(t: Test, args: string[], env: NodeJS.ProcessEnv) {
   const [someCid, someAck] = [...acked.entries()][0]!;
   const retry = await c2.ok('send_message', { room_id: roomId, content: 'retry', client_id: someCid });
   t.equal(retry.id, someAck.id, 'a retry after the restart finds the stored message');
-  c2.close();
+  const goingAway = c2.waitClose(15_000);
   server.proc.kill('SIGTERM');
+  t.equal((await goingAway).code, 1001, 'clients are closed with 1001 (going away)');
   const [code] = await once(server.proc, 'exit');
   t.equal(code, 0, 'SIGTERM stops gracefully');
 }

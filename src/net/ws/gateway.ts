@@ -29,6 +29,8 @@ export type Action = keyof Config['limits']['perMinute'];
 /** `rate_limited` answers a socket may get within FLOOD_WINDOW_MS before it is closed with 4429. */
 const FLOOD_LIMIT = 20;
 const FLOOD_WINDOW_MS = 10_000;
+/** How often sockets are checked for falling behind their backpressure limit. */
+const SLOW_SWEEP_MS = 1000;
 
 export interface GatewayDeps {
   config: Config;
@@ -45,7 +47,12 @@ export interface GatewayDeps {
 export interface GatewayStats {
   open: number;
   authenticated: number;
+  /** Sockets closed for not reading (slowConsumer 'close'). */
   slowConsumerCloses: number;
+  /** Times a socket fell behind its backpressure limit and had publishes skipped ('skip'). */
+  slowConsumerSkips: number;
+  /** Sockets behind their limit at the last sweep. */
+  lagging: number;
 }
 
 /** What the operation handlers may use. */
@@ -61,7 +68,12 @@ export interface GatewayCore {
 
 interface Socket extends Conn {
   ws: WebSocket<Socket> | null;
+  /** Behind its backpressure limit at the last sweep. */
+  lagging?: boolean;
 }
+
+/** Close code for a consumer that would not keep up (RFC 6455 1008, policy violation). */
+const SLOW_CONSUMER_CLOSE = 1008;
 
 export class Gateway implements GatewayCore {
   readonly actors: ActorCaller;
@@ -77,6 +89,9 @@ export class Gateway implements GatewayCore {
   #app: TemplatedApp | null = null;
   #paused = false;
   #slowCloses = 0;
+  #slowEpisodes = 0;
+  #lagging = 0;
+  #sweeper: NodeJS.Timeout | null = null;
 
   constructor(deps: GatewayDeps) {
     this.actors = deps.actors;
@@ -90,18 +105,28 @@ export class Gateway implements GatewayCore {
   }
 
   get stats(): GatewayStats {
-    return { open: this.#sockets.size, authenticated: this.#byUser.size, slowConsumerCloses: this.#slowCloses };
+    return {
+      open: this.#sockets.size,
+      authenticated: this.#byUser.size,
+      slowConsumerCloses: this.#slowCloses,
+      slowConsumerSkips: this.#slowEpisodes,
+      lagging: this.#lagging,
+    };
   }
 
   attach(app: TemplatedApp): void {
     this.#app = app;
+    this.#sweeper = setInterval(() => this.#sweepSlow(), SLOW_SWEEP_MS);
+    this.#sweeper.unref();
     const { limits, ws } = this.#config;
     app.ws<Socket>('/ws', {
       // uWS drops a connection whose frame passes maxPayloadLength without a close frame (1006);
       // with room above the limit, a frame that is merely too large gets a proper 1009 below.
       maxPayloadLength: limits.maxFrameBytes * 2,
       maxBackpressure: limits.maxBackpressureBytes,
-      closeOnBackpressureLimit: (limits.slowConsumer === 'close') as unknown as number,
+      // Past maxBackpressure uWS skips a socket's publishes (memory stays bounded); the sweep below
+      // counts such sockets and, with slowConsumer 'close', closes them.
+      closeOnBackpressureLimit: false as unknown as number,
       // uWS pings at about half the idle timeout and closes a socket it heard nothing from for the whole of it.
       idleTimeout: Math.max(8, Math.round(ws.idleTimeoutMs / 1000)),
       sendPingsAutomatically: true,
@@ -226,8 +251,37 @@ export class Gateway implements GatewayCore {
     this.#paused = false;
   }
 
+  /**
+   * A socket at its backpressure limit has publishes skipped by uWS. Once a sweep, count each such
+   * episode; with slowConsumer 'close', close the socket instead (1008: it would not keep up).
+   */
+  #sweepSlow(): void {
+    const limit = this.#config.limits.maxBackpressureBytes;
+    const close = this.#config.limits.slowConsumer === 'close';
+    let lagging = 0;
+    for (const conn of this.#sockets) {
+      const ws = conn.ws;
+      if (ws === null || conn.closed) continue;
+      if (ws.getBufferedAmount() < limit) {
+        conn.lagging = false;
+        continue;
+      }
+      lagging++;
+      if (close) {
+        this.#slowCloses++;
+        this.#close(conn, SLOW_CONSUMER_CLOSE, 'too slow: backpressure limit reached');
+      } else if (!conn.lagging) {
+        conn.lagging = true;
+        this.#slowEpisodes++;
+      }
+    }
+    this.#lagging = lagging;
+  }
+
   /** Graceful stop: close every socket with 1001 (going away). */
   closeAll(): void {
+    if (this.#sweeper) clearInterval(this.#sweeper);
+    this.#sweeper = null;
     for (const conn of [...this.#sockets]) this.#close(conn, CLOSE.GOING_AWAY, 'server going away');
   }
 
@@ -362,7 +416,6 @@ export class Gateway implements GatewayCore {
     if (conn.timer) clearTimeout(conn.timer);
     conn.timer = null;
     this.#sockets.delete(conn);
-    if (code === 1006 && this.#config.limits.slowConsumer === 'close' && (conn.ws?.getBufferedAmount?.() ?? 0) > 0) this.#slowCloses++;
     conn.ws = null;
     for (const room of conn.rooms) this.actors.tell(ROOM, room, { t: 'detach', sub: { front: this.front } });
     conn.rooms.clear();
