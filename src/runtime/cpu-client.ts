@@ -7,7 +7,7 @@ import type { MessagePort } from 'node:worker_threads';
 import { errorFromWire } from './codec.js';
 import type { CpuRequest, CpuResponse } from './cpu-messages.js';
 import { RuntimeError } from './errors.js';
-import type { ScryptParams } from './password.js';
+import type { ScryptParams } from '../auth/scrypt.js';
 
 /** What threads see of the pool, on the main thread or through a port. */
 export interface CpuClient {

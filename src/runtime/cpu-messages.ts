@@ -4,7 +4,7 @@
  * `CpuTask` is also what the pool hands its piscina workers (cpu-tasks.ts).
  */
 import type { WireError } from './codec.js';
-import type { ScryptParams } from './password.js';
+import type { ScryptParams } from '../auth/scrypt.js';
 
 export type CpuTask =
   | { op: 'hash-password'; password: string; params: ScryptParams }

@@ -18,7 +18,7 @@ import type { CpuClient } from './cpu-client.js';
 import type { CpuRequest, CpuResponse, CpuTask } from './cpu-messages.js';
 import { siblingModule, workerExecArgv } from './entry.js';
 import { RuntimeError } from './errors.js';
-import type { ScryptParams } from './password.js';
+import type { ScryptParams } from '../auth/scrypt.js';
 
 export interface CpuPoolOptions {
   threads: number;

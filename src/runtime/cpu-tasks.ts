@@ -3,7 +3,7 @@
  * to function. Blocking here is the point (see password.ts).
  */
 import type { CpuTask } from './cpu-messages.js';
-import { hashPasswordSync, verifyPasswordSync } from './password.js';
+import { hashPasswordSync, verifyPasswordSync } from '../auth/scrypt.js';
 
 const handlers: { [K in CpuTask['op']]: (task: Extract<CpuTask, { op: K }>) => unknown } = {
   'hash-password': (t) => hashPasswordSync(t.password, t.params),

@@ -36,6 +36,6 @@ export { RingWriter, type RingWriterOptions } from './ring-writer.js';
 export { RingReader, type RingReaderOptions } from './ring-reader.js';
 export { CpuPool, type CpuPoolOptions } from './cpu-pool.js';
 export { cpuClient, type CpuClient } from './cpu-client.js';
-export { hashPasswordSync, verifyPasswordSync, parsePasswordHash, needsRehash, type ScryptParams } from './password.js';
+export type { ScryptParams } from '../auth/scrypt.js';
 export { Mailbox } from './mailbox.js';
 export { siblingModule } from './entry.js';
