@@ -31,4 +31,6 @@ export interface ChatContext {
    * is sent when `p` settles. Group commit needs it: a room accepts many sends before one flush.
    */
   defer<R>(p: Promise<R>): R;
+  /** Stop this actor once the current message is handled. */
+  stopSelf(): void;
 }

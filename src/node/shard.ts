@@ -4,7 +4,8 @@
  */
 import { GroupCommitter } from '../actors/group-commit.js';
 import type { ChatContext, ShardServices as ChatServices } from '../actors/context.js';
-import { ROOM, USER, type ChatActorKind } from '../actors/messages.js';
+import { ROOM, SESSION, USER, type ChatActorKind } from '../actors/messages.js';
+import { SessionActor } from '../actors/session.js';
 import { RoomActor } from '../actors/room.js';
 import { UserActor } from '../actors/user.js';
 import type { ActorContext, ShardServices, ShardSetupContext } from '../runtime/types.js';
@@ -50,11 +51,14 @@ export async function setup(ctx: ShardSetupContext): Promise<ShardServices> {
     tell: (kind: ChatActorKind, id, msg) => void actor.tell(kind, String(id), msg),
     ask: (kind: ChatActorKind, id, msg) => actor.ask(kind, String(id), msg),
     defer: (p) => actor.defer(p),
+    stopSelf: () => actor.stopSelf(),
   });
   return {
     kinds: {
       [ROOM]: (id, actor) => new RoomActor(Number(id), chat(actor)),
       [USER]: (id, actor) => new UserActor(Number(id), chat(actor)),
+      // A session lives as long as its connection and stops itself when told it closed.
+      [SESSION]: { create: (id, actor) => new SessionActor(id, chat(actor)), passivateAfterMs: 2 ** 31 - 1 },
     },
     async stop() {
       await committer.close();

@@ -169,4 +169,46 @@ export function liveSuite(t: Test, backend: Backend): void {
     t.equal((await call(live.url, 'POST', '/api/v1/dm', { token: carol.token, body: { user_id: carol.id } })).status, 400);
     for (const x of [a, b, c]) x.close();
   });
+
+  t.test(`${backend}: resume after reconnect returns every missed event in order, then live ones`, async (t) => {
+    // A window of 3 recent events: resuming from further back reads the database.
+    const live = await startLive(t, backend, { runtime: { recentWindow: 3 } });
+    if (!live) return;
+    const [alice, bob] = [await live.user('alice'), await live.user('bob')];
+    const id = await room(live, alice.token);
+    const a = await live.client(alice.token);
+    await a.ok('join_room', { room_id: id });
+    let b = await live.client(bob.token);
+    await b.ok('join_room', { room_id: id });
+    for (let i = 1; i <= 2; i++) await a.ok('send_message', { room_id: id, content: `m${i}` });
+    await b.waitFor((f) => f.type === 'message' && f.data.seq === 2);
+    b.close();
+    await b.waitClose();
+    for (let i = 3; i <= 8; i++) await a.ok('send_message', { room_id: id, content: `m${i}` });
+
+    b = await live.client(bob.token);
+    const ack = await b.ok('resume', { positions: { [id]: 2 } });
+    t.match(ack.conversations, [{ conversation_id: id, recovered: true, from_seq: 3, to_seq: 8 }]);
+    const resumed = b.of('resumed');
+    t.equal(resumed.length, 1);
+    t.match(resumed[0]!.data, { conversation_id: id, recovered: true, from_seq: 3, to_seq: 8 });
+    const afterResumed = b.frames.slice(b.frames.indexOf(resumed[0]!) + 1).filter((f) => f.type === 'message');
+    t.same(afterResumed.map((f) => f.data.seq), [3, 4, 5, 6, 7, 8], 'every missed event, in order, no gap, no duplicate (window and database)');
+    await a.ok('send_message', { room_id: id, content: 'live' });
+    await b.waitFor((f) => f.type === 'message' && f.data.seq === 9);
+    t.same(messagesOf(b, id).map((f) => f.data.seq), [3, 4, 5, 6, 7, 8, 9], 'the resumed socket is subscribed again');
+
+    const c = await live.client(bob.token);
+    const current = await c.ok('resume', { positions: { [id]: 9 } });
+    t.match(current.conversations, [{ recovered: true, from_seq: 10, to_seq: 9 }], 'nothing missed: recovered with no events');
+    const carol = await live.user('carol');
+    const outsider = await live.client(carol.token);
+    const refused = await outsider.request('resume', { positions: { [id]: 0 } });
+    t.equal(refused.type, 'ack', 'a public room can be read by anyone');
+    t.equal(outsider.of('message').length, 9, 'its history comes back');
+    await a.ok('send_message', { room_id: id, content: 'members only' });
+    await c.waitFor((f) => f.type === 'message' && f.data.seq === 10);
+    t.equal(outsider.of('message').length, 9, 'but a non-member is not subscribed by resume');
+    for (const x of [a, b, c, outsider]) x.close();
+  });
 }

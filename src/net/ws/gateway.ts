@@ -9,7 +9,7 @@
  * and publishes, and uWS copies the bytes to every subscriber in C++.
  */
 import { randomUUID } from 'node:crypto';
-import { USER, ROOM, roomTopic, userTopic, type ActorCaller, type Caller, type FrontPost } from '../../actors/messages.js';
+import { ROOM, SESSION, roomTopic, userTopic, type ActorCaller, type Caller, type FrontPost } from '../../actors/messages.js';
 import type { AccessTokens } from '../../auth/jwt.js';
 import { bearerToken } from '../../auth/jwt.js';
 import type { Config } from '../../config/schema.js';
@@ -204,6 +204,7 @@ export class Gateway implements GatewayCore {
     }
     conn.rooms.add(conversationId);
     ws.subscribe(topicFor(roomTopic(conversationId), conn.protocol));
+    this.actors.tell(SESSION, conn.sessionId, { t: 'joined', conversationId });
     return true;
   }
 
@@ -211,6 +212,7 @@ export class Gateway implements GatewayCore {
     const ws = (conn as Socket).ws;
     if (!conn.rooms.delete(conversationId) || conn.closed || ws === null) return;
     ws.unsubscribe(topicFor(roomTopic(conversationId), conn.protocol));
+    this.actors.tell(SESSION, conn.sessionId, { t: 'left', conversationId });
   }
 
   limit(conn: Conn, userId: number, action: Action): void {
@@ -387,7 +389,7 @@ export class Gateway implements GatewayCore {
     set.add(conn);
     conn.ws?.subscribe(topicFor(userTopic(user.id), conn.protocol));
     this.#armExpiry(conn);
-    this.actors.tell(USER, user.id, { t: 'session_opened', sessionId: conn.sessionId, front: this.front });
+    this.actors.tell(SESSION, conn.sessionId, { t: 'open', caller: user, front: this.front });
     this.send(conn, 'authenticated', this.#authenticatedData(conn), replyTo);
   }
 
@@ -417,14 +419,14 @@ export class Gateway implements GatewayCore {
     conn.timer = null;
     this.#sockets.delete(conn);
     conn.ws = null;
-    for (const room of conn.rooms) this.actors.tell(ROOM, room, { t: 'detach', sub: { front: this.front } });
     conn.rooms.clear();
     const user = conn.user;
     if (user) {
       const set = this.#byUser.get(user.id);
       set?.delete(conn);
       if (set?.size === 0) this.#byUser.delete(user.id);
-      this.actors.tell(USER, user.id, { t: 'session_closed', sessionId: conn.sessionId });
+      // The session gives back its subscriptions and tells the user's actor.
+      this.actors.tell(SESSION, conn.sessionId, { t: 'closed' });
     }
   }
 }

@@ -6,6 +6,7 @@
  */
 import {
   ROOM,
+  SESSION,
   USER,
   type Caller,
   type DmReply,
@@ -96,26 +97,16 @@ export const OPS: Table = {
   },
 
   async resume(ctx, data) {
+    // The session answers what spans conversations: one RoomActor after another, in order.
+    const subscribe = data.positions.map((p) => p.conversation_id).filter((id) => !ctx.conn.rooms.has(id));
+    const replies = await ctx.gw.actors.ask<ResumeReply[]>(SESSION, ctx.conn.sessionId, { t: 'resume', positions: data.positions, subscribe });
     const results = [];
-    // One conversation after another, so each `resumed` is followed by its own events in order.
-    for (const { conversation_id, last_seq } of data.positions) {
-      const subscribe = !ctx.conn.rooms.has(conversation_id);
-      const r = await ctx.gw.actors.ask<ResumeReply>(ROOM, conversation_id, {
-        t: 'resume',
-        caller: ctx.user,
-        lastSeq: last_seq,
-        ...(subscribe ? { sub: { front: ctx.gw.front } } : {}),
-      });
+    for (const r of replies) {
       if (ctx.conn.closed) return undefined;
-      if (subscribe && r.subscribed) ctx.gw.subscribe(ctx.conn, conversation_id);
-      ctx.gw.send(ctx.conn, 'resumed', {
-        conversation_id,
-        recovered: r.recovered,
-        from_seq: r.from_seq,
-        to_seq: r.to_seq,
-      });
+      if (subscribe.includes(r.conversation_id) && r.subscribed) ctx.gw.subscribe(ctx.conn, r.conversation_id);
+      ctx.gw.send(ctx.conn, 'resumed', { conversation_id: r.conversation_id, recovered: r.recovered, from_seq: r.from_seq, to_seq: r.to_seq });
       for (const ev of r.events) ctx.gw.send(ctx.conn, ev.type, ev.data);
-      results.push({ conversation_id, recovered: r.recovered, from_seq: r.from_seq, to_seq: r.to_seq });
+      results.push({ conversation_id: r.conversation_id, recovered: r.recovered, from_seq: r.from_seq, to_seq: r.to_seq });
     }
     return { conversations: results };
   },

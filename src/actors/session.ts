@@ -1,0 +1,73 @@
+/**
+ * SessionActor: one per authenticated connection (id = session id). It holds the connection's
+ * server-side state beyond its socket: who it is, which front serves it, which conversations it
+ * joined; it answers what spans several conversations (`resume`) and, when the socket closes,
+ * gives back its subscriptions and tells the user's actor the session ended. The front's socket
+ * keeps only what uWS needs (topics, timers).
+ *
+ * Never passivated by idleness: its state is the connection's, and it stops itself when told the
+ * connection closed.
+ */
+import type { ChatContext } from './context.js';
+import { ROOM, USER, type Caller, type ResumeReply } from './messages.js';
+
+export type SessionRequest =
+  | { t: 'open'; caller: Caller; front: number }
+  | { t: 'joined'; conversationId: number }
+  | { t: 'left'; conversationId: number }
+  /** Per conversation, in the order given: the RoomActor's resume (which also subscribes). */
+  | { t: 'resume'; positions: { conversation_id: number; last_seq: number }[]; subscribe: number[] }
+  | { t: 'closed' };
+
+export class SessionActor {
+  readonly #id: string;
+  readonly #ctx: ChatContext;
+  #caller: Caller | null = null;
+  #front = -1;
+  readonly #rooms = new Set<number>();
+
+  constructor(id: string, ctx: ChatContext) {
+    this.#id = id;
+    this.#ctx = ctx;
+  }
+
+  receive(msg: SessionRequest): unknown {
+    switch (msg.t) {
+      case 'open':
+        this.#caller = msg.caller;
+        this.#front = msg.front;
+        this.#ctx.tell(USER, msg.caller.id, { t: 'session_opened', sessionId: this.#id, front: msg.front });
+        return undefined;
+      case 'joined':
+        this.#rooms.add(msg.conversationId);
+        return undefined;
+      case 'left':
+        this.#rooms.delete(msg.conversationId);
+        return undefined;
+      case 'resume':
+        return this.#resume(msg.positions, new Set(msg.subscribe));
+      case 'closed':
+        return this.#closed();
+    }
+  }
+
+  async #resume(positions: { conversation_id: number; last_seq: number }[], subscribe: Set<number>): Promise<ResumeReply[]> {
+    const caller = this.#caller;
+    if (caller === null) return [];
+    const out: ResumeReply[] = [];
+    for (const { conversation_id, last_seq } of positions) {
+      const sub = subscribe.has(conversation_id) ? { sub: { front: this.#front } } : {};
+      const r = await this.#ctx.ask<ResumeReply>(ROOM, conversation_id, { t: 'resume', caller, lastSeq: last_seq, ...sub });
+      if (subscribe.has(conversation_id) && r.subscribed) this.#rooms.add(conversation_id);
+      out.push(r);
+    }
+    return out;
+  }
+
+  #closed(): void {
+    for (const room of this.#rooms) this.#ctx.tell(ROOM, room, { t: 'detach', sub: { front: this.#front } });
+    this.#rooms.clear();
+    if (this.#caller) this.#ctx.tell(USER, this.#caller.id, { t: 'session_closed', sessionId: this.#id });
+    this.#ctx.stopSelf();
+  }
+}
