@@ -14,6 +14,7 @@ import { siblingModule } from '../runtime/entry.js';
 import { Supervisor } from '../runtime/supervisor.js';
 import { openStore, type OpenedStore } from '../store/open.js';
 import { serveStore } from '../store/remote.js';
+import { closeApp, createApp, listen, type Listening } from '../net/uws.js';
 import type { ThreadData } from './thread-store.js';
 
 export class StartError extends Error {
@@ -61,6 +62,27 @@ function claimPort(host: string, port: number): Promise<number> {
   });
 }
 
+/** A listening uWS socket that accepts nothing useful: it only keeps the port ours. */
+async function reservePort(host: string, port: number): Promise<{ port: number; release(): void }> {
+  const app = createApp();
+  let listening: Listening;
+  try {
+    listening = await listen(app, host, port);
+  } catch (e) {
+    closeApp(app);
+    throw new StartError(`${host}:${port} cannot be bound: ${(e as Error).message}`, { cause: e });
+  }
+  let released = false;
+  return {
+    port: listening.port,
+    release() {
+      if (released) return;
+      released = true;
+      closeApp(app, listening);
+    },
+  };
+}
+
 export async function startNode(config: Config, opts: StartOptions = { signals: true, announce: true }): Promise<RunningNode> {
   setLogLevel(config.log.level);
   const log = createLogger({ role: 'node' });
@@ -68,12 +90,18 @@ export async function startNode(config: Config, opts: StartOptions = { signals: 
   if (secret.generatedAt) {
     log.warn('no JWT_SECRET given: generated a random secret and kept it in the data directory', { file: secret.generatedAt });
   }
-  const port = await claimPort(config.server.host, config.server.port);
+  const claimed = await claimPort(config.server.host, config.server.port);
+  // Hold the port with a uWS socket of our own (SO_REUSEPORT, like the fronts') until the fronts
+  // listen: between the claim above and their listen, another process asking for a free port could
+  // otherwise be given this one, and the kernel would then share connections between two servers.
+  const reservation = await reservePort(config.server.host, claimed);
+  const port = reservation.port;
 
   let store: OpenedStore;
   try {
     store = await openStore(config, opts.storeTemplate ? { template: opts.storeTemplate } : {});
   } catch (e) {
+    reservation.release();
     const where = embedded(config) ? `embedded database in ${config.dataDir}` : 'database';
     throw new StartError(`cannot open the ${where}: ${(e as Error).message}`, { cause: e });
   }
@@ -94,10 +122,13 @@ export async function startNode(config: Config, opts: StartOptions = { signals: 
       fronts: { module: siblingModule('front', import.meta.url), data, ports: storePorts },
     });
   } catch (e) {
+    reservation.release();
     for (const s of served) s.close();
     await store.close();
     throw new StartError(`cannot start: ${(e as Error).message}`, { cause: e });
   }
+  // The fronts listen now; connections go to them alone (nothing connected before the announce).
+  reservation.release();
 
   const url = `http://${config.server.host.includes(':') ? `[${config.server.host}]` : config.server.host}:${port}`;
   let stopping: Promise<void> | null = null;
