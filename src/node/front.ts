@@ -7,6 +7,7 @@
 import { type ActorCaller, type FrontPost } from '../actors/messages.js';
 import { AccessTokens } from '../auth/jwt.js';
 import { AuthService } from '../auth/service.js';
+import { connectRedis } from '../cluster/redis.js';
 import { perMinute, RateLimiter } from '../limits/token-bucket.js';
 import { attachRoutes } from '../net/http/uws-adapter.js';
 import { authRoutes } from '../net/http/routes-auth.js';
@@ -43,12 +44,13 @@ export async function setup(ctx: FrontContext): Promise<FrontServices> {
   ctx.actors.onPause(() => gateway.pause());
   ctx.actors.onResume(() => gateway.resume());
 
+  const redis = config.redis.url ? connectRedis(config.redis.url, log) : null;
   const app = createApp();
   gateway.attach(app);
   attachRoutes(
     app,
     [
-      ...healthRoutes({ checks: { database: () => store.ping() }, log }),
+      ...healthRoutes({ checks: { database: () => store.ping(), ...(redis ? { redis: () => redis.ping() } : {}) }, log }),
       ...authRoutes({ auth }),
       ...chatRoutes({ actors, tokens, config, limiter }),
     ],
@@ -68,6 +70,7 @@ export async function setup(ctx: FrontContext): Promise<FrontServices> {
     async stop() {
       gateway.closeAll();
       closeApp(app, listening);
+      await redis?.close();
       await store.close();
     },
     control(msg) {
