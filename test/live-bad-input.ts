@@ -4,6 +4,9 @@
  */
 import t from 'tap';
 import WebSocket from 'ws';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { AccessTokens } from '../src/auth/jwt.js';
 import { pack } from 'msgpackr';
 import { call } from './helpers/http.js';
 import { openClient, startLive } from './helpers/live.js';
@@ -115,4 +118,24 @@ t.test('heartbeat: the server pings, and a silent client is closed', async (t) =
   t.ok(pingAt < 8000, `pinged before the idle timeout (${pingAt} ms)`);
   const closeAt = await closed;
   t.ok(closeAt >= 7000 && closeAt < 20_000, `closed after the idle timeout without a pong (${closeAt} ms)`);
+});
+
+t.test('an access token that expires closes the socket with 4401 unless renewed', async (t) => {
+  const live = await startLive(t, 'pglite');
+  if (!live) return;
+  const u = await live.user('exp');
+  const secret = readFileSync(join(live.config.dataDir, 'jwt-secret'), 'utf8').trim();
+  const tokens = new AccessTokens(secret, { ttlS: 900 });
+  const short = async () => (await tokens.sign({ id: u.id, username: u.username, role: 'user' }, { ttlS: 2 })).token;
+  const lapsing = await live.client(await short());
+  const renewed = await live.client(await short());
+  await renewed.waitFor((f) => f.type === 'authenticated');
+  t.equal((await renewed.request('authenticate', { token: u.token })).type, 'authenticated', 'a fresh token extends the connection');
+  const closed = await lapsing.waitClose(6000);
+  t.equal(closed.code, 4401, 'expired and not renewed: 4401');
+  t.equal(renewed.closed, null, 'the renewed socket stays open');
+  t.equal((await renewed.request('ping')).type, 'ack');
+  const other = await live.user('other');
+  t.equal((await renewed.request('authenticate', { token: other.token })).data.code, 'forbidden', 'a connection stays with its user');
+  renewed.close();
 });

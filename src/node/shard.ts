@@ -4,7 +4,7 @@
  */
 import { GroupCommitter } from '../actors/group-commit.js';
 import type { ChatContext, ShardServices as ChatServices } from '../actors/context.js';
-import { ROOM, SESSION, USER, type ChatActorKind } from '../actors/messages.js';
+import { ROOM, SESSION, USER, type ChatActorKind, type FrontPost } from '../actors/messages.js';
 import { SessionActor } from '../actors/session.js';
 import { RoomActor } from '../actors/room.js';
 import { UserActor } from '../actors/user.js';
@@ -45,14 +45,7 @@ export async function setup(ctx: ShardSetupContext): Promise<ShardServices> {
       names.set(id, name);
     },
   };
-  const chat = (actor: ActorContext): ChatContext => ({
-    services,
-    post: (front, msg) => void actor.post(front, msg),
-    tell: (kind: ChatActorKind, id, msg) => void actor.tell(kind, String(id), msg),
-    ask: (kind: ChatActorKind, id, msg) => actor.ask(kind, String(id), msg),
-    defer: (p) => actor.defer(p),
-    stopSelf: () => actor.stopSelf(),
-  });
+  const chat = (actor: ActorContext): ChatContext => new ShardChatContext(services, actor);
   return {
     kinds: {
       [ROOM]: (id, actor) => new RoomActor(Number(id), chat(actor)),
@@ -69,4 +62,38 @@ export async function setup(ctx: ShardSetupContext): Promise<ShardServices> {
       return undefined;
     },
   };
+}
+
+/**
+ * The chat layer's view of an actor's runtime context. A class rather than an object of closures:
+ * every connection has a SessionActor, so this object exists once per connection and its size counts.
+ */
+class ShardChatContext implements ChatContext {
+  readonly services: ChatServices;
+  readonly #actor: ActorContext;
+
+  constructor(services: ChatServices, actor: ActorContext) {
+    this.services = services;
+    this.#actor = actor;
+  }
+
+  post(front: number, msg: FrontPost): void {
+    this.#actor.post(front, msg);
+  }
+
+  tell(kind: ChatActorKind, id: number | string, msg: unknown): void {
+    this.#actor.tell(kind, String(id), msg);
+  }
+
+  ask<R>(kind: ChatActorKind, id: number | string, msg: unknown): Promise<R> {
+    return this.#actor.ask<R>(kind, String(id), msg);
+  }
+
+  defer<R>(p: Promise<R>): R {
+    return this.#actor.defer(p);
+  }
+
+  stopSelf(): void {
+    this.#actor.stopSelf();
+  }
 }

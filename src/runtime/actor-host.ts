@@ -10,7 +10,7 @@
  * ever-growing mailbox.
  */
 import type { Logger } from '../log.js';
-import type { ActorClient } from './actor-client.js';
+import type { ActorClient, AskOptions } from './actor-client.js';
 import { ChatError } from '../errors.js';
 import { errorToWire } from './codec.js';
 import { RuntimeError } from './errors.js';
@@ -188,25 +188,7 @@ export class ActorHost {
   }
 
   #newActivation(key: string, ref: ActorRef, spec: KindSpec): Activation {
-    const client = this.#opts.client;
-    const fronts = this.#opts.topology.fronts;
-    const host = this;
-    const ctx: ActorContext = {
-      self: ref,
-      shard: this.#opts.shard,
-      fronts,
-      log: this.#opts.log.child({ actor: `${ref.kind}/${ref.id}` }),
-      tell: (kind, id, msg) => client.tell(kind, id, msg, ref),
-      ask: (kind, id, msg, opts) => client.ask(kind, id, msg, { ...opts, from: ref }),
-      post: (front, msg) => this.#opts.post(front, msg),
-      broadcast: (msg) => {
-        let all = true;
-        for (let f = 0; f < fronts; f++) all = this.#opts.post(f, msg) && all;
-        return all;
-      },
-      stopSelf: () => host.deliver({ type: 'stop', kind: ref.kind, id: ref.id }, this.#opts.topology.shardPeer(this.#opts.shard)),
-      defer: <R>(p: Promise<R>): R => new Deferred(p) as unknown as R,
-    };
+    const ctx = new HostActorContext(this.#opts, ref, this);
     const act: Activation = {
       ref,
       key,
@@ -346,4 +328,59 @@ export class ActorHost {
 /** An error an actor answers with on purpose: a ChatError with a client-facing code. */
 function isRefusal(err: unknown): boolean {
   return err instanceof ChatError && err.code !== 'internal';
+}
+
+/**
+ * What an actor sees of its host. A class rather than an object of closures, and the logger made
+ * on first use: there is one per activation, and an idle connection's SessionActor is one.
+ */
+class HostActorContext implements ActorContext {
+  readonly self: ActorRef;
+  readonly #opts: ActorHostOptions;
+  readonly #host: ActorHost;
+  #log: Logger | null = null;
+
+  constructor(opts: ActorHostOptions, ref: ActorRef, host: ActorHost) {
+    this.self = ref;
+    this.#opts = opts;
+    this.#host = host;
+  }
+
+  get shard(): number {
+    return this.#opts.shard;
+  }
+
+  get fronts(): number {
+    return this.#opts.topology.fronts;
+  }
+
+  get log(): Logger {
+    return (this.#log ??= this.#opts.log.child({ actor: `${this.self.kind}/${this.self.id}` }));
+  }
+
+  tell(kind: string, id: string, msg: unknown): boolean {
+    return this.#opts.client.tell(kind, id, msg, this.self);
+  }
+
+  ask<T = unknown>(kind: string, id: string, msg: unknown, opts?: Omit<AskOptions, 'from'>): Promise<T> {
+    return this.#opts.client.ask<T>(kind, id, msg, { ...opts, from: this.self });
+  }
+
+  post(front: number, msg: unknown): boolean {
+    return this.#opts.post(front, msg);
+  }
+
+  broadcast(msg: unknown): boolean {
+    let all = true;
+    for (let f = 0; f < this.fronts; f++) all = this.#opts.post(f, msg) && all;
+    return all;
+  }
+
+  stopSelf(): void {
+    this.#host.deliver({ type: 'stop', kind: this.self.kind, id: this.self.id }, this.#opts.topology.shardPeer(this.#opts.shard));
+  }
+
+  defer<R>(p: Promise<R>): R {
+    return new Deferred(p) as unknown as R;
+  }
 }

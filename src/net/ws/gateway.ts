@@ -29,8 +29,8 @@ export type Action = keyof Config['limits']['perMinute'];
 /** `rate_limited` answers a socket may get within FLOOD_WINDOW_MS before it is closed with 4429. */
 const FLOOD_LIMIT = 20;
 const FLOOD_WINDOW_MS = 10_000;
-/** How often sockets are checked for falling behind their backpressure limit. */
-const SLOW_SWEEP_MS = 1000;
+/** How often sockets are checked for an expired token and for falling behind their backpressure limit. */
+const SWEEP_MS = 1000;
 
 export interface GatewayDeps {
   config: Config;
@@ -116,7 +116,7 @@ export class Gateway implements GatewayCore {
 
   attach(app: TemplatedApp): void {
     this.#app = app;
-    this.#sweeper = setInterval(() => this.#sweepSlow(), SLOW_SWEEP_MS);
+    this.#sweeper = setInterval(() => this.#sweep(), SWEEP_MS);
     this.#sweeper.unref();
     const { limits, ws } = this.#config;
     app.ws<Socket>('/ws', {
@@ -254,16 +254,22 @@ export class Gateway implements GatewayCore {
   }
 
   /**
-   * A socket at its backpressure limit has publishes skipped by uWS. Once a sweep, count each such
-   * episode; with slowConsumer 'close', close the socket instead (1008: it would not keep up).
+   * Once a second: a socket whose access token expired with no fresh `authenticate` is closed with
+   * 4401. A socket at its backpressure limit has publishes skipped by uWS: count each such episode;
+   * with slowConsumer 'close', close the socket instead (1008: it would not keep up).
    */
-  #sweepSlow(): void {
+  #sweep(): void {
     const limit = this.#config.limits.maxBackpressureBytes;
     const close = this.#config.limits.slowConsumer === 'close';
+    const now = this.#clock();
     let lagging = 0;
     for (const conn of this.#sockets) {
       const ws = conn.ws;
       if (ws === null || conn.closed) continue;
+      if (conn.user !== null && conn.expiresAt <= now) {
+        this.#close(conn, CLOSE.UNAUTHENTICATED, 'token expired');
+        continue;
+      }
       if (ws.getBufferedAmount() < limit) {
         conn.lagging = false;
         continue;
@@ -401,11 +407,13 @@ export class Gateway implements GatewayCore {
     };
   }
 
+  /**
+   * The authentication deadline is over; token expiry is checked by the once-a-second sweep
+   * (#sweep) rather than a timer per socket, which costs memory on every idle connection.
+   */
   #armExpiry(conn: Socket): void {
     if (conn.timer) clearTimeout(conn.timer);
-    const ms = Math.max(0, conn.expiresAt - this.#clock());
-    // setTimeout holds at most 2^31-1 ms; tokens live minutes, but a configured TTL could exceed it.
-    conn.timer = setTimeout(() => this.#close(conn, CLOSE.UNAUTHENTICATED, 'token expired'), Math.min(ms, 2 ** 31 - 1));
+    conn.timer = null;
   }
 
   #close(conn: Socket, code: number, reason: string): void {
