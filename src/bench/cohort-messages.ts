@@ -14,12 +14,32 @@ import type { HistogramJSON, HistogramSnapshot } from './histogram.js';
 
 export type AuthMode = 'none' | 'header' | 'query' | 'frame';
 
+/**
+ * What a cohort does after `go`:
+ * - `load`: connections opened and joined at set-up send on a schedule (open loop at
+ *   `ratePerSender`) or, with `window` > 0, closed loop: each sender keeps `window` sends in flight
+ *   and sends the next one when a reply (`ack` or `error`) comes back;
+ * - `churn`: every connection plan is a slot that connects, authenticates and closes, over and
+ *   over, until the window ends (nothing is opened at set-up);
+ * - `resume`: nothing is opened at set-up; at `go` every connection connects at once, sends
+ *   `resume` with its positions and counts `resumed` and the recovered events.
+ */
+export type CohortMode = 'load' | 'churn' | 'resume';
+/** What a sender sends: `send_message` to a room, or `send_dm` to a direct conversation. */
+export type SendKind = 'room' | 'dm';
+
 export interface WorkerConnPlan {
   /** Global connection index (the sender id in message content). */
   index: number;
   token?: string;
   rooms: number[];
   sends: boolean;
+  /** `create_dm` with this user at set-up; the conversation becomes this connection's first room. */
+  dmPeer?: number;
+  /** `resume` mode: conversation id → last seen seq. */
+  positions?: Record<string, number>;
+  /** `resume` mode: recovered events this connection should get. */
+  expectEvents?: number;
 }
 
 export interface StartMessage {
@@ -32,6 +52,10 @@ export interface StartMessage {
   ratePerSender: number;
   payloadBytes: number;
   ack: boolean;
+  mode: CohortMode;
+  send: SendKind;
+  /** Closed loop: sends in flight per sender (0: open loop at ratePerSender). */
+  window: number;
   connectConcurrency: number;
   handshakeTimeoutMs: number;
   setupTimeoutMs: number;
@@ -115,6 +139,10 @@ export interface DoneMessage {
   lagMaxMs: number;
   /** Connections that closed during the run. */
   dropped: number;
+  /** Deliveries this worker expected by itself (resume mode: recovered events); null otherwise. */
+  expected: number | null;
+  /** Mode-specific counts (churn cycles, resumed, recovered...), summed over workers. */
+  counters: Record<string, number>;
 }
 
 export interface ClosedMessage {

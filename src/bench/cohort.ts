@@ -22,7 +22,9 @@ import { readProc, type ProcSample } from './proc.js';
 import type { Codec } from './frames.js';
 import type {
   AuthMode,
+  CohortMode,
   DoneMessage,
+  SendKind,
   MainToWorker,
   ReadyMessage,
   StartMessage,
@@ -56,6 +58,17 @@ export interface LoadPlan {
   ack?: boolean;
   /** Whether the sender gets its own `message` event (PROTOCOL: every member). Default true. */
   senderReceivesOwn?: boolean;
+  /** What the cohorts do after `go` (cohort-messages.ts). Default `load`. */
+  mode?: CohortMode;
+  /** `send_message` to rooms (default) or `send_dm` to the conversations `dmPeers` create. */
+  send?: SendKind;
+  /** Closed loop: sends in flight per sender; 0 (default) is the open-loop schedule at ratePerSender. */
+  window?: number;
+  /** dmPeers[i]: the user connection i opens a direct conversation with at set-up (`create_dm`). */
+  dmPeers?: Array<number | undefined>;
+  /** Resume mode: positions[i] is connection i's `resume` positions, expectEvents[i] what it should get back. */
+  positions?: Array<Record<string, number>>;
+  expectEvents?: number[];
   /** Handshakes in flight, over all workers. Default 128. */
   connectConcurrency?: number;
   handshakeTimeoutMs?: number;
@@ -68,6 +81,22 @@ export interface RunOptions {
   /** The server's pid, for CPU and RSS from /proc. */
   serverPid?: number;
   log?: (line: string) => void;
+  /** Called once a second while the load runs, with that second's totals over all workers. */
+  onTick?: (p: TickSummary) => void;
+}
+
+/** One second of the run as it happens (the timeline is computed at the end). */
+export interface TickSummary {
+  t: number;
+  phase: TimelinePoint['phase'];
+  sent: number;
+  delivered: number;
+  acks: number;
+  p99_ms: number;
+  open: number;
+  elu_max: number;
+  server_cpu: number | null;
+  server_rss_mb: number | null;
 }
 
 export interface TimelinePoint {
@@ -126,6 +155,8 @@ export interface LoadOutcome {
     lagging: boolean;
   };
   dropped: number;
+  /** Mode-specific counts (churn cycles, resumed...), summed over the workers. */
+  counters?: Record<string, number>;
   timeline: TimelinePoint[];
 }
 
@@ -163,6 +194,12 @@ export async function runLoad(plan: LoadPlan, opts: RunOptions = {}): Promise<Lo
     const token = plan.tokens && plan.tokens.length > 0 ? plan.tokens[i % plan.tokens.length] : undefined;
     const cp: WorkerConnPlan = { index: i, rooms: plan.rooms[i] ?? [], sends: senders.has(i) };
     if (token !== undefined) cp.token = token;
+    const peer = plan.dmPeers?.[i];
+    if (peer !== undefined) cp.dmPeer = peer;
+    const pos = plan.positions?.[i];
+    if (pos !== undefined) cp.positions = pos;
+    const exp = plan.expectEvents?.[i];
+    if (exp !== undefined) cp.expectEvents = exp;
     (shares[i % W] as WorkerConnPlan[]).push(cp);
   }
 
@@ -190,6 +227,43 @@ export async function runLoad(plan: LoadPlan, opts: RunOptions = {}): Promise<Lo
     notify();
   };
   const progress = new Map<number, { connected: number; failed: number }>();
+  // Set once the run starts; the per-second summary reads them.
+  let startAt = 0;
+  let mFrom = 0;
+  let mTo = 0;
+  const samples: Sample[] = [];
+  const summarise = (k: number, list: TickMessage[]) => {
+    const h = new Histogram();
+    let sentK = 0;
+    let del = 0;
+    let ackK = 0;
+    let openK = 0;
+    let elu = 0;
+    for (const tk of list) {
+      h.merge(tk.latency);
+      sentK += tk.sent;
+      del += tk.delivered;
+      ackK += tk.acks;
+      openK += tk.open;
+      elu = Math.max(elu, tk.elu);
+    }
+    const end = startAt + (k + 1) * 1000;
+    const a = samples[k];
+    const b = samples[k + 1] ?? takeSample(opts.serverPid);
+    const dt = a ? (b.at - a.at) / 1000 : 0;
+    opts.onTick?.({
+      t: k + 1,
+      phase: end <= mFrom ? 'warmup' : end <= mTo + 1 ? 'measure' : 'drain',
+      sent: sentK,
+      delivered: del,
+      acks: ackK,
+      p99_ms: h.percentile(99) / 1000,
+      open: openK,
+      elu_max: elu,
+      server_cpu: a?.proc && b.proc && dt > 0 ? (b.proc.cpuS - a.proc.cpuS) / dt : null,
+      server_rss_mb: b.proc ? b.proc.rssMb : null,
+    });
+  };
 
   const url = cohortWorkerUrl();
   for (let w = 0; w < W; w++) {
@@ -206,6 +280,7 @@ export async function runLoad(plan: LoadPlan, opts: RunOptions = {}): Promise<Lo
           const list = ticks.get(m.k) ?? [];
           list.push(m);
           ticks.set(m.k, list);
+          if (list.length === W && opts.onTick) summarise(m.k, list);
           break;
         }
         case 'done':
@@ -243,13 +318,16 @@ export async function runLoad(plan: LoadPlan, opts: RunOptions = {}): Promise<Lo
         ratePerSender: plan.ratePerSender,
         payloadBytes: plan.payloadBytes ?? 64,
         ack: plan.ack ?? true,
+        mode: plan.mode ?? 'load',
+        send: plan.send ?? 'room',
+        window: plan.window ?? 0,
         connectConcurrency: perWorkerConcurrency,
         handshakeTimeoutMs: plan.handshakeTimeoutMs ?? 15_000,
         setupTimeoutMs: plan.setupTimeoutMs ?? 60_000,
       };
       worker.postMessage(start);
     });
-    log(`bench: ${n} connections on ${W} worker threads`);
+    log(`bench: ${n} ${(plan.mode ?? 'load') === 'load' ? 'connections' : 'clients'} on ${W} worker threads`);
     const progressTimer = setInterval(() => {
       let c = 0;
       let f = 0;
@@ -283,13 +361,13 @@ export async function runLoad(plan: LoadPlan, opts: RunOptions = {}): Promise<Lo
       setupMs = Math.max(setupMs, r.setupMs);
       connectHist.merge(r.connectUs);
     }
-    log(`bench: ${connected}/${n} connected, ${joined} joined, set-up ${Math.round(setupMs)} ms`);
+    if ((plan.mode ?? 'load') === 'load') log(`bench: ${connected}/${n} connected, ${joined} joined, set-up ${Math.round(setupMs)} ms`);
+    else log(`bench: ${n} ${plan.mode === 'churn' ? 'churn slots' : 'clients'} start together`);
 
     // Start a little ahead so every worker has the `go` before the first send is due.
-    const startAt = nowMs() + 200;
-    const mFrom = startAt + warmupMs;
-    const mTo = mFrom + plan.durationMs;
-    const samples: Sample[] = [];
+    startAt = nowMs() + 200;
+    mFrom = startAt + warmupMs;
+    mTo = mFrom + plan.durationMs;
     let atFrom: Sample | undefined;
     let atTo: Sample | undefined;
     let sampling = true;
@@ -326,8 +404,12 @@ export async function runLoad(plan: LoadPlan, opts: RunOptions = {}): Promise<Lo
     let acks = 0;
     let lagMax = 0;
     let dropped = 0;
+    let selfExpected: number | null = null;
+    const counters: Record<string, number> = {};
     const elus: number[] = [];
     for (const d of done) {
+      if (d.expected !== null) selfExpected = (selfExpected ?? 0) + d.expected;
+      for (const [key, v] of Object.entries(d.counters)) counters[key] = (counters[key] ?? 0) + v;
       d.sentRooms.forEach((room, i) => sentByRoom.set(room, (sentByRoom.get(room) ?? 0) + (d.sentCounts[i] ?? 0)));
       sent += d.sent;
       delivered += d.delivered;
@@ -343,6 +425,7 @@ export async function runLoad(plan: LoadPlan, opts: RunOptions = {}): Promise<Lo
     const own = plan.senderReceivesOwn ?? true;
     let expected = 0;
     for (const [room, count] of sentByRoom) expected += count * Math.max(0, (members.get(room) ?? 0) - (own ? 0 : 1));
+    if (selfExpected !== null) expected = selfExpected;
 
     const windowS = (atTo.at - atFrom.at) / 1000 || plan.durationMs / 1000;
     const clientCpu = cpuSeconds(atFrom.cpu, atTo.cpu);
@@ -421,6 +504,7 @@ export async function runLoad(plan: LoadPlan, opts: RunOptions = {}): Promise<Lo
         lagging: lagMax > 50,
       },
       dropped,
+      counters,
       timeline,
     };
 
@@ -477,4 +561,45 @@ export function roomsPlan(o: ShapeCommon & { conns: number; roomSize: number; to
 /** `conns` connections that join nothing and send nothing: memory per idle connection. */
 export function idlePlan(o: ShapeCommon & { conns: number }): LoadPlan {
   return { ...o, rooms: Array.from({ length: o.conns }, () => []), senders: [], ratePerSender: 0, ack: false };
+}
+
+/**
+ * Pairs over direct conversations: connection i opens (`create_dm`) the conversation with
+ * `userIds[i ^ 1]` at set-up, and every connection sends `send_dm` there; both sides of a pair
+ * get each message. `userIds[i]` is connection i's own user (its token's).
+ */
+export function dmPlan(o: ShapeCommon & { userIds: number[]; totalRate: number }): LoadPlan {
+  const n = o.userIds.length - (o.userIds.length % 2);
+  if (n < 2) throw new RangeError('dmPlan needs at least one pair of users');
+  return {
+    ...o,
+    rooms: Array.from({ length: n }, () => []),
+    senders: Array.from({ length: n }, (_, i) => i),
+    ratePerSender: o.totalRate / n,
+    send: 'dm',
+    dmPeers: Array.from({ length: n }, (_, i) => o.userIds[i ^ 1] as number),
+  };
+}
+
+/** Closed-loop ingest: `conns` senders in rooms of `roomSize`, each keeping `window` sends in flight. */
+export function ingestPlan(o: ShapeCommon & { conns: number; roomSize: number; window: number; roomIds?: number[] }): LoadPlan {
+  return { ...roomsPlan({ ...o, totalRate: 0 }), window: Math.max(1, o.window) };
+}
+
+/** `slots` connections that connect, authenticate and close in a loop (churn). */
+export function churnPlan(o: ShapeCommon & { slots: number }): LoadPlan {
+  return { ...o, rooms: Array.from({ length: o.slots }, () => []), senders: [], ratePerSender: 0, ack: false, mode: 'churn' };
+}
+
+/** A reconnect storm: connection i connects at `go` and resumes `positions[i]`, expecting `expectEvents[i]` events. */
+export function resumePlan(o: ShapeCommon & { positions: Array<Record<string, number>>; expectEvents: number[] }): LoadPlan {
+  return {
+    ...o,
+    rooms: o.positions.map(() => []),
+    senders: [],
+    ratePerSender: 0,
+    ack: false,
+    mode: 'resume',
+    warmupMs: 0,
+  };
 }

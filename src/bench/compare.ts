@@ -45,6 +45,23 @@ export const FIGURES: readonly FigureSpec[] = [
   },
   { key: 'server.rss_mb', better: 'lower', gate: true, absTolerance: 5, get: (r) => r.figures.server.rss_mb },
   { key: 'client.cpu_util', better: 'lower', gate: false, absTolerance: 0, get: (r) => r.figures.client.cpu_util },
+  // Suite figures: absent (null) outside their suite, and then left out of the table.
+  { key: 'ingest_per_s', better: 'higher', gate: true, absTolerance: 0, get: (r) => r.figures.ingest_per_s ?? null },
+  { key: 'rss_kb_per_connection', better: 'lower', gate: true, absTolerance: 0.5, get: (r) => r.figures.rss_kb_per_connection ?? null },
+  { key: 'churn_per_s', better: 'higher', gate: true, absTolerance: 0, get: (r) => r.figures.churn_per_s ?? null },
+  { key: 'recovered_events', better: 'higher', gate: true, absTolerance: 0, get: (r) => r.figures.recovered_events ?? null },
+  { key: 'ring_per_s', better: 'higher', gate: true, absTolerance: 0, get: (r) => r.figures.ring_per_s ?? null },
+  { key: 'postmessage_per_s', better: 'higher', gate: false, absTolerance: 0, get: (r) => r.figures.postmessage_per_s ?? null },
+  { key: 'ratio', better: 'higher', gate: true, absTolerance: 0.05, get: (r) => r.figures.ratio ?? null },
+  { key: 'rtt_us.p50', better: 'lower', gate: true, absTolerance: 10, get: (r) => r.figures.rtt_us?.p50 ?? null },
+  { key: 'rtt_us.p99', better: 'lower', gate: true, absTolerance: 25, get: (r) => r.figures.rtt_us?.p99 ?? null },
+  {
+    key: 'server_cpu_ratio_vs_baseline',
+    better: 'lower',
+    gate: true,
+    absTolerance: 0.05,
+    get: (r) => r.figures.server_cpu_ratio_vs_baseline ?? null,
+  },
 ];
 
 export interface CompareRow {
@@ -70,7 +87,7 @@ export interface Comparison {
 
 export function compare(a: BenchResult, b: BenchResult, maxRegression = 0.1): Comparison {
   if (!(maxRegression >= 0)) throw new RangeError('maxRegression must be >= 0');
-  const rows = FIGURES.map((spec): CompareRow => {
+  const rows = FIGURES.filter((spec) => spec.get(a) !== null || spec.get(b) !== null).map((spec): CompareRow => {
     const va = spec.get(a);
     const vb = spec.get(b);
     const ratio = va === null || vb === null || va === 0 ? null : vb / va;
@@ -110,5 +127,43 @@ export function formatComparison(c: Comparison): string {
   const out = lines.map((l) => l.map((cell, i) => cell.padEnd(widths[i] as number)).join('  ').trimEnd());
   out.push('', c.regression ? `regression beyond ${(c.maxRegression * 100).toFixed(0)} %: ${c.regressions.join(', ')}` : 'no regression');
   for (const w of c.warnings) out.push(`warning: ${w}`);
+  return out.join('\n');
+}
+
+/** Results of two files (single results or sets), paired by suite and target. */
+export interface FileComparison {
+  pairs: Array<{ key: string; comparison: Comparison }>;
+  /** Results of one file with no counterpart in the other. */
+  unmatched: string[];
+  regression: boolean;
+}
+
+export function compareAll(a: readonly BenchResult[], b: readonly BenchResult[], maxRegression = 0.1): FileComparison {
+  const key = (r: BenchResult) => `${r.suite} on ${r.target}`;
+  // Two single results are compared whatever their names (the caller chose them).
+  if (a.length === 1 && b.length === 1) {
+    const c = compare(a[0] as BenchResult, b[0] as BenchResult, maxRegression);
+    return { pairs: [{ key: key(b[0] as BenchResult), comparison: c }], unmatched: [], regression: c.regression };
+  }
+  const byKey = new Map(a.map((r) => [key(r), r]));
+  const pairs: FileComparison['pairs'] = [];
+  const unmatched: string[] = [];
+  for (const r of b) {
+    const ref = byKey.get(key(r));
+    if (!ref) unmatched.push(`${key(r)} (only in the second file)`);
+    else {
+      pairs.push({ key: key(r), comparison: compare(ref, r, maxRegression) });
+      byKey.delete(key(r));
+    }
+  }
+  for (const k of byKey.keys()) unmatched.push(`${k} (only in the first file)`);
+  return { pairs, unmatched, regression: pairs.some((p) => p.comparison.regression) };
+}
+
+export function formatFileComparison(f: FileComparison): string {
+  const out: string[] = [];
+  for (const p of f.pairs) out.push(`== ${p.key}`, formatComparison(p.comparison), '');
+  for (const u of f.unmatched) out.push(`not compared: ${u}`);
+  out.push(f.regression ? 'RESULT: regression' : 'RESULT: no regression');
   return out.join('\n');
 }

@@ -31,15 +31,24 @@ export function benchContent(sender: number, seq: number, sentUs: number, paddin
 }
 
 export function sendMessageFrame(codec: Codec, roomId: number, content: string, id?: string): string | Buffer {
+  return sendFrame(codec, 'send_message', 'room_id', roomId, content, id);
+}
+
+/** `send_dm` to a direct conversation: the same frame with `conversation_id`. */
+export function sendDmFrame(codec: Codec, conversationId: number, content: string, id?: string): string | Buffer {
+  return sendFrame(codec, 'send_dm', 'conversation_id', conversationId, content, id);
+}
+
+function sendFrame(codec: Codec, type: string, key: string, target: number, content: string, id?: string): string | Buffer {
   if (codec === 'veza.msgpack') {
-    const env: Record<string, unknown> = { type: 'send_message', data: { room_id: roomId, content } };
+    const env: Record<string, unknown> = { type, data: { [key]: target, content } };
     if (id !== undefined) env.id = id;
     return pack(env);
   }
   // The content holds only [~:0-9x]: no JSON escaping needed.
   return id === undefined
-    ? `{"type":"send_message","data":{"room_id":${roomId},"content":"${content}"}}`
-    : `{"type":"send_message","id":"${id}","data":{"room_id":${roomId},"content":"${content}"}}`;
+    ? `{"type":"${type}","data":{"${key}":${target},"content":"${content}"}}`
+    : `{"type":"${type}","id":"${id}","data":{"${key}":${target},"content":"${content}"}}`;
 }
 
 export function envelopeFrame(codec: Codec, type: string, data: Record<string, unknown>, id?: string): string | Buffer {

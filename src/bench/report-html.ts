@@ -3,7 +3,7 @@
  * percentiles, throughput and p99 over time, CPU and memory over time). No script, no library, no
  * network: the file opens anywhere, and renders the same in a CI artifact as on a laptop.
  */
-import type { BenchResult } from './result.js';
+import type { BenchResult, BenchSet } from './result.js';
 import type { TimelinePoint } from './cohort.js';
 
 const esc = (s: unknown): string =>
@@ -140,10 +140,65 @@ function table(rows: Array<[string, unknown]>): string {
 const pick = (tl: TimelinePoint[], f: (p: TimelinePoint) => number | null): Array<[number, number | null]> =>
   tl.map((p) => [p.t, f(p)]);
 
-export function renderReport(r: BenchResult): string {
+const STYLE = `body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#222;max-width:1340px}
+h1{font-size:20px;margin:0 0 4px}.meta{color:#666;margin:0 0 16px}
+table{border-collapse:collapse;margin:8px 0 16px}th,td{padding:3px 10px;border-bottom:1px solid #eee;text-align:left}
+th{font-weight:600;color:#444}.charts{display:flex;flex-wrap:wrap;gap:12px}
+svg{background:#fafafa;border:1px solid #eee}svg text{font-size:11px;fill:#444}svg .title{font-size:13px;font-weight:600}
+svg .grid{stroke:#e4e4e4}svg .bar{fill:#4c78a8}.warn{background:#fff3cd;padding:8px;border:1px solid #e0c068}
+section{border-top:2px solid #ddd;margin-top:24px;padding-top:8px}`;
+
+function head(title: string): string {
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<title>${esc(title)}</title>
+<style>
+${STYLE}
+</style></head><body>
+`;
+}
+
+function metaLine(r: Pick<BenchResult, 'started_at' | 'commit' | 'machine'>): string {
+  const machine = r.machine;
+  return `<p class="meta">${esc(r.started_at)} · commit ${esc(r.commit ?? 'unknown')} · ${esc(machine.cpus)} CPUs, ${esc(formatNumber(machine.memory))} MiB,
+Node ${esc(machine.node)}${machine.load_avg ? ` · load ${esc(machine.load_avg.join(' '))}` : ''}</p>`;
+}
+
+/** The suite figures a result has, as table rows. */
+function suiteRows(r: BenchResult): Array<[string, unknown]> {
+  const f = r.figures;
+  const rows: Array<[string, unknown]> = [];
+  if (f.ingest_per_s !== undefined) rows.push(['durable messages / s (ingest)', formatNumber(f.ingest_per_s)]);
+  if (f.rss_kb_per_connection !== undefined) {
+    rows.push(['server RSS idle (MiB)', formatNumber(f.rss_idle_mb, 1)]);
+    rows.push(['RSS per connection (KiB)', formatNumber(f.rss_kb_per_connection, 2)]);
+  }
+  if (f.churn_per_s !== undefined) rows.push(['connect+authenticate+close / s', formatNumber(f.churn_per_s)]);
+  if (f.resumed !== undefined) {
+    rows.push(['clients resumed completely', `${formatNumber(f.resume_complete)} / ${formatNumber(f.resume_clients)}`]);
+    rows.push(['resumed (recovered)', `${formatNumber(f.resumed)} (${formatNumber(f.resumed_recovered)})`]);
+    rows.push(['recovered events', formatNumber(f.recovered_events)]);
+  }
+  if (f.ring_per_s !== undefined) {
+    rows.push(['ring envelopes / s', formatNumber(f.ring_per_s)]);
+    rows.push(['postMessage envelopes / s', formatNumber(f.postmessage_per_s)]);
+    rows.push(['ring / postMessage', formatNumber(f.ratio)]);
+    rows.push(['ring RTT p50 / p99 (µs)', `${formatNumber(f.rtt_us?.p50)} / ${formatNumber(f.rtt_us?.p99)}`]);
+  }
+  if (f.server_cpu_ratio_vs_baseline !== undefined) {
+    rows.push(['baseline CPU per delivery (µs)', formatNumber(f.baseline_cpu_us_per_delivery, 3)]);
+    rows.push(['server CPU per delivery vs baseline', formatNumber(f.server_cpu_ratio_vs_baseline, 2)]);
+  }
+  return rows;
+}
+
+/** One result's sections (figures, charts, errors, configuration), without the page around them. */
+export function reportBody(r: BenchResult, level = 1): string {
   const f = r.figures;
   const tl = r.timeline ?? [];
   const lat = f.latency_ms;
+  const h = `h${level}`;
+  const h2 = `h${level + 1}`;
   const saturated =
     (f.client.saturated
       ? `<p class="warn">The load generator was saturated (busiest event loop ${formatNumber(f.client.worker_elu_max * 100, 0)} % busy): ` +
@@ -152,40 +207,31 @@ export function renderReport(r: BenchResult): string {
     (f.client.lagging
       ? `<p class="warn">The send schedule ran up to ${formatNumber(f.client.lag_max_ms)} ms late: the machine's CPUs were ` +
         'oversubscribed (load average in the header); tail latency includes time the threads were not scheduled.</p>'
-      : '');
-  const summary: Array<[string, unknown]> = [
-    ['deliveries / s', formatNumber(f.throughput_per_s)],
-    ['delivered / expected', `${formatNumber(f.delivered)} / ${formatNumber(f.expected)}`],
-    ['delivery ratio', f.delivery_ratio === null ? '—' : f.delivery_ratio.toFixed(6)],
-    ['messages sent / s', formatNumber(f.sent_per_s)],
-    ['latency p50 / p99 / max (ms)', `${formatNumber(lat.p50)} / ${formatNumber(lat.p99)} / ${formatNumber(lat.max)}`],
-    ['ack latency p50 / p99 (ms)', `${formatNumber(f.ack_latency_ms.p50)} / ${formatNumber(f.ack_latency_ms.p99)}`],
-    ['server CPU (s)', formatNumber(f.server.cpu_s, 3)],
-    ['server CPU per delivery (µs)', formatNumber(f.server.cpu_us_per_delivery, 3)],
-    ['server RSS (MiB)', formatNumber(f.server.rss_mb, 1)],
-    ['client CPU (share of machine)', `${formatNumber(f.client.cpu_util * 100, 1)} %`],
-    ['client busiest event loop', `${formatNumber(f.client.worker_elu_max * 100, 1)} %`],
-    ['connections', `${f.connections.connected} / ${f.connections.planned} (${f.connections.failed} failed)`],
-  ];
+      : '') +
+    (r.notes ?? []).map((n) => `<p class="warn">${esc(n)}</p>`).join('');
+  const loadRows: Array<[string, unknown]> =
+    f.ring_per_s !== undefined
+      ? []
+      : [
+          ['deliveries / s', formatNumber(f.throughput_per_s)],
+          ['delivered / expected', `${formatNumber(f.delivered)} / ${formatNumber(f.expected)}`],
+          ['delivery ratio', f.delivery_ratio === null ? '—' : f.delivery_ratio.toFixed(6)],
+          ['messages sent / s', formatNumber(f.sent_per_s)],
+          ['latency p50 / p99 / max (ms)', `${formatNumber(lat.p50)} / ${formatNumber(lat.p99)} / ${formatNumber(lat.max)}`],
+          ['ack latency p50 / p99 (ms)', `${formatNumber(f.ack_latency_ms.p50)} / ${formatNumber(f.ack_latency_ms.p99)}`],
+          ['server CPU (s)', formatNumber(f.server.cpu_s, 3)],
+          ['server CPU per delivery (µs)', formatNumber(f.server.cpu_us_per_delivery, 3)],
+          ['server RSS (MiB)', formatNumber(f.server.rss_mb, 1)],
+          ['client CPU (share of machine)', `${formatNumber(f.client.cpu_util * 100, 1)} %`],
+          ['client busiest event loop', `${formatNumber(f.client.worker_elu_max * 100, 1)} %`],
+          ['connections', `${f.connections.connected} / ${f.connections.planned} (${f.connections.failed} failed)`],
+        ];
+  const summary = [...suiteRows(r), ...loadRows];
   const errs = Object.entries(r.errors ?? {});
-  const machine = r.machine;
-  return `<!doctype html>
-<html lang="en"><head><meta charset="utf-8">
-<title>veza-chat bench: ${esc(r.suite)} on ${esc(r.target)}</title>
-<style>
-body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#222;max-width:1340px}
-h1{font-size:20px;margin:0 0 4px}.meta{color:#666;margin:0 0 16px}
-table{border-collapse:collapse;margin:8px 0 16px}th,td{padding:3px 10px;border-bottom:1px solid #eee;text-align:left}
-th{font-weight:600;color:#444}.charts{display:flex;flex-wrap:wrap;gap:12px}
-svg{background:#fafafa;border:1px solid #eee}svg text{font-size:11px;fill:#444}svg .title{font-size:13px;font-weight:600}
-svg .grid{stroke:#e4e4e4}svg .bar{fill:#4c78a8}.warn{background:#fff3cd;padding:8px;border:1px solid #e0c068}
-</style></head><body>
-<h1>veza-chat bench: ${esc(r.suite)} on ${esc(r.target)}</h1>
-<p class="meta">${esc(r.started_at)} · commit ${esc(r.commit ?? 'unknown')} · ${esc(machine.cpus)} CPUs, ${esc(formatNumber(machine.memory))} MiB,
-Node ${esc(machine.node)}${machine.load_avg ? ` · load ${esc(machine.load_avg.join(' '))}` : ''}</p>
-${saturated}
-${table(summary)}
-<div class="charts">
+  const charts =
+    f.ring_per_s !== undefined
+      ? ''
+      : `<div class="charts">
 ${barChart('Latency percentiles (ms)', 'percentile', [
   { label: 'p50', value: lat.p50 },
   { label: 'p90', value: lat.p90 },
@@ -207,11 +253,36 @@ ${lineChart('CPU (cores busy)', 'seconds since start', [
 ${lineChart('Server memory (RSS, MiB)', 'seconds since start', [
   { name: 'server RSS', color: '#b279a2', points: pick(tl, (p) => p.server_rss_mb) },
 ])}
-</div>
-<h2>Errors</h2>
+</div>`;
+  return `<${h}>veza-chat bench: ${esc(r.suite)} on ${esc(r.target)}</${h}>
+${metaLine(r)}
+${saturated}
+${table(summary)}
+${charts}
+<${h2}>Errors</${h2}>
 ${errs.length === 0 ? '<p>none</p>' : table(errs)}
-<h2>Configuration</h2>
-${table(Object.entries(r.config ?? {}))}
+<${h2}>Configuration</${h2}>
+${table(Object.entries(r.config ?? {}).map(([k, v]) => [k, typeof v === 'object' && v !== null ? JSON.stringify(v) : v]))}`;
+}
+
+export function renderReport(r: BenchResult): string {
+  return `${head(`veza-chat bench: ${r.suite} on ${r.target}`)}${reportBody(r)}
+</body></html>
+`;
+}
+
+/** One page for a set: a summary table of every result, then each result's sections. */
+export function renderSetReport(set: BenchSet, summaryRows: string[][] = []): string {
+  const summary =
+    summaryRows.length > 1
+      ? `<table>${summaryRows
+          .map((row, i) => `<tr>${row.map((c) => (i === 0 ? `<th>${esc(c)}</th>` : `<td>${esc(c)}</td>`)).join('')}</tr>`)
+          .join('')}</table>`
+      : '';
+  return `${head(`veza-chat bench: ${set.suite}`)}<h1>veza-chat bench: ${esc(set.suite)}</h1>
+${metaLine(set)}
+${summary}
+${set.results.map((r) => `<section>${reportBody(r, 2)}</section>`).join('\n')}
 </body></html>
 `;
 }

@@ -7,11 +7,39 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg, totalmem } from 'node:os';
 import type { HistogramJSON, Percentiles } from './histogram.js';
+import { Histogram } from './histogram.js';
 import type { LoadOutcome, LoadPlan, RunOptions, TimelinePoint } from './cohort.js';
 
 export const RESULT_VERSION = 1;
 
-export interface BenchFigures {
+/** Figures only some suites have (absent elsewhere). */
+export interface SuiteFigures {
+  /** ingest: durable messages per second (acks in the window / window). */
+  ingest_per_s?: number;
+  /** connections: server RSS with no connection (MiB), and per open connection above it (KiB). */
+  rss_idle_mb?: number | null;
+  rss_kb_per_connection?: number | null;
+  /** churn: completed connect+authenticate per second (each followed by a close). */
+  churn_per_s?: number;
+  /** resume: `resumed` replies (recovered or not), clients that got everything back, events recovered. */
+  resumed?: number;
+  resumed_recovered?: number;
+  resume_clients?: number;
+  resume_complete?: number;
+  recovered_events?: number;
+  /** ring: the runtime's ring against postMessage (src/runtime/ring-bench.ts). */
+  ring_per_s?: number;
+  postmessage_per_s?: number;
+  ratio?: number;
+  rtt_us?: { p50: number; p99: number };
+  /** With a baseline run of the same shape: veza's CPU per delivery over the baseline's (target ≤ 1.5). */
+  server_cpu_ratio_vs_baseline?: number | null;
+  baseline_cpu_us_per_delivery?: number | null;
+  /** Mode-specific counts from the cohorts. */
+  counters?: Record<string, number>;
+}
+
+export interface BenchFigures extends SuiteFigures {
   throughput_per_s: number;
   delivered: number;
   expected: number;
@@ -19,6 +47,8 @@ export interface BenchFigures {
   delivery_ratio: number | null;
   sent: number;
   sent_per_s: number;
+  /** Acks of messages sent in the window (absent in older files). */
+  acks?: number;
   latency_ms: Percentiles;
   ack_latency_ms: Percentiles;
   server: {
@@ -61,6 +91,19 @@ export interface BenchResult {
   timeline: TimelinePoint[];
   /** The full latency histogram (µs), for merging runs or other percentiles later. */
   latency_histogram_us: HistogramJSON;
+  /** What a reader must know to trust the figures (client saturated, misses of targets...). */
+  notes?: string[];
+}
+
+/** Several results of one invocation (`bench standard`, or a suite with its baseline). */
+export interface BenchSet {
+  version: typeof RESULT_VERSION;
+  kind: 'set';
+  suite: string;
+  started_at: string;
+  commit: string | null;
+  machine: BenchResult['machine'];
+  results: BenchResult[];
 }
 
 /** `git rev-parse HEAD` in `cwd`, or null outside a repository or without git. */
@@ -101,6 +144,9 @@ export function planSummary(plan: LoadPlan, run: RunOptions & { workers: number 
     warmup_ms: plan.warmupMs ?? 1000,
     duration_ms: plan.durationMs,
     ack: plan.ack ?? true,
+    ...(plan.mode && plan.mode !== 'load' ? { mode: plan.mode } : {}),
+    ...(plan.send === 'dm' ? { send: 'dm' } : {}),
+    ...(plan.window ? { window: plan.window } : {}),
     workers: run.workers,
   };
 }
@@ -126,9 +172,11 @@ export function makeResult(o: {
   outcome: LoadOutcome;
   commit?: string | null;
   machine?: BenchResult['machine'];
+  extra?: SuiteFigures;
+  notes?: string[];
 }): BenchResult {
   const out = o.outcome;
-  return {
+  const r: BenchResult = {
     version: RESULT_VERSION,
     suite: o.suite,
     target: o.target,
@@ -144,6 +192,7 @@ export function makeResult(o: {
       delivery_ratio: roundOrNull(out.delivery_ratio, 6),
       sent: out.sent,
       sent_per_s: round(out.sent_per_s, 1),
+      acks: out.acks,
       latency_ms: msFromUs(out.latency.percentiles()),
       ack_latency_ms: msFromUs(out.ackLatency.percentiles()),
       server: {
@@ -161,6 +210,8 @@ export function makeResult(o: {
         lagging: out.client.lagging,
       },
       connections: out.connections,
+      ...(Object.keys(out.counters ?? {}).length > 0 ? { counters: out.counters } : {}),
+      ...o.extra,
     },
     timeline: out.timeline.map((p) => ({
       ...p,
@@ -173,6 +224,60 @@ export function makeResult(o: {
     })),
     latency_histogram_us: out.latency.toJSON(),
   };
+  if (o.notes && o.notes.length > 0) r.notes = o.notes;
+  return r;
+}
+
+/** An outcome with nothing in it, for suites that run no load (ring). */
+export function emptyOutcome(): LoadOutcome {
+  const zero = { p50: 0, p90: 0, p99: 0, p999: 0, max: 0 };
+  return {
+    workers: 0,
+    connections: { planned: 0, connected: 0, failed: 0, joined: 0, setup_ms: 0, connect_ms: zero },
+    window_s: 0,
+    sent: 0,
+    delivered: 0,
+    expected: 0,
+    delivery_ratio: null,
+    sent_per_s: 0,
+    throughput_per_s: 0,
+    acks: 0,
+    latency: new Histogram(),
+    ackLatency: new Histogram(),
+    errors: {},
+    server: { cpu_s: null, cpu_us_per_delivery: null, rss_mb: null, rss_peak_mb: null },
+    client: { cpu_s: 0, cpu_util: 0, cores_used: 0, worker_elu: [], worker_elu_max: 0, lag_max_ms: 0, saturated: false, lagging: false },
+    dropped: 0,
+    counters: {},
+    timeline: [],
+  };
+}
+
+export function makeSet(suite: string, startedAt: Date, results: BenchResult[]): BenchSet {
+  return {
+    version: RESULT_VERSION,
+    kind: 'set',
+    suite,
+    started_at: startedAt.toISOString(),
+    commit: results[0]?.commit ?? gitCommit(),
+    machine: results[0]?.machine ?? machineInfo(),
+    results,
+  };
+}
+
+/** A result file or a set file: its results, each checked. */
+export function readResults(path: string): BenchResult[] {
+  return parseResults(readFileSync(path, 'utf8'), path);
+}
+
+export function parseResults(text: string, source = 'result'): BenchResult[] {
+  const v = JSON.parse(text) as Partial<BenchSet>;
+  if (v.kind === 'set') {
+    if (v.version !== RESULT_VERSION) throw new Error(`${source}: result version ${String(v.version)}, expected ${RESULT_VERSION}`);
+    if (!Array.isArray(v.results)) throw new Error(`${source}: a set without results`);
+    return v.results.map((r, i) => parseResult(JSON.stringify(r), `${source} #${i + 1}`));
+  }
+  return [parseResult(text, source)];
 }
 
 /** `<suite>-<target>-<time>.json`, safe as a file name. */
@@ -181,7 +286,7 @@ export function resultFileName(r: Pick<BenchResult, 'suite' | 'target' | 'starte
   return `${safe(r.suite)}-${safe(r.target)}-${r.started_at.replace(/[:.]/g, '-')}.json`;
 }
 
-export function writeResult(path: string, r: BenchResult): void {
+export function writeResult(path: string, r: BenchResult | BenchSet): void {
   writeFileSync(path, JSON.stringify(r, null, 2) + '\n');
 }
 

@@ -8,6 +8,7 @@
 import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../config/index.js';
 import { isChatError } from '../errors.js';
+import { registerBench } from './commands/bench.js';
 import { registerMigrate } from './commands/migrate.js';
 import { registerConfig } from './commands/config.js';
 import { registerRoom } from './commands/room.js';
@@ -33,6 +34,7 @@ export function buildProgram(io: CliIO = processIO()): Command {
   registerToken(program, io);
   registerRoom(program, io);
   registerConfig(program, io);
+  registerBench(program, io);
   return program;
 }
 
