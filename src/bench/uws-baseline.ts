@@ -22,7 +22,7 @@ import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
 import { pack, unpack } from 'msgpackr';
 import type { HttpRequest, HttpResponse, WebSocket, us_listen_socket, us_socket_context_t } from '@trufflesuite/uws-js-unofficial';
-import { loadUws, type UwsApp } from './uws-native.js';
+import { uws as loadUws, type App as UwsApp } from '../net/uws.js';
 
 export const SUBPROTOCOLS = ['veza.json', 'veza.msgpack'] as const;
 export type Subprotocol = (typeof SUBPROTOCOLS)[number];
