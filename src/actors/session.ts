@@ -24,7 +24,8 @@ export class SessionActor {
   readonly #ctx: ChatContext;
   #caller: Caller | null = null;
   #front = -1;
-  readonly #rooms = new Set<number>();
+  /** Conversations joined; null until the first (an idle connection holds no Set). */
+  #rooms: Set<number> | null = null;
 
   constructor(id: string, ctx: ChatContext) {
     this.#id = id;
@@ -39,10 +40,10 @@ export class SessionActor {
         this.#ctx.tell(USER, msg.caller.id, { t: 'session_opened', sessionId: this.#id, front: msg.front });
         return undefined;
       case 'joined':
-        this.#rooms.add(msg.conversationId);
+        (this.#rooms ??= new Set()).add(msg.conversationId);
         return undefined;
       case 'left':
-        this.#rooms.delete(msg.conversationId);
+        this.#rooms?.delete(msg.conversationId);
         return undefined;
       case 'resume':
         return this.#resume(msg.positions, new Set(msg.subscribe));
@@ -58,15 +59,15 @@ export class SessionActor {
     for (const { conversation_id, last_seq } of positions) {
       const sub = subscribe.has(conversation_id) ? { sub: { front: this.#front } } : {};
       const r = await this.#ctx.ask<ResumeReply>(ROOM, conversation_id, { t: 'resume', caller, lastSeq: last_seq, ...sub });
-      if (subscribe.has(conversation_id) && r.subscribed) this.#rooms.add(conversation_id);
+      if (subscribe.has(conversation_id) && r.subscribed) (this.#rooms ??= new Set()).add(conversation_id);
       out.push(r);
     }
     return out;
   }
 
   #closed(): void {
-    for (const room of this.#rooms) this.#ctx.tell(ROOM, room, { t: 'detach', sub: { front: this.#front } });
-    this.#rooms.clear();
+    for (const room of this.#rooms ?? []) this.#ctx.tell(ROOM, room, { t: 'detach', sub: { front: this.#front } });
+    this.#rooms = null;
     if (this.#caller) this.#ctx.tell(USER, this.#caller.id, { t: 'session_closed', sessionId: this.#id });
     this.#ctx.stopSelf();
   }

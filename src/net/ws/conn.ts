@@ -14,8 +14,8 @@ export interface Conn {
   /** Access token expiry, epoch ms. */
   expiresAt: number;
   sessionId: string;
-  /** Rooms this socket joined (subscribed to). */
-  readonly rooms: Set<number>;
+  /** Rooms this socket joined (subscribed to); null until the first (most sockets idle: no Set each). */
+  rooms: Set<number> | null;
   closed: boolean;
   /** Authentication deadline or token expiry. */
   timer: NodeJS.Timeout | null;
@@ -32,7 +32,7 @@ export function newConn(protocol: SubProtocol, remote: string): Conn {
     user: null,
     expiresAt: 0,
     sessionId: '',
-    rooms: new Set(),
+    rooms: null,
     closed: false,
     timer: null,
     floods: 0,

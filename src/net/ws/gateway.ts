@@ -85,7 +85,8 @@ export class Gateway implements GatewayCore {
   readonly #limiter: RateLimiter<Action>;
   readonly #schemas: ClientSchemas;
   readonly #sockets = new Set<Socket>();
-  readonly #byUser = new Map<number, Set<Socket>>();
+  /** A user's sockets on this front: the socket itself while there is one, a Set beyond. */
+  readonly #byUser = new Map<number, Socket | Set<Socket>>();
   #app: TemplatedApp | null = null;
   #paused = false;
   #slowCloses = 0;
@@ -202,7 +203,7 @@ export class Gateway implements GatewayCore {
       this.actors.tell(ROOM, conversationId, { t: 'detach', sub: { front: this.front } });
       return false;
     }
-    conn.rooms.add(conversationId);
+    (conn.rooms ??= new Set()).add(conversationId);
     ws.subscribe(topicFor(roomTopic(conversationId), conn.protocol));
     this.actors.tell(SESSION, conn.sessionId, { t: 'joined', conversationId });
     return true;
@@ -210,7 +211,7 @@ export class Gateway implements GatewayCore {
 
   unsubscribe(conn: Conn, conversationId: number): void {
     const ws = (conn as Socket).ws;
-    if (!conn.rooms.delete(conversationId) || conn.closed || ws === null) return;
+    if (!conn.rooms?.delete(conversationId) || conn.closed || ws === null) return;
     ws.unsubscribe(topicFor(roomTopic(conversationId), conn.protocol));
     this.actors.tell(SESSION, conn.sessionId, { t: 'left', conversationId });
   }
@@ -236,7 +237,9 @@ export class Gateway implements GatewayCore {
   deliver(post: FrontPost): void {
     if (post.t === 'publish') this.#publish(post.topics, post.event);
     else if (post.t === 'kick') {
-      for (const conn of this.#byUser.get(post.userId) ?? []) this.#close(conn, post.code, post.reason);
+      const held = this.#byUser.get(post.userId);
+      const conns = held === undefined ? [] : held instanceof Set ? [...held] : [held];
+      for (const conn of conns) this.#close(conn, post.code, post.reason);
     }
   }
 
@@ -390,9 +393,10 @@ export class Gateway implements GatewayCore {
   #authenticated(conn: Socket, replyTo: string | undefined): void {
     const user = conn.user as Caller;
     conn.sessionId = randomUUID();
-    let set = this.#byUser.get(user.id);
-    if (!set) this.#byUser.set(user.id, (set = new Set()));
-    set.add(conn);
+    const held = this.#byUser.get(user.id);
+    if (held === undefined) this.#byUser.set(user.id, conn);
+    else if (held instanceof Set) held.add(conn);
+    else this.#byUser.set(user.id, new Set([held, conn]));
     conn.ws?.subscribe(topicFor(userTopic(user.id), conn.protocol));
     this.#armExpiry(conn);
     this.actors.tell(SESSION, conn.sessionId, { t: 'open', caller: user, front: this.front });
@@ -427,12 +431,15 @@ export class Gateway implements GatewayCore {
     conn.timer = null;
     this.#sockets.delete(conn);
     conn.ws = null;
-    conn.rooms.clear();
+    conn.rooms = null;
     const user = conn.user;
     if (user) {
-      const set = this.#byUser.get(user.id);
-      set?.delete(conn);
-      if (set?.size === 0) this.#byUser.delete(user.id);
+      const held = this.#byUser.get(user.id);
+      if (held === conn) this.#byUser.delete(user.id);
+      else if (held instanceof Set) {
+        held.delete(conn);
+        if (held.size === 0) this.#byUser.delete(user.id);
+      }
       // The session gives back its subscriptions and tells the user's actor.
       this.actors.tell(SESSION, conn.sessionId, { t: 'closed' });
     }

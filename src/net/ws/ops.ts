@@ -39,7 +39,7 @@ export const OPS: Table = {
   async join_room(ctx, data) {
     if (data.user_id != null && data.user_id !== ctx.user.id) throw new ChatError('forbidden', 'join_room: user_id must be the caller');
     ctx.gw.limit(ctx.conn, ctx.user.id, 'join_room');
-    const already = ctx.conn.rooms.has(data.room_id);
+    const already = (ctx.conn.rooms?.has(data.room_id) ?? false);
     const reply = await ctx.gw.actors.ask<JoinReply>(ROOM, data.room_id, {
       t: 'join',
       caller: ctx.user,
@@ -53,7 +53,7 @@ export const OPS: Table = {
   },
 
   async leave_room(ctx, data) {
-    const subscribed = ctx.conn.rooms.has(data.room_id);
+    const subscribed = (ctx.conn.rooms?.has(data.room_id) ?? false);
     await ctx.gw.actors.ask(ROOM, data.room_id, {
       t: 'leave',
       caller: ctx.user,
@@ -98,7 +98,7 @@ export const OPS: Table = {
 
   async resume(ctx, data) {
     // The session answers what spans conversations: one RoomActor after another, in order.
-    const subscribe = data.positions.map((p) => p.conversation_id).filter((id) => !ctx.conn.rooms.has(id));
+    const subscribe = data.positions.map((p) => p.conversation_id).filter((id) => !ctx.conn.rooms?.has(id));
     const replies = await ctx.gw.actors.ask<ResumeReply[]>(SESSION, ctx.conn.sessionId, { t: 'resume', positions: data.positions, subscribe });
     const results = [];
     for (const r of replies) {
