@@ -37,6 +37,8 @@ export class RoomActor {
   #committedSeq = 0;
   /** Recent messages in seq order (oldest first), at most `recentWindow`. */
   #recent: WireMessage[] = [];
+  /** The window's messages that carry a client_id, by `author:client_id`: a retry is one lookup, not a scan. */
+  readonly #recentByClient = new Map<string, WireMessage>();
   /** Subscribed sockets per front thread. */
   readonly #subs = new Map<number, number>();
 
@@ -58,6 +60,7 @@ export class RoomActor {
     if (window > 0 && last > 0) {
       const rows = await store.messagesAfterSeq(this.#id, Math.max(0, last - window), window);
       this.#recent = await this.#wire(rows);
+      for (const m of this.#recent) this.#indexClient(m);
     }
   }
 
@@ -169,7 +172,7 @@ export class RoomActor {
     const conv = this.#room();
     if (input.clientId) {
       // A retry the window still holds is answered without touching the database.
-      const seen = this.#recent.find((m) => m.client_id === input.clientId && m.author_id === caller.id);
+      const seen = this.#recentByClient.get(`${caller.id}:${input.clientId}`);
       if (seen) return { message: seen, duplicate: true };
     }
     const { committer } = this.#ctx.services;
@@ -200,7 +203,12 @@ export class RoomActor {
     const window = this.#ctx.services.config.runtime.recentWindow;
     if (window > 0) {
       this.#recent.push(wire);
-      if (this.#recent.length > window) this.#recent.splice(0, this.#recent.length - window);
+      this.#indexClient(wire);
+      if (this.#recent.length > window) {
+        for (const old of this.#recent.splice(0, this.#recent.length - window)) {
+          if (old.client_id !== null) this.#recentByClient.delete(`${old.author_id}:${old.client_id}`);
+        }
+      }
     }
     this.#publish({ type: 'message', data: wire });
   }
@@ -270,6 +278,10 @@ export class RoomActor {
     const rows = await this.#ctx.services.store.messagesAfterSeq(this.#id, lastSeq, to - lastSeq);
     const wire = await this.#wire(rows.filter((r) => r.seq <= to));
     return reply(true, wire.map((m): ServerEvent => ({ type: 'message', data: m })));
+  }
+
+  #indexClient(m: WireMessage): void {
+    if (m.client_id !== null) this.#recentByClient.set(`${m.author_id}:${m.client_id}`, m);
   }
 
   /** Stored rows as wire messages, with their authors' names. */
