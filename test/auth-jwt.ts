@@ -24,41 +24,45 @@ t.test('sign: exactly the seed claims, HS256', async (t) => {
   t.equal(v.user_id, 7);
 });
 
-t.test('verify refuses expired, tampered, other algorithms, wrong aud/iss, extra claims', async (t) => {
+for (const mode of ['verify', 'verifySync'] as const) {
+t.test(`${mode} refuses expired, tampered, other algorithms, wrong aud/iss, extra claims`, async (t) => {
+  // Both paths (the async one over jose, the synchronous one the WebSocket upgrade uses) answer alike.
+  const check = (tk: AccessTokens, token: string) => (mode === 'verify' ? tk.verify(token) : Promise.resolve().then(() => tk.verifySync(token)));
   let now = 1_700_000_000_000;
   const tokens = new AccessTokens(secret, { ttlS: 900, now: () => now });
   const { token } = await tokens.sign(alice);
 
   now += 901_000;
-  await t.rejects(tokens.verify(token), { ...unauth, message: 'access token expired' });
+  await t.rejects(check(tokens, token), { ...unauth, message: 'access token expired' });
   now = 1_700_000_000_000;
 
   const [h, p, s] = token.split('.') as [string, string, string];
   const payload = JSON.parse(Buffer.from(p, 'base64url').toString());
-  await t.rejects(tokens.verify(`${h}.${b64({ ...payload, role: 'admin' })}.${s}`), unauth, 'tampered payload');
-  await t.rejects(tokens.verify(`${h}.${p}.${s.slice(0, -2)}AA`), unauth, 'tampered signature');
-  await t.rejects(tokens.verify(`${b64({ alg: 'none', typ: 'JWT' })}.${p}.`), unauth, 'alg none');
+  await t.rejects(check(tokens, `${h}.${b64({ ...payload, role: 'admin' })}.${s}`), unauth, 'tampered payload');
+  await t.rejects(check(tokens, `${h}.${p}.${s.slice(0, -2)}AA`), unauth, 'tampered signature');
+  await t.rejects(check(tokens, `${b64({ alg: 'none', typ: 'JWT' })}.${p}.`), unauth, 'alg none');
 
   const hs512 = await new SignJWT(payload).setProtectedHeader({ alg: 'HS512' }).sign(key);
-  await t.rejects(tokens.verify(hs512), unauth, 'HS512 with the right secret');
+  await t.rejects(check(tokens, hs512), unauth, 'HS512 with the right secret');
   // Hand-made HS256 over a header that claims another alg: still refused.
   const forged = `${b64({ alg: 'HS384' })}.${p}`;
-  await t.rejects(tokens.verify(`${forged}.${createHmac('sha256', secret).update(forged).digest('base64url')}`), unauth);
+  await t.rejects(check(tokens, `${forged}.${createHmac('sha256', secret).update(forged).digest('base64url')}`), unauth);
 
   const signWith = (claims: object) => new SignJWT(claims as Record<string, unknown>).setProtectedHeader({ alg: 'HS256' }).sign(key);
-  await t.rejects(tokens.verify(await signWith({ ...payload, aud: 'other' })), unauth, 'wrong aud');
-  await t.rejects(tokens.verify(await signWith({ ...payload, iss: 'evil' })), unauth, 'wrong iss');
-  await t.rejects(tokens.verify(await signWith({ ...payload, admin: true })), unauth, 'unknown claim');
+  await t.rejects(check(tokens, await signWith({ ...payload, aud: 'other' })), unauth, 'wrong aud');
+  await t.rejects(check(tokens, await signWith({ ...payload, iss: 'evil' })), unauth, 'wrong iss');
+  await t.rejects(check(tokens, await signWith({ ...payload, admin: true })), unauth, 'unknown claim');
   const { exp: _e, ...noExp } = payload;
-  await t.rejects(tokens.verify(await signWith(noExp)), unauth, 'no exp');
-  await t.rejects(tokens.verify(await signWith({ ...payload, user_id: '7' })), unauth, 'user_id not a number');
+  await t.rejects(check(tokens, await signWith(noExp)), unauth, 'no exp');
+  await t.rejects(check(tokens, await signWith({ ...payload, user_id: '7' })), unauth, 'user_id not a number');
   const other = new AccessTokens('another-secret'.padEnd(48, 'y'), { ttlS: 900, now: () => now });
-  await t.rejects(other.verify(token), unauth, 'other secret');
-  await t.rejects(tokens.verify(''), unauth);
-  await t.rejects(tokens.verify('x'.repeat(5000)), unauth);
-  await t.rejects(tokens.verify('not.a.jwt'), ChatError);
-  t.ok(await signWith(payload).then((tk) => tokens.verify(tk)), 'the same claims, properly signed, pass');
+  await t.rejects(check(other, token), unauth, 'other secret');
+  await t.rejects(check(tokens, ''), unauth);
+  await t.rejects(check(tokens, 'x'.repeat(5000)), unauth);
+  await t.rejects(check(tokens, 'not.a.jwt'), ChatError);
+  t.ok(await signWith(payload).then((tk) => check(tokens, tk)), 'the same claims, properly signed, pass');
 });
+}
 
 t.test('bearer header parsing', async (t) => {
   t.equal(bearerToken('Bearer abc.def'), 'abc.def');

@@ -4,7 +4,7 @@
  * (the user id as text) and `jti`. Verification pins the algorithm, the audience and the issuer,
  * checks expiry against an injectable clock, and refuses any other claim.
  */
-import { randomUUID } from 'node:crypto';
+import { createHmac, randomUUID, timingSafeEqual } from 'node:crypto';
 import { errors, jwtVerify, SignJWT } from 'jose';
 import { z } from 'zod';
 import { ChatError } from '../errors.js';
@@ -15,6 +15,9 @@ export const ISSUER = 'veza-auth';
 export const ALGORITHM = 'HS256';
 /** Longer strings are not tokens we issue; refused before any parsing. */
 const MAX_TOKEN_CHARS = 4096;
+
+/** The only header we issue and accept: HS256, optionally typed JWT; nothing else (no `crit`). */
+const headerSchema = z.object({ alg: z.literal(ALGORITHM), typ: z.literal('JWT').optional() }).strict();
 
 const claimsSchema = z
   .object({
@@ -85,6 +88,36 @@ export class AccessTokens {
     };
     const token = await new SignJWT(claims).setProtectedHeader({ alg: ALGORITHM, typ: 'JWT' }).sign(this.#key);
     return { token, expiresIn: ttlS, claims };
+  }
+
+  /**
+   * `verify` without a promise, for the WebSocket upgrade: uWS upgrades a request best in the
+   * handler that received it, and every token we issue is HS256 with a fixed header, which
+   * node:crypto checks synchronously. Same rules: header `alg` exactly HS256 (no `crit`, no other
+   * algorithm), signature compared in constant time, then the same claim schema (aud, iss, no
+   * unknown claim) and expiry.
+   */
+  verifySync(token: string): AccessClaims {
+    if (token.length === 0 || token.length > MAX_TOKEN_CHARS) throw invalid();
+    const parts = token.split('.');
+    if (parts.length !== 3) throw invalid();
+    const [h, p, sig] = parts as [string, string, string];
+    let header: unknown;
+    let payload: unknown;
+    try {
+      header = JSON.parse(Buffer.from(h, 'base64url').toString('utf8'));
+      payload = JSON.parse(Buffer.from(p, 'base64url').toString('utf8'));
+    } catch (e) {
+      throw invalid(e);
+    }
+    if (!headerSchema.safeParse(header).success) throw invalid();
+    const expected = createHmac('sha256', this.#key).update(`${h}.${p}`).digest();
+    const given = Buffer.from(sig, 'base64url');
+    if (given.length !== expected.length || !timingSafeEqual(given, expected)) throw invalid();
+    const claims = claimsSchema.safeParse(payload);
+    if (!claims.success) throw invalid(claims.error);
+    if (claims.data.exp * 1000 <= this.#now()) throw new ChatError('unauthenticated', 'access token expired');
+    return claims.data;
   }
 
   /** The claims of a valid token; any fault is `unauthenticated` ("expired" said apart). */

@@ -150,23 +150,16 @@ export class Gateway implements GatewayCore {
           res.upgrade(conn, key, echoed, extensions, context);
           return;
         }
-        let aborted = false;
-        res.onAborted(() => {
-          aborted = true;
-        });
-        this.#tokens.verify(token).then(
-          (claims) => {
-            if (aborted) return;
-            conn.user = { id: claims.user_id, username: claims.username, role: claims.role };
-            conn.expiresAt = claims.exp * 1000;
-            res.cork(() => res.upgrade(conn, key, echoed, extensions, context));
-          },
-          (e: unknown) => {
-            if (aborted) return;
-            const err = toChatError(e);
-            res.cork(() => refuse(res, 401, 'unauthenticated', err.code === 'unauthenticated' ? err.message : 'invalid token'));
-          },
-        );
+        // Verified here, synchronously, and upgraded in the same handler: no async upgrade.
+        try {
+          const claims = this.#tokens.verifySync(token);
+          conn.user = { id: claims.user_id, username: claims.username, role: claims.role };
+          conn.expiresAt = claims.exp * 1000;
+        } catch (e) {
+          const err = toChatError(e);
+          return refuse(res, 401, 'unauthenticated', err.code === 'unauthenticated' ? err.message : 'invalid token');
+        }
+        res.upgrade(conn, key, echoed, extensions, context);
       },
       open: (socket) => {
         const conn = socket.getUserData();
