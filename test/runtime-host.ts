@@ -75,6 +75,58 @@ t.test('mailbox: one item at a time, in order, never re-entering the sender', as
   t.equal(maxRunning, 1);
 });
 
+t.test('mailbox: items enqueued while one is processed keep their order (one-slot fast path)', async (t) => {
+  const seen: string[] = [];
+  const mb = new Mailbox<string>(
+    async (item) => {
+      seen.push(item);
+      await tick();
+      // Enqueued while `a` runs: the slot is free again, the queue is not empty after `b`.
+      if (item === 'a') {
+        mb.enqueue('c');
+        mb.enqueue('d');
+      }
+      if (item === 'c') mb.enqueue('e');
+    },
+    (err) => t.fail(String(err)),
+  );
+  mb.start();
+  mb.enqueue('a');
+  mb.enqueue('b');
+  t.equal(mb.size, 2);
+  while (!mb.idle) await tick();
+  t.same(seen, ['a', 'b', 'c', 'd', 'e']);
+  mb.enqueue('x');
+  mb.enqueue('y');
+  t.same(mb.clear(), ['x', 'y'], 'clear returns what waits, oldest first');
+  t.equal(mb.size, 0);
+  await tick();
+  t.same(seen, ['a', 'b', 'c', 'd', 'e'], 'cleared items are not processed');
+});
+
+t.test('keepAlive: an actor that says so is not passivated by idleness', async (t) => {
+  let online = true;
+  const passivated: string[] = [];
+  const h = harness({
+    holder: (id) => ({
+      receive: () => 'ok',
+      keepAlive: () => online,
+      passivate: () => void passivated.push(id),
+    }),
+  });
+  t.equal(await h.client.ask('holder', 'h', 'hi'), 'ok');
+  await tick();
+  h.advance(5_000);
+  h.host.sweep();
+  await tick();
+  t.same(passivated, [], 'kept while keepAlive is true');
+  t.equal(h.host.size, 1);
+  online = false;
+  h.host.sweep();
+  await tick();
+  t.same(passivated, ['h'], 'passivated once keepAlive is false');
+});
+
 t.test('activation on first message, passivation when idle, state reloaded', async (t) => {
   const store = new Map<string, number>();
   const calls: string[] = [];

@@ -14,7 +14,7 @@ import type { ActorClient, AskOptions } from './actor-client.js';
 import { ChatError } from '../errors.js';
 import { errorToWire } from './codec.js';
 import { RuntimeError } from './errors.js';
-import { Mailbox } from './mailbox.js';
+import { MailboxCore } from './mailbox.js';
 import { actorKey } from './placement.js';
 import type { ActorEnvelope, ActorRef, AskEnvelope, ReplyEnvelope, TellEnvelope } from './ring-messages.js';
 import { restart, type SupervisionStrategy } from './supervision.js';
@@ -40,19 +40,42 @@ type Job =
   /** Queued by the idle sweep; skipped if a message came in behind it. */
   | { type: 'passivate' };
 
-interface Activation {
-  readonly ref: ActorRef;
-  readonly key: string;
-  readonly spec: KindSpec;
-  readonly ctx: ActorContext;
-  readonly mailbox: Mailbox<Job>;
-  actor: Actor | null;
-  /** Consecutive failures; reset by a message handled without error. */
-  failures: number;
-  /** No re-activation before this time (backoff after a failure). */
-  notBefore: number;
+/** What every activation of a host calls back into: one object per host, not closures per activation. */
+interface ActivationOps {
+  process(act: Activation, job: Job): Promise<void>;
+  failed(act: Activation, err: unknown): void;
+}
+
+/** One actor's registry entry, and its mailbox. */
+class Activation extends MailboxCore<Job> {
+  actor: Actor | null = null;
+  failures = 0;
+  notBefore = 0;
   lastUsed: number;
-  passivating: boolean;
+  passivating = false;
+
+  constructor(
+    readonly key: string,
+    readonly spec: KindSpec,
+    readonly ctx: HostActorContext,
+    readonly ops: ActivationOps,
+    now: number,
+  ) {
+    super();
+    this.lastUsed = now;
+  }
+
+  get ref(): ActorRef {
+    return this.ctx.self;
+  }
+
+  protected process(job: Job): Promise<void> {
+    return this.ops.process(this, job);
+  }
+
+  protected failed(err: unknown): void {
+    this.ops.failed(this, err);
+  }
 }
 
 export interface ActorHostOptions {
@@ -81,6 +104,10 @@ export class ActorHost {
   #backlogHigh = false;
   #sweeper: NodeJS.Timeout | null = null;
   #closed = false;
+  readonly #ops: ActivationOps = {
+    process: (act, job) => this.#process(act, job),
+    failed: (act, err) => this.#opts.log.error('actor mailbox failure', { actor: act.key, err }),
+  };
 
   constructor(opts: ActorHostOptions) {
     this.#opts = opts;
@@ -137,13 +164,14 @@ export class ActorHost {
   sweep(): void {
     const now = this.#now();
     for (const act of this.#activations.values()) {
-      if (act.passivating || !act.mailbox.idle || now - act.lastUsed < act.spec.passivateAfterMs) continue;
+      if (act.passivating || !act.idle || now - act.lastUsed < act.spec.passivateAfterMs) continue;
+      if (act.actor?.keepAlive?.() === true) continue;
       if (act.actor === null) {
         this.#activations.delete(act.key);
         continue;
       }
       act.passivating = true;
-      act.mailbox.enqueue({ type: 'passivate' });
+      act.enqueue({ type: 'passivate' });
     }
   }
 
@@ -157,7 +185,7 @@ export class ActorHost {
     this.#early = [];
     const done: Promise<void>[] = [];
     for (const act of this.#activations.values()) {
-      done.push(new Promise<void>((resolve) => act.mailbox.enqueue({ type: 'stop', counted: false, done: resolve })));
+      done.push(new Promise<void>((resolve) => act.enqueue({ type: 'stop', counted: false, done: resolve })));
     }
     await Promise.all(done);
   }
@@ -184,27 +212,12 @@ export class ActorHost {
       this.#activations.set(key, act);
     }
     act.passivating = false;
-    act.mailbox.enqueue(env.type === 'stop' ? { type: 'stop', counted: true } : { type: 'message', env, peer });
+    act.enqueue(env.type === 'stop' ? { type: 'stop', counted: true } : { type: 'message', env, peer });
   }
 
   #newActivation(key: string, ref: ActorRef, spec: KindSpec): Activation {
-    const ctx = new HostActorContext(this.#opts, ref, this);
-    const act: Activation = {
-      ref,
-      key,
-      spec,
-      ctx,
-      actor: null,
-      failures: 0,
-      notBefore: 0,
-      lastUsed: this.#now(),
-      passivating: false,
-      mailbox: new Mailbox<Job>(
-        (job) => this.#process(act, job),
-        (err) => this.#opts.log.error('actor mailbox failure', { actor: key, err }),
-      ),
-    };
-    act.mailbox.start();
+    const act = new Activation(key, spec, new HostActorContext(this.#opts, ref, this), this.#ops, this.#now());
+    act.start();
     return act;
   }
 
@@ -212,7 +225,7 @@ export class ActorHost {
     switch (job.type) {
       case 'passivate':
         // A message that arrived after the sweep queued this keeps the actor active.
-        if (act.passivating && act.mailbox.size === 0) await this.#deactivate(act);
+        if (act.passivating && act.size === 0) await this.#deactivate(act);
         return;
       case 'stop':
         await this.#deactivate(act);
@@ -296,7 +309,7 @@ export class ActorHost {
     }
     // Messages that arrived during `passivate` wait in this mailbox and re-activate the actor;
     // otherwise it leaves the registry and the next message starts a fresh activation.
-    if (act.mailbox.size === 0 && this.#activations.get(act.key) === act) this.#activations.delete(act.key);
+    if (act.size === 0 && this.#activations.get(act.key) === act) this.#activations.delete(act.key);
   }
 
   #sender(peer: number, from: ActorRef | undefined): Sender {

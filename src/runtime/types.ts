@@ -33,6 +33,8 @@ export interface Actor<M = unknown, R = unknown> {
   activate?(): Promise<void> | void;
   receive(msg: M, from: Sender): Promise<R> | R;
   passivate?(): Promise<void> | void;
+  /** True while the actor holds state that cannot be reloaded: the host does not passivate it. */
+  keepAlive?(): boolean;
 }
 
 /** What an actor can do besides handling its messages. */
