@@ -18,7 +18,14 @@ export type UserActorRequest =
 export class UserActor {
   readonly #id: number;
   readonly #ctx: ChatContext;
-  readonly #sessions = new Map<string, number>();
+  /**
+   * The user's sessions (session id → front). Nearly every user has one connection, and every
+   * connected user has an activation, so one session is held in two fields and a Map is made only
+   * for a second.
+   */
+  #oneSession: string | null = null;
+  #oneFront = -1;
+  #moreSessions: Map<string, number> | null = null;
 
   constructor(id: number, ctx: ChatContext) {
     this.#id = id;
@@ -26,16 +33,21 @@ export class UserActor {
   }
 
   get online(): boolean {
-    return this.#sessions.size > 0;
+    return this.#oneSession !== null || (this.#moreSessions?.size ?? 0) > 0;
+  }
+
+  /** Not passivated while a session is open: the sessions are not stored anywhere else. */
+  keepAlive(): boolean {
+    return this.online;
   }
 
   receive(msg: UserActorRequest): unknown {
     switch (msg.t) {
       case 'session_opened':
-        this.#sessions.set(msg.sessionId, msg.front);
+        this.#sessionOpened(msg.sessionId, msg.front);
         return undefined;
       case 'session_closed':
-        this.#sessions.delete(msg.sessionId);
+        this.#sessionClosed(msg.sessionId);
         return undefined;
       case 'create_dm':
         return this.#createDm(msg.caller, msg.peerId);
@@ -50,6 +62,25 @@ export class UserActor {
 
   #self(caller: Caller): void {
     if (caller.id !== this.#id) throw new ChatError('forbidden', 'acting for another user');
+  }
+
+  #sessionOpened(sessionId: string, front: number): void {
+    if (this.#oneSession === null && this.#moreSessions === null) {
+      this.#oneSession = sessionId;
+      this.#oneFront = front;
+      return;
+    }
+    const more = (this.#moreSessions ??= new Map());
+    if (this.#oneSession !== null) {
+      more.set(this.#oneSession, this.#oneFront);
+      this.#oneSession = null;
+    }
+    more.set(sessionId, front);
+  }
+
+  #sessionClosed(sessionId: string): void {
+    if (this.#oneSession === sessionId) this.#oneSession = null;
+    else this.#moreSessions?.delete(sessionId);
   }
 
   async #createDm(caller: Caller, peerId: number): Promise<DmReply> {
