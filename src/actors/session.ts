@@ -1,15 +1,20 @@
 /**
- * SessionActor: one per authenticated connection (id = session id). It holds the connection's
- * server-side state beyond its socket: who it is, which front serves it, which conversations it
- * joined; it answers what spans several conversations (`resume`) and, when the socket closes,
- * gives back its subscriptions and tells the user's actor the session ended. The front's socket
- * keeps only what uWS needs (topics, timers).
+ * SessionActor: one per authenticated connection that has joined or resumed a conversation (id =
+ * session id). It holds the connection's server-side state beyond its socket: who it is, which
+ * front serves it, which conversations it joined; it answers what spans several conversations
+ * (`resume`) and, when the socket closes, gives back its subscriptions. The front's socket keeps
+ * only what uWS needs (topics, timers).
+ *
+ * Activated on demand: a connection that only authenticated has no server-side state beyond its
+ * claims, which the front holds, so the front sends `open` with its first `joined` or `resume`
+ * and nothing before (an idle connection costs no activation). The user's actor hears about
+ * sessions from the front directly (session_opened / session_closed), joined or not.
  *
  * Never passivated by idleness: its state is the connection's, and it stops itself when told the
  * connection closed.
  */
 import type { ChatContext } from './context.js';
-import { ROOM, USER, type Caller, type ResumeReply } from './messages.js';
+import { ROOM, type Caller, type ResumeReply } from './messages.js';
 
 export type SessionRequest =
   | { t: 'open'; caller: Caller; front: number }
@@ -37,7 +42,6 @@ export class SessionActor {
       case 'open':
         this.#caller = msg.caller;
         this.#front = msg.front;
-        this.#ctx.tell(USER, msg.caller.id, { t: 'session_opened', sessionId: this.#id, front: msg.front });
         return undefined;
       case 'joined':
         (this.#rooms ??= new Set()).add(msg.conversationId);
@@ -68,7 +72,6 @@ export class SessionActor {
   #closed(): void {
     for (const room of this.#rooms ?? []) this.#ctx.tell(ROOM, room, { t: 'detach', sub: { front: this.#front } });
     this.#rooms = null;
-    if (this.#caller) this.#ctx.tell(USER, this.#caller.id, { t: 'session_closed', sessionId: this.#id });
     this.#ctx.stopSelf();
   }
 }

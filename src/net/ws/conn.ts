@@ -14,6 +14,8 @@ export interface Conn {
   /** Access token expiry, epoch ms. */
   expiresAt: number;
   sessionId: string;
+  /** The session's actor was sent `open` (with the first join or resume; see SessionActor). */
+  sessionOpen: boolean;
   /** Rooms this socket joined (subscribed to); null until the first (most sockets idle: no Set each). */
   rooms: Set<number> | null;
   closed: boolean;
@@ -32,6 +34,7 @@ export function newConn(protocol: SubProtocol, remote: string): Conn {
     user: null,
     expiresAt: 0,
     sessionId: '',
+    sessionOpen: false,
     rooms: null,
     closed: false,
     timer: null,

@@ -99,7 +99,7 @@ export const OPS: Table = {
   async resume(ctx, data) {
     // The session answers what spans conversations: one RoomActor after another, in order.
     const subscribe = data.positions.map((p) => p.conversation_id).filter((id) => !ctx.conn.rooms?.has(id));
-    const replies = await ctx.gw.actors.ask<ResumeReply[]>(SESSION, ctx.conn.sessionId, { t: 'resume', positions: data.positions, subscribe });
+    const replies = await ctx.gw.actors.ask<ResumeReply[]>(SESSION, ctx.gw.session(ctx.conn), { t: 'resume', positions: data.positions, subscribe });
     const results = [];
     for (const r of replies) {
       if (ctx.conn.closed) return undefined;
