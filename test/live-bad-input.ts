@@ -49,6 +49,32 @@ t.test('bad frames on an authenticated socket', async (t) => {
   b.close();
 });
 
+t.test('joining past the rooms-per-user cap is refused, and nothing is joined', async (t) => {
+  const live = await startLive(t, 'pglite', { limits: { roomsPerUser: 3 } });
+  if (!live) return;
+  const [alice, bob] = [await live.user('alice'), await live.user('bob')];
+  const ids: number[] = [];
+  for (const name of ['r1', 'r2', 'r3']) ids.push((await call(live.url, 'POST', '/api/v1/rooms', { token: alice.token, body: { name } })).body.id as number);
+  const b = await live.client(bob.token);
+  await b.ok('join_room', { room_id: ids[0] });
+  await b.ok('join_room', { room_id: ids[1] });
+  await b.ok('join_room', { room_id: ids[1] }); // joining again is not a new room
+  const dm = await live.client(alice.token);
+  await dm.ok('create_dm', { user_id: bob.id }); // DMs do not count
+  await b.ok('join_room', { room_id: ids[2] });
+  const carol = await live.user('carol'); // alice is at the cap herself (owners are members)
+  const extra = (await call(live.url, 'POST', '/api/v1/rooms', { token: carol.token, body: { name: 'r4' } })).body.id as number;
+  const refused = await b.request('join_room', { room_id: extra });
+  t.equal(refused.data.code, 'forbidden', 'past the cap: forbidden');
+  t.match(refused.data.message, /at most 3 rooms/);
+  t.equal((await b.request('send_message', { room_id: extra, content: 'x' })).data.code, 'forbidden', 'not a member after the refusal');
+  const room = await call(live.url, 'GET', `/api/v1/rooms/${extra}`, { token: carol.token });
+  t.equal(room.status, 200, 'the room is there');
+  t.equal(b.closed, null, 'the connection stays open');
+  b.close();
+  dm.close();
+});
+
 t.test('msgpack sub-protocol: bad binary frames', async (t) => {
   const live = await startLive(t, 'pglite');
   if (!live) return;

@@ -137,11 +137,11 @@ export class RoomActor {
         throw new ChatError('forbidden', `room ${this.#id} is full (${conv.max_members} members)`);
       }
       const { store, config } = this.#ctx.services;
-      if ((await store.countMemberships(caller.id)) >= config.limits.roomsPerUser) {
-        throw new ChatError('forbidden', `a user may be in at most ${config.limits.roomsPerUser} rooms`);
-      }
-      member = await store.addMember(this.#id, caller.id, 'member');
+      // One store round trip: joins of a room are handled one at a time, and 1,000 members
+      // joining at once wait for each other's.
+      member = await store.joinRoom(this.#id, caller.id, config.limits.roomsPerUser);
       this.#members.set(caller.id, member);
+      if (member.banned) throw new ChatError('forbidden', `banned from room ${this.#id}`);
       this.#ctx.services.rememberUsername(caller.id, caller.username);
       newMember = true;
       this.#publish({ type: 'member_joined', data: { room_id: this.#id, user_id: caller.id, username: caller.username } });

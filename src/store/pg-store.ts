@@ -81,6 +81,23 @@ const Q = {
       )
       SELECT ins.id, ins.uuid, ins.created_at FROM ins JOIN input USING (conversation_id, seq) ORDER BY input.ord`,
   },
+  joinRoom: {
+    name: 'veza_join_room',
+    // The cap and the insert in one round trip: `cap` counts the user's rooms (not DMs, not bans);
+    // the insert happens only under the cap. One row always comes back: the membership if it was
+    // inserted, else only the count (the caller then reads an existing membership, or refuses).
+    text: `
+      WITH cap AS (
+        SELECT count(*)::int AS rooms FROM conversation_members m JOIN conversations c ON c.id = m.conversation_id
+         WHERE m.user_id = $2 AND NOT m.banned AND c.type <> 'direct_message'
+      ), ins AS (
+        INSERT INTO conversation_members (conversation_id, user_id, role)
+        SELECT $1, $2, 'member' FROM cap WHERE cap.rooms < $3
+        ON CONFLICT (conversation_id, user_id) DO NOTHING
+        RETURNING ${MEMBER}
+      )
+      SELECT ins.*, cap.rooms, ins.user_id IS NOT NULL AS inserted FROM cap LEFT JOIN ins ON true`,
+  },
   getMessage: { name: 'veza_get_message', text: `SELECT ${MESSAGE} FROM messages WHERE id = $1` },
   findByClientId: {
     name: 'veza_find_by_client_id',
@@ -441,6 +458,22 @@ export class PgStore implements Store {
   }
 
   /** Rooms (not DMs) the user belongs to and is not banned from: what the rooms-per-user limit counts. */
+  joinRoom(conversationId: number, userId: number, maxRooms: number): Promise<Member> {
+    return this.#guard(async () => {
+      const r = await this.#pool.query<Member & { rooms: number; inserted: boolean }>({ ...Q.joinRoom, values: [conversationId, userId, maxRooms] });
+      const row = r.rows[0]!;
+      if (row.inserted) {
+        const { rooms: _rooms, inserted: _inserted, ...member } = row;
+        return member;
+      }
+      const existing = await this.#one<Member>(this.#pool, { ...Q.getMember, values: [conversationId, userId] });
+      if (existing) return existing;
+      if (row.rooms >= maxRooms) throw new ChatError('forbidden', `a user may be in at most ${maxRooms} rooms`);
+      // Neither inserted nor there: removed between the insert's conflict and the read.
+      throw new ChatError('conflict', 'membership changed concurrently; retry');
+    });
+  }
+
   countMemberships(userId: number): Promise<number> {
     return this.#guard(async () => {
       const r = await this.#pool.query<{ n: number }>(

@@ -31,6 +31,7 @@ const METHODS: Readonly<Record<Method, true>> = Object.freeze({
   listVisibleRooms: true,
   getOrCreateDm: true,
   addMember: true,
+  joinRoom: true,
   removeMember: true,
   getMember: true,
   listMembers: true,

@@ -53,6 +53,12 @@ export interface Store {
   /** The same pair always gets the same conversation. */
   getOrCreateDm(userA: number, userB: number): Promise<{ conversation: Conversation; created: boolean }>;
   addMember(conversationId: number, userId: number, role?: MemberRole): Promise<Member>;
+  /**
+   * A user joins a room as a member, in one statement with the cap on the rooms a user may be in
+   * (`maxRooms`, rooms only, bans not counted): `forbidden` past the cap; an existing membership
+   * (banned included) is returned unchanged.
+   */
+  joinRoom(conversationId: number, userId: number, maxRooms: number): Promise<Member>;
   removeMember(conversationId: number, userId: number): Promise<boolean>;
   getMember(conversationId: number, userId: number): Promise<Member | null>;
   listMembers(conversationId: number): Promise<Member[]>;

@@ -296,6 +296,25 @@ export async function storeSuite(t: Test, makeStore: () => Promise<SuiteTarget>)
     await fails(t, store.addMember(room.id, m1.id, 'king' as 'member'), 'validation_failed');
   });
 
+  await t.test('joinRoom: the rooms-per-user cap and the insert in one statement', async (t) => {
+    const owner = await user('jo');
+    const j = await user('j1');
+    const [r1, r2, r3] = await Promise.all([1, 2, 3].map((i) => store.createRoom({ name: name(`jroom${i}`), ownerId: owner.id })));
+    const first = await store.joinRoom(r1!.id, j.id, 2);
+    t.match(first, { conversation_id: r1!.id, user_id: j.id, role: 'member', banned: false, muted_until: null });
+    t.notOk('rooms' in first || 'inserted' in first, 'only the membership columns come back');
+    t.same(await store.joinRoom(r1!.id, j.id, 2), first, 'joining twice returns the membership unchanged');
+    await store.getOrCreateDm(j.id, owner.id); // DMs do not count
+    await store.joinRoom(r2!.id, j.id, 2);
+    await fails(t, store.joinRoom(r3!.id, j.id, 2), 'forbidden', undefined, 'past the cap');
+    t.equal(await store.getMember(r3!.id, j.id), null, 'nothing inserted past the cap');
+    t.same(await store.joinRoom(r1!.id, j.id, 2), first, 'at the cap, an existing membership is still returned');
+    await query('UPDATE conversation_members SET banned = true WHERE conversation_id = $1 AND user_id = $2', [r2!.id, j.id]);
+    t.equal((await store.joinRoom(r3!.id, j.id, 2)).conversation_id, r3!.id, 'a ban frees its place under the cap');
+    t.equal((await store.joinRoom(r2!.id, j.id, 5)).banned, true, 'rejoining returns the ban');
+    await fails(t, store.joinRoom(999_999_999, j.id, 5), 'not_found', 'conversation_id');
+  });
+
   await t.test('visible rooms: public ones, own rooms and DMs, newest first', async (t) => {
     const me = await user('vis');
     const stranger = await user('str');
