@@ -1,7 +1,8 @@
 /**
  * `veza-chat bench`: every suite, briefly, against a real server (the built CLI in a child
- * process, as the bench starts it), then the CLI end to end with its own self-started server and
- * the uWS baseline, `compare`'s exit code, and the report rendered from the stored file.
+ * process, as the bench starts it), then the CLI end to end with its own self-started server, the
+ * uWS baseline and the Socket.IO server on the same shape, `compare`'s exit code, and the report
+ * rendered from the stored file. (The Socket.IO target's own tests: test/bench-socketio.ts.)
  * Figures asserted are real ones: delivery ratio 1 at a low rate, latency measured, connections
  * counted, server CPU and RSS read from /proc.
  */
@@ -160,25 +161,27 @@ function captured(): CliIO & { stdout: () => string; stderr: () => string } {
   return { out: (s) => void (out += s), err: (s) => void (err += s), env: {}, stdout: () => out, stderr: () => err };
 }
 
-t.test('CLI: self-started server with the baseline, files, compare, report', async (t) => {
+t.test('CLI: self-started server with the baseline and Socket.IO, files, compare, report', async (t) => {
   const out = join(dir, 'fanout.json');
   const html = join(dir, 'fanout.html');
   const io = captured();
   // Enough deliveries (~15,000) that the baseline's CPU shows in /proc's 10 ms ticks.
   const args = ['bench', 'fanout', '--conns', '50', '--senders', '5', '--rate', '200', '--duration', '1.5', '--warmup', '0.3'];
-  const code = await run([...args, '--workers', '1', '--compare-baseline', '--out', out, '--html', html], io);
+  const code = await run([...args, '--workers', '1', '--compare-baseline', '--compare-socketio', '--out', out, '--html', html], io);
   t.equal(code, 0, io.stderr());
   t.match(io.stdout(), /fanout\s+veza/);
   t.match(io.stdout(), /fanout\s+uws-baseline/);
+  t.match(io.stdout(), /fanout\s+socketio/);
+  t.match(io.stdout(), /CPU vs baseline [\d.]+×; CPU vs socket\.io [\d.]+×/);
   t.match(io.stdout(), /target (met|MISSED)\s+fan-out delivery ratio/);
   t.match(io.stderr(), /fanout\/veza\s+\d+s (warmup|measure)/, 'a progress line per second');
 
   const results = readResults(out);
   t.same(
     results.map((r) => r.target),
-    ['veza', 'uws-baseline'],
+    ['veza', 'uws-baseline', 'socketio'],
   );
-  const [veza, base] = results as [BenchResult, BenchResult];
+  const [veza, base, sio] = results as [BenchResult, BenchResult, BenchResult];
   checkErrors(t, veza);
   t.equal(veza.figures.delivery_ratio, 1, JSON.stringify(veza.errors));
   t.equal(base.figures.delivery_ratio, 1, JSON.stringify(base.errors));
@@ -188,13 +191,20 @@ t.test('CLI: self-started server with the baseline, files, compare, report', asy
     veza.figures.server_cpu_ratio_vs_baseline,
     Math.round(((veza.figures.server.cpu_us_per_delivery ?? 0) / (base.figures.server.cpu_us_per_delivery ?? 1)) * 1000) / 1000,
   );
-  t.match(readFileSync(html, 'utf8'), /fanout on veza[\s\S]*fanout on uws-baseline/);
+  t.equal(sio.figures.delivery_ratio, 1, JSON.stringify(sio.errors));
+  t.equal(veza.figures.socketio_cpu_us_per_delivery, sio.figures.server.cpu_us_per_delivery);
+  t.equal(
+    veza.figures.server_cpu_ratio_vs_socketio,
+    Math.round(((veza.figures.server.cpu_us_per_delivery ?? 0) / (sio.figures.server.cpu_us_per_delivery ?? 1)) * 1000) / 1000,
+  );
+  t.match(readFileSync(html, 'utf8'), /fanout on veza[\s\S]*fanout on uws-baseline[\s\S]*fanout on socketio/);
 
   // The report renders from the stored result.
   const page = renderReport(veza);
   t.match(page, /<title>veza-chat bench: fanout on veza<\/title>/);
   t.match(page, /delivery ratio<\/th><td>1\.000000/);
   t.match(page, /server CPU per delivery vs baseline/);
+  t.match(page, /server CPU per delivery vs Socket\.IO/);
 
   // compare: the same file passes; a candidate with half the throughput and 10× the p99 fails.
   const same = captured();
@@ -216,10 +226,10 @@ t.test('CLI: self-started server with the baseline, files, compare, report', asy
   t.notMatch(loose.stdout(), /throughput_per_s.*REGRESSION/);
 });
 
-t.test('CLI: --target socketio names the missing package; bad usage fails', async (t) => {
+t.test('CLI: what a target cannot run is refused by name; bad usage fails', async (t) => {
   const io = captured();
-  t.equal(await run(['bench', 'fanout', '--target', 'socketio'], io), 1);
-  t.match(io.stderr(), /socket\.io/);
+  t.equal(await run(['bench', 'resume', '--target', 'socketio'], io), 1);
+  t.match(io.stderr(), /bench resume: the socketio target has no resume/);
   const c = captured();
   t.equal(await run(['bench', 'compare', 'only-one.json'], c), 1);
   t.match(c.stderr(), /two result files/);

@@ -258,6 +258,36 @@ t.test('raw server: continuation frames and interleaved control frames split at 
   t.equal(bytes[8], 0x88, 'close echoed');
 });
 
+t.test('onOpen: before the first message and before connect resolves, even when both share a read', async (t) => {
+  const hello = serverFrame(0x1, Buffer.from('0{"sid":"x"}'));
+  // 101 and the first frame in one write: one read on the client.
+  const server = net.createServer((sock) => {
+    sock.once('data', (d) => {
+      const key = /sec-websocket-key: *(\S+)/i.exec(d.toString('latin1'))?.[1] ?? '';
+      const accept = createHash('sha1').update(key + GUID).digest('base64');
+      sock.write(Buffer.concat([Buffer.from(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`), hello]));
+    });
+    sock.on('error', () => undefined);
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  t.teardown(() => server.close());
+  const order: string[] = [];
+  let opened: WsConnection | null = null;
+  const conn = await connect({
+    url: `ws://127.0.0.1:${(server.address() as AddressInfo).port}/ws`,
+    onOpen: (c) => {
+      opened = c;
+      order.push(`open:${c.state}`);
+    },
+    onMessage: (data) => order.push(`message:${data.toString()}`),
+  });
+  order.push('resolved');
+  t.same(order, [`open:${WsState.OPEN}`, 'message:0{"sid":"x"}', 'resolved'], 'open, then the message of the same read, then the promise');
+  t.equal(opened, conn, 'onOpen gets the connection itself');
+  conn.terminate();
+});
+
 t.test('raw server: protocol errors fail the connection', async (t) => {
   const masked = Buffer.from([0x81, 0x81, 1, 2, 3, 4, 0x41]);
   const { server, url } = await rawServer((sock) => sock.write(masked));

@@ -11,6 +11,7 @@
  */
 import type { Codec } from './frames.js';
 import type { HistogramJSON, HistogramSnapshot } from './histogram.js';
+import type { WireName } from './wire.js';
 
 export type AuthMode = 'none' | 'header' | 'query' | 'frame';
 
@@ -46,6 +47,8 @@ export interface StartMessage {
   type: 'start';
   worker: number;
   url: string;
+  /** The target's wire protocol (wire.ts); `protocol` is veza's encoding on the veza wire. */
+  wire: WireName;
   protocol: Codec;
   auth: AuthMode;
   conns: WorkerConnPlan[];

@@ -2,10 +2,14 @@
  * A cohort: one worker thread's share of the load generator's connections (see cohort-messages.ts
  * for the conversation with the main thread).
  *
- * Hot path per delivery: FrameReader.read (prefix compare + indexOf + digit scan), one clock
- * reading, two histogram records, a few counters: no allocation beyond the Buffer view the
+ * Hot path per delivery: the wire's reader (wire.ts; prefix compare + indexOf + digit scan), one
+ * clock reading, two histogram records, a few counters: no allocation beyond the Buffer view the
  * client hands over. Latency is receive time minus the send time written in the content, both on
  * the process-wide monotonic clock, measured on every delivery.
+ *
+ * The wire (wire.ts: veza's envelopes or Socket.IO's packets) is the only thing that knows the
+ * target's frames: operations are built by `wire.op` / `wire.message`, and whatever the fast path
+ * does not take is decoded by the connection's `WireConn` into veza's envelope shape.
  *
  * The send schedule is open-loop: each wake-up sends every message due by now (round-robin over
  * this worker's senders), so a late timer shows as `lagMs` (schedule lateness) rather than as a
@@ -21,18 +25,9 @@
 import { parentPort } from 'node:worker_threads';
 import { performance, type EventLoopUtilization } from 'node:perf_hooks';
 import { nowMs, nowUs } from './clock.js';
-import {
-  benchContent,
-  decodeEnvelope,
-  envelopeFrame,
-  FrameReader,
-  KIND_ACK,
-  KIND_MESSAGE,
-  sendDmFrame,
-  sendMessageFrame,
-  type Envelope,
-} from './frames.js';
+import { benchContent, KIND_ACK, KIND_MESSAGE, type Envelope } from './frames.js';
 import { Histogram } from './histogram.js';
+import { makeWire, type Wire, type WireConn, type WireReader } from './wire.js';
 import { ConnectLimiter, WsClientError, WsConnection } from './ws-client.js';
 import type { DoneMessage, GoMessage, MainToWorker, StartMessage, TickMessage, WorkerConnPlan, WorkerToMain } from './cohort-messages.js';
 
@@ -43,6 +38,8 @@ const post = (m: WorkerToMain) => port.postMessage(m);
 interface Conn {
   plan: WorkerConnPlan;
   ws: WsConnection | null;
+  /** Its wire protocol state (shared by all connections on veza's wire). */
+  wc: WireConn | null;
   seq: number;
   /** Reply waiters during setup (by reply id); null once set-up is over. */
   waiters: Map<string, (env: Envelope) => void> | null;
@@ -51,7 +48,8 @@ interface Conn {
 }
 
 let plan: StartMessage;
-let reader: FrameReader;
+let wire: Wire;
+let reader: WireReader;
 const conns: Conn[] = [];
 const errors: Record<string, number> = {};
 const count = (key: string, n = 1) => {
@@ -123,11 +121,13 @@ function refill(c: Conn): void {
 
 /** Everything that is not a fast-path `message`/`ack`: decode it whole. */
 function slow(c: Conn, buf: Buffer, isBinary: boolean): void {
-  const env = decodeEnvelope(plan.protocol, buf, isBinary);
-  if (env === null) {
-    count('client:undecodable_frame');
+  const d = (c.wc as WireConn).decode(buf, isBinary);
+  if (d.kind === 'none') return;
+  if (d.kind === 'invalid') {
+    count(d.key);
     return;
   }
+  const env = d.env;
   const data = env.data ?? {};
   switch (env.type) {
     case 'message':
@@ -178,7 +178,10 @@ function waitReply(c: Conn, key: string, timeoutMs: number): Promise<Envelope | 
 
 /* ---------- set-up ---------- */
 
-/** URL and headers of a connection, with its token where the auth mode puts it. */
+/**
+ * URL and headers of a connection, with its token where the auth mode puts it (on Socket.IO's
+ * wire the auth mode is `none`: the token rides in the connect packet, WireConn).
+ */
 function target(cp: WorkerConnPlan): { url: string; headers: Record<string, string> } {
   let url = plan.url;
   const headers: Record<string, string> = {};
@@ -189,7 +192,8 @@ function target(cp: WorkerConnPlan): { url: string; headers: Record<string, stri
 
 async function setup(m: StartMessage): Promise<void> {
   plan = m;
-  reader = new FrameReader(m.protocol);
+  wire = makeWire(m.wire, m.protocol);
+  reader = wire.reader;
   const t0 = performance.now();
   const limiter = new ConnectLimiter(Math.max(1, m.connectConcurrency));
   const connectUs = new Histogram();
@@ -201,16 +205,18 @@ async function setup(m: StartMessage): Promise<void> {
   const deadline = Date.now() + m.setupTimeoutMs;
 
   const one = async (cp: WorkerConnPlan): Promise<void> => {
-    const c: Conn = { plan: cp, ws: null, seq: 0, waiters: null, inflight: 0 };
+    const wc = wire.conn(cp.token);
+    const c: Conn = { plan: cp, ws: null, wc, seq: 0, waiters: null, inflight: 0 };
     conns.push(c);
     const { url, headers } = target(cp);
     try {
       c.ws = await WsConnection.connect({
         url,
-        protocols: [m.protocol],
+        protocols: wire.protocols,
         headers,
         limiter,
         handshakeTimeoutMs: m.handshakeTimeoutMs,
+        onOpen: (ws) => wc.opened(ws),
         onMessage: (buf, isBinary) => {
           const kind = reader.read(buf);
           if (kind === KIND_MESSAGE) onDelivery(reader.sentUs);
@@ -224,6 +230,7 @@ async function setup(m: StartMessage): Promise<void> {
             dropped++;
             count(`closed:${code}`);
           }
+          wc.closed(code);
           // A set-up reply that can no longer come: answer its waiter now, not at the deadline.
           if (c.waiters !== null) {
             for (const [key, w] of [...c.waiters]) {
@@ -238,14 +245,25 @@ async function setup(m: StartMessage): Promise<void> {
       count(e instanceof WsClientError ? e.key : 'connect_failed:unknown');
       return;
     }
-    connected++;
     open++;
-    connectUs.record(c.ws.handshakeMs * 1000);
     const left = () => Math.max(1, deadline - Date.now());
-    if (m.auth === 'frame' && cp.token !== undefined) {
+    // The wire's own handshake (Socket.IO: open packet, then the namespace connect) is part of
+    // connecting: a connection that fails it is counted failed, not connected.
+    const wsUpMs = performance.now();
+    const notReady = await wc.ready(left());
+    if (notReady !== null) {
+      failed++;
+      count(notReady);
+      // Half connected: it neither joins nor sends (it is closed with the others at the end).
+      cp.sends = false;
+      return;
+    }
+    connected++;
+    connectUs.record((c.ws.handshakeMs + performance.now() - wsUpMs) * 1000);
+    if (m.auth === 'frame' && cp.token !== undefined && !wire.tokenInConnect) {
       // `authenticated` may come without reply_to (the seed servers'): slow() files it under a1 too.
       const reply = waitReply(c, 'a1', left());
-      c.ws.send(envelopeFrame(m.protocol, 'authenticate', { token: cp.token }, 'a1'));
+      c.ws.send(wire.op('authenticate', { token: cp.token }, 'a1'));
       const env = await reply;
       if (env === null || env.type !== 'authenticated') {
         count(env === null ? 'auth:timeout' : `auth:${String(env.data?.code ?? env.type)}`);
@@ -255,7 +273,7 @@ async function setup(m: StartMessage): Promise<void> {
     if (cp.dmPeer !== undefined) {
       // The direct conversation with the peer (both sides ask; the same pair gets the same one).
       const reply = waitReply(c, 'd1', left());
-      c.ws.send(envelopeFrame(m.protocol, 'create_dm', { user_id: cp.dmPeer }, 'd1'));
+      c.ws.send(wire.op('create_dm', { user_id: cp.dmPeer }, 'd1'));
       const env = await reply;
       const conv = env?.type === 'ack' ? Number(env.data?.conversation_id) : NaN;
       if (!Number.isSafeInteger(conv) || conv <= 0) {
@@ -269,7 +287,7 @@ async function setup(m: StartMessage): Promise<void> {
     }
     const replies = cp.rooms.map((room) => {
       const r = waitReply(c, `j${room}`, left());
-      c.ws?.send(envelopeFrame(m.protocol, 'join_room', { room_id: room }, `j${room}`));
+      c.ws?.send(wire.op('join_room', { room_id: room }, `j${room}`));
       return r;
     });
     const envs = await Promise.all(replies);
@@ -288,7 +306,7 @@ async function setup(m: StartMessage): Promise<void> {
 
   // churn and resume connect after `go`.
   if (m.mode === 'load') await Promise.all(m.conns.map(one));
-  else for (const cp of m.conns) conns.push({ plan: cp, ws: null, seq: 0, waiters: null, inflight: 0 });
+  else for (const cp of m.conns) conns.push({ plan: cp, ws: null, wc: null, seq: 0, waiters: null, inflight: 0 });
   clearInterval(progress);
   for (const c of conns) c.waiters = null;
   post({
@@ -375,14 +393,13 @@ function run(g: GoMessage): void {
   const rate = plan.ratePerSender * senders.length; // this worker's msg/s (open loop)
   const padding = 'x'.repeat(plan.payloadBytes);
   let rr = 0;
-  const frameFor = plan.send === 'dm' ? sendDmFrame : sendMessageFrame;
 
   const sendOne = (c: Conn) => {
     const t = nowUs();
     const seq = ++c.seq;
     const room = c.plan.rooms[0] as number;
     const content = benchContent(c.plan.index, seq, t, padding);
-    const frame = frameFor(plan.protocol, room, content, plan.ack ? `s${t}` : undefined);
+    const frame = wire.message(plan.send, room, content, plan.ack ? `s${t}` : undefined);
     if (!(c.ws as WsConnection).send(frame)) {
       count('client:send_on_closed');
       return;
@@ -477,9 +494,10 @@ function signal<T>(): { promise: Promise<T>; resolve: (v: T) => void } {
 
 /**
  * Churn: connect, authenticate (`authenticated` received: at the upgrade with a header or query
- * token, by the first frame otherwise; without a token the handshake is the end), close and wait
- * for the close, again and again until the window ends. A completed connect+authenticate counts
- * as a delivery; its duration is the latency.
+ * token, by the first frame otherwise; without a token the handshake is the end; on Socket.IO's
+ * wire, the namespace connect that carries the token), close and wait for the close, again and
+ * again until the window ends. A completed connect+authenticate counts as a delivery; its
+ * duration is the latency.
  */
 async function churnSlot(c: Conn, mTo: number, drainMs: number): Promise<void> {
   const cp = c.plan;
@@ -491,20 +509,24 @@ async function churnSlot(c: Conn, mTo: number, drainMs: number): Promise<void> {
     if (inWindow) sent++;
     const authed = signal<string>();
     const closed = signal<void>();
+    const wc = wire.conn(cp.token);
     let ws: WsConnection;
     try {
       ws = await WsConnection.connect({
         url,
-        protocols: [plan.protocol],
+        protocols: wire.protocols,
         headers,
         handshakeTimeoutMs: plan.handshakeTimeoutMs,
+        onOpen: (w) => wc.opened(w),
         onMessage: (buf, isBinary) => {
-          const env = decodeEnvelope(plan.protocol, buf, isBinary);
-          if (env?.type === 'authenticated') authed.resolve('ok');
-          else if (env?.type === 'error') authed.resolve(`auth:${String(env.data?.code ?? 'error')}`);
+          const d = wc.decode(buf, isBinary);
+          if (d.kind === 'invalid') count(d.key);
+          else if (d.kind === 'envelope' && d.env.type === 'authenticated') authed.resolve('ok');
+          else if (d.kind === 'envelope' && d.env.type === 'error') authed.resolve(`auth:${String(d.env.data?.code ?? 'error')}`);
         },
         onError: (e) => count(e.key),
         onClose: (code) => {
+          wc.closed(code);
           authed.resolve(`closed:${code}`);
           closed.resolve();
         },
@@ -516,9 +538,9 @@ async function churnSlot(c: Conn, mTo: number, drainMs: number): Promise<void> {
       continue;
     }
     open++;
-    let outcome = 'ok';
-    if (cp.token !== undefined) {
-      if (plan.auth === 'frame') ws.send(envelopeFrame(plan.protocol, 'authenticate', { token: cp.token }, 'a1'));
+    let outcome = (await wc.ready(plan.handshakeTimeoutMs)) ?? 'ok';
+    if (outcome === 'ok' && cp.token !== undefined && !wire.tokenInConnect) {
+      if (plan.auth === 'frame') ws.send(wire.op('authenticate', { token: cp.token }, 'a1'));
       const timer = setTimeout(() => authed.resolve('auth:timeout'), plan.handshakeTimeoutMs);
       outcome = await authed.promise;
       clearTimeout(timer);
@@ -568,14 +590,17 @@ async function resumeOne(c: Conn, deadline: number, limiter: ConnectLimiter): Pr
     if (replied && resumed >= nPositions && events >= expect) done.resolve();
   };
   const t0 = nowUs();
+  const wc = wire.conn(cp.token);
+  c.wc = wc;
   let ws: WsConnection;
   try {
     ws = await WsConnection.connect({
       url,
-      protocols: [plan.protocol],
+      protocols: wire.protocols,
       headers,
       limiter,
       handshakeTimeoutMs: plan.handshakeTimeoutMs,
+      onOpen: (w) => wc.opened(w),
       onMessage: (buf, isBinary) => {
         if (reader.read(buf) === KIND_MESSAGE) {
           events++;
@@ -586,8 +611,10 @@ async function resumeOne(c: Conn, deadline: number, limiter: ConnectLimiter): Pr
           check();
           return;
         }
-        const env = decodeEnvelope(plan.protocol, buf, isBinary);
-        if (env === null) return count('client:undecodable_frame');
+        const d = wc.decode(buf, isBinary);
+        if (d.kind === 'invalid') return count(d.key);
+        if (d.kind === 'none') return;
+        const env = d.env;
         if (env.type === 'resumed') {
           resumed++;
           bump('resumed');
@@ -614,6 +641,7 @@ async function resumeOne(c: Conn, deadline: number, limiter: ConnectLimiter): Pr
           dropped++;
           count(`closed:${code}`);
         }
+        wc.closed(code);
         done.resolve();
       },
     });
@@ -624,8 +652,14 @@ async function resumeOne(c: Conn, deadline: number, limiter: ConnectLimiter): Pr
   }
   c.ws = ws;
   open++;
-  if (plan.auth === 'frame' && cp.token !== undefined) ws.send(envelopeFrame(plan.protocol, 'authenticate', { token: cp.token }));
-  ws.send(envelopeFrame(plan.protocol, 'resume', { positions }, 'r1'));
+  const notReady = await wc.ready(Math.max(1, deadline - nowMs()));
+  if (notReady !== null) {
+    count(notReady);
+    bump('resume_connect_failed');
+    return;
+  }
+  if (plan.auth === 'frame' && cp.token !== undefined && !wire.tokenInConnect) ws.send(wire.op('authenticate', { token: cp.token }));
+  ws.send(wire.op('resume', { positions }, 'r1'));
   const timer = setTimeout(() => done.resolve(), Math.max(1, deadline - nowMs()));
   await done.promise;
   clearTimeout(timer);

@@ -20,6 +20,7 @@ import { nowMs } from './clock.js';
 import { Histogram, type HistogramSnapshot, type Percentiles } from './histogram.js';
 import { readProc, type ProcSample } from './proc.js';
 import type { Codec } from './frames.js';
+import type { WireName } from './wire.js';
 import type {
   AuthMode,
   CohortMode,
@@ -34,8 +35,11 @@ import type {
 } from './cohort-messages.js';
 
 export interface LoadPlan {
-  /** `ws://127.0.0.1:<port>/ws` */
+  /** `ws://127.0.0.1:<port>/ws` (Socket.IO: `ws://127.0.0.1:<port>/socket.io/?EIO=4&transport=websocket`) */
   url: string;
+  /** veza's envelopes (default) or Socket.IO's packets (wire.ts). */
+  wire?: WireName;
+  /** veza's encoding (the veza wire only). */
   protocol?: Codec;
   auth?: AuthMode;
   /** Connection i uses tokens[i % tokens.length]. */
@@ -187,6 +191,10 @@ export async function runLoad(plan: LoadPlan, opts: RunOptions = {}): Promise<Lo
   const log = opts.log ?? (() => undefined);
   const senders = new Set(plan.senders);
   for (const s of senders) if (!(s >= 0 && s < n)) throw new RangeError(`sender ${s} is not a connection`);
+  if (plan.wire === 'socketio' && ((plan.protocol ?? 'veza.json') !== 'veza.json' || (plan.auth ?? 'none') !== 'none')) {
+    // Socket.IO's default parser is JSON, and its token rides in the connect packet.
+    throw new RangeError('the socketio wire takes neither a protocol nor an auth mode (JSON, token in the connect packet)');
+  }
 
   // Connection i goes to worker i % W: senders and room members end up spread over all workers.
   const shares: WorkerConnPlan[][] = Array.from({ length: W }, () => []);
@@ -312,6 +320,7 @@ export async function runLoad(plan: LoadPlan, opts: RunOptions = {}): Promise<Lo
         type: 'start',
         worker: w,
         url: plan.url,
+        wire: plan.wire ?? 'veza',
         protocol: plan.protocol ?? 'veza.json',
         auth: plan.auth ?? 'none',
         conns: shares[w] as WorkerConnPlan[],
@@ -528,6 +537,7 @@ export interface ShapeCommon {
   durationMs: number;
   warmupMs?: number;
   payloadBytes?: number;
+  wire?: WireName;
   protocol?: Codec;
   auth?: AuthMode;
   tokens?: string[];

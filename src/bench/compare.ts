@@ -62,6 +62,13 @@ export const FIGURES: readonly FigureSpec[] = [
     absTolerance: 0.05,
     get: (r) => r.figures.server_cpu_ratio_vs_baseline ?? null,
   },
+  {
+    key: 'server_cpu_ratio_vs_socketio',
+    better: 'lower',
+    gate: true,
+    absTolerance: 0.05,
+    get: (r) => r.figures.server_cpu_ratio_vs_socketio ?? null,
+  },
 ];
 
 export interface CompareRow {
@@ -101,6 +108,8 @@ export function compare(a: BenchResult, b: BenchResult, maxRegression = 0.1): Co
   });
   const warnings: string[] = [];
   if (a.suite !== b.suite) warnings.push(`different suites: ${a.suite} vs ${b.suite}`);
+  // Not a regression check then, a comparison of servers (veza against a reference): say so.
+  if (a.target !== b.target) warnings.push(`different targets: ${a.target} vs ${b.target}`);
   if (a.machine.cpus !== b.machine.cpus) warnings.push(`different machines: ${a.machine.cpus} vs ${b.machine.cpus} CPUs`);
   if (a.figures.client.saturated) warnings.push('the reference run had a saturated client');
   if (b.figures.client.saturated) warnings.push('the candidate run had a saturated client');

@@ -1,6 +1,7 @@
 /**
- * The bench's frames: what a cohort sends (join_room, send_message, authenticate) and the fast
- * reading of what it receives.
+ * The bench's veza frames: what a cohort sends (join_room, send_message, authenticate), the fast
+ * reading of what it receives, and veza's wire (`VezaWire`, wire.ts) built from them. The marker
+ * and its reader (`MarkReader`) are shared with Socket.IO's wire (socketio-frames.ts).
  *
  * Every bench message's content starts with a marker carrying who sent it and when:
  * `~b:<sender>:<seq>:<sent µs>~` then padding to the payload size. The sent time is `nowUs()`,
@@ -15,6 +16,9 @@
  * another key order) takes the slow path: a full decode.
  */
 import { pack, unpack } from 'msgpackr';
+import type { SendKind } from './cohort-messages.js';
+import type { Decoded, Wire, WireConn, WireReader } from './wire.js';
+import type { WsConnection } from './ws-client.js';
 
 export type Codec = 'veza.json' | 'veza.msgpack';
 export const CODECS: readonly Codec[] = ['veza.json', 'veza.msgpack'];
@@ -86,18 +90,69 @@ function prefix(codec: Codec, type: string): Buffer {
   return Buffer.concat([Buffer.from([0xa4]), Buffer.from('type'), Buffer.from([0xa0 | type.length]), Buffer.from(type)]);
 }
 
-/** Parses received frames; after `read` returns a kind, the fields below hold its numbers. */
-export class FrameReader {
-  readonly #codec: Codec;
-  readonly #msgPrefix: Buffer;
-  readonly #ackPrefix: Buffer;
-  readonly #replyKey: Buffer;
+/**
+ * The part of a fast reader every wire shares: the bench marker in a message's content, and
+ * decimal digits. The fields hold what the last successful read found.
+ */
+export abstract class MarkReader implements WireReader {
   /** For KIND_MESSAGE: the sender's index and sequence; for both kinds: sent time in µs. */
   sender = 0;
   seq = 0;
   sentUs = 0;
+  /** The value of the digits `readUint` last read. */
+  protected uint = 0;
+
+  abstract read(buf: Buffer): number;
+
+  /** The slow path's helper: parse a content string's marker into the fields. */
+  readContent(content: string): boolean {
+    if (!content.startsWith(MARK)) return false;
+    return this.parseMark(Buffer.from(content.slice(0, 64)), MARK.length);
+  }
+
+  /** The marker after its `~b:` at `at`: `<sender>:<seq>:<sent µs>~`. */
+  protected parseMark(buf: Buffer, at: number): boolean {
+    let p = this.readUint(buf, at);
+    if (p < 0 || buf[p] !== COLON) return false;
+    this.sender = this.uint;
+    p = this.readUint(buf, p + 1);
+    if (p < 0 || buf[p] !== COLON) return false;
+    this.seq = this.uint;
+    p = this.readUint(buf, p + 1);
+    if (p < 0 || buf[p] !== TILDE) return false;
+    this.sentUs = this.uint;
+    return true;
+  }
+
+  /**
+   * Decimal digits at `at`: their value goes to `uint`; returns the index after them, or -1 when
+   * there are none or their value is beyond what a double holds exactly (no bench number is, so
+   * such digits are not ours).
+   */
+  protected readUint(buf: Buffer, at: number): number {
+    let v = 0;
+    let i = at;
+    const n = buf.length;
+    for (; i < n; i++) {
+      const c = buf[i] as number;
+      if (c < 0x30 || c > 0x39) break;
+      v = v * 10 + (c - 0x30);
+    }
+    if (i === at || i - at > 16 || v > Number.MAX_SAFE_INTEGER) return -1;
+    this.uint = v;
+    return i;
+  }
+}
+
+/** Parses received veza frames; after `read` returns a kind, the fields hold its numbers. */
+export class FrameReader extends MarkReader {
+  readonly #codec: Codec;
+  readonly #msgPrefix: Buffer;
+  readonly #ackPrefix: Buffer;
+  readonly #replyKey: Buffer;
 
   constructor(codec: Codec) {
+    super();
     this.#codec = codec;
     this.#msgPrefix = prefix(codec, 'message');
     this.#ackPrefix = prefix(codec, 'ack');
@@ -117,7 +172,7 @@ export class FrameReader {
     }
     if (startsWith(buf, this.#msgPrefix, skip)) {
       const at = buf.indexOf(MARK_BUF, skip + this.#msgPrefix.length);
-      return at >= 0 && this.#parseMark(buf, at + MARK_BUF.length) ? KIND_MESSAGE : KIND_OTHER;
+      return at >= 0 && this.parseMark(buf, at + MARK_BUF.length) ? KIND_MESSAGE : KIND_OTHER;
     }
     if (startsWith(buf, this.#ackPrefix, skip)) {
       let at = buf.indexOf(this.#replyKey, skip + this.#ackPrefix.length);
@@ -125,52 +180,66 @@ export class FrameReader {
       at += this.#replyKey.length;
       if (this.#codec === 'veza.msgpack') at++; // the id's fixstr header
       if (buf[at] !== 0x73 /* s */) return KIND_OTHER;
-      const end = readUint(buf, at + 1);
+      const end = this.readUint(buf, at + 1);
       if (end < 0) return KIND_OTHER;
-      this.sentUs = lastUint;
+      this.sentUs = this.uint;
       return KIND_ACK;
     }
     return KIND_OTHER;
   }
-
-  /** The slow path's helper: parse a content string's marker into the fields. */
-  readContent(content: string): boolean {
-    if (!content.startsWith(MARK)) return false;
-    return this.#parseMark(Buffer.from(content.slice(0, 64)), MARK.length);
-  }
-
-  #parseMark(buf: Buffer, at: number): boolean {
-    let p = readUint(buf, at);
-    if (p < 0 || buf[p] !== COLON) return false;
-    this.sender = lastUint;
-    p = readUint(buf, p + 1);
-    if (p < 0 || buf[p] !== COLON) return false;
-    this.seq = lastUint;
-    p = readUint(buf, p + 1);
-    if (p < 0 || buf[p] !== TILDE) return false;
-    this.sentUs = lastUint;
-    return true;
-  }
 }
 
-function startsWith(buf: Buffer, pre: Buffer, at: number): boolean {
+export function startsWith(buf: Buffer, pre: Buffer, at: number): boolean {
   if (buf.length < at + pre.length) return false;
   for (let i = 0; i < pre.length; i++) if (buf[at + i] !== pre[i]) return false;
   return true;
 }
 
-/** Decimal digits at `at`: their value goes to `lastUint`, returns the index after them, -1 if none. */
-let lastUint = 0;
-function readUint(buf: Buffer, at: number): number {
-  let v = 0;
-  let i = at;
-  const n = buf.length;
-  for (; i < n; i++) {
-    const c = buf[i] as number;
-    if (c < 0x30 || c > 0x39) break;
-    v = v * 10 + (c - 0x30);
+/* ---------- veza's wire ---------- */
+
+/** veza needs no per-connection protocol state: one object serves every connection. */
+class VezaConn implements WireConn {
+  readonly #codec: Codec;
+  constructor(codec: Codec) {
+    this.#codec = codec;
   }
-  if (i === at) return -1;
-  lastUint = v;
-  return i;
+  opened(_ws: WsConnection): void {
+    // Nothing to say first: the client speaks first on veza's wire.
+  }
+  ready(_timeoutMs: number): Promise<string | null> {
+    return Promise.resolve(null);
+  }
+  closed(_code: number): void {
+    // No handshake of its own to abandon.
+  }
+  decode(buf: Buffer, isBinary: boolean): Decoded {
+    const env = decodeEnvelope(this.#codec, buf, isBinary);
+    return env === null ? { kind: 'invalid', key: 'client:undecodable_frame' } : { kind: 'envelope', env };
+  }
+}
+
+/** veza's envelopes (PROTOCOL.md), JSON or MessagePack (wire.ts). */
+export class VezaWire implements Wire {
+  readonly name = 'veza';
+  readonly protocols: readonly string[];
+  readonly tokenInConnect = false;
+  readonly reader: FrameReader;
+  readonly #codec: Codec;
+  readonly #conn: VezaConn;
+
+  constructor(codec: Codec) {
+    this.#codec = codec;
+    this.protocols = [codec];
+    this.reader = new FrameReader(codec);
+    this.#conn = new VezaConn(codec);
+  }
+  op(type: string, data: Record<string, unknown>, id?: string): string | Buffer {
+    return envelopeFrame(this.#codec, type, data, id);
+  }
+  message(kind: SendKind, target: number, content: string, id?: string): string | Buffer {
+    return kind === 'dm' ? sendDmFrame(this.#codec, target, content, id) : sendMessageFrame(this.#codec, target, content, id);
+  }
+  conn(_token: string | undefined): WireConn {
+    return this.#conn;
+  }
 }

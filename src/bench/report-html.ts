@@ -189,6 +189,10 @@ function suiteRows(r: BenchResult): Array<[string, unknown]> {
     rows.push(['baseline CPU per delivery (µs)', formatNumber(f.baseline_cpu_us_per_delivery, 3)]);
     rows.push(['server CPU per delivery vs baseline', formatNumber(f.server_cpu_ratio_vs_baseline, 2)]);
   }
+  if (f.server_cpu_ratio_vs_socketio !== undefined) {
+    rows.push(['Socket.IO CPU per delivery (µs)', formatNumber(f.socketio_cpu_us_per_delivery, 3)]);
+    rows.push(['server CPU per delivery vs Socket.IO', formatNumber(f.server_cpu_ratio_vs_socketio, 2)]);
+  }
   return rows;
 }
 

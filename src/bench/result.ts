@@ -32,9 +32,12 @@ export interface SuiteFigures {
   postmessage_per_s?: number;
   ratio?: number;
   rtt_us?: { p50: number; p99: number };
-  /** With a baseline run of the same shape: veza's CPU per delivery over the baseline's (target ≤ 1.5). */
+  /** With a baseline run of the same shape: this target's CPU per delivery over the baseline's (veza's target: ≤ 1.5). */
   server_cpu_ratio_vs_baseline?: number | null;
   baseline_cpu_us_per_delivery?: number | null;
+  /** With a Socket.IO run of the same shape: this target's CPU per delivery over Socket.IO's. */
+  server_cpu_ratio_vs_socketio?: number | null;
+  socketio_cpu_us_per_delivery?: number | null;
   /** Mode-specific counts from the cohorts. */
   counters?: Record<string, number>;
 }
@@ -133,7 +136,7 @@ export function planSummary(plan: LoadPlan, run: RunOptions & { workers: number 
   for (const r of plan.rooms) for (const id of r) rooms.add(id);
   return {
     url: plan.url,
-    protocol: plan.protocol ?? 'veza.json',
+    protocol: plan.wire === 'socketio' ? 'socket.io (Engine.IO 4, websocket, JSON)' : (plan.protocol ?? 'veza.json'),
     auth: plan.auth ?? 'none',
     connections: plan.rooms.length,
     rooms: rooms.size,

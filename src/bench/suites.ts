@@ -5,8 +5,10 @@
  * directory with the bench configuration (src/bench/server.ts) and the data directory, the users
  * seeded once for the whole invocation (src/bench/users.ts), and one fresh server process per
  * suite run (so each run starts from an idle server and its RSS and CPU are its own); for
- * `--url`, the users come from a tokens file or are registered through REST once. The uWS
- * baseline is a child process per run (src/bench/uws-baseline.ts).
+ * `--url`, the users come from a tokens file or are registered through REST once. The reference
+ * servers are a child process per run: the uWS baseline (src/bench/uws-baseline.ts, veza's
+ * frames) and the Socket.IO server (src/bench/socketio-server.ts, spoken to over Socket.IO's
+ * wire, src/bench/socketio-frames.ts); their users are made up (`t<N>` tokens nobody checks).
  *
  * Each suite returns BenchResults (result.ts). Shapes:
  * - fanout: one room of `conns` members, the first `senders` sending `rate` msg/s in total;
@@ -46,16 +48,17 @@ import { benchContent, decodeEnvelope, envelopeFrame, sendMessageFrame, type Cod
 import { readProc } from './proc.js';
 import { emptyOutcome, makeResult, planSummary, type BenchResult, type SuiteFigures } from './result.js';
 import { benchServerConfig, newJwtSecret, spawnVeza, writeBenchConfig, type VezaServer } from './server.js';
+import type { ChildServer } from './child-server.js';
+import { SOCKETIO_PATH } from './socketio-frames.js';
+import { spawnSocketIoServer } from './socketio-server.js';
 import { spawnBaseline } from './uws-baseline.js';
 import { createRooms, pool, registerUsers, runPrefix, seedUsers, tokensFromFile, type BenchUser } from './users.js';
+import type { WireName } from './wire.js';
 import { WsConnection } from './ws-client.js';
 
-import { COMPARABLE_SUITES, type Suite, type TargetKind } from './suite-names.js';
+import { COMPARABLE_SUITES, unsupported, type ReferenceTarget, type Suite, type TargetKind } from './suite-names.js';
 
-export { COMPARABLE_SUITES, SUITES, TARGETS, type Suite, type TargetKind } from './suite-names.js';
-
-/** Suites whose figures the baseline can produce (same frames; it has no DMs, no resume). */
-const BASELINE_SUITES: ReadonlySet<Suite> = new Set(['fanout', 'rooms', 'latency', 'ingest', 'connections', 'churn']);
+export { COMPARABLE_SUITES, SUITES, TARGET_SUITES, TARGETS, unsupported, type ReferenceTarget, type Suite, type TargetKind } from './suite-names.js';
 
 export interface SuiteParams {
   durationS: number;
@@ -113,8 +116,9 @@ export function usersNeeded(suite: Suite, p: SuiteParams): number {
 }
 
 export interface RunSettings {
+  /** veza's encoding, on veza and the uWS baseline (Socket.IO speaks its JSON parser). */
   protocol: Codec;
-  /** Authentication for veza; the baseline ignores tokens. Default header. */
+  /** Authentication for veza; the baseline ignores tokens, Socket.IO gets its token in the connect packet. Default header. */
   auth: AuthMode;
   workers?: number;
   connectConcurrency?: number;
@@ -147,12 +151,15 @@ export interface SessionOptions {
 }
 
 export interface RunningTarget {
-  kind: 'veza' | 'uws-baseline';
+  kind: TargetKind;
+  /** How the cohorts speak to it (wire.ts). */
+  wire: WireName;
   httpUrl: string;
+  /** The WebSocket URL the cohorts connect to (Socket.IO: its websocket transport's). */
   wsUrl: string;
   pid: number | undefined;
   users: BenchUser[];
-  /** Rooms for a suite: created through REST by `owners[r]` (veza), plain numbers (baseline). */
+  /** Rooms for a suite: created through REST by `owners[r]` (veza), plain numbers (reference servers). */
   rooms(count: number, owners: readonly BenchUser[]): Promise<number[]>;
   describe: Record<string, unknown>;
   /** What a self-started server logged at warn and error level since it started. */
@@ -253,36 +260,13 @@ export class BenchSession {
 
   /** Run `fn` against a target: started for it and stopped after, or the `--url` server. */
   async withTarget<T>(kind: TargetKind, need: number, fn: (t: RunningTarget) => Promise<T>): Promise<T> {
-    if (kind === 'socketio') throw socketIoMissing();
-    if (kind === 'uws-baseline') {
-      const b = await spawnBaseline({ port: 0 });
-      this.#children.add(b);
-      const url = `http://127.0.0.1:${b.port}`;
-      const fake: BenchUser[] = Array.from({ length: Math.max(1, need) }, (_, i) => ({ id: i + 1, username: `u${i + 1}`, token: `t${i + 1}` }));
-      try {
-        return await fn({
-          kind,
-          httpUrl: url,
-          wsUrl: `ws://127.0.0.1:${b.port}/ws`,
-          pid: b.pid,
-          users: fake,
-          rooms: async (count) => {
-            const base = this.#roomsMade;
-            this.#roomsMade += count;
-            return Array.from({ length: count }, (_, r) => base + r + 1);
-          },
-          describe: { server: 'uws-baseline (child process)' },
-        });
-      } finally {
-        this.#children.delete(b);
-        await b.stop();
-      }
-    }
+    if (kind !== 'veza') return this.#withReference(kind, need, fn);
     if (this.external) {
       const base = (this.opts.url as string).replace(/\/+$/, '');
       const users = await this.#externalUsers(need);
       return fn({
         kind: 'veza',
+        wire: 'veza',
         httpUrl: base,
         wsUrl: `${base.replace(/^http/, 'ws')}/ws`,
         pid: this.opts.serverPid,
@@ -308,6 +292,7 @@ export class BenchSession {
     try {
       return await fn({
         kind: 'veza',
+        wire: 'veza',
         httpUrl: server.url,
         wsUrl: server.wsUrl,
         pid: server.pid,
@@ -331,6 +316,39 @@ export class BenchSession {
         const tail = server.logTail().slice(-10);
         this.opts.log(`bench: the server exited with ${code}${failed ? '' : ' after the run'}${tail.length ? `; its last lines:\n  ${tail.join('\n  ')}` : ''}`);
       }
+    }
+  }
+
+  /**
+   * A reference server in a child process, with made-up users (`t<N>` tokens: the baseline
+   * ignores them, the Socket.IO server takes N as the user's id) and rooms as plain numbers.
+   */
+  async #withReference<T>(kind: ReferenceTarget, need: number, fn: (t: RunningTarget) => Promise<T>): Promise<T> {
+    const child: ChildServer = kind === 'socketio' ? await spawnSocketIoServer({ port: 0 }) : await spawnBaseline({ port: 0 });
+    this.#children.add(child);
+    const url = `http://127.0.0.1:${child.port}`;
+    const fake: BenchUser[] = Array.from({ length: Math.max(1, need) }, (_, i) => ({ id: i + 1, username: `u${i + 1}`, token: `t${i + 1}` }));
+    try {
+      return await fn({
+        kind,
+        wire: kind === 'socketio' ? 'socketio' : 'veza',
+        httpUrl: url,
+        wsUrl: kind === 'socketio' ? `ws://127.0.0.1:${child.port}${SOCKETIO_PATH}` : `ws://127.0.0.1:${child.port}/ws`,
+        pid: child.pid,
+        users: fake,
+        rooms: async (count) => {
+          const base = this.#roomsMade;
+          this.#roomsMade += count;
+          return Array.from({ length: count }, (_, r) => base + r + 1);
+        },
+        describe:
+          kind === 'socketio'
+            ? { server: `socket.io ${socketIoVersion()} on node:http (child process; websocket transport, in-memory adapter)` }
+            : { server: 'uws-baseline (child process)' },
+      });
+    } finally {
+      this.#children.delete(child);
+      await child.stop();
     }
   }
 
@@ -359,19 +377,10 @@ export class BenchSession {
   }
 }
 
-export function socketIoMissing(): Error {
-  let installed = false;
-  try {
-    createRequire(import.meta.url).resolve('socket.io');
-    installed = true;
-  } catch {
-    // Not installed: the message says so.
-  }
-  return new Error(
-    installed
-      ? '--target socketio: the Socket.IO comparison server is not implemented in this build yet'
-      : '--target socketio needs the "socket.io" package (and "socket.io-client" for its clients), which is not installed in this project; add them to package.json (npm install --save-dev socket.io socket.io-client) to use this target',
-  );
+/** The installed socket.io's version (the Socket.IO target's server), for the result's config. */
+function socketIoVersion(): string {
+  const pkg = createRequire(import.meta.url)('socket.io/package.json') as { version?: unknown };
+  return typeof pkg.version === 'string' ? pkg.version : 'unknown';
 }
 
 /* ---------- running suites ---------- */
@@ -381,28 +390,52 @@ export interface SuiteContext {
   settings: RunSettings;
 }
 
-/** Run one suite on one target (and its baseline with `compareBaseline`): its results, veza's first. */
-export async function runSuite(suite: Suite, target: TargetKind, given: Partial<SuiteParams>, ctx: SuiteContext, compareBaseline = false): Promise<BenchResult[]> {
+/**
+ * Run one suite on one target, then on each reference server of `compareWith` (the target
+ * itself excepted) on the same shape: the target's result first, with its server CPU per
+ * delivery against each reference's (`server_cpu_ratio_vs_baseline`, `..._vs_socketio`).
+ */
+export async function runSuite(
+  suite: Suite,
+  target: TargetKind,
+  given: Partial<SuiteParams>,
+  ctx: SuiteContext,
+  compareWith: readonly ReferenceTarget[] = [],
+): Promise<BenchResult[]> {
   const p = resolveParams(suite, given);
   if (suite === 'ring') return [await runRing(p, ctx)];
-  if (target === 'uws-baseline' && !BASELINE_SUITES.has(suite)) {
-    throw new Error(`the uws-baseline target has no ${suite === 'dm' ? 'direct conversations' : suite}: run ${suite} on veza`);
+  const refused = unsupported(target, suite);
+  if (refused !== null) throw new Error(refused);
+  if (target === 'socketio' && ctx.settings.protocol !== 'veza.json') {
+    throw new Error(`the socketio target speaks Socket.IO's JSON parser: --protocol ${ctx.settings.protocol.replace('veza.', '')} does not apply`);
   }
   const need = usersNeeded(suite, p);
   const main = await ctx.session.withTarget(target, need, (t) => runOn(suite, t, p, ctx));
-  if (!compareBaseline || target === 'uws-baseline' || !COMPARABLE_SUITES.has(suite)) return [main];
-  const base = await ctx.session.withTarget('uws-baseline', need, (t) => runOn(suite, t, p, ctx));
-  const a = main.figures.server.cpu_us_per_delivery;
-  const b = base.figures.server.cpu_us_per_delivery;
-  main.figures.baseline_cpu_us_per_delivery = b;
-  main.figures.server_cpu_ratio_vs_baseline = a !== null && b !== null && b > 0 ? round(a / b, 3) : null;
-  return [main, base];
+  if (!COMPARABLE_SUITES.has(suite)) return [main];
+  const results = [main];
+  for (const ref of compareWith) {
+    if (ref === target) continue;
+    const r = await ctx.session.withTarget(ref, need, (t) => runOn(suite, t, p, ctx));
+    const a = main.figures.server.cpu_us_per_delivery;
+    const b = r.figures.server.cpu_us_per_delivery;
+    const ratio = a !== null && b !== null && b > 0 ? round(a / b, 3) : null;
+    if (ref === 'uws-baseline') {
+      main.figures.baseline_cpu_us_per_delivery = b;
+      main.figures.server_cpu_ratio_vs_baseline = ratio;
+    } else {
+      main.figures.socketio_cpu_us_per_delivery = b;
+      main.figures.server_cpu_ratio_vs_socketio = ratio;
+    }
+    results.push(r);
+  }
+  return results;
 }
 
 const round = (v: number, d: number) => Math.round(v * 10 ** d) / 10 ** d;
 
 async function runOn(suite: Exclude<Suite, 'ring'>, t: RunningTarget, p: SuiteParams, ctx: SuiteContext): Promise<BenchResult> {
   const veza = t.kind === 'veza';
+  const sio = t.wire === 'socketio';
   const users = t.users;
   const tokens = users.map((u) => u.token);
   const common = {
@@ -410,9 +443,11 @@ async function runOn(suite: Exclude<Suite, 'ring'>, t: RunningTarget, p: SuitePa
     durationMs: Math.round(p.durationS * 1000),
     warmupMs: Math.round(p.warmupS * 1000),
     payloadBytes: p.size,
-    protocol: ctx.settings.protocol,
+    wire: t.wire,
+    // Socket.IO: JSON, and the token in the connect packet (it names the user for DMs).
+    ...(sio ? {} : { protocol: ctx.settings.protocol }),
     auth: veza ? ctx.settings.auth : ('none' as AuthMode),
-    ...(veza ? { tokens } : {}),
+    ...(veza || sio ? { tokens } : {}),
     ...(ctx.settings.connectConcurrency ? { connectConcurrency: ctx.settings.connectConcurrency } : {}),
   };
   const userAt = (i: number) => users[i % users.length] as BenchUser;
@@ -465,9 +500,10 @@ async function runOn(suite: Exclude<Suite, 'ring'>, t: RunningTarget, p: SuitePa
       const plan = churnPlan({
         ...common,
         slots: p.conns,
-        // The baseline answers `authenticate` frames (and ignores the token).
-        auth: veza ? ctx.settings.auth : 'frame',
-        tokens: veza ? tokens : ['t'],
+        // The baseline answers `authenticate` frames (and ignores the token); Socket.IO's
+        // namespace connect carries the token, and its acknowledgement is the `authenticated`.
+        auth: veza ? ctx.settings.auth : sio ? 'none' : 'frame',
+        tokens: veza || sio ? tokens : ['t'],
       });
       return execute(suite, t, plan, ctx, label, {}, (out) => ({ churn_per_s: round((out.counters?.churn_cycles ?? 0) / out.window_s, 1) }));
     }
@@ -756,6 +792,7 @@ export function summaryRows(results: readonly BenchResult[]): string[][] {
     if (f.churn_per_s !== undefined) extra.push(`churn ${n(f.churn_per_s)}/s`);
     if (f.resumed !== undefined) extra.push(`resumed ${f.resumed} (${f.resumed_recovered} recovered), complete ${f.resume_complete}/${f.resume_clients}, events ${f.recovered_events}`);
     if (f.server_cpu_ratio_vs_baseline !== undefined) extra.push(`CPU vs baseline ${n(f.server_cpu_ratio_vs_baseline, 2)}×`);
+    if (f.server_cpu_ratio_vs_socketio !== undefined) extra.push(`CPU vs socket.io ${n(f.server_cpu_ratio_vs_socketio, 2)}×`);
     const ring = f.ring_per_s !== undefined;
     const client = f.client.saturated ? 'SATURATED' : f.client.lagging ? 'LAGGING' : ring ? '' : `${(f.client.cpu_util * 100).toFixed(0)} %`;
     rows.push([

@@ -15,14 +15,11 @@
  * Run it in its own process (`spawnBaseline`, or `node baseline-main.js --port N`) so its CPU is
  * read from /proc apart from the load generator's.
  */
-import { randomUUID } from 'node:crypto';
-import { spawn } from 'node:child_process';
-import { extname } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { createInterface } from 'node:readline';
 import { pack, unpack } from 'msgpackr';
 import type { HttpRequest, HttpResponse, WebSocket, us_listen_socket, us_socket_context_t } from '@trufflesuite/uws-js-unofficial';
 import { uws as loadUws, type App as UwsApp } from '../net/uws.js';
+import { siblingEntry, spawnChildServer, type ChildServer } from './child-server.js';
+import { referenceMessage } from './reference-message.js';
 
 export const SUBPROTOCOLS = ['veza.json', 'veza.msgpack'] as const;
 export type Subprotocol = (typeof SUBPROTOCOLS)[number];
@@ -118,25 +115,7 @@ export function startBaseline(opts: BaselineOptions = {}): Promise<Baseline> {
       const seq = (roomSeq.get(room) ?? 0) + 1;
       roomSeq.set(room, seq);
       const created = new Date().toISOString();
-      const message = {
-        id: ++nextMessageId,
-        uuid: randomUUID(),
-        conversation_id: room,
-        room_id: room,
-        seq,
-        author_id: c.userId,
-        author: `user${c.userId}`,
-        content: data.content,
-        message_type: 'text',
-        parent_message_id: data.parent_id ?? null,
-        thread_count: 0,
-        is_edited: false,
-        edit_count: 0,
-        is_pinned: false,
-        metadata: data.metadata ?? {},
-        client_id: data.client_id ?? null,
-        created_at: created,
-      };
+      const message = referenceMessage({ id: ++nextMessageId, conversationId: room, roomId: room, seq, authorId: c.userId, data, createdAt: created });
       const event = { type: 'message', data: message };
       // app.publish, not ws.publish: the sender is a member and gets the event too.
       if (app.numSubscribers('r:' + room) > 0) app.publish('r:' + room, JSON.stringify(event), false);
@@ -242,69 +221,11 @@ export function startBaseline(opts: BaselineOptions = {}): Promise<Baseline> {
 
 /* ---------- as a child process ---------- */
 
-export interface BaselineProcess {
-  readonly pid: number;
-  readonly port: number;
-  /** SIGTERM, then wait for the exit code (the child closes its App first). */
-  stop(): Promise<number | null>;
-}
+export type BaselineProcess = ChildServer;
 
-/** The entry next to this module, with this module's extension (.ts from src, .js from dist). */
-export function baselineEntry(): string {
-  const here = fileURLToPath(import.meta.url);
-  return fileURLToPath(new URL(`./baseline-main${extname(here)}`, import.meta.url));
-}
-
-/**
- * Start the baseline in a child process (same Node flags as this one, so a .ts entry runs under
- * the loader that runs us) and wait for its `listening` line.
- */
+/** Start the baseline in a child process (child-server.ts) and wait until it listens. */
 export function spawnBaseline(opts: BaselineOptions & { startTimeoutMs?: number } = {}): Promise<BaselineProcess> {
-  const args = [
-    ...process.execArgv,
-    baselineEntry(),
-    '--port',
-    String(opts.port ?? 0),
-    '--host',
-    opts.host ?? '127.0.0.1',
-    '--exit-on-stdin-close',
-  ];
+  const args = ['--port', String(opts.port ?? 0), '--host', opts.host ?? '127.0.0.1'];
   if (opts.idleTimeoutS !== undefined) args.push('--idle-timeout', String(opts.idleTimeoutS));
-  const child = spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'inherit'] });
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error('baseline child did not start in time'));
-    }, opts.startTimeoutMs ?? 15_000);
-    const lines = createInterface({ input: child.stdout });
-    lines.once('line', (line) => {
-      clearTimeout(timer);
-      let msg: { event?: string; port?: number };
-      try {
-        msg = JSON.parse(line) as { event?: string; port?: number };
-      } catch (e) {
-        child.kill('SIGKILL');
-        reject(new Error(`baseline child said ${JSON.stringify(line)}`, { cause: e }));
-        return;
-      }
-      if (msg.event !== 'listening' || typeof msg.port !== 'number' || child.pid === undefined) {
-        child.kill('SIGKILL');
-        reject(new Error(`baseline child said ${line}`));
-        return;
-      }
-      resolve({
-        pid: child.pid,
-        port: msg.port,
-        async stop() {
-          if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-          return exited;
-        },
-      });
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`baseline child exited with ${code} before listening`));
-    });
-  });
+  return spawnChildServer('baseline', siblingEntry('baseline-main'), args, opts.startTimeoutMs);
 }

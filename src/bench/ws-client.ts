@@ -86,6 +86,13 @@ export interface WsConnectOptions {
   /** Longest message accepted (all fragments together); longer closes with 1009. Default 64 MiB. */
   maxPayload?: number;
   validateUtf8?: boolean;
+  /**
+   * The upgrade is verified: called before any message is delivered and before `connect`'s
+   * promise settles. A protocol that speaks first on the server's behalf (Socket.IO's open
+   * packet, which may arrive in the same read as the 101) needs the connection here to answer
+   * it; the promise's continuation runs too late for that.
+   */
+  onOpen?: (conn: WsConnection) => void;
   /** A message: `data` is only valid during the call (see the file comment). */
   onMessage?: (data: Buffer, isBinary: boolean) => void;
   /** After the TCP connection has closed, once per opened connection. */
@@ -576,6 +583,7 @@ export class WsConnection {
     }
     this.#state = WsState.OPEN;
     this.#handshakeMs = performance.now() - this.#began;
+    this.#opts.onOpen?.(this);
     const settle = this.#settle;
     this.#settle = null;
     settle?.(null);

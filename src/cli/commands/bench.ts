@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { Argument, InvalidArgumentError, Option, type Command } from 'commander';
 import type { AuthMode } from '../../bench/cohort-messages.js';
 import type { BenchResult, BenchSet } from '../../bench/result.js';
-import { COMPARABLE_SUITES, SUITES, type Suite, type TargetKind } from '../../bench/suite-names.js';
+import { COMPARABLE_SUITES, SUITES, TARGETS, unsupported, type ReferenceTarget, type Suite, type TargetKind } from '../../bench/suite-names.js';
 import type { SuiteParams } from '../../bench/suites.js';
 import { CliError, type CliIO } from '../io.js';
 import { integer } from '../options.js';
@@ -38,6 +38,7 @@ interface BenchFlags {
   workers?: number;
   connectConcurrency?: number;
   compareBaseline?: boolean;
+  compareSocketio?: boolean;
   out?: string;
   html?: string;
   resultsDir?: string;
@@ -75,7 +76,7 @@ export function registerBench(program: Command, io: CliIO): void {
     .option('--tokens-file <file>', 'with --url: access tokens, one per line')
     .option('--create-users <n>', 'with --url: register this many users through REST', integer(1))
     .option('--server-pid <pid>', 'with --url: the server process on this machine, for its CPU and RSS', integer(1))
-    .addOption(new Option('--target <target>', 'what to measure').choices(['veza', 'uws-baseline', 'socketio']).default('veza'))
+    .addOption(new Option('--target <target>', 'what to measure: veza, or a reference server (uws-baseline: plain uWS speaking veza\'s frames; socketio: socket.io on node:http)').choices([...TARGETS]).default('veza'))
     .option('--database-url <url>', 'self-started server: PostgreSQL instead of embedded PGlite')
     .option('--fronts <n>', 'self-started server: front threads', integer(1, 64))
     .option('--shards <n>', 'self-started server: shard threads', integer(1, 64))
@@ -94,11 +95,12 @@ export function registerBench(program: Command, io: CliIO): void {
     .option('--rooms-per-conn <n>', 'resume: rooms each client resumes', integer(1))
     .option('--envelopes <n>', 'ring: envelopes per throughput run', integer(1000))
     .option('--round-trips <n>', 'ring: round trips timed', integer(100))
-    .addOption(new Option('--protocol <codec>', 'sub-protocol').choices(['json', 'msgpack']).default('json'))
-    .addOption(new Option('--auth <mode>', 'how clients authenticate').choices(['header', 'query', 'frame']).default('header'))
+    .addOption(new Option('--protocol <codec>', 'sub-protocol (veza, uws-baseline; socketio speaks JSON)').choices(['json', 'msgpack']).default('json'))
+    .addOption(new Option('--auth <mode>', 'how clients authenticate to veza (socketio: the token is in the connect packet)').choices(['header', 'query', 'frame']).default('header'))
     .option('--workers <n>', 'client cohort threads (default: the machine\'s cores)', integer(1, 64))
     .option('--connect-concurrency <n>', 'handshakes in flight', integer(1))
     .option('--compare-baseline', 'also run the uWS baseline on the same shape and report veza\'s CPU per delivery against it')
+    .option('--compare-socketio', 'also run the Socket.IO server on the same shape and report veza\'s CPU per delivery against it (standard: with fanout and rooms)')
     .option('--out <file>', 'write the result JSON here')
     .option('--html <file>', 'write the HTML report here')
     .option('--results-dir <dir>', 'standard: where results go (default bench/results)')
@@ -155,14 +157,21 @@ function progressWriter(io: CliIO): { progress: (line: string) => void; done: ()
 
 async function benchCommand(suite: Suite | 'standard', flags: BenchFlags, io: CliIO): Promise<void> {
   // The bench's code is loaded only when a bench runs: other commands start without it.
-  const { BenchSession, formatTable, resolveParams, runSuite, socketIoMissing, summaryRows, usersNeeded, verdicts } = await import(
+  const { BenchSession, formatTable, resolveParams, runSuite, summaryRows, usersNeeded, verdicts } = await import(
     '../../bench/suites.js'
   );
   const { makeSet, resultFileName, writeResult } = await import('../../bench/result.js');
   const { renderReport, renderSetReport } = await import('../../bench/report-html.js');
-  // Before anything starts: a clear message when the package is missing.
-  if (flags.target === 'socketio') throw new CliError(socketIoMissing().message);
+  // Before anything starts: what the target cannot do.
+  if (suite !== 'standard' && suite !== 'ring') {
+    const refused = unsupported(flags.target, suite);
+    if (refused !== null) throw new CliError(`bench ${suite}: ${refused}`);
+  }
+  if (flags.target === 'socketio' && flags.protocol !== 'json') {
+    throw new CliError(`--target socketio speaks Socket.IO's JSON parser: --protocol ${flags.protocol} does not apply`);
+  }
   if (flags.url !== undefined && !/^https?:\/\/[^/]+\/?$/.test(flags.url)) throw new CliError('--url is http://host:port');
+  if (flags.url !== undefined && flags.target !== 'veza') throw new CliError(`--url is a running veza server: the ${flags.target} target is a server the bench starts itself`);
   if (flags.url !== undefined && flags.url.startsWith('https')) throw new CliError('--url: the bench client speaks plain ws:// only');
   if ((flags.tokensFile || flags.createUsers) && flags.url === undefined) throw new CliError('--tokens-file and --create-users go with --url');
   let serverConfig: Record<string, unknown> | undefined;
@@ -225,16 +234,23 @@ async function benchCommand(suite: Suite | 'standard', flags: BenchFlags, io: Cl
       // Seed once for the largest suite (a self-started server): later runs reuse the users.
       const plan = STANDARD.map((s) => ({ ...s, params: { ...s.params, ...given } }));
       if (flags.target === 'veza') await session.prepare(Math.max(...plan.map((s) => usersNeeded(s.suite, resolveParams(s.suite, s.params)))));
+      // On veza, fanout and rooms always get the baseline run (the issue's target), and the
+      // Socket.IO run on request; a reference target runs the subset it supports, alone.
+      const refs = (baseline: boolean): ReferenceTarget[] =>
+        baseline && flags.target === 'veza' ? ['uws-baseline', ...(flags.compareSocketio ? (['socketio'] as const) : [])] : [];
       for (const s of plan) {
-        if (flags.target === 'uws-baseline' && s.suite !== 'ring' && !(['fanout', 'rooms', 'connections'] as Suite[]).includes(s.suite)) continue;
+        if (unsupported(flags.target, s.suite) !== null) continue;
         pw.log(`bench: == ${s.suite}`);
-        results.push(...(await runSuite(s.suite, flags.target, s.params, ctx, s.baseline && flags.target === 'veza')));
+        results.push(...(await runSuite(s.suite, flags.target, s.params, ctx, refs(s.baseline))));
       }
     } else {
-      if (flags.compareBaseline && !COMPARABLE_SUITES.has(suite)) {
-        throw new CliError(`--compare-baseline applies to ${[...COMPARABLE_SUITES].join(', ')}`);
+      const refs: ReferenceTarget[] = [];
+      if (flags.compareBaseline) refs.push('uws-baseline');
+      if (flags.compareSocketio) refs.push('socketio');
+      if (refs.length > 0 && !COMPARABLE_SUITES.has(suite)) {
+        throw new CliError(`--compare-baseline and --compare-socketio apply to ${[...COMPARABLE_SUITES].join(', ')}`);
       }
-      results.push(...(await runSuite(suite, flags.target, given, ctx, flags.compareBaseline === true)));
+      results.push(...(await runSuite(suite, flags.target, given, ctx, refs)));
     }
   } catch (e) {
     if (e instanceof CliError) throw e;

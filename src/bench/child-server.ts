@@ -1,0 +1,68 @@
+/**
+ * A reference server in a child process (the uWS baseline, the Socket.IO server), so its CPU and
+ * RSS are read from /proc apart from the load generator's. The child's entry prints one JSON line
+ * `{"event":"listening","port":N,"pid":P}` on stdout once it listens, stops on SIGTERM, and, given
+ * `--exit-on-stdin-close`, when its stdin closes (so it never outlives the bench).
+ */
+import { spawn } from 'node:child_process';
+import { extname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createInterface } from 'node:readline';
+
+export interface ChildServer {
+  readonly pid: number;
+  readonly port: number;
+  /** SIGTERM, then wait for the exit code (the child closes its server first). */
+  stop(): Promise<number | null>;
+}
+
+/** The entry `name` next to this module, with this module's extension (.ts from src, .js from dist). */
+export function siblingEntry(name: string): string {
+  const here = fileURLToPath(import.meta.url);
+  return fileURLToPath(new URL(`./${name}${extname(here)}`, import.meta.url));
+}
+
+/**
+ * Start `entry` with `args` (and `--exit-on-stdin-close`) under this process's Node flags, so a
+ * .ts entry runs under the loader that runs us, and wait for its `listening` line. `what` names
+ * the server in errors.
+ */
+export function spawnChildServer(what: string, entry: string, args: readonly string[], startTimeoutMs = 15_000): Promise<ChildServer> {
+  const child = spawn(process.execPath, [...process.execArgv, entry, ...args, '--exit-on-stdin-close'], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`${what} child did not start in time`));
+    }, startTimeoutMs);
+    const lines = createInterface({ input: child.stdout });
+    lines.once('line', (line) => {
+      clearTimeout(timer);
+      let msg: { event?: string; port?: number };
+      try {
+        msg = JSON.parse(line) as { event?: string; port?: number };
+      } catch (e) {
+        child.kill('SIGKILL');
+        reject(new Error(`${what} child said ${JSON.stringify(line)}`, { cause: e }));
+        return;
+      }
+      if (msg.event !== 'listening' || typeof msg.port !== 'number' || child.pid === undefined) {
+        child.kill('SIGKILL');
+        reject(new Error(`${what} child said ${line}`));
+        return;
+      }
+      resolve({
+        pid: child.pid,
+        port: msg.port,
+        async stop() {
+          if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+          return exited;
+        },
+      });
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${what} child exited with ${code} before listening`));
+    });
+  });
+}
