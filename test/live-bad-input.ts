@@ -143,7 +143,9 @@ t.test('heartbeat: the server pings, and a silent client is closed', async (t) =
   const pingAt = await pinged;
   t.ok(pingAt < 8000, `pinged before the idle timeout (${pingAt} ms)`);
   const closeAt = await closed;
-  t.ok(closeAt >= 7000 && closeAt < 20_000, `closed after the idle timeout without a pong (${closeAt} ms)`);
+  // uSockets checks timeouts on a 4-second tick (LIBUS_TIMEOUT_GRANULARITY): "give or take 4
+  // seconds from set timeout". Under load, 8 s may fire from about 4 s on.
+  t.ok(closeAt >= 4000 && closeAt < 20_000, `closed after the idle timeout without a pong (${closeAt} ms)`);
 });
 
 t.test('an access token that expires closes the socket with 4401 unless renewed', async (t) => {
