@@ -7,6 +7,7 @@
  * ECOSYSTEM.md).
  */
 import { parseArgs } from 'node:util';
+import { serveAsChild } from './child-server.js';
 import { startBaseline } from './uws-baseline.js';
 
 const { values } = parseArgs({
@@ -29,20 +30,4 @@ const server = await startBaseline({
   host: values.host,
   ...(idle === undefined ? {} : { idleTimeoutS: Number(idle) }),
 });
-process.stdout.write(JSON.stringify({ event: 'listening', port: server.port, pid: process.pid }) + '\n');
-
-let stopping = false;
-const stop = () => {
-  if (stopping) return;
-  stopping = true;
-  server.close();
-  process.exit(0);
-};
-process.on('SIGTERM', stop);
-process.on('SIGINT', stop);
-if (values['exit-on-stdin-close']) {
-  // A parent that dies without signalling still closes our stdin: do not outlive it.
-  process.stdin.on('end', stop);
-  process.stdin.on('error', stop);
-  process.stdin.resume();
-}
+serveAsChild('baseline', server.port, values['exit-on-stdin-close'] === true, () => server.close());

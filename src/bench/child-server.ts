@@ -66,3 +66,34 @@ export function spawnChildServer(what: string, entry: string, args: readonly str
     });
   });
 }
+
+/**
+ * The child's side, once its server listens: print the `listening` line, then close the server
+ * and exit on SIGTERM or SIGINT, or when stdin closes if `exitOnStdinClose` (a parent that dies
+ * without signalling still closes our stdin: the child does not outlive it). Exit 0 once closed,
+ * 1 if closing failed.
+ */
+export function serveAsChild(what: string, port: number, exitOnStdinClose: boolean, close: () => void | Promise<void>): void {
+  process.stdout.write(JSON.stringify({ event: 'listening', port, pid: process.pid }) + '\n');
+  let stopping = false;
+  const stop = () => {
+    if (stopping) return;
+    stopping = true;
+    Promise.resolve()
+      .then(close)
+      .then(
+        () => process.exit(0),
+        (e: unknown) => {
+          process.stderr.write(`${what}: close failed: ${String(e)}\n`);
+          process.exit(1);
+        },
+      );
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+  if (exitOnStdinClose) {
+    process.stdin.on('end', stop);
+    process.stdin.on('error', stop);
+    process.stdin.resume();
+  }
+}

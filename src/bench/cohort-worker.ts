@@ -190,6 +190,49 @@ function target(cp: WorkerConnPlan): { url: string; headers: Record<string, stri
   return { url, headers };
 }
 
+/**
+ * Open one socket of this worker on the wire, with what every connection shares (URL and headers
+ * for its auth mode, the wire's sub-protocols, the wire's handshake hooks, error counting).
+ * `onClose` runs after the wire has heard of the close. A failed connect is counted and null.
+ */
+async function connectOn(
+  cp: WorkerConnPlan,
+  wc: WireConn,
+  limiter: ConnectLimiter | undefined,
+  onMessage: (buf: Buffer, isBinary: boolean) => void,
+  onClose: (code: number) => void,
+): Promise<WsConnection | null> {
+  const { url, headers } = target(cp);
+  try {
+    return await WsConnection.connect({
+      url,
+      protocols: wire.protocols,
+      headers,
+      ...(limiter ? { limiter } : {}),
+      handshakeTimeoutMs: plan.handshakeTimeoutMs,
+      onOpen: (ws) => wc.opened(ws),
+      onMessage,
+      onError: (e) => count(e.key),
+      onClose: (code) => {
+        wc.closed(code);
+        onClose(code);
+      },
+    });
+  } catch (e) {
+    count(e instanceof WsClientError ? e.key : 'connect_failed:unknown');
+    return null;
+  }
+}
+
+/** A connection held for the run closed: one open less and, unless we are closing, a drop. */
+function lost(code: number): void {
+  open--;
+  if (!closing) {
+    dropped++;
+    count(`closed:${code}`);
+  }
+}
+
 async function setup(m: StartMessage): Promise<void> {
   plan = m;
   wire = makeWire(m.wire, m.protocol);
@@ -208,43 +251,32 @@ async function setup(m: StartMessage): Promise<void> {
     const wc = wire.conn(cp.token);
     const c: Conn = { plan: cp, ws: null, wc, seq: 0, waiters: null, inflight: 0 };
     conns.push(c);
-    const { url, headers } = target(cp);
-    try {
-      c.ws = await WsConnection.connect({
-        url,
-        protocols: wire.protocols,
-        headers,
-        limiter,
-        handshakeTimeoutMs: m.handshakeTimeoutMs,
-        onOpen: (ws) => wc.opened(ws),
-        onMessage: (buf, isBinary) => {
-          const kind = reader.read(buf);
-          if (kind === KIND_MESSAGE) onDelivery(reader.sentUs);
-          else if (kind === KIND_ACK) onAck(c, reader.sentUs);
-          else slow(c, buf, isBinary);
-        },
-        onError: (e) => count(e.key),
-        onClose: (code) => {
-          open--;
-          if (!closing) {
-            dropped++;
-            count(`closed:${code}`);
+    const ws = await connectOn(
+      cp,
+      wc,
+      limiter,
+      (buf, isBinary) => {
+        const kind = reader.read(buf);
+        if (kind === KIND_MESSAGE) onDelivery(reader.sentUs);
+        else if (kind === KIND_ACK) onAck(c, reader.sentUs);
+        else slow(c, buf, isBinary);
+      },
+      (code) => {
+        lost(code);
+        // A set-up reply that can no longer come: answer its waiter now, not at the deadline.
+        if (c.waiters !== null) {
+          for (const [key, w] of [...c.waiters]) {
+            c.waiters.delete(key);
+            w({ type: 'closed', data: { code: `closed_${code}` } });
           }
-          wc.closed(code);
-          // A set-up reply that can no longer come: answer its waiter now, not at the deadline.
-          if (c.waiters !== null) {
-            for (const [key, w] of [...c.waiters]) {
-              c.waiters.delete(key);
-              w({ type: 'closed', data: { code: `closed_${code}` } });
-            }
-          }
-        },
-      });
-    } catch (e) {
+        }
+      },
+    );
+    if (ws === null) {
       failed++;
-      count(e instanceof WsClientError ? e.key : 'connect_failed:unknown');
       return;
     }
+    c.ws = ws;
     open++;
     const left = () => Math.max(1, deadline - Date.now());
     // The wire's own handshake (Socket.IO: open packet, then the namespace connect) is part of
@@ -501,7 +533,6 @@ function signal<T>(): { promise: Promise<T>; resolve: (v: T) => void } {
  */
 async function churnSlot(c: Conn, mTo: number, drainMs: number): Promise<void> {
   const cp = c.plan;
-  const { url, headers } = target(cp);
   while (nowMs() < mTo && !closing) {
     const t0 = nowUs();
     const inWindow = t0 >= mFromUs && t0 < mToUs;
@@ -510,29 +541,22 @@ async function churnSlot(c: Conn, mTo: number, drainMs: number): Promise<void> {
     const authed = signal<string>();
     const closed = signal<void>();
     const wc = wire.conn(cp.token);
-    let ws: WsConnection;
-    try {
-      ws = await WsConnection.connect({
-        url,
-        protocols: wire.protocols,
-        headers,
-        handshakeTimeoutMs: plan.handshakeTimeoutMs,
-        onOpen: (w) => wc.opened(w),
-        onMessage: (buf, isBinary) => {
-          const d = wc.decode(buf, isBinary);
-          if (d.kind === 'invalid') count(d.key);
-          else if (d.kind === 'envelope' && d.env.type === 'authenticated') authed.resolve('ok');
-          else if (d.kind === 'envelope' && d.env.type === 'error') authed.resolve(`auth:${String(d.env.data?.code ?? 'error')}`);
-        },
-        onError: (e) => count(e.key),
-        onClose: (code) => {
-          wc.closed(code);
-          authed.resolve(`closed:${code}`);
-          closed.resolve();
-        },
-      });
-    } catch (e) {
-      count(e instanceof WsClientError ? e.key : 'connect_failed:unknown');
+    const ws = await connectOn(
+      cp,
+      wc,
+      undefined,
+      (buf, isBinary) => {
+        const d = wc.decode(buf, isBinary);
+        if (d.kind === 'invalid') count(d.key);
+        else if (d.kind === 'envelope' && d.env.type === 'authenticated') authed.resolve('ok');
+        else if (d.kind === 'envelope' && d.env.type === 'error') authed.resolve(`auth:${String(d.env.data?.code ?? 'error')}`);
+      },
+      (code) => {
+        authed.resolve(`closed:${code}`);
+        closed.resolve();
+      },
+    );
+    if (ws === null) {
       bump('churn_failed');
       await sleep(5);
       continue;
@@ -580,7 +604,6 @@ async function resumeOne(c: Conn, deadline: number, limiter: ConnectLimiter): Pr
   const positions = cp.positions ?? {};
   const nPositions = Object.keys(positions).length;
   const expect = cp.expectEvents ?? 0;
-  const { url, headers } = target(cp);
   const startUs = Math.round(startAt * 1000);
   let events = 0;
   let resumed = 0;
@@ -589,64 +612,52 @@ async function resumeOne(c: Conn, deadline: number, limiter: ConnectLimiter): Pr
   const check = () => {
     if (replied && resumed >= nPositions && events >= expect) done.resolve();
   };
+  const recovered = () => {
+    events++;
+    delivered++;
+    deliveredTotal++;
+    tickDelivered++;
+  };
   const t0 = nowUs();
   const wc = wire.conn(cp.token);
   c.wc = wc;
-  let ws: WsConnection;
-  try {
-    ws = await WsConnection.connect({
-      url,
-      protocols: wire.protocols,
-      headers,
-      limiter,
-      handshakeTimeoutMs: plan.handshakeTimeoutMs,
-      onOpen: (w) => wc.opened(w),
-      onMessage: (buf, isBinary) => {
-        if (reader.read(buf) === KIND_MESSAGE) {
-          events++;
-          delivered++;
-          deliveredTotal++;
-          tickDelivered++;
-          lastActivityUs = nowUs();
-          check();
-          return;
-        }
-        const d = wc.decode(buf, isBinary);
-        if (d.kind === 'invalid') return count(d.key);
-        if (d.kind === 'none') return;
-        const env = d.env;
-        if (env.type === 'resumed') {
-          resumed++;
-          bump('resumed');
-          bump(env.data?.recovered === true ? 'resumed_recovered' : 'resumed_not_recovered');
-        } else if (env.type === 'message' && typeof env.data?.content === 'string') {
-          // A recovered event in another key order (the fast path did not take it).
-          events++;
-          delivered++;
-          deliveredTotal++;
-          tickDelivered++;
-        } else if (env.reply_to === 'r1') {
-          replied = true;
-          if (env.type === 'error') {
-            count(`server:${String(env.data?.code ?? 'unknown')}`);
-            done.resolve();
-          }
-        } else if (env.type === 'error') count(`server:${String(env.data?.code ?? 'unknown')}`);
+  const ws = await connectOn(
+    cp,
+    wc,
+    limiter,
+    (buf, isBinary) => {
+      if (reader.read(buf) === KIND_MESSAGE) {
+        recovered();
+        lastActivityUs = nowUs();
         check();
-      },
-      onError: (e) => count(e.key),
-      onClose: (code) => {
-        open--;
-        if (!closing) {
-          dropped++;
-          count(`closed:${code}`);
+        return;
+      }
+      const d = wc.decode(buf, isBinary);
+      if (d.kind === 'invalid') return count(d.key);
+      if (d.kind === 'none') return;
+      const env = d.env;
+      if (env.type === 'resumed') {
+        resumed++;
+        bump('resumed');
+        bump(env.data?.recovered === true ? 'resumed_recovered' : 'resumed_not_recovered');
+      } else if (env.type === 'message' && typeof env.data?.content === 'string') {
+        // A recovered event in another key order (the fast path did not take it).
+        recovered();
+      } else if (env.reply_to === 'r1') {
+        replied = true;
+        if (env.type === 'error') {
+          count(`server:${String(env.data?.code ?? 'unknown')}`);
+          done.resolve();
         }
-        wc.closed(code);
-        done.resolve();
-      },
-    });
-  } catch (e) {
-    count(e instanceof WsClientError ? e.key : 'connect_failed:unknown');
+      } else if (env.type === 'error') count(`server:${String(env.data?.code ?? 'unknown')}`);
+      check();
+    },
+    (code) => {
+      lost(code);
+      done.resolve();
+    },
+  );
+  if (ws === null) {
     bump('resume_connect_failed');
     return;
   }

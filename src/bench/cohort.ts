@@ -181,6 +181,24 @@ function takeSample(pid: number | undefined): Sample {
 
 const cpuSeconds = (a: NodeJS.CpuUsage, b: NodeJS.CpuUsage) => (b.user - a.user + b.system - a.system) / 1e6;
 
+/** One second of the run, all workers' ticks for it together. */
+function mergeTicks(list: readonly TickMessage[]): { latency: Histogram; sent: number; delivered: number; acks: number; open: number; elu: number } {
+  const out = { latency: new Histogram(), sent: 0, delivered: 0, acks: 0, open: 0, elu: 0 };
+  for (const tk of list) {
+    out.latency.merge(tk.latency);
+    out.sent += tk.sent;
+    out.delivered += tk.delivered;
+    out.acks += tk.acks;
+    out.open += tk.open;
+    out.elu = Math.max(out.elu, tk.elu);
+  }
+  return out;
+}
+
+/** The phase a second ending at `end` (ms) belongs to. */
+const phaseOf = (end: number, mFrom: number, mTo: number): 'warmup' | 'measure' | 'drain' =>
+  end <= mFrom ? 'warmup' : end <= mTo + 1 ? 'measure' : 'drain';
+
 export async function runLoad(plan: LoadPlan, opts: RunOptions = {}): Promise<LoadOutcome> {
   const n = plan.rooms.length;
   if (n === 0) throw new RangeError('a plan needs at least one connection');
@@ -241,33 +259,20 @@ export async function runLoad(plan: LoadPlan, opts: RunOptions = {}): Promise<Lo
   let mTo = 0;
   const samples: Sample[] = [];
   const summarise = (k: number, list: TickMessage[]) => {
-    const h = new Histogram();
-    let sentK = 0;
-    let del = 0;
-    let ackK = 0;
-    let openK = 0;
-    let elu = 0;
-    for (const tk of list) {
-      h.merge(tk.latency);
-      sentK += tk.sent;
-      del += tk.delivered;
-      ackK += tk.acks;
-      openK += tk.open;
-      elu = Math.max(elu, tk.elu);
-    }
+    const m = mergeTicks(list);
     const end = startAt + (k + 1) * 1000;
     const a = samples[k];
     const b = samples[k + 1] ?? takeSample(opts.serverPid);
     const dt = a ? (b.at - a.at) / 1000 : 0;
     opts.onTick?.({
       t: k + 1,
-      phase: end <= mFrom ? 'warmup' : end <= mTo + 1 ? 'measure' : 'drain',
-      sent: sentK,
-      delivered: del,
-      acks: ackK,
-      p99_ms: h.percentile(99) / 1000,
-      open: openK,
-      elu_max: elu,
+      phase: phaseOf(end, mFrom, mTo),
+      sent: m.sent,
+      delivered: m.delivered,
+      acks: m.acks,
+      p99_ms: m.latency.percentile(99) / 1000,
+      open: m.open,
+      elu_max: m.elu,
       server_cpu: a?.proc && b.proc && dt > 0 ? (b.proc.cpuS - a.proc.cpuS) / dt : null,
       server_rss_mb: b.proc ? b.proc.rssMb : null,
     });
@@ -446,38 +451,24 @@ export async function runLoad(plan: LoadPlan, opts: RunOptions = {}): Promise<Lo
     const timeline: TimelinePoint[] = [];
     const lastK = Math.max(-1, ...ticks.keys());
     for (let k = 0; k <= lastK; k++) {
-      const list = ticks.get(k) ?? [];
-      const h = new Histogram();
-      let tSent = 0;
-      let tDel = 0;
-      let tAcks = 0;
-      let tElu = 0;
-      let tOpen = 0;
-      for (const tk of list) {
-        h.merge(tk.latency);
-        tSent += tk.sent;
-        tDel += tk.delivered;
-        tAcks += tk.acks;
-        tElu = Math.max(tElu, tk.elu);
-        tOpen += tk.open;
-      }
+      const m = mergeTicks(ticks.get(k) ?? []);
       const a = samples[k];
       const b = samples[k + 1];
       const dt = a && b ? (b.at - a.at) / 1000 : 0;
       const end = boundary(k + 1);
       timeline.push({
         t: k + 1,
-        phase: end <= mFrom ? 'warmup' : end <= mTo + 1 ? 'measure' : 'drain',
-        sent: tSent,
-        throughput: tDel,
-        acks: tAcks,
-        p50_ms: h.percentile(50) / 1000,
-        p99_ms: h.percentile(99) / 1000,
+        phase: phaseOf(end, mFrom, mTo),
+        sent: m.sent,
+        throughput: m.delivered,
+        acks: m.acks,
+        p50_ms: m.latency.percentile(50) / 1000,
+        p99_ms: m.latency.percentile(99) / 1000,
         server_cpu: a?.proc && b?.proc && dt > 0 ? (b.proc.cpuS - a.proc.cpuS) / dt : null,
         server_rss_mb: b?.proc ? b.proc.rssMb : null,
         client_cpu: a && b && dt > 0 ? cpuSeconds(a.cpu, b.cpu) / dt : 0,
-        elu_max: tElu,
-        open: tOpen,
+        elu_max: m.elu,
+        open: m.open,
       });
     }
     const rssPeak = samples.reduce((m, s) => Math.max(m, s?.proc?.rssMb ?? 0), atTo.proc?.rssMb ?? 0);

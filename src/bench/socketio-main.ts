@@ -6,6 +6,7 @@
  * parent).
  */
 import { parseArgs } from 'node:util';
+import { serveAsChild } from './child-server.js';
 import { startSocketIoServer } from './socketio-server.js';
 
 const { values } = parseArgs({
@@ -42,25 +43,4 @@ const server = await startSocketIoServer({
   ...(pingIntervalMs === undefined ? {} : { pingIntervalMs }),
   ...(pingTimeoutMs === undefined ? {} : { pingTimeoutMs }),
 });
-process.stdout.write(JSON.stringify({ event: 'listening', port: server.port, pid: process.pid }) + '\n');
-
-let stopping = false;
-const stop = () => {
-  if (stopping) return;
-  stopping = true;
-  server.close().then(
-    () => process.exit(0),
-    (e: unknown) => {
-      process.stderr.write(`socket.io: close failed: ${String(e)}\n`);
-      process.exit(1);
-    },
-  );
-};
-process.on('SIGTERM', stop);
-process.on('SIGINT', stop);
-if (values['exit-on-stdin-close']) {
-  // A parent that dies without signalling still closes our stdin: do not outlive it.
-  process.stdin.on('end', stop);
-  process.stdin.on('error', stop);
-  process.stdin.resume();
-}
+serveAsChild('socket.io', server.port, values['exit-on-stdin-close'] === true, () => server.close());
