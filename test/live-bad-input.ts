@@ -49,6 +49,52 @@ t.test('bad frames on an authenticated socket', async (t) => {
   b.close();
 });
 
+t.test('replies: a parent from another room or none at all is not_found, and fails no other send', async (t) => {
+  // A window of 2 makes the older parent below a store lookup, not a window hit.
+  const live = await startLive(t, 'pglite', { runtime: { recentWindow: 2 } });
+  if (!live) return;
+  const [alice, bob] = [await live.user('alice'), await live.user('bob')];
+  const room = async (name: string) => (await call(live.url, 'POST', '/api/v1/rooms', { token: alice.token, body: { name } })).body.id as number;
+  const [r1, r2] = [await room('r1'), await room('r2')];
+  const a = await live.client(alice.token);
+  const b = await live.client(bob.token);
+  await a.ok('join_room', { room_id: r1 });
+  await a.ok('join_room', { room_id: r2 });
+  await b.ok('join_room', { room_id: r1 });
+  const first = await a.ok('send_message', { room_id: r1, content: 'parent' });
+  const elsewhere = await a.ok('send_message', { room_id: r2, content: 'in r2' });
+  for (let i = 0; i < 3; i++) await a.ok('send_message', { room_id: r1, content: `push ${i}` });
+
+  // Bob's good sends ride in the same batches as Alice's bad replies: only the bad ones fail.
+  const sends = [];
+  for (let i = 0; i < 20; i++) {
+    sends.push(b.request('send_message', { room_id: r1, content: `good ${i}` }));
+    if (i % 5 === 0) {
+      sends.push(a.request('send_message', { room_id: r1, content: 'bad reply', parent_id: elsewhere.id }));
+      sends.push(a.request('send_message', { room_id: r1, content: 'bad reply', parent_id: 999_999_999 }));
+    }
+  }
+  const replies = await Promise.all(sends);
+  const bad = replies.filter((r) => r.type === 'error');
+  t.equal(bad.length, 8, 'every reply to a foreign or missing parent is refused');
+  t.ok(bad.every((r) => r.data.code === 'not_found'), 'with not_found');
+  t.match(bad[0]!.data.details, [{ path: 'parent_message_id' }], 'naming the field');
+  t.equal(replies.filter((r) => r.type === 'ack').length, 20, "every one of Bob's sends is acked");
+
+  // A good reply to a parent outside the window (a store lookup) is stored and counted.
+  await a.ok('send_message', { room_id: r1, content: 'a reply', parent_id: first.id });
+  const event = await b.waitFor((f) => f.type === 'message' && f.data.content === 'a reply');
+  t.equal(event.data.parent_message_id, first.id, 'the reply names its parent');
+  const hist = await call(live.url, 'GET', `/api/v1/rooms/${r1}/messages?limit=100`, { token: alice.token });
+  const contents = (hist.body.messages as { content: string }[]).map((m) => m.content);
+  t.equal(contents.filter((c) => c === 'bad reply').length, 0, 'no bad reply stored');
+  t.equal(contents.filter((c) => c.startsWith('good ')).length, 20);
+  const parent = (hist.body.messages as { id: number; thread_count: number }[]).find((m) => m.id === first.id);
+  t.equal(parent?.thread_count, 1, "the parent's thread count went up");
+  a.close();
+  b.close();
+});
+
 t.test('joining past the rooms-per-user cap is refused, and nothing is joined', async (t) => {
   const live = await startLive(t, 'pglite', { limits: { roomsPerUser: 3 } });
   if (!live) return;

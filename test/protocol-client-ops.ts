@@ -164,6 +164,9 @@ t.test('send_message / send_dm optional fields', async (t) => {
   rejects(t, () => parse('send_message', { room_id: 1, content: 'hi', metadata: { d: new Date() } }), 'validation_failed', 'data.metadata.d');
   rejects(t, () => parse('send_message', { room_id: 1, content: 'hi', metadata: { n: Number.NaN } }), 'validation_failed', 'data.metadata.n');
   rejects(t, () => parse('send_message', { room_id: 1, content: 'hi', metadata: { u: undefined } }), 'validation_failed', 'data.metadata.u');
+  // jsonb cannot hold NUL: one such message would fail every message of its commit batch.
+  rejects(t, () => parse('send_message', { room_id: 1, content: 'hi', metadata: { s: ['ok', 'a\u0000b'] } }), 'validation_failed', 'data.metadata.s[1]', /NUL/);
+  rejects(t, () => parse('send_message', { room_id: 1, content: 'hi', metadata: { 'k\u0000': 1 } }), 'validation_failed', 'data.metadata.k\u0000', /NUL/);
 });
 
 t.test('create_dm: user_id or the seed pair, and the peer', async (t) => {

@@ -176,14 +176,21 @@ export class RoomActor {
       if (seen) return { message: seen, duplicate: true };
     }
     const { committer } = this.#ctx.services;
-    const committed = committer
-      .submit(this.#counter, {
-        authorId: caller.id,
-        content: input.content,
-        parentMessageId: input.parentId ?? null,
-        metadata: input.metadata ?? {},
-        clientId: input.clientId ?? null,
-      })
+    const row = {
+      authorId: caller.id,
+      content: input.content,
+      parentMessageId: input.parentId ?? null,
+      metadata: input.metadata ?? {},
+      clientId: input.clientId ?? null,
+    };
+    // The store does not check references (migrations/0004): a reply's parent is checked here,
+    // from the window when it is recent, else with one lookup, before the row joins a batch.
+    const parent = row.parentMessageId;
+    const submitted =
+      parent === null || this.#recent.some((m) => m.id === parent)
+        ? committer.submit(this.#counter, row)
+        : this.#checkParent(parent).then(() => committer.submit(this.#counter, row));
+    const committed = submitted
       .then(({ message, duplicate }) => {
         if (message.conversation_id !== this.#id) {
           // client_id is unique per author across conversations: a reuse elsewhere is a conflict.
@@ -195,6 +202,14 @@ export class RoomActor {
         return { message: wire, duplicate };
       });
     return this.#ctx.defer(committed);
+  }
+
+  async #checkParent(id: number): Promise<void> {
+    const m = await this.#ctx.services.store.getMessage(id);
+    if (m === null || m.conversation_id !== this.#id) {
+      const message = 'parent message not found in this conversation';
+      throw new ChatError('not_found', message, { details: [{ path: 'parent_message_id', message }] });
+    }
   }
 
   /** A committed message: into the window, then out to every subscriber. */

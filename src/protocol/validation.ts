@@ -106,11 +106,15 @@ export function metadataProblem(value: unknown): Problem | null {
   let nodes = 0;
   const path: (string | number)[] = [];
   const fail = (message: string): Problem => ({ path: [...path], message });
+  // PostgreSQL's jsonb holds no NUL character (not even escaped, as "\u0000"): refused here, a
+  // NUL would fail the whole group-commit batch the message rides in.
+  const stringProblem = (s: string): Problem | null =>
+    s.includes('\0') ? fail('must not contain NUL characters') : isWellFormed(s) ? null : fail('must be valid Unicode (lone surrogate)');
   const walk = (v: unknown, depth: number): Problem | null => {
     if (++nodes > METADATA_MAX_NODES) return { path: [], message: `too many values: at most ${METADATA_MAX_NODES}` };
     switch (typeof v) {
       case 'string':
-        return isWellFormed(v) ? null : fail('must be valid Unicode (lone surrogate)');
+        return stringProblem(v);
       case 'boolean':
         return null;
       case 'number':
@@ -136,7 +140,8 @@ export function metadataProblem(value: unknown): Problem | null {
       path.push(key);
       // An own "__proto__" key survives JSON.parse but turns into a prototype change under
       // Object.assign or a naive merge further down: refuse it here, once.
-      const p = key === '__proto__' ? fail('"__proto__" is not allowed as a key') : walk(v[key], depth + 1);
+      const p =
+        key === '__proto__' ? fail('"__proto__" is not allowed as a key') : (stringProblem(key) ?? walk(v[key], depth + 1));
       path.pop();
       if (p !== null) return p;
     }
