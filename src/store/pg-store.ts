@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import { ChatError } from '../errors.js';
 import { log } from '../log.js';
+import { BUMP_THREADS, copyBatch, IdBlocks, RESERVE_IDS } from './message-copy.js';
 import { isConnectionFailure, toStoreError } from './pg-errors.js';
 import type { Store } from './store.js';
 import type {
@@ -36,6 +37,12 @@ export interface PgStoreOptions {
   replica?: pg.Pool | null;
   /** Runs once, after the pools have ended (closes PGlite, releases its lock). */
   onClose?: () => Promise<void>;
+  /**
+   * Embedded PGlite: runs COPY_MESSAGES over `data`, then `then` if given, in one transaction, with
+   * the pool's one connection held so no other statement runs in between. When set, batches of
+   * messages are written with COPY (./message-copy.ts) instead of the INSERT.
+   */
+  copyMessages?: (data: string, then: { text: string; values: unknown[] } | null) => Promise<void>;
 }
 
 /** Larger than any id, for the open end of an id range (a string: it exceeds 2^53). */
@@ -161,6 +168,9 @@ export class PgStore implements Store {
   readonly #pool: pg.Pool;
   readonly #replica: pg.Pool | null;
   readonly #onClose: (() => Promise<void>) | undefined;
+  readonly #copyMessages: NonNullable<PgStoreOptions['copyMessages']> | null;
+  /** Message ids for COPY, which has no RETURNING. */
+  readonly #ids: IdBlocks;
   #replicaDownUntil = 0;
   #closing: Promise<void> | null = null;
 
@@ -169,6 +179,11 @@ export class PgStore implements Store {
     this.#pool = opts.pool;
     this.#replica = opts.replica ?? null;
     this.#onClose = opts.onClose;
+    this.#copyMessages = opts.copyMessages ?? null;
+    this.#ids = new IdBlocks(async (n) => {
+      const r = await this.#pool.query<{ last: string }>({ name: 'veza_reserve_ids', text: RESERVE_IDS, values: [n] });
+      return Number(r.rows[0]!.last);
+    });
   }
 
   // ---------------------------------------------------------------- users
@@ -490,6 +505,13 @@ export class PgStore implements Store {
   insertMessages(batch: NewMessage[]): Promise<InsertedMessage[]> {
     return this.#guard(async () => {
       if (batch.length === 0) return [];
+      const copy = this.#copyMessages;
+      if (copy !== null) {
+        const rows = copyBatch(batch, await this.#ids.take(batch.length), new Date());
+        const { conversations, parents } = rows.replies;
+        await copy(rows.data, parents.length > 0 ? { text: BUMP_THREADS, values: [conversations, parents] } : null);
+        return rows.inserted;
+      }
       const n = batch.length;
       const conv = new Array<number>(n);
       const seq = new Array<number>(n);

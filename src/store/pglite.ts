@@ -6,6 +6,7 @@ import pg from 'pg';
 import { log } from '../log.js';
 import { StoreLock } from './lock.js';
 import { migrate as runMigrations } from './migrate.js';
+import { COPY_MESSAGES } from './message-copy.js';
 import { batchExtendedQueries } from './pglite-wire.js';
 import type { OpenedStore } from './open.js';
 import { PgStore } from './pg-store.js';
@@ -57,6 +58,23 @@ export async function openPglite(opts: PgliteOptions): Promise<OpenedStore> {
     const store = new PgStore({
       backend: 'pglite',
       pool,
+      copyMessages: async (data, then) => {
+        // Holding the pool's one client keeps every other statement (and any open transaction of
+        // another caller) out until the COPY has committed.
+        const client = await pool.connect();
+        try {
+          const blob = new Blob([data]);
+          if (then === null) await pglite.query(COPY_MESSAGES, [], { blob });
+          else {
+            await pglite.transaction(async (tx) => {
+              await tx.query(COPY_MESSAGES, [], { blob });
+              await tx.query(then.text, then.values);
+            });
+          }
+        } finally {
+          client.release();
+        }
+      },
       onClose: async () => {
         try {
           await pglite.close();
