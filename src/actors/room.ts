@@ -19,13 +19,21 @@ import {
   type Caller,
   type HistoryReply,
   type JoinReply,
+  type NewMessageInput,
   type ResumeReply,
   type RoomRequest,
+  type SendAck,
   type SendReply,
 } from './messages.js';
 
 /** How far back `resume` reads the database when the window does not reach. */
 const RESUME_MAX_EVENTS = 1000;
+
+function sendReply(message: WireMessage, duplicate: boolean, brief: boolean): SendReply | SendAck {
+  if (!brief) return { message, duplicate };
+  const { id, uuid, seq, conversation_id, client_id, created_at } = message;
+  return { id, uuid, seq, conversation_id, client_id, created_at, duplicate };
+}
 
 export class RoomActor {
   readonly #id: number;
@@ -74,7 +82,7 @@ export class RoomActor {
         this.#unsub(msg.sub.front);
         return undefined;
       case 'send':
-        return this.#send(msg.caller, msg.msg);
+        return this.#send(msg.caller, msg.msg, msg.brief === true);
       case 'history':
         return this.#history(msg.caller, msg.before, msg.after, msg.limit);
       case 'resume':
@@ -167,13 +175,13 @@ export class RoomActor {
     else this.#subs.delete(front);
   }
 
-  #send(caller: Caller, input: { content: string; parentId?: number | null; metadata?: Record<string, unknown> | null; clientId?: string | null }): SendReply {
+  #send(caller: Caller, input: NewMessageInput, brief: boolean): SendReply | SendAck {
     this.#writer(caller);
     const conv = this.#room();
     if (input.clientId) {
       // A retry the window still holds is answered without touching the database.
       const seen = this.#recentByClient.get(`${caller.id}:${input.clientId}`);
-      if (seen) return { message: seen, duplicate: true };
+      if (seen) return sendReply(seen, true, brief);
     }
     const { committer } = this.#ctx.services;
     const row = {
@@ -199,7 +207,7 @@ export class RoomActor {
         // A duplicate is the caller's own earlier message (client_id is unique per author).
         const wire = toWireMessage(message, conv, caller.username);
         if (!duplicate) this.#committed(wire);
-        return { message: wire, duplicate };
+        return sendReply(wire, duplicate, brief);
       });
     return this.#ctx.defer(committed);
   }

@@ -13,7 +13,7 @@ import {
   type HistoryReply,
   type JoinReply,
   type ResumeReply,
-  type SendReply,
+  type SendAck,
 } from '../../actors/messages.js';
 import { ChatError } from '../../errors.js';
 import { dmPeerId, type ClientOp, type ClientOpData, type ClientOpType } from '../../protocol/client-ops.js';
@@ -129,13 +129,12 @@ export const OPS: Table = {
 
 async function sendTo(ctx: OpContext, conversationId: number, data: ClientOpData['send_message'] | ClientOpData['send_dm']) {
   ctx.gw.limit(ctx.conn, ctx.user.id, 'send_message');
-  const reply = await ctx.gw.actors.ask<SendReply>(ROOM, conversationId, {
+  return ctx.gw.actors.ask<SendAck>(ROOM, conversationId, {
     t: 'send',
     caller: ctx.user,
     msg: { content: data.content, parentId: data.parent_id ?? null, metadata: data.metadata ?? null, clientId: data.client_id ?? null },
+    brief: true,
   });
-  const m = reply.message;
-  return { id: m.id, uuid: m.uuid, seq: m.seq, conversation_id: m.conversation_id, client_id: m.client_id, created_at: m.created_at, duplicate: reply.duplicate };
 }
 
 export function handlerFor(op: ClientOp): Handler<ClientOpType> | undefined {
