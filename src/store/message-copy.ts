@@ -8,33 +8,35 @@
  * - `id` comes from blocks of the table's own sequence (`IdBlocks`): one `nextval` + `setval`
  *   round trip per block, ids increasing in the order batches take them, so a conversation's ids
  *   follow its seqs (history pages by id, replay by seq);
- * - `uuid` is `crypto.randomUUID()` (version 4, as `gen_random_uuid()`);
+ * - `uuid` is `crypto.randomUUID()` (version 4, as `gen_random_uuid()`), copied flat;
  * - `created_at` is the batch's time, with the millisecond precision the wire carries.
  *
  * The text format's escapes make any string safe: backslash, tab, newline and carriage return are
  * the only characters with a meaning in a row, and they are all escaped. Numbers are checked to be
  * integers before they are written, so no value can add a column or a row.
  */
-import { randomUUID } from 'node:crypto';
 import { ChatError } from '../errors.js';
+import { flatUuid } from '../flat-uuid.js';
 import type { InsertedMessage, NewMessage } from './types.js';
 
 export const COPY_MESSAGES =
   'COPY messages (id, uuid, conversation_id, seq, author_id, content, message_type, parent_message_id, ' +
   "metadata, client_id, created_at, updated_at) FROM '/dev/blob'";
 
-/** The thread-count bump for replies of a batch COPY wrote: `$1` conversations, `$2` parents. */
-export const BUMP_THREADS = `
+/** The UPDATE that adds each reply in `source` (rows of conversation_id, parent_message_id) to its parent's thread count. */
+export const bumpThreads = (source: string): string => `
   UPDATE messages p SET thread_count = p.thread_count + r.n
-    FROM (SELECT conversation_id, parent_message_id, count(*)::int AS n
-            FROM unnest($1::bigint[], $2::bigint[]) AS t(conversation_id, parent_message_id)
-           GROUP BY conversation_id, parent_message_id) r
+    FROM (SELECT conversation_id, parent_message_id, count(*)::int AS n FROM ${source}
+           WHERE parent_message_id IS NOT NULL GROUP BY conversation_id, parent_message_id) r
    WHERE p.conversation_id = r.conversation_id AND p.id = r.parent_message_id`;
+
+/** The thread-count bump for the replies of a batch COPY wrote: `$1` conversations, `$2` parents. */
+export const BUMP_THREADS = bumpThreads('unnest($1::bigint[], $2::bigint[]) AS t(conversation_id, parent_message_id)');
 
 /** Ids per block: a restart loses at most this many ids (a gap, harmless in a bigint). */
 export const ID_BLOCK = 1024;
 
-/** Takes `n` ids and returns the first of the block (`first .. first + n - 1`). */
+/** Takes `$1` ids from the sequence and returns the last of them (`last - $1 + 1 .. last`). */
 export const RESERVE_IDS = `SELECT setval('messages_id_seq', nextval('messages_id_seq') + $1::bigint - 1) AS last`;
 
 const SPECIAL = /[\\\t\n\r]/;
@@ -59,9 +61,6 @@ function text(v: unknown, path: string): string {
   }
   return copyField(v);
 }
-
-/** A flat copy: `randomUUID()` returns a rope V8 would keep for as long as the message is kept. */
-const flatUuid = (): string => Buffer.from(randomUUID(), 'latin1').toString('latin1');
 
 export interface CopyBatch {
   /** COPY's input, one line per row. */

@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import { ChatError } from '../errors.js';
 import { log } from '../log.js';
-import { BUMP_THREADS, copyBatch, IdBlocks, RESERVE_IDS } from './message-copy.js';
+import { BUMP_THREADS, bumpThreads, copyBatch, IdBlocks, RESERVE_IDS } from './message-copy.js';
 import { isConnectionFailure, toStoreError } from './pg-errors.js';
 import type { Store } from './store.js';
 import type {
@@ -80,11 +80,7 @@ const Q = {
         SELECT conversation_id, seq, author_id, content, message_type::message_type, parent_message_id, metadata::jsonb, client_id
           FROM input ORDER BY ord
         RETURNING id, uuid, created_at, conversation_id, seq
-      ), threads AS (
-        UPDATE messages p SET thread_count = p.thread_count + r.n
-          FROM (SELECT conversation_id, parent_message_id, count(*)::int AS n FROM input
-                 WHERE parent_message_id IS NOT NULL GROUP BY conversation_id, parent_message_id) r
-         WHERE p.conversation_id = r.conversation_id AND p.id = r.parent_message_id
+      ), threads AS (${bumpThreads('input')}
       )
       SELECT ins.id, ins.uuid, ins.created_at FROM ins JOIN input USING (conversation_id, seq) ORDER BY input.ord`,
   },
