@@ -19,7 +19,7 @@ export interface Conn {
   /** Rooms this socket joined (subscribed to); null until the first (most sockets idle: no Set each). */
   rooms: Set<number> | null;
   closed: boolean;
-  /** Authentication deadline or token expiry. */
+  /** The authentication deadline of a socket not yet authenticated. */
   timer: NodeJS.Timeout | null;
   /** `rate_limited` answers in the current flood window, and when that window started. */
   floods: number;

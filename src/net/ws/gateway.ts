@@ -379,11 +379,9 @@ export class Gateway implements GatewayCore {
     const first = conn.user === null;
     conn.user = { id: claims.user_id, username: claims.username, role: claims.role };
     conn.expiresAt = claims.exp * 1000;
+    // A renewal only moves `expiresAt`: the once-a-second sweep (#sweep) closes expired sockets.
     if (first) this.#authenticated(conn, id);
-    else {
-      this.#armExpiry(conn);
-      this.send(conn, 'authenticated', this.#authenticatedData(conn), id);
-    }
+    else this.send(conn, 'authenticated', this.#authenticatedData(conn), id);
   }
 
   #authenticated(conn: Socket, replyTo: string | undefined): void {
@@ -394,7 +392,7 @@ export class Gateway implements GatewayCore {
     else if (held instanceof Set) held.add(conn);
     else this.#byUser.set(user.id, new Set([held, conn]));
     conn.ws?.subscribe(topicFor(userTopic(user.id), conn.protocol));
-    this.#armExpiry(conn);
+    this.#clearTimer(conn);
     this.actors.tell(USER, user.id, { t: 'session_opened', sessionId: conn.sessionId, front: this.front });
     this.send(conn, 'authenticated', this.#authenticatedData(conn), replyTo);
   }
@@ -421,10 +419,10 @@ export class Gateway implements GatewayCore {
   }
 
   /**
-   * The authentication deadline is over; token expiry is checked by the once-a-second sweep
-   * (#sweep) rather than a timer per socket, which costs memory on every idle connection.
+   * The authentication deadline is met (or the socket closed). Token expiry has no timer: the
+   * once-a-second sweep (#sweep) checks it, as a timer per socket costs memory on every idle one.
    */
-  #armExpiry(conn: Socket): void {
+  #clearTimer(conn: Socket): void {
     if (conn.timer) clearTimeout(conn.timer);
     conn.timer = null;
   }
@@ -436,8 +434,7 @@ export class Gateway implements GatewayCore {
 
   #closed(conn: Socket, code: number): void {
     conn.closed = true;
-    if (conn.timer) clearTimeout(conn.timer);
-    conn.timer = null;
+    this.#clearTimer(conn);
     this.#sockets.delete(conn);
     conn.ws = null;
     conn.rooms = null;
