@@ -1,7 +1,9 @@
 /**
  * Group commit for one shard: every message any RoomActor of the shard accepts waits here until
- * one multi-row insert (a single statement over `unnest`) makes the whole batch durable. Only then
- * does the submitter's promise resolve, so nothing is acked or fanned out before it is committed.
+ * one statement (`Store.insertMessages`: a multi-row INSERT, or COPY on PGlite) makes the whole
+ * batch durable. Only then does the submitter's promise resolve, so nothing is acked or fanned out
+ * before it is committed. One flush runs at a time; under load flushes are paced `intervalMs`
+ * apart, so a busy shard commits a hundred large batches a second rather than a thousand small ones.
  *
  * Sequence numbers are assigned here, at flush time, not when a RoomActor accepts a send: a retried
  * `client_id` found in the database at flush time is answered with the stored message and takes no
@@ -34,6 +36,14 @@ export interface GroupCommitOptions {
   maxBatch: number;
   /** With no flush in flight, wait this long for company before flushing (0: next turn). */
   windowMs: number;
+  /**
+   * Start a flush no sooner than this after the previous one started, unless `maxBatch` rows
+   * wait (0: go again as soon as a flush ends). Under load this makes commits fewer and larger:
+   * each commit has a fixed cost (a round trip to the store, a WAL write, a wake-up of every
+   * thread the results go to) that small batches pay again and again. A row waits at most this
+   * much longer; an idle shard's first row still waits only `windowMs`.
+   */
+  intervalMs?: number;
   /** Called after each flush, for metrics. */
   onFlush?: (rows: number, ms: number, failed: boolean) => void;
 }
@@ -53,6 +63,8 @@ export class GroupCommitter {
   #queue: Entry[] = [];
   #inFlight: Promise<void> | null = null;
   #timer: NodeJS.Timeout | null = null;
+  /** When the last flush started (performance.now()), for `intervalMs`. */
+  #lastStart = -Infinity;
   #closed = false;
 
   constructor(store: CommitStore, opts: GroupCommitOptions) {
@@ -86,18 +98,24 @@ export class GroupCommitter {
     await this.drain();
   }
 
-  #schedule(): void {
+  /**
+   * Arranges the next flush. `windowMs` is the wait for company when the queue starts filling on
+   * an idle committer; after a flush, the rows that arrived during it have waited already.
+   */
+  #schedule(windowMs = this.#opts.windowMs): void {
     if (this.#inFlight) return; // the running flush picks the queue up when it ends
     if (this.#queue.length >= this.#opts.maxBatch) {
       void this.#flushNow();
       return;
     }
     if (this.#timer !== null) return;
+    const spacing = this.#lastStart + (this.#opts.intervalMs ?? 0) - performance.now();
+    const delay = Math.max(windowMs, spacing);
     const fire = () => {
       this.#timer = null;
       if (!this.#inFlight && this.#queue.length > 0) void this.#flushNow();
     };
-    this.#timer = this.#opts.windowMs > 0 ? setTimeout(fire, this.#opts.windowMs) : (setImmediate(fire) as unknown as NodeJS.Timeout);
+    this.#timer = delay >= 1 ? setTimeout(fire, delay) : (setImmediate(fire) as unknown as NodeJS.Timeout);
   }
 
   #flushNow(): Promise<void> {
@@ -105,11 +123,13 @@ export class GroupCommitter {
       clearTimeout(this.#timer);
       this.#timer = null;
     }
+    this.#lastStart = performance.now();
     const batch = this.#queue.splice(0, this.#opts.maxBatch);
     const run = this.#flush(batch).finally(() => {
       this.#inFlight = null;
-      // Rows that arrived during the flush waited as long as it took: go again at once.
-      if (this.#queue.length > 0) void this.#flushNow();
+      // Rows that arrived during the flush waited as long as it took: no window for them, only
+      // the interval since this flush started (none at all when a full batch waits).
+      if (this.#queue.length > 0) this.#schedule(0);
     });
     this.#inFlight = run;
     return run;

@@ -34,6 +34,7 @@ const ENV: ReadonlyArray<readonly [name: string, path: string, kind: 'string' | 
   ['VEZA_IDLE_TIMEOUT_MS', 'ws.idleTimeoutMs', 'int'],
   ['VEZA_AUTH_TIMEOUT_MS', 'ws.authTimeoutMs', 'int'],
   ['VEZA_COMMIT_WINDOW_MS', 'runtime.commitWindowMs', 'int'],
+  ['VEZA_COMMIT_INTERVAL_MS', 'runtime.commitIntervalMs', 'int'],
   ['VEZA_LOG_LEVEL', 'log.level', 'string'],
 ];
 

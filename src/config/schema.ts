@@ -99,6 +99,8 @@ export const configSchema = z
         /** Group commit: flush when this many rows wait, or after commitWindowMs. */
         commitBatch: int(1, 10_000).default(256),
         commitWindowMs: int(0, 1000).default(2),
+        /** Group commit under load: a flush starts at least this long after the previous one started. */
+        commitIntervalMs: int(0, 1000).default(10),
         /** Recent events each RoomActor keeps in memory for joins, history and resume. */
         recentWindow: int(0, 100_000).default(500),
         cpuThreads: int(1, 64).default(Math.max(1, Math.min(2, cores))),

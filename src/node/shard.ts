@@ -17,6 +17,7 @@ export async function setup(ctx: ShardSetupContext): Promise<ShardServices> {
   const committer = new GroupCommitter(store, {
     maxBatch: config.runtime.commitBatch,
     windowMs: config.runtime.commitWindowMs,
+    intervalMs: config.runtime.commitIntervalMs,
   });
   const names = new Map<number, string>();
   const services: ChatServices = {
