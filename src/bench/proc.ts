@@ -64,3 +64,26 @@ export function readProc(pid: number): ProcSample | null {
     throw e;
   }
 }
+
+/**
+ * The resident set of `pid` once it stops moving: read every `everyMs` until two readings a
+ * second apart differ by at most `toleranceMb`, or `maxMs` passed (then the last reading). A server
+ * that just started still touches pages for a few seconds (thread stacks, the JIT, PGlite's
+ * caches); a reading taken during that time made "RSS per idle connection" vary by a whole KiB
+ * from run to run. Null when the process is gone.
+ */
+export async function settledRss(pid: number, opts: { toleranceMb?: number; maxMs?: number; everyMs?: number } = {}): Promise<number | null> {
+  const tolerance = opts.toleranceMb ?? 0.5;
+  const every = opts.everyMs ?? 250;
+  const deadline = performance.now() + (opts.maxMs ?? 15_000);
+  const history: number[] = [];
+  const span = Math.max(1, Math.round(1000 / every));
+  for (;;) {
+    const rss = readProc(pid)?.rssMb;
+    if (rss === undefined) return null;
+    history.push(rss);
+    const before = history.length > span ? history[history.length - 1 - span]! : undefined;
+    if ((before !== undefined && Math.abs(rss - before) <= tolerance) || performance.now() >= deadline) return rss;
+    await new Promise((r) => setTimeout(r, every));
+  }
+}

@@ -45,7 +45,7 @@ import {
 } from './cohort.js';
 import type { AuthMode } from './cohort-messages.js';
 import { benchContent, decodeEnvelope, envelopeFrame, sendMessageFrame, type Codec, type Envelope } from './frames.js';
-import { readProc } from './proc.js';
+import { readProc, settledRss } from './proc.js';
 import { emptyOutcome, makeResult, planSummary, type BenchResult, type SuiteFigures } from './result.js';
 import { benchServerConfig, newJwtSecret, spawnVeza, writeBenchConfig, type VezaServer } from './server.js';
 import type { ChildServer } from './child-server.js';
@@ -483,9 +483,8 @@ async function runOn(suite: Exclude<Suite, 'ring'>, t: RunningTarget, p: SuitePa
       return execute(suite, t, plan, ctx, label, { pairs: n / 2 });
     }
     case 'connections': {
-      // Let the freshly started server settle before its idle RSS is read.
-      await new Promise((r) => setTimeout(r, 1000));
-      const idle = t.pid === undefined ? null : (readProc(t.pid)?.rssMb ?? null);
+      // The idle RSS of a freshly started server, once it stopped growing (see settledRss).
+      const idle = t.pid === undefined ? null : await settledRss(t.pid);
       const plan = idlePlan({ ...common, conns: p.conns });
       return execute(suite, t, plan, ctx, label, {}, (out) => {
         const after = out.server.rss_mb;
