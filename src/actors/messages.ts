@@ -110,15 +110,17 @@ export interface DmReply {
 
 /** What an actor posts to a front thread. */
 export type FrontPost =
-  /** Publish one event to topics; the front serialises it once per sub-protocol it has subscribers for. */
+  /**
+   * Publish one event to a conversation's subscribers (`topics`, uWS pub/sub) or to every socket
+   * of some users (`users`: DMs, dm_created). The front serialises it once per sub-protocol in use.
+   */
   | { t: 'publish'; topics: string[]; event: ServerEvent }
+  | { t: 'publish'; users: number[]; event: ServerEvent }
   /** Close every socket of a user (logout, ban) with a close code. */
   | { t: 'kick'; userId: number; code: number; reason: string };
 
 /** Topic of a conversation's subscribers. */
 export const roomTopic = (conversationId: number): string => `r:${conversationId}`;
-/** Topic of every socket of one user (DMs, dm_created, kicks). */
-export const userTopic = (userId: number): string => `u:${userId}`;
 
 /** The port fronts use to reach actors: implemented by the runtime's actor client. */
 export interface ActorCaller {

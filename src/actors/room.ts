@@ -15,7 +15,6 @@ import type { ChatContext } from './context.js';
 import type { SeqCounter } from './group-commit.js';
 import {
   roomTopic,
-  userTopic,
   type Caller,
   type HistoryReply,
   type JoinReply,
@@ -236,12 +235,12 @@ export class RoomActor {
     this.#publish({ type: 'message', data: wire });
   }
 
-  /** One post per front that holds subscribers (rooms), or to every front (DMs go to user topics). */
+  /** One post per front that holds subscribers (rooms), or to every front (DMs go to both users' sockets). */
   #publish(event: ServerEvent): void {
     const { fronts } = this.#ctx.services;
     if (this.#isDm()) {
-      const topics = [...this.#members.keys()].map(userTopic);
-      for (let f = 0; f < fronts; f++) this.#ctx.post(f, { t: 'publish', topics, event });
+      const users = [...this.#members.keys()];
+      for (let f = 0; f < fronts; f++) this.#ctx.post(f, { t: 'publish', users, event });
       return;
     }
     const topics = [roomTopic(this.#id)];

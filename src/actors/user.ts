@@ -7,7 +7,7 @@
 import { ChatError } from '../errors.js';
 import { toWireRoom } from '../protocol/events.js';
 import type { ChatContext } from './context.js';
-import { userTopic, type Caller, type DmReply, type UserRequest } from './messages.js';
+import type { Caller, DmReply, UserRequest } from './messages.js';
 
 export type UserActorRequest =
   | UserRequest
@@ -92,8 +92,7 @@ export class UserActor {
     const { conversation, created } = await store.getOrCreateDm(caller.id, peerId);
     const user_ids: [number, number] = caller.id < peerId ? [caller.id, peerId] : [peerId, caller.id];
     const event = { type: 'dm_created' as const, data: { conversation_id: conversation.id, user_ids } };
-    const topics = user_ids.map(userTopic);
-    for (let f = 0; f < fronts; f++) this.#ctx.post(f, { t: 'publish', topics, event });
+    for (let f = 0; f < fronts; f++) this.#ctx.post(f, { t: 'publish', users: user_ids, event });
     return { conversation_id: conversation.id, user_ids, created };
   }
 

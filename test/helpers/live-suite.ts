@@ -170,6 +170,43 @@ export function liveSuite(t: Test, backend: Backend): void {
     for (const x of [a, b, c]) x.close();
   });
 
+  t.test(`${backend}: DM events reach every socket of both users, on both fronts and in both encodings, in order`, async (t) => {
+    const live = await startLive(t, backend);
+    if (!live) return;
+    const [alice, bob] = [await live.user('alice'), await live.user('bob')];
+    const fronts = async () => Promise.all([0, 1].map(async (i) => ((await live.node.supervisor.control('front', i, { t: 'stats' })) as { open: number }).open));
+    // Several sockets per user, alternating encodings, until both fronts hold some (bounded).
+    const sockets: { user: number; c: TestClient }[] = [];
+    for (let i = 0; i < 40; i++) {
+      const who = i % 2 === 0 ? alice : bob;
+      const protocol = i % 4 < 2 ? 'veza.json' : 'veza.msgpack';
+      sockets.push({ user: who.id, c: await live.client(who.token, { protocol }) });
+      const open = await fronts();
+      if (sockets.length >= 6 && open[0]! > 0 && open[1]! > 0) break;
+    }
+    const open = await fronts();
+    t.ok(open[0]! > 0 && open[1]! > 0, `both fronts hold sockets (${open.join(' / ')})`);
+    const sender = sockets[0]!.c;
+    const dm = await sender.ok('create_dm', { user_id: bob.id });
+    for (const { c } of sockets) await c.waitFor((f) => f.type === 'dm_created' && f.data.conversation_id === dm.conversation_id);
+    t.pass(`dm_created reached all ${sockets.length} sockets`);
+    const sends = Array.from({ length: 6 }, (_, i) => sender.ok('send_dm', { conversation_id: dm.conversation_id, content: `dm ${i}` }));
+    const acks = await Promise.all(sends);
+    t.same(acks.map((a) => a.seq).sort((x, y) => x - y), [1, 2, 3, 4, 5, 6]);
+    for (const { c } of sockets) {
+      await c.waitFor((f) => f.type === 'message' && f.data.conversation_id === dm.conversation_id && f.data.seq === 6);
+      t.same(messagesOf(c, dm.conversation_id).map((f) => f.data.seq), [1, 2, 3, 4, 5, 6], `a ${c.ws.protocol} socket got each DM once, in seq order`);
+    }
+    // A closed socket is skipped; the user's other sockets still get the next event.
+    const gone = sockets.find((s) => s.user === bob.id)!;
+    gone.c.close();
+    const rest = sockets.filter((s) => s !== gone);
+    await sender.ok('send_dm', { conversation_id: dm.conversation_id, content: 'after a close' });
+    for (const { c } of rest) await c.waitFor((f) => f.type === 'message' && f.data.seq === 7);
+    t.pass('the remaining sockets got the event sent after one closed');
+    for (const { c } of rest) c.close();
+  });
+
   t.test(`${backend}: resume after reconnect returns every missed event in order, then live ones`, async (t) => {
     // A window of 3 recent events: resuming from further back reads the database.
     const live = await startLive(t, backend, { runtime: { recentWindow: 3 } });

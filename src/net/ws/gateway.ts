@@ -4,11 +4,12 @@
  * Operations themselves are in ./ops.ts.
  *
  * Fan-out: a socket that joined conversation C subscribes to the uWS topic `r:C|j` or `r:C|m`
- * (by sub-protocol); every socket subscribes to its user's topic `u:U|…` (DMs, kicks). An actor
- * posts one event per front; the front serialises it once per sub-protocol that has subscribers
- * and publishes, and uWS copies the bytes to every subscriber in C++.
+ * (by sub-protocol). An actor posts one event per front; the front serialises it once per
+ * sub-protocol that has subscribers and publishes, and uWS copies the bytes to every subscriber in
+ * C++. Events for users (DMs, dm_created) go to the user's sockets found in `#byUser`, not through
+ * a topic per user: a subscription costs every idle connection about 0.4 KiB in uWS.
  */
-import { ROOM, SESSION, USER, roomTopic, userTopic, type ActorCaller, type Caller, type FrontPost } from '../../actors/messages.js';
+import { ROOM, SESSION, USER, roomTopic, type ActorCaller, type Caller, type FrontPost } from '../../actors/messages.js';
 import type { AccessTokens } from '../../auth/jwt.js';
 import { bearerToken } from '../../auth/jwt.js';
 import type { Config } from '../../config/schema.js';
@@ -17,8 +18,8 @@ import { flatUuid } from '../../flat-uuid.js';
 import { perMinute, RateLimiter } from '../../limits/token-bucket.js';
 import type { Logger } from '../../log.js';
 import { parseClientFrame, buildClientSchemas, type ClientSchemas } from '../../protocol/client-ops.js';
-import { decodeFrame, encodeEvent, FrameError, preencode, selectSubprotocol } from '../../protocol/codec.js';
-import type { ServerEventDataMap, ServerEventType } from '../../protocol/events.js';
+import { decodeFrame, encodeEvent, FrameError, preencode, selectSubprotocol, type PreEncoded } from '../../protocol/codec.js';
+import type { ServerEvent, ServerEventDataMap, ServerEventType } from '../../protocol/events.js';
 import { toWireUser } from '../../protocol/events.js';
 import type { HttpResponse, TemplatedApp, WebSocket } from '../uws.js';
 import { newConn, topicFor, type Conn } from './conn.js';
@@ -231,12 +232,18 @@ export class Gateway implements GatewayCore {
 
   /** An actor's post to this front. */
   deliver(post: FrontPost): void {
-    if (post.t === 'publish') this.#publish(post.topics, post.event);
-    else if (post.t === 'kick') {
-      const held = this.#byUser.get(post.userId);
-      const conns = held === undefined ? [] : held instanceof Set ? [...held] : [held];
-      for (const conn of conns) this.#close(conn, post.code, post.reason);
+    if (post.t === 'publish') {
+      if ('users' in post) this.#toUsers(post.users, post.event);
+      else this.#publish(post.topics, post.event);
+    } else if (post.t === 'kick') {
+      for (const conn of this.#socketsOf(post.userId)) this.#close(conn, post.code, post.reason);
     }
+  }
+
+  /** The open sockets of `userId` on this front (a copy: closing one changes the set). */
+  #socketsOf(userId: number): Socket[] {
+    const held = this.#byUser.get(userId);
+    return held === undefined ? [] : held instanceof Set ? [...held] : [held];
   }
 
   /**
@@ -294,7 +301,7 @@ export class Gateway implements GatewayCore {
 
   // ---------------------------------------------------------------------------------------------
 
-  #publish(topics: string[], event: FrontPost extends infer P ? (P extends { t: 'publish'; event: infer E } ? E : never) : never): void {
+  #publish(topics: string[], event: ServerEvent): void {
     const app = this.#app;
     if (app === null) return;
     const pre = preencode(event);
@@ -304,6 +311,27 @@ export class Gateway implements GatewayCore {
       const m = topicFor(base, 'veza.msgpack');
       if (app.numSubscribers(m) > 0) app.publish(m, pre.msgpack, true);
     }
+  }
+
+  /**
+   * An event for every socket of some users. `ws.send` writes out what uWS still holds for the
+   * socket from this turn's publishes first, so a socket's events keep the order they came in.
+   */
+  #toUsers(users: readonly number[], event: ServerEvent): void {
+    let pre: PreEncoded | undefined;
+    for (const userId of users) {
+      const held = this.#byUser.get(userId);
+      if (held === undefined) continue;
+      pre ??= preencode(event);
+      if (held instanceof Set) for (const conn of held) this.#sendBytes(conn, pre);
+      else this.#sendBytes(held, pre);
+    }
+  }
+
+  #sendBytes(conn: Socket, pre: PreEncoded): void {
+    const ws = conn.ws;
+    if (conn.closed || ws === null) return;
+    ws.send(pre.for(conn.protocol), conn.binary);
   }
 
   #onMessage(conn: Socket, message: ArrayBuffer, isBinary: boolean): void {
@@ -391,7 +419,6 @@ export class Gateway implements GatewayCore {
     if (held === undefined) this.#byUser.set(user.id, conn);
     else if (held instanceof Set) held.add(conn);
     else this.#byUser.set(user.id, new Set([held, conn]));
-    conn.ws?.subscribe(topicFor(userTopic(user.id), conn.protocol));
     this.#clearTimer(conn);
     this.actors.tell(USER, user.id, { t: 'session_opened', sessionId: conn.sessionId, front: this.front });
     this.send(conn, 'authenticated', this.#authenticatedData(conn), replyTo);
