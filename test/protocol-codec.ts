@@ -11,9 +11,12 @@ import {
   getCodec,
   jsonCodec,
   msgpackCodec,
+  jsonEvent,
   preencode,
+  preencodeJson,
   selectSubprotocol,
   type Envelope,
+  type JsonEvent,
   type SubProtocol,
 } from '../src/protocol/codec.js';
 import { parseClientFrame } from '../src/protocol/client-ops.js';
@@ -259,6 +262,29 @@ t.test('preencode: the same bytes as encodeEvent, computed once, owning their me
     t.equal(pre.json.buffer.byteLength, pre.json.byteLength, 'json owns its ArrayBuffer');
     t.same(JSON.parse(pre.json.toString('utf8')), unpack(pre.msgpack), 'both say the same thing');
   }
+});
+
+t.test('jsonEvent + preencodeJson (what shards post): the same frames as from the event itself', async (t) => {
+  const events = [
+    { type: 'message', data: { ...message, content: 'é \u2028 "quoted" \\ \n 🙂', metadata: { nested: [1, null, { a: 'b' }] } } },
+    { type: 'member_left', data: { room_id: 3, user_id: 4, reason: 'left' } },
+    { type: 'pong', data: undefined },
+  ] as const;
+  for (const ev of events) {
+    const posted = jsonEvent(ev);
+    t.equal(typeof (posted.data ?? ''), 'string', `${ev.type}: data crosses as JSON text`);
+    // What the ring does to a post: msgpack there and back.
+    const arrived = unpack(pack(posted)) as JsonEvent;
+    const pre = preencodeJson(arrived);
+    t.same(pre.json, Buffer.from(encodeJson(ev.type, ev.data), 'utf8'), `${ev.type}: json`);
+    t.same(pre.msgpack, Buffer.from(encodeMsgpack(ev.type, ev.data)), `${ev.type}: msgpack`);
+    t.equal(pre.json, pre.json, 'computed once');
+    t.equal(pre.msgpack, pre.msgpack, 'computed once');
+  }
+  // msgpack first (a front with only veza.msgpack subscribers), then json.
+  const pre = preencodeJson(jsonEvent(events[0]));
+  t.same(unpack(pre.msgpack), { type: 'message', data: events[0].data });
+  t.same(JSON.parse(pre.json.toString('utf8')), { type: 'message', data: events[0].data });
 });
 
 t.test('sub-protocol negotiation', async (t) => {

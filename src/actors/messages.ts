@@ -4,6 +4,7 @@
  * back to fronts. Everything here is plain data: it is packed with msgpackr onto the rings.
  */
 import type { ServerEvent, WireMessage, WireRoom } from '../protocol/events.js';
+import type { JsonEvent } from '../protocol/codec.js';
 import type { UserRole } from '../store/types.js';
 
 export const ROOM = 'room';
@@ -114,8 +115,8 @@ export type FrontPost =
    * Publish one event to a conversation's subscribers (`topics`, uWS pub/sub) or to every socket
    * of some users (`users`: DMs, dm_created). The front serialises it once per sub-protocol in use.
    */
-  | { t: 'publish'; topics: string[]; event: ServerEvent }
-  | { t: 'publish'; users: number[]; event: ServerEvent }
+  | { t: 'publish'; topics: string[]; event: JsonEvent }
+  | { t: 'publish'; users: number[]; event: JsonEvent }
   /** Close every socket of a user (logout, ban) with a close code. */
   | { t: 'kick'; userId: number; code: number; reason: string };
 

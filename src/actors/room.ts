@@ -9,6 +9,7 @@
  */
 import { ChatError } from '../errors.js';
 import type { ServerEvent, WireMessage } from '../protocol/events.js';
+import { jsonEvent } from '../protocol/codec.js';
 import { toWireMessage, toWireRoom } from '../protocol/events.js';
 import type { Conversation, Member, Message } from '../store/types.js';
 import type { ChatContext } from './context.js';
@@ -238,13 +239,14 @@ export class RoomActor {
   /** One post per front that holds subscribers (rooms), or to every front (DMs go to both users' sockets). */
   #publish(event: ServerEvent): void {
     const { fronts } = this.#ctx.services;
+    const encoded = jsonEvent(event); // stringified once, whatever the number of fronts
     if (this.#isDm()) {
       const users = [...this.#members.keys()];
-      for (let f = 0; f < fronts; f++) this.#ctx.post(f, { t: 'publish', users, event });
+      for (let f = 0; f < fronts; f++) this.#ctx.post(f, { t: 'publish', users, event: encoded });
       return;
     }
     const topics = [roomTopic(this.#id)];
-    for (const [front, n] of this.#subs) if (n > 0) this.#ctx.post(front, { t: 'publish', topics, event });
+    for (const [front, n] of this.#subs) if (n > 0) this.#ctx.post(front, { t: 'publish', topics, event: encoded });
   }
 
   async #history(caller: Caller, before: number | undefined, after: number | undefined, limit: number): Promise<HistoryReply> {

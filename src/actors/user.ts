@@ -5,6 +5,7 @@
  * docs/ARCHITECTURE.md).
  */
 import { ChatError } from '../errors.js';
+import { jsonEvent } from '../protocol/codec.js';
 import { toWireRoom } from '../protocol/events.js';
 import type { ChatContext } from './context.js';
 import type { Caller, DmReply, UserRequest } from './messages.js';
@@ -92,7 +93,8 @@ export class UserActor {
     const { conversation, created } = await store.getOrCreateDm(caller.id, peerId);
     const user_ids: [number, number] = caller.id < peerId ? [caller.id, peerId] : [peerId, caller.id];
     const event = { type: 'dm_created' as const, data: { conversation_id: conversation.id, user_ids } };
-    for (let f = 0; f < fronts; f++) this.#ctx.post(f, { t: 'publish', users: user_ids, event });
+    const encoded = jsonEvent(event);
+    for (let f = 0; f < fronts; f++) this.#ctx.post(f, { t: 'publish', users: user_ids, event: encoded });
     return { conversation_id: conversation.id, user_ids, created };
   }
 

@@ -200,9 +200,14 @@ function jsonHead(type: string): string {
 }
 
 export function encodeJson(type: string, data: unknown, extra?: EventExtra): string {
+  return jsonFrame(type, data === undefined ? undefined : JSON.stringify(data), extra);
+}
+
+/** The veza.json frame around `data` already in JSON text (undefined: no `data` member). */
+function jsonFrame(type: string, dataJson: string | undefined, extra?: EventExtra): string {
   let s = jsonHead(type);
   if (extra?.reply_to !== undefined) s += `,"reply_to":${JSON.stringify(extra.reply_to)}`;
-  if (data !== undefined) s += `,"data":${JSON.stringify(data)}`;
+  if (dataJson !== undefined) s += `,"data":${dataJson}`;
   return s + '}';
 }
 
@@ -232,31 +237,68 @@ function ownedUtf8(s: string): Buffer {
 }
 
 /**
+ * An event with its `data` already in JSON text: how a shard posts an event to the fronts. The
+ * shard stringifies it once, however many fronts it goes to; a front then neither decodes the
+ * object from the ring nor stringifies it again, and parses the text only for veza.msgpack
+ * subscribers. Event data is JSON by definition (it is what veza.json sends), so nothing is lost.
+ */
+export interface JsonEvent {
+  type: ServerEventType;
+  /** JSON text of the event's `data`; absent when the event has none. */
+  data?: string;
+}
+
+export function jsonEvent(event: ServerEvent): JsonEvent {
+  return event.data === undefined ? { type: event.type } : { type: event.type, data: JSON.stringify(event.data) };
+}
+
+/**
  * One event serialised at most once per sub-protocol, for fan-out: every socket of the same
  * sub-protocol is sent the same bytes. Each form is computed on first use; `data` must not be
  * mutated after this is built. The buffers own their memory, so they may cross threads.
  */
+const NOT_YET: unique symbol = Symbol('not computed yet');
+
 export class PreEncoded {
   readonly type: ServerEventType;
-  readonly #data: unknown;
+  /** The data as a value; NOT_YET until the msgpack form needs it (when built from JSON text). */
+  #data: unknown;
+  /** The data as JSON text (undefined: no data); NOT_YET until the json form needs it. */
+  #dataJson: string | undefined | typeof NOT_YET;
   readonly #extra: EventExtra | undefined;
   #json: Buffer | undefined;
   #msgpack: Buffer | undefined;
 
-  constructor(event: ServerEvent) {
+  constructor(event: ServerEvent | JsonEvent, fromJson = false) {
     this.type = event.type;
-    this.#data = event.data;
-    this.#extra = event.reply_to === undefined ? undefined : { reply_to: event.reply_to };
+    if (fromJson) {
+      this.#dataJson = (event as JsonEvent).data;
+      this.#data = this.#dataJson === undefined ? undefined : NOT_YET;
+      this.#extra = undefined;
+    } else {
+      const e = event as ServerEvent;
+      this.#data = e.data;
+      this.#dataJson = e.data === undefined ? undefined : NOT_YET;
+      this.#extra = e.reply_to === undefined ? undefined : { reply_to: e.reply_to };
+    }
   }
 
   /** The veza.json frame as UTF-8 bytes (send as a text frame): encoded once, not once per socket. */
   get json(): Buffer {
-    return (this.#json ??= ownedUtf8(encodeJson(this.type, this.#data, this.#extra)));
+    if (this.#json === undefined) {
+      if (this.#dataJson === NOT_YET) this.#dataJson = JSON.stringify(this.#data);
+      this.#json = ownedUtf8(jsonFrame(this.type, this.#dataJson, this.#extra));
+    }
+    return this.#json;
   }
 
   /** The veza.msgpack frame (send as a binary frame). */
   get msgpack(): Buffer {
-    return (this.#msgpack ??= owned(encodeMsgpack(this.type, this.#data, this.#extra)));
+    if (this.#msgpack === undefined) {
+      if (this.#data === NOT_YET) this.#data = JSON.parse(this.#dataJson as string);
+      this.#msgpack = owned(encodeMsgpack(this.type, this.#data, this.#extra));
+    }
+    return this.#msgpack;
   }
 
   /** The bytes for one sub-protocol. */
@@ -267,6 +309,11 @@ export class PreEncoded {
 
 export function preencode(event: ServerEvent): PreEncoded {
   return new PreEncoded(event);
+}
+
+/** The same for an event a shard posted with its data in JSON text (see JsonEvent). */
+export function preencodeJson(event: JsonEvent): PreEncoded {
+  return new PreEncoded(event, true);
 }
 
 // ---------------------------------------------------------------------------------------------

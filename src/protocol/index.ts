@@ -21,12 +21,15 @@ export {
   jsonCodec,
   msgpackCodec,
   preencode,
+  preencodeJson,
+  jsonEvent,
   selectSubprotocol,
   toEnvelope,
   type Codec,
   type Envelope,
   type EventExtra,
   type FrameInput,
+  type JsonEvent,
   type SubProtocol,
 } from './codec.js';
 export {

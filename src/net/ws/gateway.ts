@@ -18,8 +18,8 @@ import { flatUuid } from '../../flat-uuid.js';
 import { perMinute, RateLimiter } from '../../limits/token-bucket.js';
 import type { Logger } from '../../log.js';
 import { parseClientFrame, buildClientSchemas, type ClientSchemas } from '../../protocol/client-ops.js';
-import { decodeFrame, encodeEvent, FrameError, preencode, selectSubprotocol, type PreEncoded } from '../../protocol/codec.js';
-import type { ServerEvent, ServerEventDataMap, ServerEventType } from '../../protocol/events.js';
+import { decodeFrame, encodeEvent, FrameError, preencodeJson, selectSubprotocol, type JsonEvent, type PreEncoded } from '../../protocol/codec.js';
+import type { ServerEventDataMap, ServerEventType } from '../../protocol/events.js';
 import { toWireUser } from '../../protocol/events.js';
 import type { HttpResponse, TemplatedApp, WebSocket } from '../uws.js';
 import { newConn, topicFor, type Conn } from './conn.js';
@@ -301,10 +301,10 @@ export class Gateway implements GatewayCore {
 
   // ---------------------------------------------------------------------------------------------
 
-  #publish(topics: string[], event: ServerEvent): void {
+  #publish(topics: string[], event: JsonEvent): void {
     const app = this.#app;
     if (app === null) return;
-    const pre = preencode(event);
+    const pre = preencodeJson(event);
     for (const base of topics) {
       const j = topicFor(base, 'veza.json');
       if (app.numSubscribers(j) > 0) app.publish(j, pre.json, false);
@@ -317,12 +317,12 @@ export class Gateway implements GatewayCore {
    * An event for every socket of some users. `ws.send` writes out what uWS still holds for the
    * socket from this turn's publishes first, so a socket's events keep the order they came in.
    */
-  #toUsers(users: readonly number[], event: ServerEvent): void {
+  #toUsers(users: readonly number[], event: JsonEvent): void {
     let pre: PreEncoded | undefined;
     for (const userId of users) {
       const held = this.#byUser.get(userId);
       if (held === undefined) continue;
-      pre ??= preencode(event);
+      pre ??= preencodeJson(event);
       if (held instanceof Set) for (const conn of held) this.#sendBytes(conn, pre);
       else this.#sendBytes(held, pre);
     }
