@@ -6,6 +6,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import t from 'tap';
 import { type Committed, GroupCommitter, type GroupCommitOptions, type SeqCounter } from '../src/actors/group-commit.js';
@@ -133,4 +134,39 @@ t.test('close() flushes what waits at once, without waiting for the interval', a
   t.ok(ms < 2_000, `close took ${ms.toFixed(0)} ms with a 5 s interval`);
   t.same(await storedSeqs(counter), [1, 2]);
   await t.rejects(gc.submit(counter, row(2)), /closed/, 'a closed committer takes nothing more');
+});
+
+t.test('a client_id another shard stores between the check and the insert fails only its own sender', async (t) => {
+  const here = await room('race-here');
+  const there = await room('race-there');
+  const other = await store.createUser({ username: 'racer2', email: 'racer2@example.com', passwordHash: 'x' });
+  const clientId = randomUUID();
+  let raced = false;
+  // The real store; the other shard's commit lands right after this committer's first check.
+  const racing = {
+    findByClientIds: async (pairs: ReadonlyArray<{ authorId: number; clientId: string }>) => {
+      const found = await store.findByClientIds(pairs);
+      if (!raced) {
+        raced = true;
+        await store.insertMessages([{ conversationId: there.conversationId, seq: 1, authorId: author.id, content: 'there first', clientId }]);
+      }
+      return found;
+    },
+    insertMessages: (batch: Parameters<typeof store.insertMessages>[0]) => store.insertMessages(batch),
+  };
+  const flushes: number[] = [];
+  const gc = new GroupCommitter(racing, { maxBatch: 256, windowMs: 2, onFlush: (rows, _ms, failed) => flushes.push(failed ? -1 : rows) });
+  const [dup, b, c] = await Promise.all([
+    gc.submit(here, { authorId: author.id, content: 'here too', clientId }),
+    gc.submit(here, { authorId: other.id, content: 'bystander' }),
+    gc.submit(here, { authorId: other.id, content: 'bystander 2', clientId: randomUUID() }),
+  ]);
+  await gc.close();
+  t.ok(raced, 'the other shard committed between check and insert');
+  t.equal(dup.duplicate, true, 'the reused client_id is answered with the stored message');
+  t.equal(dup.message.conversation_id, there.conversationId, '…of the other conversation (the RoomActor answers conflict)');
+  t.same([b.message.seq, c.message.seq], [1, 2], 'the other senders of the batch are committed, seqs without a gap');
+  t.equal(here.lastSeq, 2);
+  t.same(await storedSeqs(here), [1, 2]);
+  t.same(flushes, [2], 'one flush, after one retry');
 });

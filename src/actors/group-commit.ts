@@ -10,6 +10,7 @@
  * seq, so the seq of a conversation never has a gap. If the insert fails, every counter it advanced
  * is put back before anyone saw a number.
  */
+import { ChatError } from '../errors.js';
 import type { InsertedMessage, Message, NewMessage } from '../store/types.js';
 
 /** The state a RoomActor shares with the committer: its conversation's last committed-or-pending seq. */
@@ -167,24 +168,45 @@ export class GroupCommitter {
       });
     };
 
-    let existing = new Map<string, Message>();
     const saved = new Map<SeqCounter, number>();
+    const putBack = () => {
+      for (const [counter, seq] of saved) counter.lastSeq = seq;
+      saved.clear();
+    };
     try {
-      if (byClientKey.size > 0) {
-        const pairs = [...byClientKey.values()].map((e) => ({ authorId: e.row.authorId, clientId: e.row.clientId as string }));
-        const found = await this.#store.findByClientIds(pairs);
-        existing = new Map(found.map((m) => [key(m.author_id, m.client_id as string), m]));
+      let existing: Map<string, Message>;
+      let fresh: Entry[];
+      let rows: NewMessage[];
+      let inserted: InsertedMessage[];
+      for (let attempt = 1; ; attempt++) {
+        existing = new Map();
+        if (byClientKey.size > 0) {
+          const pairs = [...byClientKey.values()].map((e) => ({ authorId: e.row.authorId, clientId: e.row.clientId as string }));
+          const found = await this.#store.findByClientIds(pairs);
+          existing = new Map(found.map((m) => [key(m.author_id, m.client_id as string), m]));
+        }
+        fresh = [];
+        rows = [];
+        for (const e of leaders) {
+          const old = e.row.clientId == null ? undefined : existing.get(key(e.row.authorId, e.row.clientId));
+          if (old !== undefined) continue;
+          if (!saved.has(e.counter)) saved.set(e.counter, e.counter.lastSeq);
+          fresh.push(e);
+          rows.push({ ...e.row, conversationId: e.counter.conversationId, seq: ++e.counter.lastSeq });
+        }
+        try {
+          inserted = rows.length > 0 ? await this.#store.insertMessages(rows) : [];
+          break;
+        } catch (error) {
+          putBack();
+          // Another shard stored the same (author, client_id) between our check and our insert:
+          // the author reused a client_id in a conversation of another shard at the same moment.
+          // Check again (that row is found now, and only its sender is answered with it) rather
+          // than fail every other sender's message of this batch.
+          if (attempt === 1 && isClientIdConflict(error)) continue;
+          throw error;
+        }
       }
-      const fresh: Entry[] = [];
-      const rows: NewMessage[] = [];
-      for (const e of leaders) {
-        const old = e.row.clientId == null ? undefined : existing.get(key(e.row.authorId, e.row.clientId));
-        if (old !== undefined) continue;
-        if (!saved.has(e.counter)) saved.set(e.counter, e.counter.lastSeq);
-        fresh.push(e);
-        rows.push({ ...e.row, conversationId: e.counter.conversationId, seq: ++e.counter.lastSeq });
-      }
-      const inserted = rows.length > 0 ? await this.#store.insertMessages(rows) : [];
       this.#opts.onFlush?.(rows.length, performance.now() - started, false);
       for (const e of leaders) {
         const old = e.row.clientId == null ? undefined : existing.get(key(e.row.authorId, e.row.clientId));
@@ -193,11 +215,16 @@ export class GroupCommitter {
       fresh.forEach((e, i) => settle(e, { message: toMessage(rows[i]!, inserted[i]!), duplicate: false }));
     } catch (error) {
       // Nothing of this batch is visible: put every counter back to where the batch found it.
-      for (const [counter, seq] of saved) counter.lastSeq = seq;
+      putBack();
       this.#opts.onFlush?.(0, performance.now() - started, true);
       for (const e of leaders) settle(e, { error });
     }
   }
+}
+
+/** The store refused a row because its author already stored that client_id (see pg-errors.ts). */
+function isClientIdConflict(e: unknown): boolean {
+  return e instanceof ChatError && e.code === 'conflict' && (e.details ?? []).some((d) => d.path === 'client_id');
 }
 
 function toMessage(row: NewMessage, ins: InsertedMessage): Message {
