@@ -63,7 +63,8 @@ export class GroupCommitter {
   readonly #opts: GroupCommitOptions;
   #queue: Entry[] = [];
   #inFlight: Promise<void> | null = null;
-  #timer: NodeJS.Timeout | null = null;
+  /** Cancels the scheduled flush (a timer, or an immediate when there is nothing to wait for). */
+  #cancelTimer: (() => void) | null = null;
   /** When the last flush started (performance.now()), for `intervalMs`. */
   #lastStart = -Infinity;
   #closed = false;
@@ -109,20 +110,26 @@ export class GroupCommitter {
       void this.#flushNow();
       return;
     }
-    if (this.#timer !== null) return;
+    if (this.#cancelTimer !== null) return;
     const spacing = this.#lastStart + (this.#opts.intervalMs ?? 0) - performance.now();
     const delay = Math.max(windowMs, spacing);
     const fire = () => {
-      this.#timer = null;
+      this.#cancelTimer = null;
       if (!this.#inFlight && this.#queue.length > 0) void this.#flushNow();
     };
-    this.#timer = delay >= 1 ? setTimeout(fire, delay) : (setImmediate(fire) as unknown as NodeJS.Timeout);
+    if (delay >= 1) {
+      const timer = setTimeout(fire, delay);
+      this.#cancelTimer = () => clearTimeout(timer);
+    } else {
+      const immediate = setImmediate(fire);
+      this.#cancelTimer = () => clearImmediate(immediate);
+    }
   }
 
   #flushNow(): Promise<void> {
-    if (this.#timer !== null) {
-      clearTimeout(this.#timer);
-      this.#timer = null;
+    if (this.#cancelTimer !== null) {
+      this.#cancelTimer();
+      this.#cancelTimer = null;
     }
     this.#lastStart = performance.now();
     const batch = this.#queue.splice(0, this.#opts.maxBatch);
