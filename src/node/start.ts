@@ -11,6 +11,7 @@ import type { Config } from '../config/schema.js';
 import { embedded, resolveJwtSecret } from '../config/load.js';
 import { createLogger, setLogLevel } from '../log.js';
 import { siblingModule } from '../runtime/entry.js';
+import { SharedRateLimiter } from '../limits/shared-buckets.js';
 import { Supervisor } from '../runtime/supervisor.js';
 import { openStore, type OpenedStore } from '../store/open.js';
 import { serveStore } from '../store/remote.js';
@@ -119,7 +120,7 @@ export async function startNode(config: Config, opts: StartOptions = { signals: 
     supervisor = await Supervisor.start({
       config,
       shards: { module: siblingModule('shard', import.meta.url), data, ports: storePorts },
-      fronts: { module: siblingModule('front', import.meta.url), data, ports: storePorts },
+      fronts: { module: siblingModule('front', import.meta.url), data: { ...data, rateLimits: SharedRateLimiter.allocate() }, ports: storePorts },
     });
   } catch (e) {
     reservation.release();

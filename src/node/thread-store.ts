@@ -14,6 +14,8 @@ export interface ThreadData {
   jwtSecret: string;
   /** The port for the port the listen sockets bind (already resolved from 0). */
   port: number;
+  /** Fronts: the per-user token buckets they share (src/limits/shared-buckets.ts). */
+  rateLimits?: SharedArrayBuffer;
 }
 
 export async function threadStore(config: Config, ports: Readonly<Record<string, MessagePort>>, poolSize: number): Promise<Store> {

@@ -18,7 +18,7 @@ import type { AccessTokens } from '../../auth/jwt.js';
 import { bearerToken } from '../../auth/jwt.js';
 import type { Config } from '../../config/schema.js';
 import { ChatError } from '../../errors.js';
-import type { RateLimiter } from '../../limits/token-bucket.js';
+import type { Limiter } from '../../limits/shared-buckets.js';
 import { buildRestSchemas, pageQuery, parseRest } from '../../protocol/rest.js';
 import { json } from './reply.js';
 import { API_PREFIX } from './routes-auth.js';
@@ -29,7 +29,7 @@ export interface ChatRouteDeps {
   actors: ActorCaller;
   tokens: AccessTokens;
   config: Config;
-  limiter: RateLimiter<keyof Config['limits']['perMinute']>;
+  limiter: Limiter<keyof Config['limits']['perMinute']>;
 }
 
 export function chatRoutes(deps: ChatRouteDeps, prefix = API_PREFIX): Route[] {

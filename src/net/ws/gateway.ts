@@ -15,6 +15,7 @@ import { bearerToken } from '../../auth/jwt.js';
 import type { Config } from '../../config/schema.js';
 import { ChatError, CLOSE, toChatError } from '../../errors.js';
 import { flatUuid } from '../../flat-uuid.js';
+import type { Limiter } from '../../limits/shared-buckets.js';
 import { perMinute, RateLimiter } from '../../limits/token-bucket.js';
 import type { Logger } from '../../log.js';
 import { parseClientFrame, buildClientSchemas, type ClientSchemas } from '../../protocol/client-ops.js';
@@ -41,7 +42,7 @@ export interface GatewayDeps {
   front: number;
   log: Logger;
   /** Per-user buckets, shared with the REST routes of the same front. */
-  limiter?: RateLimiter<Action>;
+  limiter?: Limiter<Action>;
   clock?: () => number;
 }
 
@@ -85,7 +86,7 @@ export class Gateway implements GatewayCore {
   readonly #tokens: AccessTokens;
   readonly #log: Logger;
   readonly #clock: () => number;
-  readonly #limiter: RateLimiter<Action>;
+  readonly #limiter: Limiter<Action>;
   readonly #schemas: ClientSchemas;
   readonly #sockets = new Set<Socket>();
   /** A user's sockets on this front: the socket itself while there is one, a Set beyond. */
