@@ -168,8 +168,10 @@ export async function startNode(config: Config, opts: StartOptions = { signals: 
   if (opts.announce) {
     const storeDesc = embedded(config) ? `embedded store in ${config.dataDir}` : 'PostgreSQL';
     process.stdout.write(
-      `veza-chat listening on ${url} (ws ${url.replace('http', 'ws')}/ws; ${supervisor.topology.fronts} fronts, ${supervisor.topology.shards} shards, ${storeDesc})\n`,
+      `veza-chat listening on ${url} (ws ${url.replace('http', 'ws')}/ws; ${count(supervisor.topology.fronts, 'front')}, ${count(supervisor.topology.shards, 'shard')}, ${storeDesc})\n`,
     );
   }
   return node;
 }
+
+const count = (n: number, noun: string): string => `${n} ${noun}${n === 1 ? '' : 's'}`;
