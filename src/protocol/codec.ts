@@ -254,49 +254,33 @@ export function jsonEvent(event: ServerEvent): JsonEvent {
 
 /**
  * One event serialised at most once per sub-protocol, for fan-out: every socket of the same
- * sub-protocol is sent the same bytes. Each form is computed on first use; `data` must not be
- * mutated after this is built. The buffers own their memory, so they may cross threads.
+ * sub-protocol is sent the same bytes. Built from the event's data in JSON text (see JsonEvent);
+ * the veza.msgpack form parses it only when a socket of that sub-protocol needs it. The buffers
+ * own their memory, so they may cross threads.
  */
-const NOT_YET: unique symbol = Symbol('not computed yet');
-
 export class PreEncoded {
   readonly type: ServerEventType;
-  /** The data as a value; NOT_YET until the msgpack form needs it (when built from JSON text). */
-  #data: unknown;
-  /** The data as JSON text (undefined: no data); NOT_YET until the json form needs it. */
-  #dataJson: string | undefined | typeof NOT_YET;
+  readonly #dataJson: string | undefined;
   readonly #extra: EventExtra | undefined;
   #json: Buffer | undefined;
   #msgpack: Buffer | undefined;
 
-  constructor(event: ServerEvent | JsonEvent, fromJson = false) {
+  constructor(event: JsonEvent, extra?: EventExtra) {
     this.type = event.type;
-    if (fromJson) {
-      this.#dataJson = (event as JsonEvent).data;
-      this.#data = this.#dataJson === undefined ? undefined : NOT_YET;
-      this.#extra = undefined;
-    } else {
-      const e = event as ServerEvent;
-      this.#data = e.data;
-      this.#dataJson = e.data === undefined ? undefined : NOT_YET;
-      this.#extra = e.reply_to === undefined ? undefined : { reply_to: e.reply_to };
-    }
+    this.#dataJson = event.data;
+    this.#extra = extra;
   }
 
   /** The veza.json frame as UTF-8 bytes (send as a text frame): encoded once, not once per socket. */
   get json(): Buffer {
-    if (this.#json === undefined) {
-      if (this.#dataJson === NOT_YET) this.#dataJson = JSON.stringify(this.#data);
-      this.#json = ownedUtf8(jsonFrame(this.type, this.#dataJson, this.#extra));
-    }
-    return this.#json;
+    return (this.#json ??= ownedUtf8(jsonFrame(this.type, this.#dataJson, this.#extra)));
   }
 
   /** The veza.msgpack frame (send as a binary frame). */
   get msgpack(): Buffer {
     if (this.#msgpack === undefined) {
-      if (this.#data === NOT_YET) this.#data = JSON.parse(this.#dataJson as string);
-      this.#msgpack = owned(encodeMsgpack(this.type, this.#data, this.#extra));
+      const data = this.#dataJson === undefined ? undefined : (JSON.parse(this.#dataJson) as unknown);
+      this.#msgpack = owned(encodeMsgpack(this.type, data, this.#extra));
     }
     return this.#msgpack;
   }
@@ -308,12 +292,12 @@ export class PreEncoded {
 }
 
 export function preencode(event: ServerEvent): PreEncoded {
-  return new PreEncoded(event);
+  return new PreEncoded(jsonEvent(event), event.reply_to === undefined ? undefined : { reply_to: event.reply_to });
 }
 
 /** The same for an event a shard posted with its data in JSON text (see JsonEvent). */
 export function preencodeJson(event: JsonEvent): PreEncoded {
-  return new PreEncoded(event, true);
+  return new PreEncoded(event);
 }
 
 // ---------------------------------------------------------------------------------------------
