@@ -180,23 +180,24 @@ export class GroupCommitter {
       for (const [counter, seq] of saved) counter.lastSeq = seq;
       saved.clear();
     };
+    const pairs = [...byClientKey.values()].map((e) => ({ authorId: e.row.authorId, clientId: e.row.clientId as string }));
     try {
-      let existing: Map<string, Message>;
+      let stored: { e: Entry; message: Message }[];
       let fresh: Entry[];
       let rows: NewMessage[];
       let inserted: InsertedMessage[];
       for (let attempt = 1; ; attempt++) {
-        existing = new Map();
-        if (byClientKey.size > 0) {
-          const pairs = [...byClientKey.values()].map((e) => ({ authorId: e.row.authorId, clientId: e.row.clientId as string }));
-          const found = await this.#store.findByClientIds(pairs);
-          existing = new Map(found.map((m) => [key(m.author_id, m.client_id as string), m]));
-        }
+        const found = pairs.length > 0 ? await this.#store.findByClientIds(pairs) : [];
+        const existing = new Map(found.map((m) => [key(m.author_id, m.client_id as string), m]));
+        stored = [];
         fresh = [];
         rows = [];
         for (const e of leaders) {
           const old = e.row.clientId == null ? undefined : existing.get(key(e.row.authorId, e.row.clientId));
-          if (old !== undefined) continue;
+          if (old !== undefined) {
+            stored.push({ e, message: old });
+            continue;
+          }
           if (!saved.has(e.counter)) saved.set(e.counter, e.counter.lastSeq);
           fresh.push(e);
           rows.push({ ...e.row, conversationId: e.counter.conversationId, seq: ++e.counter.lastSeq });
@@ -215,10 +216,7 @@ export class GroupCommitter {
         }
       }
       this.#opts.onFlush?.(rows.length, performance.now() - started, false);
-      for (const e of leaders) {
-        const old = e.row.clientId == null ? undefined : existing.get(key(e.row.authorId, e.row.clientId));
-        if (old !== undefined) settle(e, { message: old, duplicate: true });
-      }
+      for (const { e, message } of stored) settle(e, { message, duplicate: true });
       fresh.forEach((e, i) => settle(e, { message: toMessage(rows[i]!, inserted[i]!), duplicate: false }));
     } catch (error) {
       // Nothing of this batch is visible: put every counter back to where the batch found it.
