@@ -8,8 +8,8 @@ import { type ActorCaller, type FrontPost } from '../actors/messages.js';
 import { AccessTokens } from '../auth/jwt.js';
 import { AuthService } from '../auth/service.js';
 import { connectRedis } from '../cluster/redis.js';
-import { SharedRateLimiter, type Limiter } from '../limits/shared-buckets.js';
-import { perMinute, RateLimiter } from '../limits/token-bucket.js';
+import { SharedRateLimiter } from '../limits/shared-buckets.js';
+import { perMinute } from '../limits/token-bucket.js';
 import { attachRoutes } from '../net/http/uws-adapter.js';
 import { authRoutes } from '../net/http/routes-auth.js';
 import { chatRoutes } from '../net/http/routes-chat.js';
@@ -41,14 +41,10 @@ export async function setup(ctx: FrontContext): Promise<FrontServices> {
   };
   // One budget per user across the node's fronts. A front that replaces a dead one first frees
   // the bucket locks its predecessor may have died holding.
-  const specs = perMinute(config.limits.perMinute);
-  let limiter: Limiter<keyof typeof specs>;
-  if (data.rateLimits) {
-    const shared = new SharedRateLimiter(data.rateLimits, specs, ctx.index);
-    const freed = shared.releaseOwnedBy(ctx.index);
-    if (freed > 0) log.warn('rate limits: freed bucket locks a previous thread held', { freed });
-    limiter = shared;
-  } else limiter = new RateLimiter(specs);
+  if (!data.rateLimits) throw new Error('front: the node handed no rate-limit buffer (ThreadData.rateLimits)');
+  const limiter = new SharedRateLimiter(data.rateLimits, perMinute(config.limits.perMinute), ctx.index);
+  const freed = limiter.releaseOwnedBy(ctx.index);
+  if (freed > 0) log.warn('rate limits: freed bucket locks a previous thread held', { freed });
   const gateway = new Gateway({ config, tokens, actors, front: ctx.index, log, limiter });
   ctx.onPost((msg) => gateway.deliver(msg as FrontPost));
   ctx.actors.onPause(() => gateway.pause());
