@@ -12,52 +12,58 @@ import { RingWriter } from '../src/runtime/ring-writer.js';
 import { isRuntimeError } from '../src/runtime/errors.js';
 import { checkRecord, pattern, shapes, type TrafficSpec } from './fixtures/runtime/ring-traffic.js';
 
-t.test('stress: seeded records across two threads, no loss, duplicate, reorder or corruption', async (t) => {
-  // A 16 KiB ring laps thousands of times; records up to 40 KiB (bigger than the ring) pass as fragments.
-  const spec: TrafficSpec = { seed: 0xc0ffee, count: 1_000_000, maxRecordBytes: 40_000 };
+/**
+ * Seeded records from a producer worker into a fresh 16 KiB ring, checked here as they arrive.
+ * Records past `spec.count` (a test's own probes) are not checked.
+ */
+function seededTraffic(spec: TrafficSpec, opts: { napMs?: number } = {}) {
   const sab = Ring.allocate(16 * 1024);
   const ring = new Ring(sab);
   const pat = pattern(spec);
   const next = shapes(spec);
-  let i = 0;
-  let bytes = 0;
-  let failure: string | null = null;
-  const started = performance.now();
-  const done = new Promise<void>((resolve) => {
-    const reader = new RingReader(
-      ring,
-      (buf, start, end) => {
-        if (failure === null) failure = checkRecord(i, next(), pat, buf, start, end);
-        bytes += end - start;
-        if (++i === spec.count || failure !== null) {
-          reader.close();
-          resolve();
-        }
-      },
-      { maxRecordBytes: spec.maxRecordBytes },
-    );
-    reader.start();
-  });
+  const seen = { records: 0, bytes: 0, failure: null as string | null };
+  let resolveAll!: () => void;
+  const all = new Promise<void>((resolve) => (resolveAll = resolve));
+  const reader = new RingReader(
+    ring,
+    (buf, start, end) => {
+      if (seen.records >= spec.count) return; // a test's own probe after the traffic
+      if (seen.failure === null) seen.failure = checkRecord(seen.records, next(), pat, buf, start, end);
+      seen.bytes += end - start;
+      if (++seen.records === spec.count || seen.failure !== null) resolveAll();
+    },
+    { maxRecordBytes: spec.maxRecordBytes, ...opts },
+  );
+  reader.start();
   const worker = new Worker(new URL('./fixtures/runtime/ring-producer.ts', import.meta.url), {
     workerData: { sab, spec, overflowLimit: 32 },
   });
-  const report = new Promise<{ maxQueued: number; pauses: number; refused: number }>((resolve, reject) => {
+  const producer = new Promise<{ maxQueued: number; pauses: number; refused: number }>((resolve, reject) => {
     worker.on('message', resolve);
     worker.on('error', reject);
   });
-  await done;
+  return { ring, reader, seen, all, producer, worker };
+}
+
+t.test('stress: seeded records across two threads, no loss, duplicate, reorder or corruption', async (t) => {
+  // A 16 KiB ring laps thousands of times; records up to 40 KiB (bigger than the ring) pass as fragments.
+  const spec: TrafficSpec = { seed: 0xc0ffee, count: 1_000_000, maxRecordBytes: 40_000 };
+  const started = performance.now();
+  const { ring, reader, seen, all, producer: report, worker } = seededTraffic(spec);
+  await all;
+  reader.close();
   const producer = await report;
   await worker.terminate();
   const seconds = (performance.now() - started) / 1000;
-  t.equal(failure, null, 'every record is the expected one');
-  t.equal(i, spec.count, 'all records arrived');
+  t.equal(seen.failure, null, 'every record is the expected one');
+  t.equal(seen.records, spec.count, 'all records arrived');
   t.ok(ring.guardsIntact(), 'canaries around the storage are intact');
   t.equal(ring.availableRead(), 0, 'nothing left over');
-  t.ok(bytes / ring.capacity > 1000, `the ring lapped ${Math.round(bytes / ring.capacity)} times`);
+  t.ok(seen.bytes / ring.capacity > 1000, `the ring lapped ${Math.round(seen.bytes / ring.capacity)} times`);
   t.ok(producer.maxQueued <= 32, 'the overflow queue never passed its limit');
   t.ok(producer.pauses > 0, 'the producer was paused by backpressure');
   t.equal(producer.refused, 0);
-  t.comment(`${spec.count} records, ${(bytes / 1e6).toFixed(0)} MB in ${seconds.toFixed(2)} s`);
+  t.comment(`${spec.count} records, ${(seen.bytes / 1e6).toFixed(0)} MB in ${seconds.toFixed(2)} s`);
 });
 
 t.test('counts, full ring, wrap-around (one thread)', async (t) => {
@@ -143,4 +149,40 @@ t.test('doorbell: no notify while the consumer is awake, one per sleep', async (
   t.notOk(ring.dataBell.ring(), 'later publishes do not');
   await woke;
   t.equal(ring.dataBell.sleep(() => ring.availableRead() > 0), null, 'data waiting: no sleep at all');
+});
+
+t.test('doorbell: a nap needs no notify and ends by itself', async (t) => {
+  const ring = new Ring(Ring.allocate(4096));
+  const started = performance.now();
+  const nap = ring.dataBell.sleep(() => ring.availableRead() > 0, 5);
+  t.ok(nap, 'nothing to read: the consumer naps');
+  ring.push(Buffer.from('x'), 0, 1, false);
+  t.notOk(ring.dataBell.ring(), 'a publish during a nap does not notify');
+  await nap;
+  t.ok(performance.now() - started >= 4, 'the nap lasted its length');
+  t.ok(ring.availableRead() > 0, 'the record waits for the napper');
+  ring.read(() => true);
+  const sleep = ring.dataBell.sleep(() => ring.availableRead() > 0);
+  t.ok(sleep, 'after the nap the consumer can sleep until rung');
+  ring.push(Buffer.from('y'), 0, 1, false);
+  t.ok(ring.dataBell.ring(), 'and a publish notifies that sleep');
+  await sleep;
+});
+
+t.test('a napping reader: every record, in order; back to sleeping until rung when traffic stops', async (t) => {
+  const spec: TrafficSpec = { seed: 0xbeef, count: 200_000, maxRecordBytes: 40_000 };
+  const { ring, reader, seen, all, producer, worker } = seededTraffic(spec, { napMs: 1 });
+  await all;
+  t.equal((await producer).refused, 0);
+  await worker.terminate();
+  t.equal(seen.failure, null, 'every record is the expected one');
+  t.equal(seen.records, spec.count, 'all records arrived');
+  // Traffic stopped: after its naps run out (16 × 1 ms) the reader sleeps until rung again.
+  await new Promise((r) => setTimeout(r, 60));
+  const before = reader.stats.records;
+  ring.push(Buffer.from('z'), 0, 1, false);
+  t.ok(ring.dataBell.ring(), 'an idle reader is notified again');
+  await new Promise((r) => setTimeout(r, 20));
+  t.equal(reader.stats.records, before + 1, 'and reads the record');
+  reader.close();
 });

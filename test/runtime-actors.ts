@@ -34,9 +34,14 @@ t.test('per-sender order under concurrent senders (2 fronts, 2 relay actors on b
   const target = { kind: 'log', id: 'ordering' };
   const n = 5000;
   const relays = [idOn('relay', 0, 'r'), idOn('relay', 1, 'r')];
+  // A tell is only ordered behind what the same sender sent before it: each sender ends with an
+  // ask of the target (behind its tells on the same ring), so the summary below counts it all.
+  // Without that barrier the summary could overtake another ring's last records, which a shard
+  // napping on its rings (runtime.shardNapMs) reads up to a nap later.
+  const drained = (i: number) => front(i, { op: 'ask', ...target, msg: { op: 'summary' } });
   const results = await Promise.all([
-    front(0, { op: 'tell-seq', ...target, sender: 'f0', n }),
-    front(1, { op: 'tell-seq', ...target, sender: 'f1', n }),
+    front(0, { op: 'tell-seq', ...target, sender: 'f0', n }).then(() => drained(0)),
+    front(1, { op: 'tell-seq', ...target, sender: 'f1', n }).then(() => drained(1)),
     ...relays.map((id, i) => front(i, { op: 'ask', kind: 'relay', id, msg: { op: 'spray', ...target, n } })),
   ]);
   for (const r of results.slice(2)) t.equal(r.ok, true, 'relay finished');

@@ -46,6 +46,8 @@ export const configSchema = z
         /** Read replica for reads that may lag (history, search). */
         replicaUrl: z.string().url().optional(),
         poolSize: int(1, 1000).default(8),
+        /** Embedded PGlite: checkpoint after this much WAL (MiB); see src/store/pglite-checkpoint.ts. */
+        pgliteCheckpointMb: int(1, 16_384).default(64),
       })
       .strict()
       .prefault({}),
@@ -105,6 +107,12 @@ export const configSchema = z
         commitWindowMs: int(0, 1000).default(2),
         /** Group commit under load: a flush starts at least this long after the previous one started. */
         commitIntervalMs: int(0, 1000).default(10),
+        /**
+         * A shard under traffic polls its rings every this many ms instead of being woken for each
+         * record (0: woken every time). Its rows wait for a group commit anyway (commitIntervalMs);
+         * this spares the fronts a cross-thread notify per message and the shard most wake-ups.
+         */
+        shardNapMs: int(0, 100).default(1),
         /** Recent events each RoomActor keeps in memory for joins, history and resume. */
         recentWindow: int(0, 100_000).default(500),
         cpuThreads: int(1, 64).default(Math.max(1, Math.min(2, cores))),

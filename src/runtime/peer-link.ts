@@ -21,6 +21,8 @@ export interface PeerLinkOptions {
   codec: Codec;
   maxEnvelopeBytes: number;
   overflowLimit: number;
+  /** RingReader `napMs` for the ring from the peer (0: woken per record burst). */
+  napMs?: number;
   /** An envelope arrived from the peer. */
   onEnvelope: (env: Envelope, peer: number) => void;
   /** Sends to this peer are refused until `onDrain`. */
@@ -79,7 +81,7 @@ export class PeerLink {
     this.#reader = new RingReader(
       new Ring(inbound),
       (bytes, start, end) => this.#opts.onEnvelope(codec.unpack(bytes, start, end) as Envelope, this.peer),
-      { maxRecordBytes: maxEnvelopeBytes, onError: (err) => this.#opts.onError(err, this.peer) },
+      { maxRecordBytes: maxEnvelopeBytes, napMs: this.#opts.napMs ?? 0, onError: (err) => this.#opts.onError(err, this.peer) },
     );
     if (this.#readPaused) this.#reader.pause();
     this.#reader.start();

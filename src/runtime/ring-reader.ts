@@ -26,9 +26,21 @@ export interface RingReaderOptions {
    * Longest busy-poll before sleeping, in microseconds (default 30; 0 never spins). See `#spin`.
    */
   spinMicros?: number;
+  /**
+   * Under traffic, nap this long instead of sleeping until rung (default 0: never nap). A
+   * napping reader is not notified by the producer (see `Doorbell.sleep`): it wakes once per nap
+   * and reads what arrived meanwhile, so a record may wait up to `napMs` longer. The reader naps
+   * only while records keep coming (one arrived within the last `NAP_WHILE_NAPS` naps); past that
+   * it sleeps until rung again, so an idle thread costs nothing and its first record waits for
+   * nobody.
+   */
+  napMs?: number;
   /** A handler threw, or a record broke the protocol. The reader carries on with the next record. */
   onError?: (err: unknown) => void;
 }
+
+/** Naps in a row that found nothing before a reader goes back to sleeping until rung. */
+const NAP_WHILE_NAPS = 16;
 
 export class RingReader {
   readonly #ring: Ring;
@@ -49,6 +61,9 @@ export class RingReader {
   #spinMs: number;
   /** Sleeps since spinning switched itself off; at 64 it probes again. */
   #sleepsWithoutSpin = 0;
+  readonly #napMs: number;
+  /** Naps since the last record arrived (see `napMs`); from NAP_WHILE_NAPS on, sleep until rung. */
+  #emptyNaps = NAP_WHILE_NAPS;
   readonly #visit = (bytes: Uint8Array, start: number, end: number, more: boolean): boolean => {
     this.#records++;
     try {
@@ -66,6 +81,7 @@ export class RingReader {
     this.#maxRecord = opts.maxRecordBytes;
     this.#maxSpinMs = (opts.spinMicros ?? 30) / 1000;
     this.#spinMs = this.#maxSpinMs;
+    this.#napMs = opts.napMs ?? 0;
     this.#onError =
       opts.onError ??
       ((err) => {
@@ -169,10 +185,15 @@ export class RingReader {
       }
       const n = ring.read(this.#visit);
       // Space was freed: the producer may be sleeping on a full ring (one load when it is not).
-      if (n > 0) ring.spaceBell.ring();
+      if (n > 0) {
+        ring.spaceBell.ring();
+        this.#emptyNaps = 0;
+      }
       if (this.#closed || this.#paused) continue;
-      if (this.#spin()) continue;
-      const wait = ring.dataBell.sleep(hasWork);
+      const nap = this.#napMs > 0 && this.#emptyNaps < NAP_WHILE_NAPS;
+      if (nap) this.#emptyNaps++;
+      else if (this.#spin()) continue;
+      const wait = ring.dataBell.sleep(hasWork, nap ? this.#napMs : 0);
       if (wait !== null) {
         await wait;
         this.#wakeups++;

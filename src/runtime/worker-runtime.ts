@@ -44,7 +44,9 @@ export class WorkerRuntime {
     this.log = createLogger({ role: boot.role, index: boot.index });
     this.cpu = cpuClient(boot.cpuPort);
     const codec = createCodec();
-    const { maxEnvelopeBytes, overflowLimit, askTimeoutMs } = boot.config.runtime;
+    const { maxEnvelopeBytes, overflowLimit, askTimeoutMs, shardNapMs } = boot.config.runtime;
+    // Shards nap on their rings under traffic: what they read waits for a group commit anyway.
+    const napMs = boot.role === 'shard' ? shardNapMs : 0;
     this.client = new ActorClient({
       topology: this.topology,
       self: this.self,
@@ -60,6 +62,7 @@ export class WorkerRuntime {
           codec,
           maxEnvelopeBytes,
           overflowLimit,
+          napMs,
           onEnvelope: (env, from) => this.#dispatch(env, from),
           onPause: (p) => this.client.linkWritable(p, false),
           onDrain: (p) => this.client.linkWritable(p, true),
