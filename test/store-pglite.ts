@@ -40,6 +40,10 @@ await t.test('an SQL error leaves the PGlite connection usable (the pglite-wire 
   t.same((await opened.pool.query('SELECT $1::int AS n', [2])).rows, [{ n: 2 }]);
 });
 
+await t.test('new WAL segments are not zero-filled (a 16 MB write stalled every commit behind it)', async (t) => {
+  t.same(await query('SHOW wal_init_zero'), [{ wal_init_zero: 'off' }], 'set on the session the store uses');
+});
+
 await t.test('pglite', (t) => storeSuite(t, async () => ({ store: opened.store, query })));
 
 await t.test('remote over a MessageChannel', async (t) => {

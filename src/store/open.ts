@@ -30,7 +30,10 @@ export interface OpenOptions {
   template?: Blob;
 }
 
-type StoreConfig = Pick<Config, 'dataDir' | 'database'>;
+/** What opening a store reads of the configuration (tunables optional: their defaults apply). */
+type StoreConfig = Pick<Config, 'dataDir'> & {
+  database: Omit<Config['database'], 'pgliteCheckpointMb'> & Partial<Pick<Config['database'], 'pgliteCheckpointMb'>>;
+};
 
 const BACKENDS: Readonly<Record<StoreKind, (config: StoreConfig, opts: OpenOptions) => Promise<OpenedStore>>> = {
   postgres: (config, opts) => {
@@ -39,7 +42,10 @@ const BACKENDS: Readonly<Record<StoreKind, (config: StoreConfig, opts: OpenOptio
     const migrate = opts.migrate ?? true;
     return openPostgres({ url, replicaUrl: config.database.replicaUrl, poolSize: config.database.poolSize, migrate });
   },
-  pglite: (config, opts) => openPglite({ dataDir: config.dataDir, ...opts }),
+  pglite: (config, opts) => {
+    const walMb = config.database.pgliteCheckpointMb;
+    return openPglite({ dataDir: config.dataDir, ...(walMb !== undefined ? { checkpoint: { walMb } } : {}), ...opts });
+  },
 };
 
 export function storeKind(config: StoreConfig): StoreKind {

@@ -35,6 +35,8 @@ export interface PgStoreOptions {
   pool: pg.Pool;
   /** Reads that may lag (listMessages, messagesAfterSeq); the primary serves them when unset or down. */
   replica?: pg.Pool | null;
+  /** Runs once when closing starts, while the pools still serve (stops PGlite's checkpoints). */
+  beforeClose?: () => Promise<void>;
   /** Runs once, after the pools have ended (closes PGlite, releases its lock). */
   onClose?: () => Promise<void>;
   /**
@@ -163,6 +165,7 @@ export class PgStore implements Store {
   readonly backend: 'postgres' | 'pglite';
   readonly #pool: pg.Pool;
   readonly #replica: pg.Pool | null;
+  readonly #beforeClose: (() => Promise<void>) | undefined;
   readonly #onClose: (() => Promise<void>) | undefined;
   readonly #copyMessages: NonNullable<PgStoreOptions['copyMessages']> | null;
   /** Message ids for COPY, which has no RETURNING. */
@@ -174,6 +177,7 @@ export class PgStore implements Store {
     this.backend = opts.backend;
     this.#pool = opts.pool;
     this.#replica = opts.replica ?? null;
+    this.#beforeClose = opts.beforeClose;
     this.#onClose = opts.onClose;
     this.#copyMessages = opts.copyMessages ?? null;
     this.#ids = new IdBlocks(async (n) => {
@@ -636,6 +640,7 @@ export class PgStore implements Store {
   /** Ends the pools, then runs the backend's own close (idempotent). */
   close(): Promise<void> {
     this.#closing ??= (async () => {
+      if (this.#beforeClose) await this.#beforeClose();
       const ends = [this.#pool.end()];
       if (this.#replica) ends.push(this.#replica.end());
       const results = await Promise.allSettled(ends);

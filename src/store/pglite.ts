@@ -7,6 +7,8 @@ import { log } from '../log.js';
 import { StoreLock } from './lock.js';
 import { migrate as runMigrations } from './migrate.js';
 import { COPY_MESSAGES } from './message-copy.js';
+import { PgliteCheckpointer, type CheckpointOptions } from './pglite-checkpoint.js';
+import { initdbApart } from './pglite-initdb.js';
 import { batchExtendedQueries } from './pglite-wire.js';
 import type { OpenedStore } from './open.js';
 import { PgStore } from './pg-store.js';
@@ -27,7 +29,14 @@ export interface PgliteOptions {
    * instead of running initdb (seconds). Tests use one with the migrations applied.
    */
   template?: Blob;
+  /**
+   * Checkpoints (see ./pglite-checkpoint.ts): `walMb` defaults to 64, `maxAgeMs` to 5 minutes,
+   * `checkEveryMs` to 2 s.
+   */
+  checkpoint?: Partial<CheckpointOptions>;
 }
+
+const CHECKPOINT_DEFAULTS: CheckpointOptions = { walMb: 64, maxAgeMs: 5 * 60_000, checkEveryMs: 2000 };
 
 export async function openPglite(opts: PgliteOptions): Promise<OpenedStore> {
   mkdirSync(opts.dataDir, { recursive: true });
@@ -36,8 +45,19 @@ export async function openPglite(opts: PgliteOptions): Promise<OpenedStore> {
   try {
     const dir = join(opts.dataDir, 'pglite');
     const fresh = !existsSync(join(dir, 'PG_VERSION'));
+    // A new directory is created in a thread of its own (./pglite-initdb.ts), so initdb's memory
+    // is not this thread's for the rest of its life; a template is only unpacked, no initdb.
+    if (fresh && !opts.template) await initdbApart(dir);
     db = await PGlite.create(dir, fresh && opts.template ? { loadDataDir: opts.template } : {});
     const pglite = db;
+    // PostgreSQL fills every new 16 MB WAL segment with zeros before using it. Here that is 16 MB
+    // of writes through WebAssembly on the thread that owns PGlite, and it stalled every commit
+    // queued behind it: at 10,000 messages a second a new segment comes every few seconds, and
+    // the rooms bench's p99 jumped from ~20 to 60-80 ms in each of those seconds (a COPY of 100
+    // rows: 40-85 ms worst case with zero-filling, 3-5 ms without). Recovery does not depend on
+    // the zeros (every WAL page carries its address and every record its CRC); the setting exists
+    // for file systems where pre-allocation does not help, and a file extended by write() is one.
+    await pglite.exec('SET wal_init_zero = off');
     const pool = new pg.Pool({
       // Through batchExtendedQueries: without it an SQL error desynchronises the connection.
       ...createPgConfig(batchExtendedQueries(pglite)),
@@ -55,6 +75,7 @@ export async function openPglite(opts: PgliteOptions): Promise<OpenedStore> {
       await pool.end();
       throw e;
     }
+    const checkpointer = new PgliteCheckpointer(pool, { ...CHECKPOINT_DEFAULTS, ...opts.checkpoint });
     const store = new PgStore({
       backend: 'pglite',
       pool,
@@ -75,6 +96,7 @@ export async function openPglite(opts: PgliteOptions): Promise<OpenedStore> {
           client.release();
         }
       },
+      beforeClose: () => checkpointer.stop(),
       onClose: async () => {
         try {
           await pglite.close();
@@ -83,6 +105,7 @@ export async function openPglite(opts: PgliteOptions): Promise<OpenedStore> {
         }
       },
     });
+    checkpointer.start();
     return { kind: 'pglite', store, pool, lock, close: () => store.close() };
   } catch (e) {
     try {
