@@ -5,8 +5,8 @@ import { join } from 'node:path';
 import type { LoadOutcome } from '../src/bench/cohort.js';
 import { compare, formatComparison } from '../src/bench/compare.js';
 import { Histogram } from '../src/bench/histogram.js';
-import { parseStat, parseStatus, readProc } from '../src/bench/proc.js';
-import { niceTicks, renderReport } from '../src/bench/report-html.js';
+import { byRole, parseStat, parseStatus, readProc, readThreads, threadCpuByName, threadRole, type ThreadSample } from '../src/bench/proc.js';
+import { formatThreadCpu, niceTicks, renderReport } from '../src/bench/report-html.js';
 import { makeResult, parseResult, readResult, resultFileName, writeResult, type BenchResult } from '../src/bench/result.js';
 
 /** A stored-looking outcome: 10 s of fan-out with a known latency distribution. */
@@ -33,8 +33,14 @@ function outcome(over: { throughput?: number; p?: number; cpuUs?: number; lost?:
     ackLatency,
     errors: withServer ? {} : { 'connect_failed:ECONNREFUSED': 2 },
     server: withServer
-      ? { cpu_s: 3, cpu_us_per_delivery: over.cpuUs ?? 1, rss_mb: 80, rss_peak_mb: 81 }
-      : { cpu_s: null, cpu_us_per_delivery: null, rss_mb: null, rss_peak_mb: null },
+      ? {
+          cpu_s: 3,
+          cpu_us_per_delivery: over.cpuUs ?? 1,
+          cpu_by_thread: { main: 0.2, front: 0.45678, shard: 0.25, cpu: 0, other: 0.1 },
+          rss_mb: 80,
+          rss_peak_mb: 81,
+        }
+      : { cpu_s: null, cpu_us_per_delivery: null, cpu_by_thread: null, rss_mb: null, rss_peak_mb: null },
     client: { cpu_s: 8, cpu_util: 0.4, cores_used: 0.8, worker_elu: [0.5, 0.6], worker_elu_max: 0.6, lag_max_ms: 2, saturated: false, lagging: false },
     dropped: 0,
     timeline: Array.from({ length: withServer ? 12 : 0 }, (_, k) => ({
@@ -82,15 +88,22 @@ t.test('HTML report from a stored result: charts, no NaN, escaped', async (t) =>
   t.match(html, /&lt;script&gt;/);
   t.notMatch(html, /<script|<link|https?:\/\//, 'self-contained');
   t.match(html, /300,000/, 'throughput shown');
+  t.same(stored.figures.server.cpu_us_per_delivery_by_thread, { main: 0.2, front: 0.457, shard: 0.25, cpu: 0, other: 0.1 }, 'rounded like its neighbours');
+  t.match(html, /server CPU per delivery by thread \(µs\)<\/th><td>main 0\.20, front 0\.46, shard 0\.25, other 0\.10</);
 });
 
 t.test('HTML report with missing server figures and an empty timeline', async (t) => {
   const r = result(outcome({ withServer: false }));
   t.equal(r.figures.server.cpu_us_per_delivery, null);
+  t.equal(r.figures.server.cpu_us_per_delivery_by_thread, null);
   const html = renderReport(parseResult(JSON.stringify(r)));
   t.match(html, /no data/);
   t.match(html, /connect_failed:ECONNREFUSED/);
   t.notMatch(html, /NaN|Infinity|undefined/);
+  t.match(html, /by thread \(µs\)<\/th><td>—</);
+  const older = parseResult(JSON.stringify(result(outcome())));
+  delete older.figures.server.cpu_us_per_delivery_by_thread;
+  t.notMatch(renderReport(older), /by thread/, 'a file from before the figure: no row');
   const sat = result(outcome());
   sat.figures.client.saturated = true;
   sat.figures.client.lagging = true;
@@ -137,9 +150,67 @@ t.test('/proc parsing', async (t) => {
   const s = parseStat(stat, 100);
   t.equal(s.cpuS, 4);
   t.equal(s.threads, 7);
+  t.equal(s.comm, 'my (odd) name', 'the name keeps its spaces and parentheses');
+  t.equal(s.startTicks, 100);
   t.throws(() => parseStat('garbage'));
   t.same(parseStatus('Name:\tnode\nVmHWM:\t  204800 kB\nVmRSS:\t  102400 kB\n'), { rssMb: 100, rssPeakMb: 200 });
   const me = readProc(process.pid);
   t.ok(me && me.cpuS > 0 && me.rssMb > 10 && me.threads >= 1, JSON.stringify(me));
   t.equal(readProc(2 ** 22 + 12345), null, 'no such process');
+});
+
+t.test('per-thread CPU: names, roles, threads that come and go', async (t) => {
+  // Two fronts, a shard, a helper thread still called `node`, and a name with ") (" in it.
+  const line = (tid: number, comm: string, ticks: number, start: number) =>
+    `${tid} (${comm}) S 1 1234 1234 0 -1 4194560 500 0 0 0 ${ticks} 0 0 0 20 0 9 0 ${start} 1000 200`;
+  const read = (lines: string[]): Map<string, ThreadSample> => {
+    const out = new Map<string, ThreadSample>();
+    for (const l of lines) {
+      const s = parseStat(l, 100);
+      out.set(`${l.split(' ')[0]}@${s.startTicks}`, { name: s.comm, cpuS: s.cpuS });
+    }
+    return out;
+  };
+  const from = read([
+    line(1234, 'veza-main', 100, 10),
+    line(1240, 'veza-front-0', 300, 20),
+    line(1241, 'veza-front-1', 200, 20),
+    line(1242, 'veza-shard-0', 150, 20),
+    line(1235, 'node', 50, 10),
+    line(1250, 'veza-cpu', 40, 30), // exits before the end: its time in the window is lost
+    line(1260, 'veza-shard-1', 500, 25), // exits; a new thread reuses the id
+  ]);
+  const to = read([
+    line(1234, 'veza-main', 130, 10),
+    line(1240, 'veza-front-0', 400, 20),
+    line(1241, 'veza-front-1', 260, 20),
+    line(1242, 'veza-shard-0', 190, 20),
+    line(1235, 'node', 55, 10),
+    line(1236, 'node', 5, 900), // started within the window: counts from 0
+    line(1260, 'weird ) (name', 7, 950), // the reused id: a new thread, counted from 0
+  ]);
+  const names = threadCpuByName(from, to);
+  const near = (a: number | undefined, b: number) => Math.abs((a ?? NaN) - b) < 1e-9;
+  t.ok(near(names.get('veza-main'), 0.3));
+  t.ok(near(names.get('veza-front-0'), 1) && near(names.get('veza-front-1'), 0.6));
+  t.ok(near(names.get('node'), 0.1), 'threads of one name summed, a new one from 0');
+  t.ok(near(names.get('weird ) (name'), 0.07), 'a reused thread id is a new thread');
+  t.notOk(names.has('veza-cpu'), 'an exited thread is gone');
+  const roles = byRole(names);
+  t.same(Object.keys(roles), ['main', 'front', 'shard', 'cpu', 'other']);
+  t.ok(near(roles.front, 1.6) && near(roles.shard, 0.4) && near(roles.main, 0.3) && roles.cpu === 0 && near(roles.other, 0.17), JSON.stringify(roles));
+
+  t.equal(threadRole('veza-shard-12'), 'shard');
+  t.equal(threadRole('veza-cpu'), 'cpu');
+  t.equal(threadRole('veza-test-1'), 'other', 'a veza- name of no role');
+  t.equal(threadRole('uws-baseline'), 'other');
+  t.equal(threadRole('libuv-worker'), 'other');
+  t.equal(formatThreadCpu({ main: 10, front: 15.234, shard: 7.06, cpu: 0, other: 3.5 }), 'main 10.0, front 15.2, shard 7.1, other 3.5');
+  t.equal(formatThreadCpu({ main: 0, front: 0, shard: 0, cpu: 0, other: 0 }), 'none');
+
+  if (process.platform === 'linux') {
+    const mine = readThreads(process.pid);
+    t.ok(mine && mine.size >= 1 && [...mine.values()].some((th) => th.cpuS > 0), 'this process read');
+    t.equal(readThreads(2 ** 22 + 12345), null, 'no such process');
+  }
 });

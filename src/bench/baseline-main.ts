@@ -7,6 +7,7 @@
  * ECOSYSTEM.md).
  */
 import { parseArgs } from 'node:util';
+import { nameThisThread } from '../runtime/thread-name.js';
 import { serveAsChild } from './child-server.js';
 import { startBaseline } from './uws-baseline.js';
 
@@ -19,6 +20,7 @@ const { values } = parseArgs({
   },
 });
 
+nameThisThread('uws-baseline');
 const port = Number(values.port);
 if (!Number.isInteger(port) || port < 0 || port > 65535) {
   process.stderr.write(`baseline: bad --port ${values.port}\n`);

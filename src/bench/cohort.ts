@@ -18,7 +18,7 @@ import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { nowMs } from './clock.js';
 import { Histogram, type HistogramSnapshot, type Percentiles } from './histogram.js';
-import { readProc, type ProcSample } from './proc.js';
+import { byRole, mapRoles, readProc, readThreads, threadCpuByName, type ProcSample, type RoleFigures, type ThreadSample } from './proc.js';
 import type { Codec } from './frames.js';
 import type { WireName } from './wire.js';
 import type {
@@ -146,7 +146,14 @@ export interface LoadOutcome {
   latency: Histogram;
   ackLatency: Histogram;
   errors: Record<string, number>;
-  server: { cpu_s: number | null; cpu_us_per_delivery: number | null; rss_mb: number | null; rss_peak_mb: number | null };
+  server: {
+    cpu_s: number | null;
+    cpu_us_per_delivery: number | null;
+    /** cpu_us_per_delivery by the role of the server's threads (their names); null without /proc or deliveries. */
+    cpu_by_thread: RoleFigures | null;
+    rss_mb: number | null;
+    rss_peak_mb: number | null;
+  };
   client: {
     cpu_s: number;
     /** Share of the machine's cores this process used over the window (0..1). */
@@ -173,10 +180,14 @@ interface Sample {
   at: number;
   proc: ProcSample | null;
   cpu: NodeJS.CpuUsage;
+  /** The server's threads: read at the window's bounds only (a few dozen files a reading). */
+  threads?: Map<string, ThreadSample> | null;
 }
 
-function takeSample(pid: number | undefined): Sample {
-  return { at: nowMs(), proc: pid === undefined ? null : readProc(pid), cpu: process.cpuUsage() };
+function takeSample(pid: number | undefined, threads = false): Sample {
+  const s: Sample = { at: nowMs(), proc: pid === undefined ? null : readProc(pid), cpu: process.cpuUsage() };
+  if (threads) s.threads = pid === undefined ? null : readThreads(pid);
+  return s;
 }
 
 const cpuSeconds = (a: NodeJS.CpuUsage, b: NodeJS.CpuUsage) => (b.user - a.user + b.system - a.system) / 1e6;
@@ -395,8 +406,8 @@ export async function runLoad(plan: LoadPlan, opts: RunOptions = {}): Promise<Lo
       }, Math.max(0, boundary(k) - nowMs()));
     };
     sampleAt(0);
-    const fromTimer = setTimeout(() => (atFrom = takeSample(opts.serverPid)), Math.max(0, mFrom - nowMs()));
-    const toTimer = setTimeout(() => (atTo = takeSample(opts.serverPid)), Math.max(0, mTo - nowMs()));
+    const fromTimer = setTimeout(() => (atFrom = takeSample(opts.serverPid, true)), Math.max(0, mFrom - nowMs()));
+    const toTimer = setTimeout(() => (atTo = takeSample(opts.serverPid, true)), Math.max(0, mTo - nowMs()));
     postAll({ type: 'go', startAt, warmupMs, durationMs: plan.durationMs, drainMs, quietMs });
     try {
       await until(() => done.length === W);
@@ -406,8 +417,8 @@ export async function runLoad(plan: LoadPlan, opts: RunOptions = {}): Promise<Lo
       clearTimeout(fromTimer);
       clearTimeout(toTimer);
     }
-    atFrom ??= takeSample(opts.serverPid);
-    atTo ??= takeSample(opts.serverPid);
+    atFrom ??= takeSample(opts.serverPid, true);
+    atTo ??= takeSample(opts.serverPid, true);
 
     // Totals.
     const latency = new Histogram();
@@ -445,6 +456,7 @@ export async function runLoad(plan: LoadPlan, opts: RunOptions = {}): Promise<Lo
     const clientCpu = cpuSeconds(atFrom.cpu, atTo.cpu);
     const cpus = availableParallelism();
     const serverCpu = atFrom.proc && atTo.proc ? atTo.proc.cpuS - atFrom.proc.cpuS : null;
+    const threadCpu = atFrom.threads && atTo.threads ? byRole(threadCpuByName(atFrom.threads, atTo.threads)) : null;
     const eluMax = elus.length ? Math.max(...elus.map((e) => e ?? 0)) : 0;
 
     // Timeline.
@@ -490,6 +502,7 @@ export async function runLoad(plan: LoadPlan, opts: RunOptions = {}): Promise<Lo
       server: {
         cpu_s: serverCpu,
         cpu_us_per_delivery: serverCpu !== null && delivered > 0 ? (serverCpu * 1e6) / delivered : null,
+        cpu_by_thread: threadCpu !== null && delivered > 0 ? mapRoles(threadCpu, (s) => (s * 1e6) / delivered) : null,
         rss_mb: atTo.proc ? atTo.proc.rssMb : null,
         rss_peak_mb: opts.serverPid === undefined ? null : rssPeak,
       },

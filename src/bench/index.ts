@@ -7,7 +7,7 @@
  *   (socketio-frames: Engine.IO v4 / Socket.IO v5 over the websocket transport)
  * - uws-baseline: the plain uWebSockets.js pub/sub reference server (in-process or child)
  * - socketio-server: the Socket.IO reference server (socket.io on node:http; in-process or child)
- * - proc: CPU and RSS of the server process from /proc
+ * - proc: CPU and RSS of the server process from /proc, and its CPU by thread role (thread names)
  * - result, report-html, compare: the result file, its HTML report, and regression checks
  */
 export {
@@ -48,7 +48,20 @@ export {
 } from './socketio-server.js';
 export { nowMs, nowUs } from './clock.js';
 export { startBaseline, spawnBaseline, type Baseline, type BaselineOptions, type BaselineProcess } from './uws-baseline.js';
-export { readProc, parseStat, parseStatus, type ProcSample } from './proc.js';
+export {
+  byRole,
+  parseStat,
+  parseStatus,
+  readProc,
+  readThreads,
+  threadCpuByName,
+  threadRole,
+  THREAD_ROLES,
+  type ProcSample,
+  type RoleFigures,
+  type ThreadRole,
+  type ThreadSample,
+} from './proc.js';
 export {
   gitCommit,
   machineInfo,

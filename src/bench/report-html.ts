@@ -5,6 +5,7 @@
  */
 import type { BenchResult, BenchSet } from './result.js';
 import type { TimelinePoint } from './cohort.js';
+import { THREAD_ROLES, type RoleFigures } from './proc.js';
 
 const esc = (s: unknown): string =>
   String(s).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] as string);
@@ -17,6 +18,12 @@ export function formatNumber(v: number | null | undefined, digits = 2): string {
   const abs = Math.abs(v);
   const d = abs >= 1000 ? 0 : abs >= 100 ? Math.min(digits, 1) : digits;
   return v.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: 0 });
+}
+
+/** `main 10.0, front 15.2, shard 7.1, other 3.5`: the roles that used any CPU, in a fixed order. */
+export function formatThreadCpu(by: Readonly<RoleFigures>, digits = 1): string {
+  const used = THREAD_ROLES.filter((role) => by[role] > 0);
+  return used.length === 0 ? 'none' : used.map((role) => `${role} ${by[role].toFixed(digits)}`).join(', ');
 }
 
 /** About `count` round tick values covering [0, max]. */
@@ -185,15 +192,22 @@ function suiteRows(r: BenchResult): Array<[string, unknown]> {
     rows.push(['ring / postMessage', formatNumber(f.ratio)]);
     rows.push(['ring RTT p50 / p99 (µs)', `${formatNumber(f.rtt_us?.p50)} / ${formatNumber(f.rtt_us?.p99)}`]);
   }
+  const runs = (v: readonly (number | null)[] | undefined) => (v ? ` (before and after: ${v.map((x) => formatNumber(x, 3)).join(', ')})` : '');
   if (f.server_cpu_ratio_vs_baseline !== undefined) {
-    rows.push(['baseline CPU per delivery (µs)', formatNumber(f.baseline_cpu_us_per_delivery, 3)]);
+    rows.push(['baseline CPU per delivery (µs)', formatNumber(f.baseline_cpu_us_per_delivery, 3) + runs(f.baseline_cpu_us_per_delivery_runs)]);
     rows.push(['server CPU per delivery vs baseline', formatNumber(f.server_cpu_ratio_vs_baseline, 2)]);
   }
   if (f.server_cpu_ratio_vs_socketio !== undefined) {
-    rows.push(['Socket.IO CPU per delivery (µs)', formatNumber(f.socketio_cpu_us_per_delivery, 3)]);
+    rows.push(['Socket.IO CPU per delivery (µs)', formatNumber(f.socketio_cpu_us_per_delivery, 3) + runs(f.socketio_cpu_us_per_delivery_runs)]);
     rows.push(['server CPU per delivery vs Socket.IO', formatNumber(f.server_cpu_ratio_vs_socketio, 2)]);
   }
   return rows;
+}
+
+/** The by-thread row where the result has the figure (older files do not). */
+function threadRow(by: RoleFigures | null | undefined): Array<[string, unknown]> {
+  if (by === undefined) return [];
+  return [['server CPU per delivery by thread (µs)', by === null ? '—' : formatThreadCpu(by, 2)]];
 }
 
 /** One result's sections (figures, charts, errors, configuration), without the page around them. */
@@ -225,6 +239,7 @@ export function reportBody(r: BenchResult, level = 1): string {
           ['ack latency p50 / p99 (ms)', `${formatNumber(f.ack_latency_ms.p50)} / ${formatNumber(f.ack_latency_ms.p99)}`],
           ['server CPU (s)', formatNumber(f.server.cpu_s, 3)],
           ['server CPU per delivery (µs)', formatNumber(f.server.cpu_us_per_delivery, 3)],
+          ...threadRow(f.server.cpu_us_per_delivery_by_thread),
           ['server RSS (MiB)', formatNumber(f.server.rss_mb, 1)],
           ['client CPU (share of machine)', `${formatNumber(f.client.cpu_util * 100, 1)} %`],
           ['client busiest event loop', `${formatNumber(f.client.worker_elu_max * 100, 1)} %`],

@@ -9,6 +9,7 @@ import { availableParallelism, loadavg, totalmem } from 'node:os';
 import type { HistogramJSON, Percentiles } from './histogram.js';
 import { Histogram } from './histogram.js';
 import type { LoadOutcome, LoadPlan, RunOptions, TimelinePoint } from './cohort.js';
+import { mapRoles, type RoleFigures } from './proc.js';
 
 export const RESULT_VERSION = 1;
 
@@ -32,12 +33,18 @@ export interface SuiteFigures {
   postmessage_per_s?: number;
   ratio?: number;
   rtt_us?: { p50: number; p99: number };
-  /** With a baseline run of the same shape: this target's CPU per delivery over the baseline's (veza's target: ≤ 1.5). */
+  /**
+   * With baseline runs of the same shape, just before and just after this one: this target's CPU
+   * per delivery over the mean of theirs (veza's target: ≤ 1.5). `_runs` holds both (older files:
+   * one run, after, and no `_runs`).
+   */
   server_cpu_ratio_vs_baseline?: number | null;
   baseline_cpu_us_per_delivery?: number | null;
-  /** With a Socket.IO run of the same shape: this target's CPU per delivery over Socket.IO's. */
+  baseline_cpu_us_per_delivery_runs?: (number | null)[];
+  /** With Socket.IO runs of the same shape, before and after: this target's CPU per delivery over their mean. */
   server_cpu_ratio_vs_socketio?: number | null;
   socketio_cpu_us_per_delivery?: number | null;
+  socketio_cpu_us_per_delivery_runs?: (number | null)[];
   /** Mode-specific counts from the cohorts. */
   counters?: Record<string, number>;
 }
@@ -57,6 +64,12 @@ export interface BenchFigures extends SuiteFigures {
   server: {
     cpu_s: number | null;
     cpu_us_per_delivery: number | null;
+    /**
+     * cpu_us_per_delivery by the role of the server's threads, from their names: main, front,
+     * shard, cpu (the password pool) and other (V8's and libuv's helpers, or a server that names
+     * no thread). Threads that exit within the window are missing from it. Absent in older files.
+     */
+    cpu_us_per_delivery_by_thread?: RoleFigures | null;
     rss_mb: number | null;
     rss_peak_mb: number | null;
   };
@@ -201,6 +214,7 @@ export function makeResult(o: {
       server: {
         cpu_s: roundOrNull(out.server.cpu_s, 3),
         cpu_us_per_delivery: roundOrNull(out.server.cpu_us_per_delivery, 3),
+        cpu_us_per_delivery_by_thread: out.server.cpu_by_thread === null ? null : mapRoles(out.server.cpu_by_thread, (v) => round(v, 3)),
         rss_mb: roundOrNull(out.server.rss_mb, 1),
         rss_peak_mb: roundOrNull(out.server.rss_peak_mb, 1),
       },
@@ -248,7 +262,7 @@ export function emptyOutcome(): LoadOutcome {
     latency: new Histogram(),
     ackLatency: new Histogram(),
     errors: {},
-    server: { cpu_s: null, cpu_us_per_delivery: null, rss_mb: null, rss_peak_mb: null },
+    server: { cpu_s: null, cpu_us_per_delivery: null, cpu_by_thread: null, rss_mb: null, rss_peak_mb: null },
     client: { cpu_s: 0, cpu_util: 0, cores_used: 0, worker_elu: [], worker_elu_max: 0, lag_max_ms: 0, saturated: false, lagging: false },
     dropped: 0,
     counters: {},

@@ -2,8 +2,13 @@
  * The task module piscina runs in its worker threads: stateless CPU work, one table from task `op`
  * to function. Blocking here is the point (see password.ts).
  */
+import { isMainThread } from 'node:worker_threads';
 import type { CpuTask } from './cpu-messages.js';
 import { hashPasswordSync, verifyPasswordSync } from '../auth/scrypt.js';
+import { nameThisThread } from './thread-name.js';
+
+// Piscina evaluates this module once in each of its threads: the one place that runs there first.
+if (!isMainThread) nameThisThread('veza-cpu');
 
 const handlers: { [K in CpuTask['op']]: (task: Extract<CpuTask, { op: K }>) => unknown } = {
   'hash-password': (t) => hashPasswordSync(t.password, t.params),

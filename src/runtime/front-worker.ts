@@ -5,10 +5,12 @@
  */
 import { workerData } from 'node:worker_threads';
 import type { WorkerBoot } from './control-messages.js';
+import { nameThisThread } from './thread-name.js';
 import { WorkerRuntime } from './worker-runtime.js';
 import type { FrontContext, FrontModule, FrontServices } from './types.js';
 
 const boot = workerData as WorkerBoot;
+nameThisThread(`veza-front-${boot.index}`);
 const rt = new WorkerRuntime(boot);
 let onPost: ((msg: unknown, from: { shard: number }) => void) | null = null;
 

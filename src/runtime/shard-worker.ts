@@ -8,10 +8,12 @@
 import { workerData } from 'node:worker_threads';
 import { ActorHost } from './actor-host.js';
 import type { WorkerBoot } from './control-messages.js';
+import { nameThisThread } from './thread-name.js';
 import { WorkerRuntime } from './worker-runtime.js';
 import type { ShardModule, ShardServices, ShardSetupContext } from './types.js';
 
 const boot = workerData as WorkerBoot;
+nameThisThread(`veza-shard-${boot.index}`);
 // The client delivers to this shard's own actors through `host`, declared just below.
 const rt = new WorkerRuntime(boot, (env, peer) => host.deliver(env, peer));
 const { config } = boot;

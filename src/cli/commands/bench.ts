@@ -3,6 +3,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Argument, InvalidArgumentError, Option, type Command } from 'commander';
 import type { AuthMode } from '../../bench/cohort-messages.js';
+import type { RoleFigures } from '../../bench/proc.js';
 import type { BenchResult, BenchSet } from '../../bench/result.js';
 import { COMPARABLE_SUITES, SUITES, TARGETS, unsupported, type ReferenceTarget, type Suite, type TargetKind } from '../../bench/suite-names.js';
 import type { SuiteParams } from '../../bench/suites.js';
@@ -161,7 +162,7 @@ async function benchCommand(suite: Suite | 'standard', flags: BenchFlags, io: Cl
     '../../bench/suites.js'
   );
   const { makeSet, resultFileName, writeResult } = await import('../../bench/result.js');
-  const { renderReport, renderSetReport } = await import('../../bench/report-html.js');
+  const { formatThreadCpu, renderReport, renderSetReport } = await import('../../bench/report-html.js');
   // Before anything starts: what the target cannot do.
   if (suite !== 'standard' && suite !== 'ring') {
     const refused = unsupported(flags.target, suite);
@@ -283,11 +284,34 @@ async function benchCommand(suite: Suite | 'standard', flags: BenchFlags, io: Cl
     writeFileSync(htmlFile, 'kind' in doc ? renderSetReport(doc, rows) : renderReport(doc));
     written.push(htmlFile);
   }
-  const summary = [formatTable(rows), ...targetLines(results, verdicts), ...noteLines(results), ...written.map((f) => `wrote ${f}`)].join('\n') + '\n';
+  const summary =
+    [
+      formatTable(rows),
+      ...threadLines(results, formatThreadCpu),
+      ...targetLines(results, verdicts),
+      ...noteLines(results),
+      ...written.map((f) => `wrote ${f}`),
+    ].join('\n') + '\n';
   if (flags.json) {
     io.out(JSON.stringify(doc, null, 2) + '\n');
     io.err(summary);
   } else io.out(summary);
+}
+
+/**
+ * Where veza's CPU per delivery went, by thread role. The reference servers have no veza threads
+ * (all of theirs is `other`): nothing to say there.
+ */
+function threadLines(results: readonly BenchResult[], format: (by: RoleFigures) => string): string[] {
+  const lines: string[] = [];
+  for (const r of results) {
+    const by = r.figures.server.cpu_us_per_delivery_by_thread;
+    const total = r.figures.server.cpu_us_per_delivery;
+    if (r.target !== 'veza' || !by || total === null) continue;
+    const sum = Object.values(by).reduce((a, v) => a + v, 0);
+    lines.push(`${r.suite}/${r.target} server CPU per delivery by thread: ${format(by)} µs (sum ${sum.toFixed(1)} of ${total.toFixed(1)})`);
+  }
+  return lines.length > 0 ? ['', ...lines] : [];
 }
 
 function targetLines(results: readonly BenchResult[], verdicts: (r: BenchResult) => Array<{ ok: boolean; what: string; detail: string }>): string[] {

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import type { Config } from '../../config/index.js';
+import { nameThisThread } from '../../runtime/thread-name.js';
 import { CliError, type CliIO } from '../io.js';
 import { configFromFlags, withServerFlags, type ServerFlags } from '../options.js';
 
@@ -28,6 +29,9 @@ export function registerStart(program: Command, io: CliIO): void {
   withServerFlags(program.command('start').description('start a node: REST and WebSocket on --host:--port')).action(
     async (flags: ServerFlags) => {
       const config = configFromFlags(flags, io);
+      // Here rather than in startNode: tests start nodes inside the test runner's process, whose
+      // main thread is not theirs to rename. This process is the node.
+      nameThisThread('veza-main');
       const startNode = await loadStartNode();
       await startNode(config);
     },
