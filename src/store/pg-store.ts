@@ -44,7 +44,7 @@ export interface PgStoreOptions {
    * the pool's one connection held so no other statement runs in between. When set, batches of
    * messages are written with COPY (./message-copy.ts) instead of the INSERT.
    */
-  copyMessages?: (data: string, then: { text: string; values: unknown[] } | null) => Promise<void>;
+  copyMessages?: (data: Uint8Array, then: { text: string; values: unknown[] } | null) => Promise<void>;
 }
 
 /** Larger than any id, for the open end of an id range (a string: it exceeds 2^53). */
