@@ -12,6 +12,31 @@ import { Supervisor } from '../src/runtime/index.js';
 const config = loadConfig({ env: {}, flags: { log: { level: 'silent' } } });
 const module = new URL('./fixtures/runtime/wiring.ts', import.meta.url);
 
+t.test('front and shard threads get the configured young generation (runtime.workerYoungGenerationMb)', async (t) => {
+  for (const [youngMb, limitMb] of [
+    [12, 12],
+    [0, 48], // V8's own default
+  ] as const) {
+    const cfg = loadConfig({ env: {}, flags: { log: { level: 'silent' }, runtime: { workerYoungGenerationMb: youngMb } } });
+    const sup = await Supervisor.start({
+      fronts: { count: 1, module, data: { tag: 'F' } },
+      shards: { count: 1, module, data: { tag: 'S' } },
+      config: cfg,
+    });
+    try {
+      for (const role of ['front', 'shard'] as const) {
+        const r = (await sup.control(role, 0, 'young-generation')) as { limitMb: number; newSpaceMb: number };
+        t.equal(r.limitMb, limitMb, `${role} with ${youngMb}: limit ${limitMb} MiB`);
+        // The new space is two of the young generation's three parts (two semi-spaces, one for large objects).
+        t.ok(r.newSpaceMb <= (limitMb * 2) / 3, `${role} with ${youngMb}: new space ${r.newSpaceMb} MiB within it`);
+        if (youngMb > 0) t.ok(r.newSpaceMb > 0, 'and in use');
+      }
+    } finally {
+      await sup.stop();
+    }
+  }
+});
+
 t.test('threads get their index, counts, data and ports; stop goes fronts first, then shards', async (t) => {
   const stopLog: string[] = [];
   const channels: MessageChannel[] = [];

@@ -36,6 +36,7 @@ const ENV: ReadonlyArray<readonly [name: string, path: string, kind: 'string' | 
   ['VEZA_COMMIT_WINDOW_MS', 'runtime.commitWindowMs', 'int'],
   ['VEZA_COMMIT_INTERVAL_MS', 'runtime.commitIntervalMs', 'int'],
   ['VEZA_SHARD_NAP_MS', 'runtime.shardNapMs', 'int'],
+  ['VEZA_WORKER_YOUNG_GENERATION_MB', 'runtime.workerYoungGenerationMb', 'int'],
   ['VEZA_PGLITE_CHECKPOINT_MB', 'database.pgliteCheckpointMb', 'int'],
   ['VEZA_LOG_LEVEL', 'log.level', 'string'],
 ];

@@ -236,10 +236,12 @@ export class Supervisor extends EventEmitter {
       ports,
     };
     const entry = siblingModule(`${slot.role}-worker`, import.meta.url);
+    const youngMb = this.#opts.config.runtime.workerYoungGenerationMb;
     const worker = new Worker(entry, {
       execArgv: workerExecArgv(entry),
       workerData: boot,
       transferList: [cpu.port2, ...Object.values(ports)],
+      ...(youngMb > 0 ? { resourceLimits: { maxYoungGenerationSizeMb: youngMb } } : {}),
     });
     slot.worker = worker;
     slot.readyAt = 0;
