@@ -2,12 +2,13 @@
  * A new embedded database is created (initdb) in a thread of its own, so the node does not keep
  * initdb's WebAssembly memory for life (src/store/pglite-initdb.ts).
  */
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { initdbApart } from '../src/store/pglite-initdb.js';
+import { openPglite } from '../src/store/pglite.js';
+import { initdbApart, initdbPrefix } from '../src/store/pglite-initdb.js';
 import { compiledNode } from './helpers/dist.js';
 
 await t.test('a first start keeps the resident size of a later one', async (t) => {
@@ -37,7 +38,44 @@ await t.test('a first start keeps the resident size of a later one', async (t) =
 await t.test('a failed initdb says what and where', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'veza-initdb-bad-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const notADir = join(dir, 'file');
-  writeFileSync(notADir, 'not a directory');
-  await t.rejects(initdbApart(notADir), { message: new RegExp(`creating the embedded database in ${notADir} failed`) });
+  const file = join(dir, 'file');
+  writeFileSync(file, 'not a directory');
+  const under = join(file, 'pglite');
+  await t.rejects(initdbApart(under), { message: new RegExp(`creating the embedded database in ${under} failed`) });
+});
+
+await t.test('a first start killed during initdb leaves no half-made database: the next start creates it', async (t) => {
+  await compiledNode();
+  const dataDir = mkdtempSync(join(tmpdir(), 'veza-initdb-kill-'));
+  t.teardown(() => rmSync(dataDir, { recursive: true, force: true }));
+  const script = `
+    const { openPglite } = await import(${JSON.stringify(new URL('../dist/store/pglite.js', import.meta.url).href)});
+    await openPglite({ dataDir: ${JSON.stringify(dataDir)} });`;
+  const file = join(tmpdir(), `veza-initdb-kill-${process.pid}.mjs`);
+  writeFileSync(file, script);
+  t.teardown(() => rmSync(file, { force: true }));
+  const { NODE_OPTIONS: _hooks, ...env } = process.env;
+  const child = spawn(process.execPath, [file], { stdio: 'ignore', env: { ...env, VEZA_LOG_LEVEL: 'silent' } });
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  // Killed once initdb has started writing (PG_VERSION is among its first files), seconds before it ends.
+  const work = () => readdirSync(dataDir).find((n) => n.startsWith(initdbPrefix(join(dataDir, 'pglite'))));
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const w = work();
+    if (w !== undefined && existsSync(join(dataDir, w, 'PG_VERSION'))) break;
+    if (Date.now() > deadline) throw new Error('initdb never started');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  child.kill('SIGKILL');
+  await exited;
+  t.notOk(existsSync(join(dataDir, 'pglite')), 'the database directory was never there half-made');
+  t.ok(work(), 'only its work-in-progress sibling');
+
+  const opened = await openPglite({ dataDir });
+  try {
+    t.same((await opened.pool.query('SELECT count(*)::int AS n FROM users')).rows, [{ n: 0 }], 'the next start creates and migrates it');
+  } finally {
+    await opened.close();
+  }
+  t.equal(work(), undefined, 'and removes the leftover');
 });

@@ -5,19 +5,62 @@
  * (the node then kept ~900 MiB for its whole life after a first start, ~360 after any later one).
  * A worker's memory goes with the worker, so the node's own instance opens an existing directory
  * and starts at its usual size.
+ *
+ * The database is created in a sibling directory and renamed into place once complete, so `dir`
+ * either does not exist or holds a whole database: a first start killed during initdb (seconds)
+ * leaves no half-made directory for the next start to fail on. The caller holds the data
+ * directory's lock, so a leftover sibling is a dead process's and is removed.
  */
+import { readdirSync, renameSync, rmSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { siblingModule, workerExecArgv } from '../runtime/entry.js';
 
+/** The prefix of `dir`'s work-in-progress siblings. */
+export const initdbPrefix = (dir: string): string => `${basename(dir)}.initdb-`;
+
+/** Removes a work directory; one that cannot be (or never was) made is no concern here. */
+function discard(path: string): void {
+  try {
+    rmSync(path, { recursive: true, force: true });
+  } catch {
+    // ENOTDIR and the like: there is nothing there to remove.
+  }
+}
+
 export async function initdbApart(dir: string): Promise<void> {
+  const parent = dirname(dir);
+  const prefix = initdbPrefix(dir);
+  let leftovers: string[] = [];
+  try {
+    leftovers = readdirSync(parent).filter((name) => name.startsWith(prefix));
+  } catch {
+    // No parent directory: the worker's error below says where.
+  }
+  for (const name of leftovers) discard(join(parent, name));
+
+  const work = join(parent, `${prefix}${process.pid}`);
   const entry = siblingModule('pglite-initdb-worker', import.meta.url);
-  const worker = new Worker(entry, { workerData: { dir }, execArgv: workerExecArgv(entry) });
+  const worker = new Worker(entry, { workerData: { dir: work }, execArgv: workerExecArgv(entry) });
   let outcome: { ok: boolean; error?: string } | undefined;
   worker.on('message', (m: { ok: boolean; error?: string }) => (outcome = m));
   const code = await new Promise<number>((resolve, reject) => {
     worker.once('error', reject);
     worker.once('exit', resolve);
+  }).catch((e: unknown) => {
+    discard(work);
+    throw e;
   });
-  if (outcome?.ok && code === 0) return;
-  throw new Error(`store: creating the embedded database in ${dir} failed: ${outcome?.error ?? `its thread exited with code ${code}`}`);
+  let error = outcome?.ok && code === 0 ? undefined : (outcome?.error ?? `its thread exited with code ${code}`);
+  if (error === undefined) {
+    try {
+      // Atomic; replaces `dir` only if it is an empty directory.
+      renameSync(work, dir);
+    } catch (e) {
+      error = `it could not be moved into place (${(e as Error).message})`;
+    }
+  }
+  if (error === undefined) return;
+  discard(work);
+  throw new Error(`store: creating the embedded database in ${dir} failed: ${error}`);
 }
