@@ -8,6 +8,7 @@ import { Histogram } from '../src/bench/histogram.js';
 import { byRole, parseStat, parseStatus, readProc, readThreads, threadCpuByName, threadRole, type ThreadSample } from '../src/bench/proc.js';
 import { formatThreadCpu, niceTicks, renderReport } from '../src/bench/report-html.js';
 import { makeResult, parseResult, readResult, resultFileName, writeResult, type BenchResult } from '../src/bench/result.js';
+import { summaryRows, verdicts } from '../src/bench/suites.js';
 
 /** A stored-looking outcome: 10 s of fan-out with a known latency distribution. */
 function outcome(over: { throughput?: number; p?: number; cpuUs?: number; lost?: number; withServer?: boolean } = {}): LoadOutcome {
@@ -213,4 +214,17 @@ t.test('per-thread CPU: names, roles, threads that come and go', async (t) => {
     t.ok(mine && mine.size >= 1 && [...mine.values()].some((th) => th.cpuS > 0), 'this process read');
     t.equal(readThreads(2 ** 22 + 12345), null, 'no such process');
   }
+});
+
+t.test('the summary table and the verdicts print a figure the same way', async (t) => {
+  const r = { ...result(outcome(), 'rooms'), target: 'veza' as const };
+  // 2.925 is 2.92499… in binary: toFixed(2) gave 2.92 in the verdict, the table said 2.93.
+  r.figures.server_cpu_ratio_vs_baseline = 2.925;
+  const verdict = verdicts(r).find((v) => v.what.startsWith('rooms server CPU'));
+  const row = summaryRows([r])[1]!.join(' ');
+  t.equal(verdict?.detail, '2.93×');
+  t.match(row, 'CPU vs baseline 2.93×');
+  t.equal(verdict?.ok, false);
+  r.figures.server_cpu_ratio_vs_baseline = null;
+  t.equal(verdicts(r).find((v) => v.what.startsWith('rooms server CPU'))?.detail, '—', 'no figure, no number');
 });

@@ -765,6 +765,13 @@ export interface Verdict {
   detail: string;
 }
 
+/**
+ * A figure for the summary and the verdicts alike, so the two never round one value differently
+ * (`toFixed` rounds the binary value: 2.925 gave 2.92 there and 2.93 in the table).
+ */
+const n = (v: number | null | undefined, d = 1): string =>
+  v === null || v === undefined || !Number.isFinite(v) ? '—' : v.toLocaleString('en-US', { maximumFractionDigits: d });
+
 /** The issue's targets this result can be held to. */
 export function verdicts(r: BenchResult): Verdict[] {
   const f = r.figures;
@@ -778,7 +785,7 @@ export function verdicts(r: BenchResult): Verdict[] {
     out.push({ what: `${r.suite} p99 ≤ 50 ms`, ok: f.delivered > 0 && p99 <= 50, detail: `${p99} ms` });
     if (f.server_cpu_ratio_vs_baseline !== undefined) {
       const c = f.server_cpu_ratio_vs_baseline;
-      out.push({ what: `${r.suite} server CPU/delivery ≤ 1.5× baseline`, ok: c !== null && c <= 1.5, detail: c === null ? '—' : `${c.toFixed(2)}×` });
+      out.push({ what: `${r.suite} server CPU/delivery ≤ 1.5× baseline`, ok: c !== null && c <= 1.5, detail: c === null ? '—' : `${n(c, 2)}×` });
     }
   }
   if (r.suite === 'connections' && r.target === 'veza') {
@@ -786,7 +793,7 @@ export function verdicts(r: BenchResult): Verdict[] {
     out.push({
       what: `≤ 4 KB RSS per idle connection (${f.connections.connected} open)`,
       ok: k !== null && k <= 4 && f.connections.connected >= 15_000,
-      detail: k === null ? '—' : `${k.toFixed(2)} KiB`,
+      detail: k === null ? '—' : `${n(k, 2)} KiB`,
     });
   }
   if (r.suite === 'ring') {
@@ -798,7 +805,6 @@ export function verdicts(r: BenchResult): Verdict[] {
 
 /** The summary table of a set of results: a header row, then one row per result. */
 export function summaryRows(results: readonly BenchResult[]): string[][] {
-  const n = (v: number | null | undefined, d = 1) => (v === null || v === undefined || !Number.isFinite(v) ? '—' : v.toLocaleString('en-US', { maximumFractionDigits: d }));
   const rows = [['suite', 'target', 'throughput/s', 'delivery', 'p50 ms', 'p99 ms', 'srv µs/deliv', 'srv RSS MiB', 'client', 'suite figures']];
   for (const r of results) {
     const f = r.figures;
