@@ -59,11 +59,10 @@ function text(v: unknown, path: string): string {
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-function uuid(v: unknown, path: string): string {
+function uuid(v: unknown, path: string): void {
   if (typeof v !== 'string' || !UUID.test(v)) {
     throw new ChatError('validation_failed', `${path} must be a uuid`, { details: [{ path, message: 'must be a uuid' }] });
   }
-  return v;
 }
 
 export interface CopyBatch {
@@ -123,8 +122,7 @@ export function copyBatch(batch: readonly NewMessage[], firstId: number, now: Da
   const pgTime = (now.getTime() - PG_EPOCH_MS) * 1000;
   const inserted: InsertedMessage[] = new Array(batch.length);
   const replies = { conversations: [] as number[], parents: [] as number[] };
-  // Checked and gathered first: the buffer's size needs the strings, and a bad row writes nothing.
-  const contents: string[] = new Array(batch.length);
+  // Every row checked first (a bad one writes nothing), and sized: the buffer's size needs the strings.
   const metas: string[] = new Array(batch.length);
   let size = HEADER.length + 2;
   for (let i = 0; i < batch.length; i++) {
@@ -134,10 +132,9 @@ export function copyBatch(batch: readonly NewMessage[], firstId: number, now: Da
     integer(m.authorId, 'author_id');
     if (m.parentMessageId != null) integer(m.parentMessageId, 'parent_message_id');
     if (m.clientId != null) uuid(m.clientId, 'client_id');
-    contents[i] = text(m.content, 'content');
-    metas[i] = JSON.stringify(m.metadata ?? {});
+    const meta = (metas[i] = JSON.stringify(m.metadata ?? {}));
     // UTF-8 takes at most 3 bytes per UTF-16 unit.
-    size += ROW_FIXED + 3 * (contents[i]!.length + metas[i]!.length + text(m.messageType ?? 'text', 'message_type').length);
+    size += ROW_FIXED + 3 * (text(m.content, 'content').length + meta.length + text(m.messageType ?? 'text', 'message_type').length);
   }
   const b = Buffer.allocUnsafe(size);
   let o = HEADER.copy(b, 0);
@@ -151,7 +148,7 @@ export function copyBatch(batch: readonly NewMessage[], firstId: number, now: Da
     o = int8Field(b, o, m.conversationId);
     o = int8Field(b, o, m.seq);
     o = int8Field(b, o, m.authorId);
-    o = textField(b, o, contents[i]!);
+    o = textField(b, o, m.content);
     // An enum's binary form is its label.
     o = textField(b, o, m.messageType ?? 'text');
     if (m.parentMessageId == null) o = nullField(b, o);
