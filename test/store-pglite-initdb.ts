@@ -11,24 +11,37 @@ import { openPglite } from '../src/store/pglite.js';
 import { initdbApart, initdbPrefix } from '../src/store/pglite-initdb.js';
 import { compiledNode } from './helpers/dist.js';
 
+/**
+ * A script that opens the embedded store from dist/ in `dataDir`, then runs `rest`, written to
+ * `file` for a plain node process: one without the test runner's TypeScript hooks
+ * (NODE_OPTIONS), which are not its to load.
+ */
+async function probe(file: string, dataDir: string, rest = ''): Promise<{ file: string; env: NodeJS.ProcessEnv }> {
+  await compiledNode(); // dist/ is built and fresh
+  writeFileSync(
+    file,
+    `const { openPglite } = await import(${JSON.stringify(new URL('../dist/store/pglite.js', import.meta.url).href)});
+    const opened = await openPglite({ dataDir: ${JSON.stringify(dataDir)} });
+    ${rest}`,
+  );
+  const { NODE_OPTIONS: _hooks, ...env } = process.env;
+  return { file, env: { ...env, VEZA_LOG_LEVEL: 'silent' } };
+}
+
 await t.test('a first start keeps the resident size of a later one', async (t) => {
-  await compiledNode(); // dist/ is built and fresh: the child below runs it
   const dataDir = mkdtempSync(join(tmpdir(), 'veza-initdb-'));
   t.teardown(() => rmSync(dataDir, { recursive: true, force: true }));
   // In a process of its own, so nothing else of this one counts in its resident size.
-  const script = `
-    import { readFileSync } from 'node:fs';
-    const { openPglite } = await import(${JSON.stringify(new URL('../dist/store/pglite.js', import.meta.url).href)});
-    const opened = await openPglite({ dataDir: ${JSON.stringify(join(dataDir, 'data'))} });
+  const { file, env } = await probe(
+    join(dataDir, 'probe.mjs'),
+    join(dataDir, 'data'),
+    `const { readFileSync } = await import('node:fs');
     const users = (await opened.pool.query('SELECT count(*)::int AS n FROM users')).rows[0].n;
     const rssMb = Number(/VmRSS:\\s+(\\d+)/.exec(readFileSync('/proc/self/status', 'utf8'))[1]) / 1024;
     await opened.close();
-    process.stdout.write(JSON.stringify({ rssMb, users }));`;
-  const file = join(dataDir, 'probe.mjs');
-  writeFileSync(file, script);
-  // Plain node: without the test runner's TypeScript hooks (NODE_OPTIONS), which are not its to load.
-  const { NODE_OPTIONS: _hooks, ...env } = process.env;
-  const out = execFileSync(process.execPath, [file], { encoding: 'utf8', env: { ...env, VEZA_LOG_LEVEL: 'silent' } });
+    process.stdout.write(JSON.stringify({ rssMb, users }));`,
+  );
+  const out = execFileSync(process.execPath, [file], { encoding: 'utf8', env });
   const { rssMb, users } = JSON.parse(out.slice(out.lastIndexOf('{'))) as { rssMb: number; users: number };
   t.equal(users, 0, 'a migrated, working database');
   // initdb in the opening thread left ~780 MiB resident; in a thread of its own, ~430.
@@ -45,17 +58,11 @@ await t.test('a failed initdb says what and where', async (t) => {
 });
 
 await t.test('a first start killed during initdb leaves no half-made database: the next start creates it', async (t) => {
-  await compiledNode();
   const dataDir = mkdtempSync(join(tmpdir(), 'veza-initdb-kill-'));
   t.teardown(() => rmSync(dataDir, { recursive: true, force: true }));
-  const script = `
-    const { openPglite } = await import(${JSON.stringify(new URL('../dist/store/pglite.js', import.meta.url).href)});
-    await openPglite({ dataDir: ${JSON.stringify(dataDir)} });`;
-  const file = join(tmpdir(), `veza-initdb-kill-${process.pid}.mjs`);
-  writeFileSync(file, script);
+  const { file, env } = await probe(join(tmpdir(), `veza-initdb-kill-${process.pid}.mjs`), dataDir);
   t.teardown(() => rmSync(file, { force: true }));
-  const { NODE_OPTIONS: _hooks, ...env } = process.env;
-  const child = spawn(process.execPath, [file], { stdio: 'ignore', env: { ...env, VEZA_LOG_LEVEL: 'silent' } });
+  const child = spawn(process.execPath, [file], { stdio: 'ignore', env });
   const exited = new Promise((resolve) => child.once('exit', resolve));
   // Killed once initdb has started writing (PG_VERSION is among its first files), seconds before it ends.
   const work = () => readdirSync(dataDir).find((n) => n.startsWith(initdbPrefix(join(dataDir, 'pglite'))));
