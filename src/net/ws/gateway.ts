@@ -190,7 +190,9 @@ export class Gateway implements GatewayCore {
     const ws = (conn as Socket).ws;
     if (conn.closed || ws === null) return;
     const frame = encodeEvent(conn.protocol, type, data, replyTo === undefined ? undefined : { reply_to: replyTo });
-    ws.send(frame, conn.binary);
+    // Corked: what uWS holds for this socket from this turn's publishes (the sender's own
+    // `message` event, before its ack) and this frame leave in one write, not one each.
+    ws.cork(() => ws.send(frame, conn.binary));
   }
 
   subscribe(conn: Conn, conversationId: number): boolean {
@@ -332,7 +334,8 @@ export class Gateway implements GatewayCore {
   #sendBytes(conn: Socket, pre: PreEncoded): void {
     const ws = conn.ws;
     if (conn.closed || ws === null) return;
-    ws.send(pre.for(conn.protocol), conn.binary);
+    const bytes = pre.for(conn.protocol);
+    ws.cork(() => ws.send(bytes, conn.binary));
   }
 
   #onMessage(conn: Socket, message: ArrayBuffer, isBinary: boolean): void {
