@@ -32,7 +32,8 @@ export interface OpenOptions {
 
 /** What opening a store reads of the configuration (tunables optional: their defaults apply). */
 type StoreConfig = Pick<Config, 'dataDir'> & {
-  database: Omit<Config['database'], 'pgliteCheckpointMb'> & Partial<Pick<Config['database'], 'pgliteCheckpointMb'>>;
+  database: Omit<Config['database'], 'pgliteCheckpointMb' | 'pgliteFsync'> &
+    Partial<Pick<Config['database'], 'pgliteCheckpointMb' | 'pgliteFsync'>>;
 };
 
 const BACKENDS: Readonly<Record<StoreKind, (config: StoreConfig, opts: OpenOptions) => Promise<OpenedStore>>> = {
@@ -43,8 +44,13 @@ const BACKENDS: Readonly<Record<StoreKind, (config: StoreConfig, opts: OpenOptio
     return openPostgres({ url, replicaUrl: config.database.replicaUrl, poolSize: config.database.poolSize, migrate });
   },
   pglite: (config, opts) => {
-    const walMb = config.database.pgliteCheckpointMb;
-    return openPglite({ dataDir: config.dataDir, ...(walMb !== undefined ? { checkpoint: { walMb } } : {}), ...opts });
+    const { pgliteCheckpointMb: walMb, pgliteFsync: fsync } = config.database;
+    return openPglite({
+      dataDir: config.dataDir,
+      ...(walMb !== undefined ? { checkpoint: { walMb } } : {}),
+      ...(fsync !== undefined ? { fsync } : {}),
+      ...opts,
+    });
   },
 };
 

@@ -15,6 +15,7 @@ import { readdirSync, renameSync, rmSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { siblingModule, workerExecArgv } from '../runtime/entry.js';
+import { syncPath, syncTree } from './pglite-durable.js';
 
 /** The prefix of `dir`'s work-in-progress siblings. */
 export const initdbPrefix = (dir: string): string => `${basename(dir)}.initdb-`;
@@ -28,7 +29,12 @@ function discard(path: string): void {
   }
 }
 
-export async function initdbApart(dir: string): Promise<void> {
+/**
+ * With `sync` (durable commits, the default), the new database is fsynced, file by file, before
+ * the rename and the parent directory after it: initdb writes with fsync off, and a database that
+ * later commits durably must not sit on files still only in the operating system's cache.
+ */
+export async function initdbApart(dir: string, opts: { sync?: boolean } = {}): Promise<void> {
   const parent = dirname(dir);
   const prefix = initdbPrefix(dir);
   let leftovers: string[] = [];
@@ -52,10 +58,18 @@ export async function initdbApart(dir: string): Promise<void> {
     throw e;
   });
   let error = outcome?.ok && code === 0 ? undefined : (outcome?.error ?? `its thread exited with code ${code}`);
+  if (error === undefined && (opts.sync ?? true)) {
+    try {
+      syncTree(work);
+    } catch (e) {
+      error = `it could not be flushed to disk (${(e as Error).message})`;
+    }
+  }
   if (error === undefined) {
     try {
       // Atomic; replaces `dir` only if it is an empty directory.
       renameSync(work, dir);
+      if (opts.sync ?? true) syncPath(parent);
     } catch (e) {
       error = `it could not be moved into place (${(e as Error).message})`;
     }

@@ -8,6 +8,7 @@ import { StoreLock } from './lock.js';
 import { migrate as runMigrations } from './migrate.js';
 import { COPY_MESSAGES } from './message-copy.js';
 import { PgliteCheckpointer, type CheckpointOptions } from './pglite-checkpoint.js';
+import { DurableNodeFS, durableStartParams, type FsyncCounter } from './pglite-durable.js';
 import { initdbApart } from './pglite-initdb.js';
 import { batchExtendedQueries } from './pglite-wire.js';
 import type { OpenedStore } from './open.js';
@@ -34,11 +35,23 @@ export interface PgliteOptions {
    * `checkEveryMs` to 2 s.
    */
   checkpoint?: Partial<CheckpointOptions>;
+  /**
+   * Commits are fsynced before they are acknowledged (default true; see ./pglite-durable.ts).
+   * False leaves them in the operating system's cache: safe from a crash of the process, not of
+   * the machine.
+   */
+  fsync?: boolean;
+}
+
+/** An opened PGlite store, with what only this backend has. */
+export interface OpenedPglite extends OpenedStore {
+  /** Host fsyncs so far (0 forever with `fsync: false`). */
+  fsyncs(): number;
 }
 
 const CHECKPOINT_DEFAULTS: CheckpointOptions = { walMb: 64, maxAgeMs: 5 * 60_000, checkEveryMs: 2000 };
 
-export async function openPglite(opts: PgliteOptions): Promise<OpenedStore> {
+export async function openPglite(opts: PgliteOptions): Promise<OpenedPglite> {
   mkdirSync(opts.dataDir, { recursive: true });
   const lock = StoreLock.acquire(opts.dataDir);
   let db: PGlite | undefined;
@@ -47,8 +60,14 @@ export async function openPglite(opts: PgliteOptions): Promise<OpenedStore> {
     const fresh = !existsSync(join(dir, 'PG_VERSION'));
     // A new directory is created in a thread of its own (./pglite-initdb.ts), so initdb's memory
     // is not this thread's for the rest of its life; a template is only unpacked, no initdb.
-    if (fresh && !opts.template) await initdbApart(dir);
-    db = await PGlite.create(dir, fresh && opts.template ? { loadDataDir: opts.template } : {});
+    const durable = opts.fsync ?? true;
+    if (fresh && !opts.template) await initdbApart(dir, { sync: durable });
+    const fs = durable ? new DurableNodeFS(dir) : null;
+    const counter: FsyncCounter = fs ?? { syncs: 0 };
+    db = await PGlite.create({
+      ...(fs ? { fs, startParams: durableStartParams() } : { dataDir: dir }),
+      ...(fresh && opts.template ? { loadDataDir: opts.template } : {}),
+    });
     const pglite = db;
     // PostgreSQL fills every new 16 MB WAL segment with zeros before using it. Here that is 16 MB
     // of writes through WebAssembly on the thread that owns PGlite, and it stalled every commit
@@ -106,7 +125,7 @@ export async function openPglite(opts: PgliteOptions): Promise<OpenedStore> {
       },
     });
     checkpointer.start();
-    return { kind: 'pglite', store, pool, lock, close: () => store.close() };
+    return { kind: 'pglite', store, pool, lock, close: () => store.close(), fsyncs: () => counter.syncs };
   } catch (e) {
     try {
       await db?.close();
