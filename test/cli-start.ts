@@ -4,7 +4,7 @@
  */
 import t from 'tap';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -23,7 +23,15 @@ function run(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: numbe
   });
 }
 
-const dataDir = () => mkdtempSync(join(tmpdir(), 'veza-cli-start-'));
+const made: string[] = [];
+const dataDir = () => {
+  const dir = mkdtempSync(join(tmpdir(), 'veza-cli-start-'));
+  made.push(dir);
+  return dir;
+};
+t.teardown(() => {
+  for (const dir of made) rmSync(dir, { recursive: true, force: true });
+});
 
 t.test('a port already taken: non-zero exit naming the address', async (t) => {
   const srv = createServer();

@@ -6,7 +6,7 @@
 import t from 'tap';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { once } from 'node:events';
@@ -23,7 +23,9 @@ interface Server {
 }
 
 // The burst is far over the default 60 sends a minute.
-const configFile = join(mkdtempSync(join(tmpdir(), 'veza-crash-config-')), 'veza.json');
+const configDir = mkdtempSync(join(tmpdir(), 'veza-crash-config-'));
+t.teardown(() => rmSync(configDir, { recursive: true, force: true }));
+const configFile = join(configDir, 'veza.json');
 writeFileSync(configFile, JSON.stringify({ limits: { perMinute: { send_message: 1_000_000 } } }));
 
 async function start(args: string[], env: NodeJS.ProcessEnv): Promise<Server> {
@@ -135,6 +137,7 @@ import type { Test } from 'tap';
 
 t.test('PGlite: kill -9 mid-burst keeps every acknowledged message exactly once', async (t) => {
   const dataDir = mkdtempSync(join(tmpdir(), 'veza-crash-'));
+  t.teardown(() => rmSync(dataDir, { recursive: true, force: true }));
   await crashSuite(t, ['--data-dir', dataDir], {});
 });
 

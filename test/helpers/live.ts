@@ -3,7 +3,7 @@
  * uWS on a loopback port, embedded PGlite in a temp dir or a fresh PostgreSQL database), real
  * REST calls with fetch and real WebSocket clients (the `ws` package).
  */
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Test } from 'tap';
@@ -62,12 +62,14 @@ export async function startLive(t: Test, backend: Backend, flags: Record<string,
     node = await startNode(config, { signals: false, announce: false, ...(template ? { storeTemplate: template } : {}) });
   } catch (e) {
     await drop();
+    rmSync(dataDir, { recursive: true, force: true });
     throw e;
   }
-  // The node stops before its database is dropped.
+  // The node stops before its database and its data directory (40 MiB with PGlite) go.
   t.teardown(async () => {
     await node.stop();
     await drop();
+    rmSync(dataDir, { recursive: true, force: true });
   });
   const url = node.url;
   const live: Live = {
