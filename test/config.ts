@@ -32,6 +32,15 @@ t.test('layers: defaults < file < environment < flags', async (t) => {
   t.equal(env.redis.url, 'redis://r:6379');
 });
 
+t.test('a boolean from the environment: true/false or 1/0, anything else names the key', async (t) => {
+  t.equal(loadConfig({ env: {} }).database.pgliteFsync, true, 'durable commits by default');
+  t.equal(loadConfig({ env: { VEZA_PGLITE_FSYNC: 'false' } }).database.pgliteFsync, false);
+  t.equal(loadConfig({ env: { VEZA_PGLITE_FSYNC: ' 0 ' } }).database.pgliteFsync, false);
+  t.equal(loadConfig({ env: { VEZA_PGLITE_FSYNC: 'TRUE' } }).database.pgliteFsync, true);
+  t.equal(loadConfig({ env: { VEZA_PGLITE_FSYNC: '1' } }).database.pgliteFsync, true);
+  t.throws(() => loadConfig({ env: { VEZA_PGLITE_FSYNC: 'off' } }), { name: 'ConfigError', message: /database\.pgliteFsync/ });
+});
+
 t.test('a bad value names the key and what was expected', async (t) => {
   t.throws(() => loadConfig({ env: { VEZA_PORT: 'eighty' } }), { name: 'ConfigError', message: /server\.port/ });
   t.throws(() => loadConfig({ env: {}, flags: { server: { port: 70000 } } }), { message: /server\.port.*65535/ });

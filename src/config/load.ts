@@ -15,7 +15,7 @@ export class ConfigError extends Error {
 type Tree = { [key: string]: unknown };
 
 /** Environment variable → configuration path, and how to read its text. One table, no magic. */
-const ENV: ReadonlyArray<readonly [name: string, path: string, kind: 'string' | 'int' | 'list']> = [
+const ENV: ReadonlyArray<readonly [name: string, path: string, kind: 'string' | 'int' | 'list' | 'bool']> = [
   ['DATABASE_URL', 'database.url', 'string'],
   ['DATABASE_REPLICA_URL', 'database.replicaUrl', 'string'],
   ['REDIS_URL', 'redis.url', 'string'],
@@ -38,6 +38,7 @@ const ENV: ReadonlyArray<readonly [name: string, path: string, kind: 'string' | 
   ['VEZA_SHARD_NAP_MS', 'runtime.shardNapMs', 'int'],
   ['VEZA_WORKER_YOUNG_GENERATION_MB', 'runtime.workerYoungGenerationMb', 'int'],
   ['VEZA_PGLITE_CHECKPOINT_MB', 'database.pgliteCheckpointMb', 'int'],
+  ['VEZA_PGLITE_FSYNC', 'database.pgliteFsync', 'bool'],
   ['VEZA_LOG_LEVEL', 'log.level', 'string'],
 ];
 
@@ -86,6 +87,10 @@ export function envLayer(env: NodeJS.ProcessEnv): Tree {
       const n = Number(raw);
       // Leave a non-number as text: the schema then names the key and says a number was expected.
       setPath(tree, path, /^-?\d+$/.test(raw.trim()) ? n : raw);
+    } else if (kind === 'bool') {
+      // true/false (or 1/0); anything else stays text, and the schema names the key.
+      const v = raw.trim().toLowerCase();
+      setPath(tree, path, v === 'true' || v === '1' ? true : v === 'false' || v === '0' ? false : raw);
     } else if (kind === 'list') {
       setPath(tree, path, raw.split(',').map((s) => s.trim()).filter(Boolean));
     } else {
