@@ -136,37 +136,84 @@ t.test('close() flushes what waits at once, without waiting for the interval', a
   await t.rejects(gc.submit(counter, row(2)), /closed/, 'a closed committer takes nothing more');
 });
 
-t.test('a client_id another shard stores between the check and the insert fails only its own sender', async (t) => {
+/** The real store, counting look-ups; `beforeInsert` runs before each insert (n: 1, 2, ...). */
+function watched(beforeInsert: (n: number) => Promise<void> = async () => {}) {
+  const calls = { lookups: 0, inserts: 0 };
+  return {
+    calls,
+    store: {
+      findByClientIds: (pairs: ReadonlyArray<{ authorId: number; clientId: string }>) => {
+        calls.lookups++;
+        return store.findByClientIds(pairs);
+      },
+      insertMessages: async (batch: Parameters<typeof store.insertMessages>[0]) => {
+        await beforeInsert(++calls.inserts);
+        return store.insertMessages(batch);
+      },
+    },
+  };
+}
+
+t.test('new client_ids cost no look-up: one statement per flush', async (t) => {
+  const here = await room('optimistic');
+  const { calls, store: counted } = watched();
+  const gc = new GroupCommitter(counted, { maxBatch: 256, windowMs: 2 });
+  const sent = await Promise.all([1, 2, 3].map((i) => gc.submit(here, { authorId: author.id, content: `new ${i}`, clientId: randomUUID() })));
+  await gc.close();
+  t.same(sent.map((c) => [c.message.seq, c.duplicate]), [[1, false], [2, false], [3, false]]);
+  t.same(calls, { lookups: 0, inserts: 1 });
+});
+
+t.test('a client_id stored long ago (beyond the window) is answered with the stored message; the rest commit', async (t) => {
+  const here = await room('stored-before');
+  const clientId = randomUUID();
+  const first = await store.insertMessages([{ conversationId: here.conversationId, seq: 1, authorId: author.id, content: 'long ago', clientId }]);
+  here.lastSeq = 1;
+  const { calls, store: counted } = watched();
+  const flushes: number[] = [];
+  const gc = new GroupCommitter(counted, { maxBatch: 256, windowMs: 2, onFlush: (rows, _ms, failed) => flushes.push(failed ? -1 : rows) });
+  const [dup, b] = await Promise.all([
+    gc.submit(here, { authorId: author.id, content: 'long ago, again', clientId }),
+    gc.submit(here, { authorId: author.id, content: 'fresh', clientId: randomUUID() }),
+  ]);
+  await gc.close();
+  t.equal(dup.duplicate, true);
+  t.equal(dup.message.id, first[0]!.id, 'the stored message');
+  t.equal(dup.message.content, 'long ago');
+  t.equal(b.message.seq, 2, 'the fresh one takes the next seq: the failed insert left no gap');
+  t.same(await storedSeqs(here), [1, 2]);
+  t.same(calls, { lookups: 1, inserts: 2 }, 'the conflict, then one look-up and the insert of the rest');
+  t.same(flushes, [1]);
+});
+
+t.test('a client_id another shard stores between the look-up and the insert fails only its own sender', async (t) => {
   const here = await room('race-here');
   const there = await room('race-there');
   const other = await store.createUser({ username: 'racer2', email: 'racer2@example.com', passwordHash: 'x' });
   const clientId = randomUUID();
-  let raced = false;
-  // The real store; the other shard's commit lands right after this committer's first check.
-  const racing = {
-    findByClientIds: async (pairs: ReadonlyArray<{ authorId: number; clientId: string }>) => {
-      const found = await store.findByClientIds(pairs);
-      if (!raced) {
-        raced = true;
-        await store.insertMessages([{ conversationId: there.conversationId, seq: 1, authorId: author.id, content: 'there first', clientId }]);
-      }
-      return found;
-    },
-    insertMessages: (batch: Parameters<typeof store.insertMessages>[0]) => store.insertMessages(batch),
-  };
+  const taken = randomUUID();
+  await store.insertMessages([{ conversationId: there.conversationId, seq: 1, authorId: other.id, content: 'taken', clientId: taken }]);
+  // The first insert conflicts on `taken`; the other shard's commit of `clientId` lands after
+  // the look-up that follows, so the second insert conflicts too.
+  const { calls, store: racing } = watched(async (n) => {
+    if (n === 2) await store.insertMessages([{ conversationId: there.conversationId, seq: 2, authorId: author.id, content: 'there first', clientId }]);
+  });
   const flushes: number[] = [];
   const gc = new GroupCommitter(racing, { maxBatch: 256, windowMs: 2, onFlush: (rows, _ms, failed) => flushes.push(failed ? -1 : rows) });
-  const [dup, b, c] = await Promise.all([
+  const [dup, b, c, d] = await Promise.all([
     gc.submit(here, { authorId: author.id, content: 'here too', clientId }),
     gc.submit(here, { authorId: other.id, content: 'bystander' }),
     gc.submit(here, { authorId: other.id, content: 'bystander 2', clientId: randomUUID() }),
+    gc.submit(here, { authorId: other.id, content: 'retry of taken', clientId: taken }),
   ]);
   await gc.close();
-  t.ok(raced, 'the other shard committed between check and insert');
+  t.same(calls, { lookups: 2, inserts: 3 }, 'optimistic insert, look-up, raced insert, look-up, insert');
   t.equal(dup.duplicate, true, 'the reused client_id is answered with the stored message');
   t.equal(dup.message.conversation_id, there.conversationId, '…of the other conversation (the RoomActor answers conflict)');
+  t.equal(d.duplicate, true);
+  t.equal(d.message.content, 'taken');
   t.same([b.message.seq, c.message.seq], [1, 2], 'the other senders of the batch are committed, seqs without a gap');
   t.equal(here.lastSeq, 2);
   t.same(await storedSeqs(here), [1, 2]);
-  t.same(flushes, [2], 'one flush, after one retry');
+  t.same(flushes, [2], 'one flush, after two retries');
 });

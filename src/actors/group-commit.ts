@@ -186,8 +186,13 @@ export class GroupCommitter {
       let fresh: Entry[];
       let rows: NewMessage[];
       let inserted: InsertedMessage[];
+      // The first insert is optimistic: a client_id the database already holds (a retry the
+      // RoomActor's window no longer remembers) fails it with a conflict, and only then are the
+      // batch's client_ids looked up. A batch of new messages, nearly every batch, costs one
+      // statement and one round trip to the store, not two.
+      let lookUp = false;
       for (let attempt = 1; ; attempt++) {
-        const found = pairs.length > 0 ? await this.#store.findByClientIds(pairs) : [];
+        const found = lookUp && pairs.length > 0 ? await this.#store.findByClientIds(pairs) : [];
         const existing = new Map(found.map((m) => [key(m.author_id, m.client_id as string), m]));
         stored = [];
         fresh = [];
@@ -207,11 +212,15 @@ export class GroupCommitter {
           break;
         } catch (error) {
           putBack();
-          // Another shard stored the same (author, client_id) between our check and our insert:
-          // the author reused a client_id in a conversation of another shard at the same moment.
-          // Check again (that row is found now, and only its sender is answered with it) rather
-          // than fail every other sender's message of this batch.
-          if (attempt === 1 && isClientIdConflict(error)) continue;
+          // A client_id of the batch is stored already: look the batch's up, answer their senders
+          // with the stored messages and insert the rest, rather than fail every other sender's
+          // message. A conflict after the look-up means another shard stored the same (author,
+          // client_id) between our look-up and our insert (the author reused a client_id in a
+          // conversation of another shard at the same moment): look once more.
+          if (attempt <= 2 && isClientIdConflict(error)) {
+            lookUp = true;
+            continue;
+          }
           throw error;
         }
       }
