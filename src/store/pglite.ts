@@ -8,7 +8,8 @@ import { StoreLock } from './lock.js';
 import { migrate as runMigrations } from './migrate.js';
 import { COPY_MESSAGES } from './message-copy.js';
 import { PgliteCheckpointer, type CheckpointOptions } from './pglite-checkpoint.js';
-import { DurableNodeFS, durableStartParams, type FsyncCounter } from './pglite-durable.js';
+import { DurableNodeFS, durableStartParams } from './pglite-durable.js';
+import { freezeOtherDatabases, PgliteVacuumer, staleDatabases, type VacuumDone, type VacuumOptions } from './pglite-vacuum.js';
 import { initdbApart } from './pglite-initdb.js';
 import { batchExtendedQueries } from './pglite-wire.js';
 import type { OpenedStore } from './open.js';
@@ -41,15 +42,23 @@ export interface PgliteOptions {
    * the machine.
    */
   fsync?: boolean;
+  /**
+   * VACUUM, ANALYZE and freezing (see ./pglite-vacuum.ts): `checkEveryMs` defaults to 5 s,
+   * `freezeAge` to 100 million transactions.
+   */
+  vacuum?: Partial<VacuumOptions>;
 }
 
 /** An opened PGlite store, with what only this backend has. */
 export interface OpenedPglite extends OpenedStore {
   /** Host fsyncs so far (0 forever with `fsync: false`). */
   fsyncs(): number;
+  /** One maintenance look now (what the vacuumer does every `vacuum.checkEveryMs`). */
+  maintain(): Promise<VacuumDone | null>;
 }
 
 const CHECKPOINT_DEFAULTS: CheckpointOptions = { walMb: 64, maxAgeMs: 5 * 60_000, checkEveryMs: 2000 };
+const VACUUM_DEFAULTS: VacuumOptions = { checkEveryMs: 5000, freezeAge: 100_000_000 };
 
 export async function openPglite(opts: PgliteOptions): Promise<OpenedPglite> {
   mkdirSync(opts.dataDir, { recursive: true });
@@ -61,13 +70,30 @@ export async function openPglite(opts: PgliteOptions): Promise<OpenedPglite> {
     // A new directory is created in a thread of its own (./pglite-initdb.ts), so initdb's memory
     // is not this thread's for the rest of its life; a template is only unpacked, no initdb.
     const durable = opts.fsync ?? true;
+    const vacuum = { ...VACUUM_DEFAULTS, ...opts.vacuum };
     if (fresh && !opts.template) await initdbApart(dir, { sync: durable });
-    const fs = durable ? new DurableNodeFS(dir) : null;
-    const counter: FsyncCounter = fs ?? { syncs: 0 };
-    db = await PGlite.create({
-      ...(fs ? { fs, startParams: durableStartParams() } : { dataDir: dir }),
-      ...(fresh && opts.template ? { loadDataDir: opts.template } : {}),
-    });
+    // Host fsyncs of the instances opened so far (a start-up freeze closes and reopens one).
+    let syncsBefore = 0;
+    let fs: DurableNodeFS | null = null;
+    const create = async (loadDataDir?: Blob) => {
+      syncsBefore += fs?.syncs ?? 0;
+      fs = durable ? new DurableNodeFS(dir) : null;
+      return PGlite.create({
+        ...(fs ? { fs, startParams: durableStartParams() } : { dataDir: dir }),
+        ...(loadDataDir ? { loadDataDir } : {}),
+      });
+    };
+    db = await create(fresh ? opts.template : undefined);
+    // The databases this session cannot reach age with every transaction too: freeze them, each in
+    // an instance of its own, while nothing else has the directory open (see ./pglite-vacuum.ts).
+    const stale = await staleDatabases((text, values) => (db as PGlite).query(text, values), vacuum.freezeAge);
+    if (stale.length > 0) {
+      log.info('store: freezing old transaction ids', { databases: stale });
+      await db.close();
+      db = undefined;
+      await freezeOtherDatabases(dir, stale, { fsync: durable });
+      db = await create();
+    }
     const pglite = db;
     // PostgreSQL fills every new 16 MB WAL segment with zeros before using it. Here that is 16 MB
     // of writes through WebAssembly on the thread that owns PGlite, and it stalled every commit
@@ -95,6 +121,7 @@ export async function openPglite(opts: PgliteOptions): Promise<OpenedPglite> {
       throw e;
     }
     const checkpointer = new PgliteCheckpointer(pool, { ...CHECKPOINT_DEFAULTS, ...opts.checkpoint });
+    const vacuumer = new PgliteVacuumer(pool, vacuum);
     const store = new PgStore({
       backend: 'pglite',
       pool,
@@ -115,7 +142,10 @@ export async function openPglite(opts: PgliteOptions): Promise<OpenedPglite> {
           client.release();
         }
       },
-      beforeClose: () => checkpointer.stop(),
+      beforeClose: async () => {
+        await vacuumer.stop();
+        await checkpointer.stop();
+      },
       onClose: async () => {
         try {
           await pglite.close();
@@ -125,7 +155,16 @@ export async function openPglite(opts: PgliteOptions): Promise<OpenedPglite> {
       },
     });
     checkpointer.start();
-    return { kind: 'pglite', store, pool, lock, close: () => store.close(), fsyncs: () => counter.syncs };
+    vacuumer.start();
+    return {
+      kind: 'pglite',
+      store,
+      pool,
+      lock,
+      close: () => store.close(),
+      fsyncs: () => syncsBefore + ((fs as DurableNodeFS | null)?.syncs ?? 0),
+      maintain: () => vacuumer.check(),
+    };
   } catch (e) {
     try {
       await db?.close();
