@@ -1,5 +1,5 @@
 import t from 'tap';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { LoadOutcome } from '../src/bench/cohort.js';
@@ -73,6 +73,7 @@ const result = (o: LoadOutcome, suite = 'fanout'): BenchResult =>
 
 t.test('HTML report from a stored result: charts, no NaN, escaped', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'veza-bench-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const r = result(outcome());
   const file = join(dir, resultFileName(r));
   t.equal(resultFileName(r), 'fanout-uws-baseline-2026-01-15T10-30-00-000Z.json');

@@ -4,11 +4,12 @@
  */
 import t from 'tap';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { tempDirs } from './helpers/tmp.js';
 
 const bin = fileURLToPath(new URL('../bin/veza-chat.js', import.meta.url));
 
@@ -23,15 +24,7 @@ function run(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: numbe
   });
 }
 
-const made: string[] = [];
-const dataDir = () => {
-  const dir = mkdtempSync(join(tmpdir(), 'veza-cli-start-'));
-  made.push(dir);
-  return dir;
-};
-t.teardown(() => {
-  for (const dir of made) rmSync(dir, { recursive: true, force: true });
-});
+const dataDir = tempDirs(t, 'veza-cli-start');
 
 t.test('a port already taken: non-zero exit naming the address', async (t) => {
   const srv = createServer();

@@ -1,12 +1,13 @@
 /** The operator CLI, in-process: buildProgram/run with captured output, on PGlite and PostgreSQL. */
 import t from 'tap';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AccessTokens } from '../src/auth/jwt.js';
 import { run } from '../src/cli/index.js';
 import { StoreLock } from '../src/store/index.js';
 import { freshDatabase } from './helpers/services.js';
+import { tempDirs } from './helpers/tmp.js';
 
 const BASE_ENV = { VEZA_LOG_LEVEL: 'warn', VEZA_SCRYPT_LOG_N: '10' };
 
@@ -17,7 +18,7 @@ async function cli(args: string[], env: Record<string, string> = {}) {
   return { code, out, err };
 }
 
-const tmp = () => mkdtempSync(join(tmpdir(), 'veza-cli-'));
+const tmp = tempDirs(t, 'veza-cli');
 
 t.test('--help on every command', async (t) => {
   const top = await cli(['--help']);

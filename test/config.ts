@@ -1,10 +1,11 @@
 import t from 'tap';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError, loadConfig, redactedConfig, resolveJwtSecret } from '../src/config/index.js';
+import { tempDirs } from './helpers/tmp.js';
 
-const tmp = () => mkdtempSync(join(tmpdir(), 'veza-config-'));
+const tmp = tempDirs(t, 'veza-config');
 
 t.test('defaults validate and are frozen', async (t) => {
   const c = loadConfig({ env: {} });

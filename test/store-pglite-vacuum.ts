@@ -42,15 +42,17 @@ t.test("nextMaintenance applies autovacuum's default thresholds", async (t) => {
 
 async function open(t: Test, freezeAge: number, done: VacuumDone[] = []): Promise<OpenedPglite> {
   const dataDir = mkdtempSync(join(tmpdir(), 'veza-pglite-vacuum-'));
-  const opened = await openPglite({
+  let opened: OpenedPglite | undefined;
+  // The store closes before its directory goes, and the directory goes even if opening failed.
+  t.teardown(async () => {
+    await opened?.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+  opened = await openPglite({
     dataDir,
     template: await pgliteTemplate(),
     // Looks are made by hand below.
     vacuum: { checkEveryMs: 3_600_000, freezeAge, onVacuum: (d) => done.push(d) },
-  });
-  t.teardown(async () => {
-    await opened.close();
-    rmSync(dataDir, { recursive: true, force: true });
   });
   return opened;
 }

@@ -49,7 +49,7 @@ export async function call(
 
 // ------------------------------------------------------------------ the auth surface on a real store
 
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AccessTokens, AuthService, inlineHasher, type PasswordHasher } from '../../src/auth/index.js';
@@ -85,17 +85,23 @@ export async function startAuthServer(
 ): Promise<AuthServer | null> {
   const url = backend === 'postgres' ? await freshDatabase(t) : undefined;
   if (url === null) return null;
+  const dataDir = mkdtempSync(join(tmpdir(), 'veza-http-'));
+  let opened: Awaited<ReturnType<typeof openStore>> | undefined;
+  // The store closes before its directory goes, and the directory goes even if opening failed.
+  t.teardown(async () => {
+    await opened?.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
   const config = loadConfig({
     env: {},
     flags: {
-      dataDir: mkdtempSync(join(tmpdir(), 'veza-http-')),
+      dataDir,
       database: { url },
       auth: { jwtSecret: TEST_SECRET, scryptLogN: 10 },
       server: { maxBodyBytes: opts.maxBodyBytes ?? 4096 },
     },
   });
-  const opened = await openStore(config);
-  t.teardown(() => opened.close());
+  opened = await openStore(config);
   return serveAuth(t, backend, config, opened.store);
 }
 
