@@ -69,9 +69,16 @@ export async function initdbApart(dir: string, opts: { sync?: boolean } = {}): P
     try {
       // Atomic; replaces `dir` only if it is an empty directory.
       renameSync(work, dir);
-      if (opts.sync ?? true) syncPath(parent);
     } catch (e) {
       error = `it could not be moved into place (${(e as Error).message})`;
+    }
+  }
+  if (error === undefined && (opts.sync ?? true)) {
+    // The rename itself is durable once the directory that names it is.
+    try {
+      syncPath(parent);
+    } catch (e) {
+      throw new Error(`store: the embedded database in ${dir} was created but its directory could not be flushed to disk: ${(e as Error).message}`);
     }
   }
   if (error === undefined) return;
