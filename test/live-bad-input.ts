@@ -9,10 +9,24 @@ import { join } from 'node:path';
 import { AccessTokens } from '../src/auth/jwt.js';
 import { pack } from 'msgpackr';
 import { call } from './helpers/http.js';
-import { openClient, startLive } from './helpers/live.js';
+import { openClient, startLive, type Live } from './helpers/live.js';
+
+/**
+ * One node for the tests whose settings do not get in each other's way (each test makes its own
+ * users and rooms): a node costs seconds to start. The Origin allowlist and the short idle timeout
+ * would, so those two tests start their own.
+ */
+let sharedNode: Promise<Live | null> | undefined;
+const shared = () =>
+  (sharedNode ??= startLive(t, 'pglite', {
+    limits: { maxFrameBytes: 64 * 1024, roomsPerUser: 3 },
+    ws: { authTimeoutMs: 300 },
+    // A window of 2 makes an older reply parent a store lookup, not a window hit.
+    runtime: { recentWindow: 2 },
+  }));
 
 t.test('bad frames on an authenticated socket', async (t) => {
-  const live = await startLive(t, 'pglite', { limits: { maxFrameBytes: 64 * 1024 }, ws: { authTimeoutMs: 300 } });
+  const live = await shared();
   if (!live) return;
   const [alice, bob] = [await live.user('alice'), await live.user('bob')];
   const r = await call(live.url, 'POST', '/api/v1/rooms', { token: alice.token, body: { name: 'r' } });
@@ -50,8 +64,8 @@ t.test('bad frames on an authenticated socket', async (t) => {
 });
 
 t.test('replies: a parent from another room or none at all is not_found, and fails no other send', async (t) => {
-  // A window of 2 makes the older parent below a store lookup, not a window hit.
-  const live = await startLive(t, 'pglite', { runtime: { recentWindow: 2 } });
+  // The window of 2 makes the older parent below a store lookup, not a window hit.
+  const live = await shared();
   if (!live) return;
   const [alice, bob] = [await live.user('alice'), await live.user('bob')];
   const room = async (name: string) => (await call(live.url, 'POST', '/api/v1/rooms', { token: alice.token, body: { name } })).body.id as number;
@@ -96,7 +110,7 @@ t.test('replies: a parent from another room or none at all is not_found, and fai
 });
 
 t.test('joining past the rooms-per-user cap is refused, and nothing is joined', async (t) => {
-  const live = await startLive(t, 'pglite', { limits: { roomsPerUser: 3 } });
+  const live = await shared(); // at most 3 rooms per user
   if (!live) return;
   const [alice, bob] = [await live.user('alice'), await live.user('bob')];
   const ids: number[] = [];
@@ -122,7 +136,7 @@ t.test('joining past the rooms-per-user cap is refused, and nothing is joined', 
 });
 
 t.test('msgpack sub-protocol: bad binary frames', async (t) => {
-  const live = await startLive(t, 'pglite');
+  const live = await shared();
   if (!live) return;
   const u = await live.user('m');
   const c = await live.client(u.token, { protocol: 'veza.msgpack' });
@@ -137,7 +151,7 @@ t.test('msgpack sub-protocol: bad binary frames', async (t) => {
 });
 
 t.test('authentication: at the upgrade, by first frame, timeouts and refusals', async (t) => {
-  const live = await startLive(t, 'pglite', { ws: { authTimeoutMs: 300 } });
+  const live = await shared(); // 300 ms to authenticate
   if (!live) return;
   const u = await live.user('a');
   await t.rejects(openClient(live.wsUrl, 'not.a.token'), { message: /401/ }, 'bad token at the upgrade: 401, no upgrade');
@@ -195,7 +209,7 @@ t.test('heartbeat: the server pings, and a silent client is closed', async (t) =
 });
 
 t.test('an access token that expires closes the socket with 4401 unless renewed', async (t) => {
-  const live = await startLive(t, 'pglite');
+  const live = await shared();
   if (!live) return;
   const u = await live.user('exp');
   const secret = readFileSync(join(live.config.dataDir, 'jwt-secret'), 'utf8').trim();

@@ -16,8 +16,13 @@ async function room(live: Live, token: string, name = 'general', isPublic = true
 const messagesOf = (c: TestClient, roomId: number) => c.of('message').filter((f) => f.data.conversation_id === roomId);
 
 export function liveSuite(t: Test, backend: Backend): void {
+  // One node for the tests with default settings (each makes its own users and rooms): a node
+  // costs seconds to start. It is the file's, stopped when the file's tests end.
+  let node: Promise<Live | null> | undefined;
+  const shared = () => (node ??= startLive(t, backend));
+
   t.test(`${backend}: two clients in a room see each other's messages in seq order`, async (t) => {
-    const live = await startLive(t, backend);
+    const live = await shared();
     if (!live) return;
     const [alice, bob] = [await live.user('alice'), await live.user('bob')];
     const id = await room(live, alice.token);
@@ -76,7 +81,7 @@ export function liveSuite(t: Test, backend: Backend): void {
   });
 
   t.test(`${backend}: members on two different front threads all get the room's messages`, async (t) => {
-    const live = await startLive(t, backend);
+    const live = await shared();
     if (!live) return;
     const owner = await live.user('owner');
     const id = await room(live, owner.token);
@@ -102,7 +107,7 @@ export function liveSuite(t: Test, backend: Backend): void {
   });
 
   t.test(`${backend}: REST-posted messages reach WebSocket members; client_id stores one message`, async (t) => {
-    const live = await startLive(t, backend);
+    const live = await shared();
     if (!live) return;
     const [alice, bob] = [await live.user('alice'), await live.user('bob')];
     const id = await room(live, alice.token);
@@ -139,7 +144,7 @@ export function liveSuite(t: Test, backend: Backend): void {
   });
 
   t.test(`${backend}: direct messages`, async (t) => {
-    const live = await startLive(t, backend);
+    const live = await shared();
     if (!live) return;
     const [alice, bob, carol] = [await live.user('alice'), await live.user('bob'), await live.user('carol')];
     const a = await live.client(alice.token);
@@ -171,7 +176,7 @@ export function liveSuite(t: Test, backend: Backend): void {
   });
 
   t.test(`${backend}: DM events reach every socket of both users, on both fronts and in both encodings, in order`, async (t) => {
-    const live = await startLive(t, backend);
+    const live = await shared();
     if (!live) return;
     const [alice, bob] = [await live.user('alice'), await live.user('bob')];
     const fronts = async () => Promise.all([0, 1].map(async (i) => ((await live.node.supervisor.control('front', i, { t: 'stats' })) as { open: number }).open));
