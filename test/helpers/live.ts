@@ -37,7 +37,6 @@ let seq = 0;
 
 /** Null when the backend is unavailable (the test was skipped or failed by services.ts). */
 export async function startLive(t: Test, backend: Backend, flags: Record<string, unknown> = {}): Promise<Live | null> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'veza-live-'));
   let database: Record<string, unknown> = {};
   let drop = async () => {};
   if (backend === 'postgres') {
@@ -46,6 +45,8 @@ export async function startLive(t: Test, backend: Backend, flags: Record<string,
     database = { url: made.url };
     drop = made.drop;
   }
+  // Made once the backend is there: a skipped test leaves no directory behind.
+  const dataDir = mkdtempSync(join(tmpdir(), 'veza-live-'));
   const base = {
     dataDir,
     database,
