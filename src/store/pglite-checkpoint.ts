@@ -18,6 +18,7 @@
  */
 import type pg from 'pg';
 import { log } from '../log.js';
+import { Periodic } from './periodic.js';
 
 export interface CheckpointOptions {
   /** Checkpoint once this much WAL (MiB) was written since the last one. */
@@ -41,27 +42,21 @@ const PROBE = `
 export class PgliteCheckpointer {
   readonly #pool: pg.Pool;
   readonly #opts: CheckpointOptions;
-  #timer: NodeJS.Timeout | null = null;
-  #running: Promise<void> | null = null;
+  readonly #periodic: Periodic;
 
   constructor(pool: pg.Pool, opts: CheckpointOptions) {
     this.#pool = pool;
     this.#opts = opts;
+    this.#periodic = new Periodic(() => this.check(), opts.checkEveryMs);
   }
 
   start(): void {
-    if (this.#timer !== null) return;
-    this.#timer = setInterval(() => {
-      if (this.#running === null) this.#running = this.check().finally(() => (this.#running = null));
-    }, this.#opts.checkEveryMs);
-    this.#timer.unref();
+    this.#periodic.start();
   }
 
   /** Stops looking; waits for a check or checkpoint in progress. */
-  async stop(): Promise<void> {
-    if (this.#timer !== null) clearInterval(this.#timer);
-    this.#timer = null;
-    await this.#running;
+  stop(): Promise<void> {
+    return this.#periodic.stop();
   }
 
   /** One look, and a checkpoint if one is due. Failures are logged, never thrown: the next look retries. */

@@ -13,9 +13,8 @@
  */
 import { readdirSync, renameSync, rmSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { Worker } from 'node:worker_threads';
-import { siblingModule, workerExecArgv } from '../runtime/entry.js';
 import { syncPath, syncTree } from './pglite-durable.js';
+import { runInThread } from './pglite-thread.js';
 
 /** The prefix of `dir`'s work-in-progress siblings. */
 export const initdbPrefix = (dir: string): string => `${basename(dir)}.initdb-`;
@@ -46,18 +45,10 @@ export async function initdbApart(dir: string, opts: { sync?: boolean } = {}): P
   for (const name of leftovers) discard(join(parent, name));
 
   const work = join(parent, `${prefix}${process.pid}`);
-  const entry = siblingModule('pglite-initdb-worker', import.meta.url);
-  const worker = new Worker(entry, { workerData: { dir: work }, execArgv: workerExecArgv(entry) });
-  let outcome: { ok: boolean; error?: string } | undefined;
-  worker.on('message', (m: { ok: boolean; error?: string }) => (outcome = m));
-  const code = await new Promise<number>((resolve, reject) => {
-    worker.once('error', reject);
-    worker.once('exit', resolve);
-  }).catch((e: unknown) => {
+  let error = await runInThread('pglite-initdb-worker', { dir: work }).catch((e: unknown) => {
     discard(work);
     throw e;
   });
-  let error = outcome?.ok && code === 0 ? undefined : (outcome?.error ?? `its thread exited with code ${code}`);
   if (error === undefined && (opts.sync ?? true)) {
     try {
       syncTree(work);

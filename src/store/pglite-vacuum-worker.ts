@@ -3,12 +3,13 @@
  * `workerData.dir` once per database of `workerData.databases`, runs `VACUUM (FREEZE)` there,
  * closes it, reports, and exits. With `workerData.fsync`, commits are durable as in ./pglite.ts.
  */
-import { parentPort, workerData } from 'node:worker_threads';
+import { workerData } from 'node:worker_threads';
 import { PGlite } from '@electric-sql/pglite';
 import { DurableNodeFS, durableStartParams } from './pglite-durable.js';
+import { reportOutcome } from './pglite-thread.js';
 
 const { dir, databases, fsync } = workerData as { dir: string; databases: string[]; fsync: boolean };
-try {
+await reportOutcome(async () => {
   for (const database of databases) {
     const db = await PGlite.create({ ...(fsync ? { fs: new DurableNodeFS(dir), startParams: durableStartParams() } : { dataDir: dir }), database });
     try {
@@ -17,7 +18,4 @@ try {
       await db.close();
     }
   }
-  parentPort?.postMessage({ ok: true });
-} catch (e) {
-  parentPort?.postMessage({ ok: false, error: e instanceof Error ? e.message : String(e) });
-}
+});

@@ -22,10 +22,10 @@
  * grows with every transaction too: `freezeOtherDatabases` freezes them at start-up when they are
  * `freezeAge` old, each in a short-lived instance of its own (see ./pglite.ts).
  */
-import { Worker } from 'node:worker_threads';
 import type pg from 'pg';
 import { log } from '../log.js';
-import { siblingModule, workerExecArgv } from '../runtime/entry.js';
+import { Periodic } from './periodic.js';
+import { runInThread } from './pglite-thread.js';
 
 export interface VacuumOptions {
   /** How often to look (ms). */
@@ -98,27 +98,21 @@ export function nextMaintenance(tables: readonly TableStats[]): { table: string;
 export class PgliteVacuumer {
   readonly #pool: pg.Pool;
   readonly #opts: VacuumOptions;
-  #timer: NodeJS.Timeout | null = null;
-  #running: Promise<void> | null = null;
+  readonly #periodic: Periodic;
 
   constructor(pool: pg.Pool, opts: VacuumOptions) {
     this.#pool = pool;
     this.#opts = opts;
+    this.#periodic = new Periodic(() => this.check(), opts.checkEveryMs);
   }
 
   start(): void {
-    if (this.#timer !== null) return;
-    this.#timer = setInterval(() => {
-      if (this.#running === null) this.#running = this.check().then(() => {}).finally(() => (this.#running = null));
-    }, this.#opts.checkEveryMs);
-    this.#timer.unref();
+    this.#periodic.start();
   }
 
   /** Stops looking; waits for a look or a vacuum in progress. */
-  async stop(): Promise<void> {
-    if (this.#timer !== null) clearInterval(this.#timer);
-    this.#timer = null;
-    await this.#running;
+  stop(): Promise<void> {
+    return this.#periodic.stop();
   }
 
   /** One look, and at most one statement. Failures are logged, never thrown: the next look retries. */
@@ -163,15 +157,6 @@ export async function staleDatabases(
  */
 export async function freezeOtherDatabases(dir: string, databases: readonly string[], opts: { fsync: boolean }): Promise<void> {
   if (databases.length === 0) return;
-  const entry = siblingModule('pglite-vacuum-worker', import.meta.url);
-  const worker = new Worker(entry, { workerData: { dir, databases, fsync: opts.fsync }, execArgv: workerExecArgv(entry) });
-  let outcome: { ok: boolean; error?: string } | undefined;
-  worker.on('message', (m: { ok: boolean; error?: string }) => (outcome = m));
-  const code = await new Promise<number>((resolve, reject) => {
-    worker.once('error', reject);
-    worker.once('exit', resolve);
-  });
-  if (!outcome?.ok || code !== 0) {
-    throw new Error(`store: freezing ${databases.join(', ')} in ${dir} failed: ${outcome?.error ?? `its thread exited with code ${code}`}`);
-  }
+  const error = await runInThread('pglite-vacuum-worker', { dir, databases, fsync: opts.fsync });
+  if (error !== undefined) throw new Error(`store: freezing ${databases.join(', ')} in ${dir} failed: ${error}`);
 }
