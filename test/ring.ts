@@ -10,6 +10,7 @@ import { Ring } from '../src/runtime/ring.js';
 import { RingReader } from '../src/runtime/ring-reader.js';
 import { RingWriter } from '../src/runtime/ring-writer.js';
 import { isRuntimeError } from '../src/runtime/errors.js';
+import { WakeWatch, WATCH_EVERY_MS } from '../src/runtime/wake-watch.js';
 import { checkRecord, pattern, shapes, type TrafficSpec } from './fixtures/runtime/ring-traffic.js';
 
 /**
@@ -38,7 +39,7 @@ function seededTraffic(spec: TrafficSpec, opts: { napMs?: number } = {}) {
   const worker = new Worker(new URL('./fixtures/runtime/ring-producer.ts', import.meta.url), {
     workerData: { sab, spec, overflowLimit: 32 },
   });
-  const producer = new Promise<{ maxQueued: number; pauses: number; refused: number }>((resolve, reject) => {
+  const producer = new Promise<{ maxQueued: number; pauses: number; refused: number; stalls: number }>((resolve, reject) => {
     worker.on('message', resolve);
     worker.on('error', reject);
   });
@@ -50,7 +51,25 @@ t.test('stress: seeded records across two threads, no loss, duplicate, reorder o
   const spec: TrafficSpec = { seed: 0xc0ffee, count: 1_000_000, maxRecordBytes: 40_000 };
   const started = performance.now();
   const { ring, reader, seen, all, producer: report, worker } = seededTraffic(spec);
-  await all;
+  // It took ~5 s here; should it ever hang again (it did once, before the watchdog), fail with
+  // the state of both ends rather than tap's bare timeout.
+  let timer: NodeJS.Timeout | undefined;
+  const hung = new Promise<string>((resolve) => {
+    timer = setTimeout(() => {
+      const bells = new Int32Array(ring.buffer, 0, 64);
+      resolve(
+        JSON.stringify({ seen: { records: seen.records, failure: seen.failure }, reader: reader.stats, availableRead: ring.availableRead(),
+          dataBell: [bells[32], bells[33]], spaceBell: [bells[48], bells[49]] }),
+      );
+    }, 60_000);
+  });
+  const stuck = await Promise.race([all.then(() => null), hung]);
+  clearTimeout(timer);
+  if (stuck !== null) {
+    await worker.terminate();
+    t.fail(`no progress in 60 s: ${stuck}`);
+    return;
+  }
   reader.close();
   const producer = await report;
   await worker.terminate();
@@ -64,6 +83,8 @@ t.test('stress: seeded records across two threads, no loss, duplicate, reorder o
   t.ok(producer.pauses > 0, 'the producer was paused by backpressure');
   t.equal(producer.refused, 0);
   t.comment(`${spec.count} records, ${(seen.bytes / 1e6).toFixed(0)} MB in ${seconds.toFixed(2)} s`);
+  // A rescued sleep is not an error (the watchdog exists for them) but is worth seeing.
+  t.comment(`wake-ups ${reader.stats.wakeups}; lost and rescued: reader ${reader.stats.stalls}, writer ${producer.stalls}`);
 });
 
 t.test('counts, full ring, wrap-around (one thread)', async (t) => {
@@ -185,4 +206,85 @@ t.test('a napping reader: every record, in order; back to sleeping until rung wh
   await new Promise((r) => setTimeout(r, 20));
   t.equal(reader.stats.records, before + 1, 'and reads the record');
   reader.close();
+});
+
+t.test('watchdog: a sleeping reader with records waiting and no ring is woken, and it is counted', async (t) => {
+  const ring = new Ring(Ring.allocate(4096));
+  const got: string[] = [];
+  let stalls = 0;
+  const reader = new RingReader(ring, (bytes, start, end) => got.push(Buffer.from(bytes.subarray(start, end)).toString()), {
+    maxRecordBytes: 100,
+    spinMicros: 0,
+    onStall: () => stalls++,
+  });
+  t.teardown(() => reader.close());
+  reader.start();
+  await new Promise((r) => setTimeout(r, 20));
+  // A wake-up lost: the record is published, the bell is not rung.
+  ring.push(Buffer.from('lost'), 0, 4, false);
+  const since = performance.now();
+  while (got.length === 0 && performance.now() - since < 5000) await new Promise((r) => setTimeout(r, 10));
+  const waited = performance.now() - since;
+  t.same(got, ['lost'], 'the record is read');
+  t.ok(waited < 3 * WATCH_EVERY_MS + 100, `within three looks (${waited.toFixed(0)} ms)`);
+  t.equal(reader.stats.stalls, 1, 'counted');
+  t.equal(stalls, 1, 'reported');
+  // Rung as usual, over several looks: nothing more is counted, and one loop reads (the stalled
+  // one, woken by the next ring too, sees it was replaced and ends).
+  const wakeups = reader.stats.wakeups;
+  for (let i = 0; i < 6; i++) {
+    ring.push(Buffer.from(`r${i}`), 0, 2, false);
+    ring.dataBell.ring();
+    await new Promise((r) => setTimeout(r, WATCH_EVERY_MS / 2));
+  }
+  t.equal(got.length, 7);
+  t.equal(reader.stats.wakeups - wakeups, 6, 'one wake-up per ring: one read loop');
+  t.equal(reader.stats.stalls, 1, 'a rung sleep is never taken for a stalled one');
+});
+
+t.test('watchdog: a writer waiting for space that was freed without a ring resumes, and it is counted', async (t) => {
+  const ring = new Ring(Ring.allocate(1024));
+  let stalls = 0;
+  let drained = 0;
+  const writer = new RingWriter(ring, { maxRecordBytes: 200, overflowLimit: 2, onStall: () => stalls++, onDrain: () => drained++ });
+  t.teardown(() => writer.close());
+  const rec = Buffer.alloc(200, 1);
+  while (writer.writable) writer.write(rec);
+  t.ok(writer.queued >= 2, 'the ring is full and the queue waits');
+  // A consumer frees space but its ring of the space bell is lost.
+  let read = 0;
+  ring.read(() => (++read, true));
+  const since = performance.now();
+  while (drained === 0 && performance.now() - since < 5000) await new Promise((r) => setTimeout(r, 10));
+  t.equal(drained, 1, `the queue drained into the freed space (${(performance.now() - since).toFixed(0)} ms)`);
+  t.equal(writer.stalls, 1, 'counted');
+  t.equal(stalls, 1, 'reported');
+  t.equal(writer.queued, 0);
+});
+
+t.test('watchdog: a wake-up still on its way at the first look is not a stall', async (t) => {
+  let ready = false;
+  let rescued = 0;
+  const watch = new WakeWatch(() => ready, () => rescued++);
+  t.teardown(() => watch.stop());
+  watch.asleep();
+  ready = true;
+  // One look sees the work ready; the wake-up lands before the next.
+  await new Promise((r) => setTimeout(r, WATCH_EVERY_MS * 1.5));
+  watch.awake();
+  await new Promise((r) => setTimeout(r, WATCH_EVERY_MS * 2));
+  t.equal(rescued, 0);
+  t.equal(watch.stalls, 0);
+  // Never woken: the second look rescues the sleep.
+  const since = performance.now();
+  watch.asleep();
+  while (rescued === 0 && performance.now() - since < 5000) await new Promise((r) => setTimeout(r, 10));
+  t.equal(rescued, 1);
+  t.equal(watch.stalls, 1);
+  t.ok(performance.now() - since <= 2 * WATCH_EVERY_MS + 100, 'within two looks');
+  // Asleep with no work: never a stall, however long.
+  ready = false;
+  watch.asleep();
+  await new Promise((r) => setTimeout(r, WATCH_EVERY_MS * 3));
+  t.equal(watch.stalls, 1, 'an idle sleep is left alone');
 });

@@ -30,6 +30,11 @@ export interface PeerLinkOptions {
   onDrain: (peer: number) => void;
   /** A record failed to decode or its handler threw. */
   onError: (err: unknown, peer: number) => void;
+  /**
+   * A lost wake-up was rescued by a ring's watchdog (see ./wake-watch.ts): `inbound`, this thread
+   * slept with envelopes waiting; `outbound`, it waited for space that was free.
+   */
+  onStall?: (side: 'inbound' | 'outbound', peer: number) => void;
 }
 
 export class PeerLink {
@@ -77,11 +82,17 @@ export class PeerLink {
       overflowLimit,
       onPause: () => this.#setWritable(false),
       onDrain: () => this.#setWritable(true),
+      onStall: () => this.#opts.onStall?.('outbound', this.peer),
     });
     this.#reader = new RingReader(
       new Ring(inbound),
       (bytes, start, end) => this.#opts.onEnvelope(codec.unpack(bytes, start, end) as Envelope, this.peer),
-      { maxRecordBytes: maxEnvelopeBytes, napMs: this.#opts.napMs ?? 0, onError: (err) => this.#opts.onError(err, this.peer) },
+      {
+        maxRecordBytes: maxEnvelopeBytes,
+        napMs: this.#opts.napMs ?? 0,
+        onError: (err) => this.#opts.onError(err, this.peer),
+        onStall: () => this.#opts.onStall?.('inbound', this.peer),
+      },
     );
     if (this.#readPaused) this.#reader.pause();
     this.#reader.start();

@@ -12,9 +12,13 @@
  * `pause()` (from inside the handler or anywhere) stops reading after the current record; the
  * records behind stay in the ring, the ring fills, and the producer's overflow queue turns into
  * backpressure on whoever feeds it. `resume()` reads again.
+ *
+ * A watchdog (see ./wake-watch.ts) rescues a sleep that records are waiting behind, should a
+ * wake-up ever be lost, and counts it (`stats.stalls`, `onStall`).
  */
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type { Ring } from './ring.js';
+import { WakeWatch } from './wake-watch.js';
 
 /** A complete record, in a reused buffer only valid during the call: copy what you keep. */
 export type RecordHandler = (bytes: Uint8Array, start: number, end: number) => void;
@@ -37,6 +41,8 @@ export interface RingReaderOptions {
   napMs?: number;
   /** A handler threw, or a record broke the protocol. The reader carries on with the next record. */
   onError?: (err: unknown) => void;
+  /** The watchdog found this reader asleep with records waiting, and restarted it (see ./wake-watch.ts). */
+  onStall?: () => void;
 }
 
 /** Naps in a row that found nothing before a reader goes back to sleeping until rung. */
@@ -64,6 +70,9 @@ export class RingReader {
   readonly #napMs: number;
   /** Naps since the last record arrived (see `napMs`); from NAP_WHILE_NAPS on, sleep until rung. */
   #emptyNaps = NAP_WHILE_NAPS;
+  readonly #watch: WakeWatch;
+  /** Bumped when the watchdog restarts the read loop: a loop of an older generation ends. */
+  #generation = 0;
   readonly #visit = (bytes: Uint8Array, start: number, end: number, more: boolean): boolean => {
     this.#records++;
     try {
@@ -87,11 +96,22 @@ export class RingReader {
       ((err) => {
         throw err;
       });
+    this.#watch = new WakeWatch(
+      () => ring.availableRead() > 0,
+      () => {
+        this.#generation++;
+        void this.#run();
+        opts.onStall?.();
+      },
+    );
   }
 
-  /** Records read so far (fragments count one each) and wake-ups from sleep: for stats and tests. */
-  get stats(): { records: number; wakeups: number } {
-    return { records: this.#records, wakeups: this.#wakeups };
+  /**
+   * Records read so far (fragments count one each), wake-ups from sleep, and sleeps the watchdog
+   * had to end (records waiting, no wake-up came): for stats and tests.
+   */
+  get stats(): { records: number; wakeups: number; stalls: number } {
+    return { records: this.#records, wakeups: this.#wakeups, stalls: this.#watch.stalls };
   }
 
   get paused(): boolean {
@@ -121,6 +141,7 @@ export class RingReader {
     if (this.#closed) return;
     this.#closed = true;
     this.#parts = [];
+    this.#watch.stop();
     const r = this.#resume;
     this.#resume = null;
     r?.();
@@ -176,6 +197,7 @@ export class RingReader {
   }
 
   async #run(): Promise<void> {
+    const generation = this.#generation;
     const ring = this.#ring;
     const hasWork = (): boolean => this.#closed || ring.availableRead() > 0;
     while (!this.#closed) {
@@ -195,7 +217,14 @@ export class RingReader {
       else if (this.#spin()) continue;
       const wait = ring.dataBell.sleep(hasWork, nap ? this.#napMs : 0);
       if (wait !== null) {
-        await wait;
+        // A nap ends by itself; a sleep until rung is what a lost wake-up could make endless.
+        if (nap) await wait;
+        else {
+          this.#watch.asleep();
+          await wait;
+          if (generation !== this.#generation) return;
+          this.#watch.awake();
+        }
         this.#wakeups++;
       } else {
         // More arrived while we read: read it, but let I/O and timers run first.

@@ -19,10 +19,14 @@
  * space is free, in as many fragments as needed (the ring's "more" bit); the reader reassembles.
  * So a record may be larger than the ring itself, and a big one streams through while the
  * consumer reads, instead of waiting for the ring to be almost empty.
+ *
+ * A watchdog (see ./wake-watch.ts) rescues a wait for space that space is already free for, should
+ * a wake-up ever be lost, and counts it (`stalls`, `onStall`).
  */
 import { Fifo } from './fifo.js';
 import { Ring } from './ring.js';
 import { RuntimeError } from './errors.js';
+import { WakeWatch } from './wake-watch.js';
 
 export interface RingWriterOptions {
   /** Largest record accepted, bytes. */
@@ -33,6 +37,8 @@ export interface RingWriterOptions {
   onPause?: () => void;
   /** The queue is empty again after a pause: produce again. */
   onDrain?: () => void;
+  /** The watchdog found the writer waiting for space that was free, and restarted it (see ./wake-watch.ts). */
+  onStall?: () => void;
 }
 
 export class RingWriter {
@@ -52,6 +58,9 @@ export class RingWriter {
   #pumping = false;
   #closed = false;
   #maxQueued = 0;
+  readonly #watch: WakeWatch;
+  /** Bumped when the watchdog restarts the pump: a pump of an older generation ends. */
+  #generation = 0;
 
   constructor(ring: Ring, opts: RingWriterOptions) {
     this.#ring = ring;
@@ -61,6 +70,14 @@ export class RingWriter {
     this.#onDrain = opts.onDrain;
     this.#fragmentAbove = Math.floor(ring.capacity / 4);
     this.#minFragment = Math.max(64, Math.floor(ring.capacity / 16));
+    this.#watch = new WakeWatch(
+      () => this.#canProgress(),
+      () => {
+        this.#generation++;
+        void this.#pump();
+        opts.onStall?.();
+      },
+    );
   }
 
   /** False while the overflow queue is full: `write` refuses until `onDrain`. */
@@ -76,6 +93,11 @@ export class RingWriter {
   /** The most records the overflow queue ever held (never above `overflowLimit`, forced records aside). */
   get maxQueued(): number {
     return this.#maxQueued;
+  }
+
+  /** Waits for space the watchdog had to end (space was free, no wake-up came). */
+  get stalls(): number {
+    return this.#watch.stalls;
   }
 
   /**
@@ -149,11 +171,18 @@ export class RingWriter {
 
   /** Move queued records into the ring as the consumer frees space; sleeps on the space bell. */
   async #pump(): Promise<void> {
+    const generation = this.#generation;
     this.#pumping = true;
     try {
       while (!this.#closed && this.#queue.length > 0) {
         const wait = this.#ring.spaceBell.sleep(() => this.#canProgress());
-        if (wait !== null) await wait;
+        if (wait !== null) {
+          this.#watch.asleep();
+          await wait;
+          // The watchdog restarted the pump meanwhile (see ./wake-watch.ts): that one carries on.
+          if (generation !== this.#generation) return;
+          this.#watch.awake();
+        }
         if (this.#closed) return;
         let wrote = false;
         for (let head = this.#queue.peek(); head !== undefined; head = this.#queue.peek()) {
@@ -169,7 +198,10 @@ export class RingWriter {
         if (wrote) this.#ring.dataBell.ring();
       }
     } finally {
-      this.#pumping = false;
+      if (generation === this.#generation) {
+        this.#pumping = false;
+        this.#watch.stop();
+      }
     }
     if (!this.#closed && !this.#writable) {
       this.#writable = true;

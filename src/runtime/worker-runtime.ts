@@ -67,6 +67,8 @@ export class WorkerRuntime {
           onPause: (p) => this.client.linkWritable(p, false),
           onDrain: (p) => this.client.linkWritable(p, true),
           onError: (err, p) => this.log.error('bad envelope from a peer', { peer: this.topology.describe(p), err }),
+          onStall: (side, p) =>
+            this.log.warn('ring wake-up lost; the watchdog resumed the thread', { peer: this.topology.describe(p), side }),
         }),
       );
     }
