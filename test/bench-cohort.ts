@@ -4,6 +4,9 @@ import { fanoutPlan, idlePlan, runLoad } from '../src/bench/cohort.js';
 import { benchContent, FrameReader, KIND_ACK, KIND_MESSAGE, KIND_OTHER } from '../src/bench/frames.js';
 import { makeResult, planSummary } from '../src/bench/result.js';
 import { spawnBaseline } from '../src/bench/uws-baseline.js';
+import { compiledBenchEntries } from './helpers/dist.js';
+
+compiledBenchEntries();
 
 t.test('FrameReader: fast path for message and ack, JSON and MessagePack, nothing else', async (t) => {
   const content = benchContent(12, 345, 1_700_000_000_123_456, 'x'.repeat(80));

@@ -22,6 +22,9 @@ import { BenchSession, runSuite, type SuiteContext, type SuiteParams } from '../
 import { WsConnection, WsState } from '../src/bench/ws-client.js';
 import { run } from '../src/cli/program.js';
 import type { CliIO } from '../src/cli/io.js';
+import { compiledBenchEntries } from './helpers/dist.js';
+
+compiledBenchEntries();
 
 t.test('parsePacket: every Engine.IO and Socket.IO packet the bench meets', async (t) => {
   t.same(parsePacket('0{"sid":"abc","upgrades":[],"pingInterval":300,"pingTimeout":200,"maxPayload":1000000}'), {

@@ -16,10 +16,11 @@ import { renderReport } from '../src/bench/report-html.js';
 import { readResults, type BenchResult } from '../src/bench/result.js';
 import { benchServerConfig, newJwtSecret, spawnVeza, writeBenchConfig } from '../src/bench/server.js';
 import { BenchSession, runSuite, type SuiteContext, type SuiteParams } from '../src/bench/suites.js';
-import { compiledNode } from './helpers/dist.js';
+import { compiledBenchEntries, compiledNode } from './helpers/dist.js';
 
 // The server child runs dist/: refuse a stale build rather than test old code.
 await compiledNode();
+compiledBenchEntries();
 
 const dir = mkdtempSync(join(tmpdir(), 'veza-bench-test-'));
 const configFile = join(dir, 'config.json');

@@ -5,7 +5,7 @@
  * `--exit-on-stdin-close`, when its stdin closes (so it never outlives the bench).
  */
 import { spawn } from 'node:child_process';
-import { extname } from 'node:path';
+import { extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
 
@@ -16,19 +16,38 @@ export interface ChildServer {
   stop(): Promise<number | null>;
 }
 
-/** The entry `name` next to this module, with this module's extension (.ts from src, .js from dist). */
+/** See `runEntriesFrom`. */
+let compiledDir: string | null = null;
+
+/**
+ * Start the bench's threads and child processes from the compiled modules in `dir` (dist/bench)
+ * instead of this module's siblings; null goes back to the siblings. For the tests, which run the
+ * bench from the TypeScript sources: a .ts entry compiles every module it loads again, in every
+ * thread and child (a second or more each), under the test runner's own loaders. The caller
+ * checks that `dir` is as new as the sources.
+ */
+export function runEntriesFrom(dir: string | null): void {
+  compiledDir = dir;
+}
+
+/**
+ * The entry `name` next to this module, with this module's extension (.ts from src, .js from
+ * dist), or in the directory `runEntriesFrom` set.
+ */
 export function siblingEntry(name: string): string {
+  if (compiledDir !== null) return join(compiledDir, `${name}.js`);
   const here = fileURLToPath(import.meta.url);
   return fileURLToPath(new URL(`./${name}${extname(here)}`, import.meta.url));
 }
 
 /**
- * Start `entry` with `args` (and `--exit-on-stdin-close`) under this process's Node flags, so a
- * .ts entry runs under the loader that runs us, and wait for its `listening` line. `what` names
- * the server in errors.
+ * Start `entry` with `args` (and `--exit-on-stdin-close`) and wait for its `listening` line; `what`
+ * names the server in errors. A .ts entry runs under this process's Node flags (the loader that
+ * runs us); a .js one needs none.
  */
 export function spawnChildServer(what: string, entry: string, args: readonly string[], startTimeoutMs = 15_000): Promise<ChildServer> {
-  const child = spawn(process.execPath, [...process.execArgv, entry, ...args, '--exit-on-stdin-close'], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const flags = entry.endsWith('.ts') ? process.execArgv : [];
+  const child = spawn(process.execPath, [...flags, entry, ...args, '--exit-on-stdin-close'], { stdio: ['pipe', 'pipe', 'inherit'] });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {

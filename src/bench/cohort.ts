@@ -14,8 +14,8 @@
  */
 import { Worker } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
-import { extname } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { pathToFileURL } from 'node:url';
+import { siblingEntry } from './child-server.js';
 import { nowMs } from './clock.js';
 import { Histogram, type HistogramSnapshot, type Percentiles } from './histogram.js';
 import { byRole, mapRoles, readProc, readThreads, threadCpuByName, type ProcSample, type RoleFigures, type ThreadSample } from './proc.js';
@@ -171,9 +171,9 @@ export interface LoadOutcome {
   timeline: TimelinePoint[];
 }
 
-/** The worker entry next to this module, with this module's extension (.ts from src, .js from dist). */
+/** The worker entry next to this module (see `siblingEntry`). */
 export function cohortWorkerUrl(): URL {
-  return new URL(`./cohort-worker${extname(fileURLToPath(import.meta.url))}`, import.meta.url);
+  return pathToFileURL(siblingEntry('cohort-worker'));
 }
 
 interface Sample {

@@ -7,6 +7,7 @@
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { runEntriesFrom } from '../../src/bench/child-server.js';
 import type * as Start from '../../src/node/start.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
@@ -23,7 +24,7 @@ function newest(dir: string, ext: string): number {
 
 let checked = false;
 
-export async function compiledNode(): Promise<typeof Start> {
+function checkDist(): void {
   if (!checked) {
     let built = 0;
     try {
@@ -36,5 +37,19 @@ export async function compiledNode(): Promise<typeof Start> {
     }
     checked = true;
   }
+}
+
+export async function compiledNode(): Promise<typeof Start> {
+  checkDist();
   return (await import(new URL('../../dist/node/start.js', import.meta.url).href)) as typeof Start;
+}
+
+/**
+ * The bench under test runs from src/, but its load-generator threads and its reference servers
+ * (child processes) start from dist/bench: plain JavaScript, instead of compiling every module
+ * again in each thread and child under tap's loaders (a second or more each).
+ */
+export function compiledBenchEntries(): void {
+  checkDist();
+  runEntriesFrom(join(root, 'dist/bench'));
 }
