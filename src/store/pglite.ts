@@ -9,7 +9,7 @@ import { migrate as runMigrations } from './migrate.js';
 import { COPY_MESSAGES } from './message-copy.js';
 import { PgliteCheckpointer, type CheckpointOptions } from './pglite-checkpoint.js';
 import { DurableNodeFS, durableStartParams } from './pglite-durable.js';
-import { freezeOtherDatabases, PgliteVacuumer, staleDatabases, type VacuumDone, type VacuumOptions } from './pglite-vacuum.js';
+import { ANALYZE_EVERY_MS, freezeOtherDatabases, PgliteVacuumer, staleDatabases, type VacuumDone, type VacuumOptions } from './pglite-vacuum.js';
 import { initdbApart } from './pglite-initdb.js';
 import { batchExtendedQueries } from './pglite-wire.js';
 import type { OpenedStore } from './open.js';
@@ -44,7 +44,7 @@ export interface PgliteOptions {
   fsync?: boolean;
   /**
    * VACUUM, ANALYZE and freezing (see ./pglite-vacuum.ts): `checkEveryMs` defaults to 5 s,
-   * `freezeAge` to 100 million transactions.
+   * `freezeAge` to 100 million transactions, `analyzeEveryMs` to a minute.
    */
   vacuum?: Partial<VacuumOptions>;
 }
@@ -58,7 +58,7 @@ export interface OpenedPglite extends OpenedStore {
 }
 
 const CHECKPOINT_DEFAULTS: CheckpointOptions = { walMb: 64, maxAgeMs: 5 * 60_000, checkEveryMs: 2000 };
-const VACUUM_DEFAULTS: VacuumOptions = { checkEveryMs: 5000, freezeAge: 100_000_000 };
+const VACUUM_DEFAULTS: VacuumOptions = { checkEveryMs: 5000, freezeAge: 100_000_000, analyzeEveryMs: ANALYZE_EVERY_MS };
 
 export async function openPglite(opts: PgliteOptions): Promise<OpenedPglite> {
   mkdirSync(opts.dataDir, { recursive: true });
