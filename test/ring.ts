@@ -42,6 +42,8 @@ function seededTraffic(spec: TrafficSpec, opts: { napMs?: number } = {}) {
   const producer = new Promise<{ maxQueued: number; pauses: number; refused: number; stalls: number }>((resolve, reject) => {
     worker.on('message', resolve);
     worker.on('error', reject);
+    // Before its report (after it, resolving again is a no-op): the producer died.
+    worker.on('exit', (code) => reject(new Error(`the producer thread exited with ${code} before reporting`)));
   });
   return { ring, reader, seen, all, producer, worker };
 }
@@ -51,23 +53,33 @@ t.test('stress: seeded records across two threads, no loss, duplicate, reorder o
   const spec: TrafficSpec = { seed: 0xc0ffee, count: 1_000_000, maxRecordBytes: 40_000 };
   const started = performance.now();
   const { ring, reader, seen, all, producer: report, worker } = seededTraffic(spec);
-  // It took ~5 s here; should it ever hang again (it did once, before the watchdog), fail with
+  // It takes 2-7 s here; should it ever hang again (it did once, before the watchdog), fail with
   // the state of both ends rather than tap's bare timeout.
   let timer: NodeJS.Timeout | undefined;
   const hung = new Promise<string>((resolve) => {
     timer = setTimeout(() => {
       const bells = new Int32Array(ring.buffer, 0, 64);
-      resolve(
-        JSON.stringify({ seen: { records: seen.records, failure: seen.failure }, reader: reader.stats, availableRead: ring.availableRead(),
-          dataBell: [bells[32], bells[33]], spaceBell: [bells[48], bells[49]] }),
-      );
+      const state = {
+        seen: { records: seen.records, failure: seen.failure },
+        reader: reader.stats,
+        availableRead: ring.availableRead(),
+        // [seq, sleeping] of each doorbell (see src/runtime/ring.ts for the layout).
+        dataBell: [bells[32], bells[33]],
+        spaceBell: [bells[48], bells[49]],
+      };
+      resolve(`not done after 60 s; ${JSON.stringify(state)}`);
     }, 60_000);
   });
-  const stuck = await Promise.race([all.then(() => null), hung]);
+  // A producer that dies says so at once, rather than leaving the reader waiting for its records.
+  const died = report.then(
+    () => new Promise<never>(() => {}),
+    (e: unknown) => `the producer failed: ${e instanceof Error ? e.message : String(e)}`,
+  );
+  const stuck = await Promise.race([all.then(() => null), hung, died]);
   clearTimeout(timer);
   if (stuck !== null) {
     await worker.terminate();
-    t.fail(`no progress in 60 s: ${stuck}`);
+    t.fail(`no progress: ${stuck}`);
     return;
   }
   reader.close();
