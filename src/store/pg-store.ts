@@ -4,6 +4,7 @@ import { log } from '../log.js';
 import { BUMP_THREADS, bumpThreads, copyBatch, IdBlocks, RESERVE_IDS } from './message-copy.js';
 import { isConnectionFailure, toStoreError } from './pg-errors.js';
 import type { Store } from './store.js';
+import { inTransaction, rollback } from './transaction.js';
 import type {
   AuditEntry,
   Conversation,
@@ -409,7 +410,7 @@ export class PgStore implements Store {
             return { conversation, created: true };
           }
         } catch (e) {
-          await this.#rollback(c, e).catch((re: unknown) => {
+          await rollback(c, e).catch((re: unknown) => {
             broken = re;
           });
           throw e;
@@ -698,35 +699,9 @@ export class PgStore implements Store {
     return (await this.#pool.query<T>(q)).rows;
   }
 
-  /** BEGIN … COMMIT on one pooled connection; ROLLBACK on any error. Only `c` may be used inside. */
-  async #tx<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
-    const c = await this.#pool.connect();
-    let broken: unknown;
-    try {
-      await c.query('BEGIN');
-      const value = await fn(c);
-      await c.query('COMMIT');
-      return value;
-    } catch (e) {
-      await this.#rollback(c, e).catch((re: unknown) => {
-        broken = re;
-      });
-      throw e;
-    } finally {
-      // A connection whose ROLLBACK failed is in an unknown state: destroy it, do not reuse it.
-      c.release(broken as Error | undefined);
-    }
-  }
-
-  async #rollback(c: pg.PoolClient, cause: unknown): Promise<void> {
-    try {
-      await c.query('ROLLBACK');
-    } catch (e) {
-      log.error('store: ROLLBACK failed; dropping the connection', {
-        err: e instanceof Error ? e : new Error(String(e)),
-        cause: cause instanceof Error ? cause.message : String(cause),
-      });
-      throw e;
-    }
+  /** See `inTransaction`. */
+  #tx<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+    return inTransaction(this.#pool, fn);
   }
 }
+

@@ -30,6 +30,7 @@ import type pg from 'pg';
 import { log } from '../log.js';
 import { Periodic } from './periodic.js';
 import { runInThread } from './pglite-thread.js';
+import { inTransaction } from './transaction.js';
 
 export interface VacuumOptions {
   /** How often to look (ms). */
@@ -98,9 +99,10 @@ const DB_AGE = 'SELECT age(datfrozenxid)::float8 AS age FROM pg_database WHERE d
 /**
  * The statement to run next, for the table most past its threshold (by ratio), or null when none
  * is: its vacuum or its ANALYZE, whichever is further past (the other waits for the next look,
- * so no look holds the store for both). Tables in `analyzedLately` are not analyzed again yet. Vacuuming freezes what it visits: rows are frozen a little
- * at a time, so the database-wide freeze every `freezeAge` transactions finds nearly every page
- * frozen already and holds the store briefly, not for a scan of every message.
+ * so no look holds the store for both). Tables in `analyzedLately` are not analyzed again yet.
+ * Vacuuming freezes what it visits: rows are frozen a little at a time, so the database-wide
+ * freeze every `freezeAge` transactions finds nearly every page frozen already and holds the store
+ * briefly, not for a scan of every message.
  */
 export function nextMaintenance(
   tables: readonly TableStats[],
@@ -172,21 +174,11 @@ export class PgliteVacuumer {
   }
 
   /** ANALYZE with a sample of ANALYZE_STATISTICS_TARGET × 300 rows, set for its transaction only. */
-  async #analyze(statement: string): Promise<void> {
-    const client = await this.#pool.connect();
-    try {
-      await client.query('BEGIN');
-      try {
-        await client.query(`SET LOCAL default_statistics_target = ${ANALYZE_STATISTICS_TARGET}`);
-        await client.query(statement);
-        await client.query('COMMIT');
-      } catch (e) {
-        await client.query('ROLLBACK');
-        throw e;
-      }
-    } finally {
-      client.release();
-    }
+  #analyze(statement: string): Promise<void> {
+    return inTransaction(this.#pool, async (c) => {
+      await c.query(`SET LOCAL default_statistics_target = ${ANALYZE_STATISTICS_TARGET}`);
+      await c.query(statement);
+    });
   }
 }
 
