@@ -71,8 +71,6 @@ export class RingReader {
   /** Naps since the last record arrived (see `napMs`); from NAP_WHILE_NAPS on, sleep until rung. */
   #emptyNaps = NAP_WHILE_NAPS;
   readonly #watch: WakeWatch;
-  /** Bumped when the watchdog restarts the read loop: a loop of an older generation ends. */
-  #generation = 0;
   readonly #visit = (bytes: Uint8Array, start: number, end: number, more: boolean): boolean => {
     this.#records++;
     try {
@@ -99,7 +97,6 @@ export class RingReader {
     this.#watch = new WakeWatch(
       () => ring.availableRead() > 0,
       () => {
-        this.#generation++;
         void this.#run();
         opts.onStall?.();
       },
@@ -197,7 +194,7 @@ export class RingReader {
   }
 
   async #run(): Promise<void> {
-    const generation = this.#generation;
+    const generation = this.#watch.generation;
     const ring = this.#ring;
     const hasWork = (): boolean => this.#closed || ring.availableRead() > 0;
     while (!this.#closed) {
@@ -222,7 +219,7 @@ export class RingReader {
         else {
           this.#watch.asleep();
           await wait;
-          if (generation !== this.#generation) return;
+          if (generation !== this.#watch.generation) return;
           this.#watch.awake();
         }
         this.#wakeups++;

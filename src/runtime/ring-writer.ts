@@ -59,8 +59,6 @@ export class RingWriter {
   #closed = false;
   #maxQueued = 0;
   readonly #watch: WakeWatch;
-  /** Bumped when the watchdog restarts the pump: a pump of an older generation ends. */
-  #generation = 0;
 
   constructor(ring: Ring, opts: RingWriterOptions) {
     this.#ring = ring;
@@ -73,7 +71,6 @@ export class RingWriter {
     this.#watch = new WakeWatch(
       () => this.#canProgress(),
       () => {
-        this.#generation++;
         void this.#pump();
         opts.onStall?.();
       },
@@ -171,7 +168,7 @@ export class RingWriter {
 
   /** Move queued records into the ring as the consumer frees space; sleeps on the space bell. */
   async #pump(): Promise<void> {
-    const generation = this.#generation;
+    const generation = this.#watch.generation;
     this.#pumping = true;
     try {
       while (!this.#closed && this.#queue.length > 0) {
@@ -180,7 +177,7 @@ export class RingWriter {
           this.#watch.asleep();
           await wait;
           // The watchdog restarted the pump meanwhile (see ./wake-watch.ts): that one carries on.
-          if (generation !== this.#generation) return;
+          if (generation !== this.#watch.generation) return;
           this.#watch.awake();
         }
         if (this.#closed) return;
@@ -198,7 +195,7 @@ export class RingWriter {
         if (wrote) this.#ring.dataBell.ring();
       }
     } finally {
-      if (generation === this.#generation) {
+      if (generation === this.#watch.generation) {
         this.#pumping = false;
         this.#watch.stop();
       }

@@ -15,8 +15,9 @@
  * the hot path of every ring). Every `WATCH_EVERY_MS` the watch looks. A sleep that has work ready
  * (`ready`) at two looks in a row is stalled: a wake-up still in flight is delivered between two
  * looks, since the event loop runs the tasks V8 posts before it runs timers again. The watch then
- * counts it and calls `rescue`, which restarts the owner's loop (the stalled one, should its
- * wake-up come after all, sees it was replaced and ends). The timer is unref'd (it never keeps a
+ * counts it, moves to a new `generation` and calls `rescue`, which restarts the owner's loop; the
+ * stalled loop, should its wake-up come after all, sees the generation it started in has passed
+ * and ends. The timer is unref'd (it never keeps a
  * thread alive) and runs from the first sleep until `stop()`.
  */
 export const WATCH_EVERY_MS = 250;
@@ -43,6 +44,14 @@ export class WakeWatch {
 
   /** Sleeps the watch had to end. */
   get stalls(): number {
+    return this.#stalls;
+  }
+
+  /**
+   * Moves on at each stall, before `rescue` (it is the stall count): a loop that started in an
+   * older generation was replaced.
+   */
+  get generation(): number {
     return this.#stalls;
   }
 
