@@ -5,9 +5,10 @@
  * `--exit-on-stdin-close`, when its stdin closes (so it never outlives the bench).
  */
 import { spawn } from 'node:child_process';
-import { extname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { createInterface } from 'node:readline';
+import { siblingModule, workerExecArgv } from '../runtime/entry.js';
 
 export interface ChildServer {
   readonly pid: number;
@@ -31,23 +32,22 @@ export function runEntriesFrom(dir: string | null): void {
 }
 
 /**
- * The entry `name` next to this module, with this module's extension (.ts from src, .js from
- * dist), or in the directory `runEntriesFrom` set.
+ * The bench entry `name` (a thread's or a child process's): beside this module with its extension
+ * (`siblingModule`), or in the directory `runEntriesFrom` set.
  */
-export function siblingEntry(name: string): string {
-  if (compiledDir !== null) return join(compiledDir, `${name}.js`);
-  const here = fileURLToPath(import.meta.url);
-  return fileURLToPath(new URL(`./${name}${extname(here)}`, import.meta.url));
+export function siblingEntry(name: string): URL {
+  return compiledDir !== null ? pathToFileURL(join(compiledDir, `${name}.js`)) : siblingModule(name, import.meta.url);
 }
 
 /**
  * Start `entry` with `args` (and `--exit-on-stdin-close`) and wait for its `listening` line; `what`
- * names the server in errors. A .ts entry runs under this process's Node flags (the loader that
- * runs us); a .js one needs none.
+ * names the server in errors. It gets this process's Node flags as a worker would
+ * (`workerExecArgv`: a .ts entry needs the loader that runs us, a .js one no module hooks).
  */
-export function spawnChildServer(what: string, entry: string, args: readonly string[], startTimeoutMs = 15_000): Promise<ChildServer> {
-  const flags = entry.endsWith('.ts') ? process.execArgv : [];
-  const child = spawn(process.execPath, [...flags, entry, ...args, '--exit-on-stdin-close'], { stdio: ['pipe', 'pipe', 'inherit'] });
+export function spawnChildServer(what: string, entry: URL, args: readonly string[], startTimeoutMs = 15_000): Promise<ChildServer> {
+  const child = spawn(process.execPath, [...workerExecArgv(entry), fileURLToPath(entry), ...args, '--exit-on-stdin-close'], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {

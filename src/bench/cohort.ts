@@ -14,7 +14,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
-import { pathToFileURL } from 'node:url';
+import { workerExecArgv } from '../runtime/entry.js';
 import { siblingEntry } from './child-server.js';
 import { nowMs } from './clock.js';
 import { Histogram, type HistogramSnapshot, type Percentiles } from './histogram.js';
@@ -173,7 +173,7 @@ export interface LoadOutcome {
 
 /** The worker entry next to this module (see `siblingEntry`). */
 export function cohortWorkerUrl(): URL {
-  return pathToFileURL(siblingEntry('cohort-worker'));
+  return siblingEntry('cohort-worker');
 }
 
 interface Sample {
@@ -291,7 +291,7 @@ export async function runLoad(plan: LoadPlan, opts: RunOptions = {}): Promise<Lo
 
   const url = cohortWorkerUrl();
   for (let w = 0; w < W; w++) {
-    const worker = new Worker(url);
+    const worker = new Worker(url, { execArgv: workerExecArgv(url) });
     worker.on('message', (m: WorkerToMain) => {
       switch (m.type) {
         case 'progress':
