@@ -16,6 +16,7 @@ import { renderReport } from '../src/bench/report-html.js';
 import { readResults, type BenchResult } from '../src/bench/result.js';
 import { benchServerConfig, newJwtSecret, spawnVeza, writeBenchConfig } from '../src/bench/server.js';
 import { BenchSession, runSuite, type SuiteContext, type SuiteParams } from '../src/bench/suites.js';
+import { BENCH_PASSWORD } from '../src/bench/users.js';
 import { compiledBenchEntries, compiledNode } from './helpers/dist.js';
 
 // The server child runs dist/: refuse a stale build rather than test old code.
@@ -99,6 +100,39 @@ t.test('rooms and latency: rooms of 2', async (t) => {
   t.equal(r.figures.expected, r.figures.sent * 2);
   const l = await one('latency', { conns: 10, rooms: 5, rate: 10 });
   loadFigures(t, l, 10);
+});
+
+t.test('--client-ids: every send carries a fresh client_id, and the server stores each once', async (t) => {
+  const since = new Date(Date.now() - 1).toISOString();
+  const r = await runSuite('rooms', 'veza', { ...short, conns: 20, rooms: 10, rate: 40 }, { ...ctx, settings: { ...ctx.settings, clientIds: true } });
+  const res = r[0] as BenchResult;
+  loadFigures(t, res, 20);
+  t.equal(res.config.client_ids, true, 'recorded in the result');
+  // What the server stored, read back over REST as one of the bench's users.
+  const login = await fetch(`${server.url}/api/v1/auth/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ username: `${session.prefix}_0`, password: BENCH_PASSWORD }),
+  });
+  t.equal(login.status, 200, 'bench user 0 logs in');
+  const { access_token: token } = (await login.json()) as { access_token: string };
+  const get = async (path: string) => {
+    const res = await fetch(`${server.url}/api/v1${path}`, { headers: { authorization: `Bearer ${token}` } });
+    return { status: res.status, body: (await res.json()) as any };
+  };
+  const rooms = await get('/rooms');
+  const mine = (rooms.body.rooms ?? rooms.body) as Array<{ id: number }>;
+  // This run's messages: the earlier tests' rooms are user 0's too, with messages sent without.
+  type Stored = { client_id: string | null; created_at: string };
+  const stored: Stored[] = [];
+  for (const room of mine) {
+    const page = await get(`/rooms/${room.id}/messages?limit=100`);
+    if (page.status === 200) stored.push(...(page.body.messages as Stored[]).filter((m) => m.created_at >= since));
+  }
+  t.ok(stored.length > 0, `this run's messages read back (${stored.length})`);
+  const ids = stored.map((m) => m.client_id);
+  t.ok(ids.every((id) => typeof id === 'string' && /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/.test(id)), 'each a random UUID');
+  t.equal(new Set(ids).size, ids.length, 'no two alike');
 });
 
 t.test('dm: create_dm then send_dm, both sides get each message', async (t) => {

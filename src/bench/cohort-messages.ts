@@ -55,6 +55,8 @@ export interface StartMessage {
   ratePerSender: number;
   payloadBytes: number;
   ack: boolean;
+  /** Every send carries a fresh `client_id` (a random UUID). */
+  clientIds: boolean;
   mode: CohortMode;
   send: SendKind;
   /** Closed loop: sends in flight per sender (0: open loop at ratePerSender). */

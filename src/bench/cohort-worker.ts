@@ -22,6 +22,7 @@
  * completed connect+authenticate is a "delivery", its duration the latency; resume: a recovered
  * event is a delivery, the time from `go` until a client has everything back the latency).
  */
+import { randomUUID } from 'node:crypto';
 import { parentPort } from 'node:worker_threads';
 import { performance, type EventLoopUtilization } from 'node:perf_hooks';
 import { nowMs, nowUs } from './clock.js';
@@ -431,7 +432,7 @@ function run(g: GoMessage): void {
     const seq = ++c.seq;
     const room = c.plan.rooms[0] as number;
     const content = benchContent(c.plan.index, seq, t, padding);
-    const frame = wire.message(plan.send, room, content, plan.ack ? `s${t}` : undefined);
+    const frame = wire.message(plan.send, room, content, plan.ack ? `s${t}` : undefined, plan.clientIds ? randomUUID() : undefined);
     if (!(c.ws as WsConnection).send(frame)) {
       count('client:send_on_closed');
       return;

@@ -60,6 +60,11 @@ export interface LoadPlan {
   quietMs?: number;
   /** Give each send an id, so the server acks it. Default true. */
   ack?: boolean;
+  /**
+   * Give each send a fresh `client_id`, as PROTOCOL.md has clients do for idempotency (the
+   * server then stores it and answers a retry with the stored message). Default false.
+   */
+  clientIds?: boolean;
   /** Whether the sender gets its own `message` event (PROTOCOL: every member). Default true. */
   senderReceivesOwn?: boolean;
   /** What the cohorts do after `go` (cohort-messages.ts). Default `load`. */
@@ -343,6 +348,7 @@ export async function runLoad(plan: LoadPlan, opts: RunOptions = {}): Promise<Lo
         ratePerSender: plan.ratePerSender,
         payloadBytes: plan.payloadBytes ?? 64,
         ack: plan.ack ?? true,
+        clientIds: plan.clientIds ?? false,
         mode: plan.mode ?? 'load',
         send: plan.send ?? 'room',
         window: plan.window ?? 0,

@@ -34,25 +34,28 @@ export function benchContent(sender: number, seq: number, sentUs: number, paddin
   return padding.length > head.length ? head + padding.slice(head.length) : head;
 }
 
-export function sendMessageFrame(codec: Codec, roomId: number, content: string, id?: string): string | Buffer {
-  return sendFrame(codec, 'send_message', 'room_id', roomId, content, id);
+export function sendMessageFrame(codec: Codec, roomId: number, content: string, id?: string, clientId?: string): string | Buffer {
+  return sendFrame(codec, 'send_message', 'room_id', roomId, content, id, clientId);
 }
 
 /** `send_dm` to a direct conversation: the same frame with `conversation_id`. */
-export function sendDmFrame(codec: Codec, conversationId: number, content: string, id?: string): string | Buffer {
-  return sendFrame(codec, 'send_dm', 'conversation_id', conversationId, content, id);
+export function sendDmFrame(codec: Codec, conversationId: number, content: string, id?: string, clientId?: string): string | Buffer {
+  return sendFrame(codec, 'send_dm', 'conversation_id', conversationId, content, id, clientId);
 }
 
-function sendFrame(codec: Codec, type: string, key: string, target: number, content: string, id?: string): string | Buffer {
+function sendFrame(codec: Codec, type: string, key: string, target: number, content: string, id?: string, clientId?: string): string | Buffer {
   if (codec === 'veza.msgpack') {
-    const env: Record<string, unknown> = { type, data: { [key]: target, content } };
+    const data: Record<string, unknown> = { [key]: target, content };
+    if (clientId !== undefined) data.client_id = clientId;
+    const env: Record<string, unknown> = { type, data };
     if (id !== undefined) env.id = id;
     return pack(env);
   }
-  // The content holds only [~:0-9x]: no JSON escaping needed.
+  // The content holds only [~:0-9x] and a client id only [0-9a-f-]: no JSON escaping needed.
+  const cid = clientId === undefined ? '' : `,"client_id":"${clientId}"`;
   return id === undefined
-    ? `{"type":"${type}","data":{"${key}":${target},"content":"${content}"}}`
-    : `{"type":"${type}","id":"${id}","data":{"${key}":${target},"content":"${content}"}}`;
+    ? `{"type":"${type}","data":{"${key}":${target},"content":"${content}"${cid}}}`
+    : `{"type":"${type}","id":"${id}","data":{"${key}":${target},"content":"${content}"${cid}}}`;
 }
 
 export function envelopeFrame(codec: Codec, type: string, data: Record<string, unknown>, id?: string): string | Buffer {
@@ -236,8 +239,10 @@ export class VezaWire implements Wire {
   op(type: string, data: Record<string, unknown>, id?: string): string | Buffer {
     return envelopeFrame(this.#codec, type, data, id);
   }
-  message(kind: SendKind, target: number, content: string, id?: string): string | Buffer {
-    return kind === 'dm' ? sendDmFrame(this.#codec, target, content, id) : sendMessageFrame(this.#codec, target, content, id);
+  message(kind: SendKind, target: number, content: string, id?: string, clientId?: string): string | Buffer {
+    return kind === 'dm'
+      ? sendDmFrame(this.#codec, target, content, id, clientId)
+      : sendMessageFrame(this.#codec, target, content, id, clientId);
   }
   conn(_token: string | undefined): WireConn {
     return this.#conn;

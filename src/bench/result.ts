@@ -160,6 +160,7 @@ export function planSummary(plan: LoadPlan, run: RunOptions & { workers: number 
     warmup_ms: plan.warmupMs ?? 1000,
     duration_ms: plan.durationMs,
     ack: plan.ack ?? true,
+    ...(plan.clientIds ? { client_ids: true } : {}),
     ...(plan.mode && plan.mode !== 'load' ? { mode: plan.mode } : {}),
     ...(plan.send === 'dm' ? { send: 'dm' } : {}),
     ...(plan.window ? { window: plan.window } : {}),

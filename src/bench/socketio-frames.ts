@@ -369,12 +369,13 @@ export class SocketIoWire implements Wire {
     return eventFrame(type, data, id === undefined ? undefined : this.acks.idOf(id));
   }
 
-  message(kind: SendKind, target: number, content: string, id?: string): string {
+  message(kind: SendKind, target: number, content: string, id?: string, clientId?: string): string {
     const ack = id === undefined ? '' : this.acks.idOf(id);
-    // The content holds only [~:0-9bx]: no JSON escaping needed (as frames.ts).
+    // The content holds only [~:0-9bx] and a client id only [0-9a-f-]: no JSON escaping needed (as frames.ts).
+    const cid = clientId === undefined ? '' : `,"client_id":"${clientId}"`;
     return kind === 'dm'
-      ? `42${ack}["send_dm",{"conversation_id":${target},"content":"${content}"}]`
-      : `42${ack}["send_message",{"room_id":${target},"content":"${content}"}]`;
+      ? `42${ack}["send_dm",{"conversation_id":${target},"content":"${content}"${cid}}]`
+      : `42${ack}["send_message",{"room_id":${target},"content":"${content}"${cid}}]`;
   }
 
   conn(token: string | undefined): SioConn {

@@ -122,6 +122,8 @@ export interface RunSettings {
   auth: AuthMode;
   workers?: number;
   connectConcurrency?: number;
+  /** Every send carries a fresh `client_id` (cohort.ts). Default false. */
+  clientIds?: boolean;
 }
 
 /* ---------- the session ---------- */
@@ -467,6 +469,7 @@ async function runOn(suite: Exclude<Suite, 'ring'>, t: RunningTarget, p: SuitePa
     auth: veza ? ctx.settings.auth : ('none' as AuthMode),
     ...(veza || sio ? { tokens } : {}),
     ...(ctx.settings.connectConcurrency ? { connectConcurrency: ctx.settings.connectConcurrency } : {}),
+    ...(ctx.settings.clientIds ? { clientIds: true } : {}),
   };
   const userAt = (i: number) => users[i % users.length] as BenchUser;
   const log = ctx.session.opts.log;

@@ -70,8 +70,11 @@ export interface Wire {
   readonly reader: WireReader;
   /** An operation; with `id`, its reply (ack or error) comes back under `reply_to` = `id`. */
   op(type: string, data: Record<string, unknown>, id?: string): string | Buffer;
-  /** A bench message to a room (`send_message`) or a direct conversation (`send_dm`). */
-  message(kind: SendKind, target: number, content: string, id?: string): string | Buffer;
+  /**
+   * A bench message to a room (`send_message`) or a direct conversation (`send_dm`); with
+   * `clientId`, its `client_id` (the idempotency key PROTOCOL.md has clients send).
+   */
+  message(kind: SendKind, target: number, content: string, id?: string, clientId?: string): string | Buffer;
   /** A connection's state, made before it connects (its protocol may speak in the upgrade's read). */
   conn(token: string | undefined): WireConn;
 }

@@ -38,6 +38,7 @@ interface BenchFlags {
   auth: AuthMode;
   workers?: number;
   connectConcurrency?: number;
+  clientIds?: boolean;
   compareBaseline?: boolean;
   compareSocketio?: boolean;
   out?: string;
@@ -100,6 +101,7 @@ export function registerBench(program: Command, io: CliIO): void {
     .addOption(new Option('--auth <mode>', 'how clients authenticate to veza (socketio: the token is in the connect packet)').choices(['header', 'query', 'frame']).default('header'))
     .option('--workers <n>', 'client cohort threads (default: the machine\'s cores)', integer(1, 64))
     .option('--connect-concurrency <n>', 'handshakes in flight', integer(1))
+    .option('--client-ids', 'every message carries a fresh client_id (the idempotency key real clients send)')
     .option('--compare-baseline', 'also run the uWS baseline on the same shape and report veza\'s CPU per delivery against it')
     .option('--compare-socketio', 'also run the Socket.IO server on the same shape and report veza\'s CPU per delivery against it (standard: with fanout and rooms)')
     .option('--out <file>', 'write the result JSON here')
@@ -226,6 +228,7 @@ async function benchCommand(suite: Suite | 'standard', flags: BenchFlags, io: Cl
       auth: flags.auth,
       ...(flags.workers !== undefined ? { workers: flags.workers } : {}),
       ...(flags.connectConcurrency !== undefined ? { connectConcurrency: flags.connectConcurrency } : {}),
+      ...(flags.clientIds ? { clientIds: true } : {}),
     },
   };
   const startedAt = new Date();
