@@ -109,6 +109,42 @@ t.test('replies: a parent from another room or none at all is not_found, and fai
   b.close();
 });
 
+t.test("a room's operations refuse a direct conversation's id, and the reverse", async (t) => {
+  const live = await shared();
+  if (!live) return;
+  const [alice, bob] = [await live.user('alice'), await live.user('bob')];
+  const roomId = (await call(live.url, 'POST', '/api/v1/rooms', { token: alice.token, body: { name: 'kinds' } })).body.id as number;
+  const dmId = (await call(live.url, 'POST', '/api/v1/dm', { token: alice.token, body: { user_id: bob.id } })).body.conversation_id as number;
+  const a = await live.client(alice.token);
+  await a.ok('join_room', { room_id: roomId });
+
+  // Alice belongs to both: only the kind of conversation is wrong.
+  const ws = async (type: string, data: object) => (await a.request(type, data)).data.code;
+  t.equal(await ws('send_message', { room_id: dmId, content: 'into the DM?' }), 'not_found', 'send_message to a DM');
+  t.equal(await ws('send_dm', { conversation_id: roomId, content: 'into the room?' }), 'not_found', 'send_dm to a room');
+  const rest = async (method: string, path: string) =>
+    (await call(live.url, method, `/api/v1${path}`, { token: alice.token, ...(method === 'POST' ? { body: { content: 'wrong path' } } : {}) })).status;
+  t.equal(await rest('POST', `/rooms/${dmId}/messages`), 404, "POST to a DM through a room's path");
+  t.equal(await rest('POST', `/dm/${roomId}/messages`), 404, "POST to a room through a DM's path");
+  t.equal(await rest('GET', `/rooms/${dmId}/messages`), 404, "a DM's history through a room's path");
+  t.equal(await rest('GET', `/dm/${roomId}/messages`), 404, "a room's history through a DM's path");
+  t.equal(await rest('GET', `/rooms/${dmId}/members`), 404, "a DM's members through a room's path");
+
+  // Nothing was stored; each works through its own path.
+  const stored = async (path: string) => (await call(live.url, 'GET', `/api/v1${path}`, { token: alice.token })).body.messages as { content: string }[];
+  t.same(await stored(`/rooms/${roomId}/messages`), [], 'the room holds nothing');
+  t.same(await stored(`/dm/${dmId}/messages`), [], 'the DM holds nothing');
+  await a.ok('send_message', { room_id: roomId, content: 'room' });
+  await a.ok('send_dm', { conversation_id: dmId, content: 'dm' });
+  t.equal(await rest('POST', `/rooms/${roomId}/messages`), 201);
+  t.equal(await rest('POST', `/dm/${dmId}/messages`), 201);
+  t.same((await stored(`/rooms/${roomId}/messages`)).map((m) => m.content), ['room', 'wrong path']);
+  t.same((await stored(`/dm/${dmId}/messages`)).map((m) => m.content), ['dm', 'wrong path']);
+  // fetch_history names a conversation of either kind.
+  t.equal((await a.request('fetch_history', { conversation_id: dmId })).type, 'ack', 'fetch_history of a DM');
+  a.close();
+});
+
 t.test('joining past the rooms-per-user cap is refused, and nothing is joined', async (t) => {
   const live = await shared(); // at most 3 rooms per user
   if (!live) return;

@@ -37,6 +37,13 @@ export interface NewMessageInput {
   clientId?: string | null;
 }
 
+/**
+ * What an operation names: `send_message` and `/rooms/:id/...` name a room, `send_dm` and
+ * `/dm/:id/...` a direct conversation. The RoomActor answers `not_found` when the conversation is
+ * of the other kind, so a message never lands in a DM through a room's path or the reverse.
+ */
+export type ConversationKind = 'room' | 'dm';
+
 /** Messages to a RoomActor (one per conversation, rooms and DMs alike). */
 export type RoomRequest =
   /** Become a member if allowed (public room, or already a member) and, with `sub`, subscribe. */
@@ -49,12 +56,12 @@ export type RoomRequest =
    * `brief`: answer with a SendAck instead of the whole message. A WebSocket sender gets the
    * message as an event anyway; its ack needs only the ids (half the bytes to pack and unpack).
    */
-  | { t: 'send'; caller: Caller; msg: NewMessageInput; brief?: boolean }
-  | { t: 'history'; caller: Caller; before?: number | undefined; after?: number | undefined; limit: number }
+  | { t: 'send'; caller: Caller; msg: NewMessageInput; brief?: boolean; kind?: ConversationKind }
+  | { t: 'history'; caller: Caller; before?: number | undefined; after?: number | undefined; limit: number; kind?: ConversationKind }
   /** Events after `lastSeq`; with `sub`, also subscribe (a resumed socket listens again). */
   | { t: 'resume'; caller: Caller; lastSeq: number; sub?: Subscriber }
   | { t: 'info'; caller: Caller }
-  | { t: 'members'; caller: Caller };
+  | { t: 'members'; caller: Caller; kind?: ConversationKind };
 
 export interface JoinReply {
   room: WireRoom | null;

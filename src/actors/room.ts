@@ -17,6 +17,7 @@ import type { SeqCounter } from './group-commit.js';
 import {
   roomTopic,
   type Caller,
+  type ConversationKind,
   type HistoryReply,
   type JoinReply,
   type NewMessageInput,
@@ -82,14 +83,17 @@ export class RoomActor {
         this.#unsub(msg.sub.front);
         return undefined;
       case 'send':
+        this.#expect(msg.kind);
         return this.#send(msg.caller, msg.msg, msg.brief === true);
       case 'history':
+        this.#expect(msg.kind);
         return this.#history(msg.caller, msg.before, msg.after, msg.limit);
       case 'resume':
         return this.#resume(msg.caller, msg.lastSeq, msg.sub?.front);
       case 'info':
         return this.#info(msg.caller);
       case 'members':
+        this.#expect(msg.kind);
         this.#readable(msg.caller);
         return [...this.#members.values()];
     }
@@ -104,6 +108,12 @@ export class RoomActor {
 
   #isDm(): boolean {
     return this.#room().type === 'direct_message';
+  }
+
+  /** A conversation of the kind the operation names, or `not_found` (see ConversationKind). */
+  #expect(kind: ConversationKind | undefined): void {
+    if (kind === undefined || (kind === 'dm') === this.#isDm()) return;
+    throw new ChatError('not_found', kind === 'dm' ? `direct conversation ${this.#id} not found` : `room ${this.#id} not found`);
   }
 
   /** A member who may post: not banned, not muted. */

@@ -9,6 +9,7 @@ import {
   USER,
   type ActorCaller,
   type Caller,
+  type ConversationKind,
   type DmReply,
   type HistoryReply,
   type JoinReply,
@@ -46,18 +47,20 @@ export function chatRoutes(deps: ChatRouteDeps, prefix = API_PREFIX): Route[] {
     const r = limiter.take(user.id, action);
     if (!r.ok) throw new ChatError('rate_limited', `${action}: too many requests`, { retryAfterMs: r.retryAfterMs });
   };
-  const history = async (req: Request) => {
+  // The same two handlers serve /rooms/:id/messages and /dm/:id/messages, each for its own kind.
+  const history = (kind: ConversationKind) => async (req: Request) => {
     const user = await caller(req);
     const page = parseRest(pageQuery, req.query);
-    const r = await actors.ask<HistoryReply>(ROOM, idParam(req, 'id'), { t: 'history', caller: user, ...page });
+    const r = await actors.ask<HistoryReply>(ROOM, idParam(req, 'id'), { t: 'history', kind, caller: user, ...page });
     return json(200, { messages: r.messages, has_more: r.has_more, next_cursor: r.next_cursor });
   };
-  const post = async (req: Request) => {
+  const post = (kind: ConversationKind) => async (req: Request) => {
     const user = await caller(req);
     const body = jsonBody(req, schemas.postMessage);
     limit(user, 'send_message');
     const r = await actors.ask<SendReply>(ROOM, idParam(req, 'id'), {
       t: 'send',
+      kind,
       caller: user,
       msg: { content: body.content, parentId: body.parent_message_id ?? null, metadata: body.metadata ?? null, clientId: body.client_id ?? null },
     });
@@ -127,11 +130,11 @@ export function chatRoutes(deps: ChatRouteDeps, prefix = API_PREFIX): Route[] {
       path: `${prefix}/rooms/:id/members`,
       handler: async (req) => {
         const user = await caller(req);
-        return json(200, { members: await actors.ask(ROOM, idParam(req, 'id'), { t: 'members', caller: user }) });
+        return json(200, { members: await actors.ask(ROOM, idParam(req, 'id'), { t: 'members', kind: 'room', caller: user }) });
       },
     },
-    { method: 'GET', path: `${prefix}/rooms/:id/messages`, handler: history },
-    { method: 'POST', path: `${prefix}/rooms/:id/messages`, handler: post },
+    { method: 'GET', path: `${prefix}/rooms/:id/messages`, handler: history('room') },
+    { method: 'POST', path: `${prefix}/rooms/:id/messages`, handler: post('room') },
     {
       method: 'POST',
       path: `${prefix}/dm`,
@@ -155,7 +158,7 @@ export function chatRoutes(deps: ChatRouteDeps, prefix = API_PREFIX): Route[] {
         return json(200, { conversations: await actors.ask(USER, user.id, { t: 'list_dms', caller: user, limit: 100 }) });
       },
     },
-    { method: 'GET', path: `${prefix}/dm/:id/messages`, handler: history },
-    { method: 'POST', path: `${prefix}/dm/:id/messages`, handler: post },
+    { method: 'GET', path: `${prefix}/dm/:id/messages`, handler: history('dm') },
+    { method: 'POST', path: `${prefix}/dm/:id/messages`, handler: post('dm') },
   ];
 }

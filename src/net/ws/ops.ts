@@ -9,6 +9,7 @@ import {
   SESSION,
   USER,
   type Caller,
+  type ConversationKind,
   type DmReply,
   type HistoryReply,
   type JoinReply,
@@ -65,11 +66,11 @@ export const OPS: Table = {
   },
 
   async send_message(ctx, data) {
-    return sendTo(ctx, data.room_id, data);
+    return sendTo(ctx, 'room', data.room_id, data);
   },
 
   async send_dm(ctx, data) {
-    return sendTo(ctx, data.conversation_id, data);
+    return sendTo(ctx, 'dm', data.conversation_id, data);
   },
 
   async create_dm(ctx, data) {
@@ -127,10 +128,11 @@ export const OPS: Table = {
   set_presence: notYet('set_presence'),
 };
 
-async function sendTo(ctx: OpContext, conversationId: number, data: ClientOpData['send_message'] | ClientOpData['send_dm']) {
+async function sendTo(ctx: OpContext, kind: ConversationKind, conversationId: number, data: ClientOpData['send_message'] | ClientOpData['send_dm']) {
   ctx.gw.limit(ctx.conn, ctx.user.id, 'send_message');
   return ctx.gw.actors.ask<SendAck>(ROOM, conversationId, {
     t: 'send',
+    kind,
     caller: ctx.user,
     msg: { content: data.content, parentId: data.parent_id ?? null, metadata: data.metadata ?? null, clientId: data.client_id ?? null },
     brief: true,
