@@ -250,7 +250,7 @@ function scenarios(t: Test, s: AuthServer): void {
     t.equal((await api('POST', '/auth/logout', { body: { refresh_token: rotated.refresh_token } })).status, 204, 'again');
     t.equal((await api('POST', '/auth/logout', { body: { refresh_token: 'unknown' } })).status, 204);
     t.equal((await api('POST', '/auth/logout', { body: {} })).status, 400);
-    t.equal(await s.store.revokeRefreshToken(hashRefreshToken(rotated.refresh_token)), true, 'the row is kept (revoked), not deleted');
+    t.not(await s.store.revokeRefreshToken(hashRefreshToken(rotated.refresh_token)), null, 'the row is kept (revoked), not deleted');
   });
 }
 

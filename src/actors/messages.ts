@@ -108,7 +108,9 @@ export interface ResumeReply {
 export type UserRequest =
   | { t: 'create_dm'; caller: Caller; peerId: number }
   | { t: 'session_opened'; sessionId: string; front: number }
-  | { t: 'session_closed'; sessionId: string };
+  | { t: 'session_closed'; sessionId: string }
+  /** Close every socket of the user, on every front, with `code` (logout). */
+  | { t: 'kick'; code: number; reason: string };
 
 export interface DmReply {
   conversation_id: number;

@@ -50,6 +50,10 @@ export class UserActor {
       case 'session_closed':
         this.#sessionClosed(msg.sessionId);
         return undefined;
+      case 'kick':
+        // Every front: a socket may be opening on one that holds no session of the user yet.
+        for (let f = 0; f < this.#ctx.services.fronts; f++) this.#ctx.post(f, { t: 'kick', userId: this.#id, code: msg.code, reason: msg.reason });
+        return undefined;
       case 'create_dm':
         return this.#createDm(msg.caller, msg.peerId);
       case 'create_room':

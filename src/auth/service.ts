@@ -193,11 +193,14 @@ export class AuthService {
     return { access_token: access.token, refresh_token: next.token, expires_in: access.expiresIn };
   }
 
-  /** Revoke the token's family. Idempotent: an unknown or spent token is not an error. */
-  async logout(input: unknown): Promise<void> {
+  /**
+   * Revoke the token's family. Idempotent: an unknown or spent token is not an error. Returns the
+   * id of the user the token belonged to (whose sockets the caller closes), or null if unknown.
+   */
+  async logout(input: unknown): Promise<number | null> {
     const { refresh_token } = parseRest(this.#schemas.logout, input);
-    if (!isWellFormedRefreshToken(refresh_token)) return;
-    await this.#store.revokeRefreshToken(hashRefreshToken(refresh_token));
+    if (!isWellFormedRefreshToken(refresh_token)) return null;
+    return this.#store.revokeRefreshToken(hashRefreshToken(refresh_token));
   }
 
   /** The claims of an `Authorization: Bearer` header; `unauthenticated` if absent or invalid. */

@@ -4,9 +4,10 @@
  * publishes. Fronts touch the store only for authentication (credentials and refresh tokens);
  * everything about conversations goes through the actors.
  */
-import { type ActorCaller, type FrontPost } from '../actors/messages.js';
+import { USER, type ActorCaller, type FrontPost } from '../actors/messages.js';
 import { AccessTokens } from '../auth/jwt.js';
 import { AuthService } from '../auth/service.js';
+import { CLOSE } from '../errors.js';
 import { connectRedis } from '../cluster/redis.js';
 import { SharedRateLimiter } from '../limits/shared-buckets.js';
 import { perMinute } from '../limits/token-bucket.js';
@@ -57,7 +58,10 @@ export async function setup(ctx: FrontContext): Promise<FrontServices> {
     app,
     [
       ...healthRoutes({ checks: { database: () => store.ping(), ...(redis ? { redis: () => redis.ping() } : {}) }, log }),
-      ...authRoutes({ auth }),
+      ...authRoutes({
+        auth,
+        onLogout: (userId) => actors.tell(USER, userId, { t: 'kick', code: CLOSE.UNAUTHENTICATED, reason: 'logged out' }),
+      }),
       ...chatRoutes({ actors, tokens, config, limiter }),
     ],
     { maxBodyBytes: config.server.maxBodyBytes, log },

@@ -271,16 +271,17 @@ export class PgStore implements Store {
     );
   }
 
-  revokeRefreshToken(tokenHash: string): Promise<boolean> {
+  revokeRefreshToken(tokenHash: string): Promise<number | null> {
     return this.#guard(async () => {
-      const r = await this.#pool.query<{ known: boolean }>(
-        `WITH t AS (SELECT family_id FROM refresh_tokens WHERE token_hash = $1),
+      const r = await this.#pool.query<{ user_id: string | number | null }>(
+        `WITH t AS (SELECT family_id, user_id FROM refresh_tokens WHERE token_hash = $1),
               revoked AS (UPDATE refresh_tokens SET revoked_at = now()
                            WHERE family_id IN (SELECT family_id FROM t) AND revoked_at IS NULL)
-         SELECT EXISTS (SELECT 1 FROM t) AS known`,
+         SELECT (SELECT user_id FROM t) AS user_id`,
         [tokenHash],
       );
-      return r.rows[0]!.known;
+      const id = r.rows[0]!.user_id;
+      return id === null ? null : Number(id);
     });
   }
 

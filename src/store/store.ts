@@ -36,8 +36,8 @@ export interface Store {
   insertRefreshToken(t: { userId: number; tokenHash: string; familyId: string; expiresAt: Date }): Promise<void>;
   /** Atomically spend `oldHash` and store `newHash` in its family; a spent token revokes the family. */
   rotateRefreshToken(oldHash: string, newHash: string, expiresAt: Date): Promise<RotateResult>;
-  /** Revoke the token's family (logout). Returns false when the token is unknown. */
-  revokeRefreshToken(tokenHash: string): Promise<boolean>;
+  /** Revoke the token's family (logout). Returns its user's id, or null when the token is unknown. */
+  revokeRefreshToken(tokenHash: string): Promise<number | null>;
 
   // Failed logins, counted per account across threads and nodes.
   recordLoginFailure(userId: number): Promise<void>;

@@ -212,6 +212,33 @@ export function liveSuite(t: Test, backend: Backend): void {
     for (const { c } of rest) c.close();
   });
 
+  t.test(`${backend}: logout closes every socket of the user, on both fronts, with 4401`, async (t) => {
+    const live = await shared();
+    if (!live) return;
+    const [alice, bob] = [await live.user('alice'), await live.user('bob')];
+    const fronts = async () => Promise.all([0, 1].map(async (i) => ((await live.node.supervisor.control('front', i, { t: 'stats' })) as { open: number }).open));
+    const before = await fronts();
+    // Alice's sockets until both fronts hold one more than before (bounded), and one of Bob's.
+    const mine: TestClient[] = [];
+    for (let i = 0; i < 40; i++) {
+      mine.push(await live.client(alice.token, { protocol: i % 2 === 0 ? 'veza.json' : 'veza.msgpack' }));
+      const open = await fronts();
+      if (mine.length >= 2 && open[0]! > before[0]! && open[1]! > before[1]!) break;
+    }
+    const open = await fronts();
+    t.ok(open[0]! > before[0]! && open[1]! > before[1]!, `Alice has sockets on both fronts (${open.join(' / ')})`);
+    const other = await live.client(bob.token);
+
+    const out = await call(live.url, 'POST', '/api/v1/auth/logout', { body: { refresh_token: alice.refreshToken } });
+    t.equal(out.status, 204);
+    for (const c of mine) t.match(await c.waitClose(), { code: 4401 }, `a ${c.ws.protocol} socket of Alice's is closed with 4401`);
+    t.equal((await other.request('ping')).type, 'ack', "Bob's socket is untouched");
+    // An unknown token logs nobody out.
+    t.equal((await call(live.url, 'POST', '/api/v1/auth/logout', { body: { refresh_token: 'x'.repeat(43) } })).status, 204);
+    t.equal((await other.request('ping')).type, 'ack', 'still');
+    other.close();
+  });
+
   t.test(`${backend}: resume after reconnect returns every missed event in order, then live ones`, async (t) => {
     // A window of 3 recent events: resuming from further back reads the database.
     const live = await startLive(t, backend, { runtime: { recentWindow: 3 } });

@@ -31,6 +31,7 @@ export interface TestUser {
   id: number;
   username: string;
   token: string;
+  refreshToken: string;
 }
 
 let seq = 0;
@@ -85,7 +86,7 @@ export async function startLive(t: Test, backend: Backend, flags: Record<string,
       if (reg.status !== 201) throw new Error(`register: ${reg.status} ${reg.text}`);
       const login = await call(url, 'POST', '/api/v1/auth/login', { body: { username, password } });
       if (login.status !== 200) throw new Error(`login: ${login.status} ${login.text}`);
-      return { id: reg.body.user.id, username, token: login.body.access_token };
+      return { id: reg.body.user.id, username, token: login.body.access_token, refreshToken: login.body.refresh_token };
     },
     client: (token, opts) => openClient(live.wsUrl, token, opts),
   };

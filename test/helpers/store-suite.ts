@@ -161,9 +161,9 @@ export async function storeSuite(t: Test, makeStore: () => Promise<SuiteTarget>)
     const fam2 = randomUUID();
     await store.insertRefreshToken({ userId: u.id, tokenHash: h('l1'), familyId: fam2, expiresAt: later });
     await store.rotateRefreshToken(h('l1'), h('l2'), later);
-    t.equal(await store.revokeRefreshToken(h('l2')), true);
-    t.equal(await store.revokeRefreshToken(h('l2')), true, 'still known after revocation');
-    t.equal(await store.revokeRefreshToken(h('nope')), false);
+    t.equal(await store.revokeRefreshToken(h('l2')), Number(u.id), "known: its user's id");
+    t.equal(await store.revokeRefreshToken(h('l2')), Number(u.id), 'still known after revocation');
+    t.equal(await store.revokeRefreshToken(h('nope')), null);
     t.same(await store.rotateRefreshToken(h('l2'), h('l3'), later), { kind: 'invalid' });
 
     await fails(t, store.insertRefreshToken({ userId: 999_999_999, tokenHash: h('x'), familyId: randomUUID(), expiresAt: later }), 'not_found', 'user_id');

@@ -11,9 +11,11 @@ export const API_PREFIX = '/api/v1';
 
 export interface AuthRouteDeps {
   auth: AuthService;
+  /** After a logout of a known token: close the user's sockets (PROTOCOL.md: "Logout ... close the user's sockets"). */
+  onLogout?: (userId: number) => void;
 }
 
-export function authRoutes({ auth }: AuthRouteDeps, prefix = API_PREFIX): Route[] {
+export function authRoutes({ auth, onLogout }: AuthRouteDeps, prefix = API_PREFIX): Route[] {
   return [
     {
       method: 'POST',
@@ -34,7 +36,8 @@ export function authRoutes({ auth }: AuthRouteDeps, prefix = API_PREFIX): Route[
       method: 'POST',
       path: `${prefix}/auth/logout`,
       handler: async (req) => {
-        await auth.logout(readJson(req));
+        const userId = await auth.logout(readJson(req));
+        if (userId !== null) onLogout?.(userId);
         return noContent();
       },
     },
