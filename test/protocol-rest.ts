@@ -79,7 +79,10 @@ t.test('messages, DMs, read markers, reactions, pins', async (t) => {
   t.same(parseRest(schemas.editMessage, { content: 'fixed' }), { content: 'fixed' });
   rejects(t, schemas.editMessage, { content: 'fixed', metadata: {} }, 'metadata');
   t.same(parseRest(schemas.createDm, { user_id: 2 }), { user_id: 2 });
-  rejects(t, schemas.createDm, { user1_id: 1, user2_id: 2 }, 'user_id', /required/);
+  t.same(parseRest(schemas.createDm, { user1_id: 1, user2_id: 2 }), { user1_id: 1, user2_id: 2 }, "the seed's pair, as create_dm");
+  rejects(t, schemas.createDm, { user1_id: 1 }, 'user2_id', /required/);
+  rejects(t, schemas.createDm, { user_id: 2, user1_id: 1, user2_id: 2 }, 'user_id', /not both/);
+  rejects(t, schemas.createDm, {}, 'user_id', /required/);
   t.same(parseRest(schemas.readMarker, { message_id: 9 }), { message_id: 9 });
   rejects(t, schemas.readMarker, { message_id: '9' }, 'message_id');
   t.same(parseRest(schemas.addReaction, { emoji: '🎉' }), { emoji: '🎉' });

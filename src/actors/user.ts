@@ -120,10 +120,14 @@ export class UserActor {
   }
 
   async #listDms(limit: number) {
-    const convs = await this.#ctx.services.store.listVisibleRooms(this.#id, limit);
-    return convs
-      .filter((c) => c.type === 'direct_message')
-      .map((c) => ({ conversation_id: c.id, uuid: c.uuid, last_seq: c.last_seq, created_at: c.created_at }));
+    const dms = await this.#ctx.services.store.listDms(this.#id, limit);
+    return dms.map(({ conversation: c, userIds }) => ({
+      conversation_id: c.id,
+      uuid: c.uuid,
+      user_ids: userIds,
+      last_seq: c.last_seq,
+      created_at: c.created_at,
+    }));
   }
 
   async #listRooms(limit: number) {

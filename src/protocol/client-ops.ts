@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { configSchema, type Config } from '../config/schema.js';
 import { ChatError } from '../errors.js';
 import type { Envelope } from './codec.js';
-import { clientId, content, emoji, id, metadata, parseOrThrow } from './validation.js';
+import { clientId, content, dmTarget, emoji, id, metadata, parseOrThrow } from './validation.js';
 
 /**
  * One strict zod schema per client operation of PROTOCOL.md ("Client operations"). Conventions:
@@ -60,20 +60,7 @@ export function buildClientSchemas(limits: ClientLimits) {
     send_message: z.strictObject({ room_id: id(), ...newMessage }),
     edit_message: z.strictObject({ message_id: id(), content: text }),
     delete_message: z.strictObject({ message_id: id() }),
-    create_dm: z
-      .strictObject({ user_id: optId, user1_id: optId, user2_id: optId })
-      .superRefine((d, ctx) => {
-        const single = d.user_id != null;
-        const pair = d.user1_id != null || d.user2_id != null;
-        if (single && pair) {
-          ctx.addIssue({ code: 'custom', path: ['user_id'], message: 'give user_id or user1_id/user2_id, not both' });
-        } else if (!single && !pair) {
-          ctx.addIssue({ code: 'custom', path: ['user_id'], message: 'required (or user1_id and user2_id)' });
-        } else if (pair) {
-          if (d.user1_id == null) ctx.addIssue({ code: 'custom', path: ['user1_id'], message: 'required with user2_id' });
-          if (d.user2_id == null) ctx.addIssue({ code: 'custom', path: ['user2_id'], message: 'required with user1_id' });
-        }
-      }),
+    create_dm: dmTarget(),
     send_dm: z.strictObject({ conversation_id: id(), ...newMessage }),
     add_reaction: z.strictObject({ message_id: id(), emoji: emoji() }),
     remove_reaction: z.strictObject({ message_id: id(), emoji: emoji() }),
@@ -155,14 +142,4 @@ export function parseClientFrame(envelope: Envelope, schemas: ClientSchemas = CL
   return op;
 }
 
-/**
- * The other user of a `create_dm`: `user_id`, or whichever of `user1_id`/`user2_id` is not the
- * caller. A pair that does not include the caller is `forbidden` (PROTOCOL: "one being the caller").
- */
-export function dmPeerId(data: ClientOpData['create_dm'], callerId: number): number {
-  if (data.user_id != null) return data.user_id;
-  const { user1_id: a, user2_id: b } = data;
-  if (a === callerId) return b as number;
-  if (b === callerId) return a as number;
-  throw new ChatError('forbidden', 'create_dm: one of user1_id and user2_id must be the caller');
-}
+export { dmPeerId } from './validation.js';

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { Config } from '../config/schema.js';
-import { clientId, content, emoji, id, metadata, parseOrThrow } from './validation.js';
+import { clientId, content, dmTarget, emoji, id, metadata, parseOrThrow } from './validation.js';
 
 export { zodToChatError } from './validation.js';
 
@@ -113,8 +113,8 @@ export function buildRestSchemas(cfg: RestLimits) {
     postMessage: newMessage,
     /** PATCH /messages/:id */
     editMessage: z.strictObject({ content: text }),
-    /** POST /dm */
-    createDm: z.strictObject({ user_id: id() }),
+    /** POST /dm: as create_dm's data. */
+    createDm: dmTarget(),
     /** POST /conversations/:id/read */
     readMarker: z.strictObject({ message_id: id() }),
     /** POST /messages/:id/reactions */

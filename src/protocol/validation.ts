@@ -20,6 +20,40 @@ const MAX_DETAILS = 20;
 /** A database id: a positive safe integer (BIGSERIAL ids stay far below 2^53). */
 export const id = () => z.int().positive();
 
+/**
+ * Whom a direct conversation is with, in `create_dm` and `POST /dm` alike: `user_id`, or the
+ * seed's pair `user1_id`/`user2_id`, one of them the caller (see dmPeerId).
+ */
+export const dmTarget = () =>
+  z
+    .strictObject({ user_id: id().nullish(), user1_id: id().nullish(), user2_id: id().nullish() })
+    .superRefine((d, ctx) => {
+      const single = d.user_id != null;
+      const pair = d.user1_id != null || d.user2_id != null;
+      if (single && pair) {
+        ctx.addIssue({ code: 'custom', path: ['user_id'], message: 'give user_id or user1_id/user2_id, not both' });
+      } else if (!single && !pair) {
+        ctx.addIssue({ code: 'custom', path: ['user_id'], message: 'required (or user1_id and user2_id)' });
+      } else if (pair) {
+        if (d.user1_id == null) ctx.addIssue({ code: 'custom', path: ['user1_id'], message: 'required with user2_id' });
+        if (d.user2_id == null) ctx.addIssue({ code: 'custom', path: ['user2_id'], message: 'required with user1_id' });
+      }
+    });
+export type DmTarget = z.output<ReturnType<typeof dmTarget>>;
+
+/**
+ * The other user of a `create_dm` or `POST /dm`: `user_id`, or whichever of `user1_id`/`user2_id`
+ * is not the caller. A pair that does not include the caller is `forbidden` (PROTOCOL: "one being
+ * the caller").
+ */
+export function dmPeerId(data: DmTarget, callerId: number): number {
+  if (data.user_id != null) return data.user_id;
+  const { user1_id: a, user2_id: b } = data;
+  if (a === callerId) return b as number;
+  if (b === callerId) return a as number;
+  throw new ChatError('forbidden', 'create_dm: one of user1_id and user2_id must be the caller');
+}
+
 /** A client idempotency key: the 8-4-4-4-12 hex form PostgreSQL's `uuid` type accepts, lower-cased the way PostgreSQL prints it. */
 export const clientId = () =>
   z

@@ -367,6 +367,23 @@ export class PgStore implements Store {
     });
   }
 
+  listDms(userId: number, limit: number): Promise<Array<{ conversation: Conversation; userIds: [number, number] }>> {
+    return this.#guard(async () => {
+      positiveInt(limit, 'limit', 1000);
+      // Both sides of the pair are indexed (the primary key, dm_pairs_high_idx).
+      const r = await this.#pool.query<Conversation & { user_low: string | number; user_high: string | number }>(
+        `SELECT ${CONVERSATION}, p.user_low, p.user_high FROM dm_pairs p JOIN conversations c ON c.id = p.conversation_id
+          WHERE p.user_low = $1 OR p.user_high = $1
+          ORDER BY c.created_at DESC, c.id DESC LIMIT $2`,
+        [userId, limit],
+      );
+      return r.rows.map(({ user_low, user_high, ...conversation }) => ({
+        conversation: conversation as Conversation,
+        userIds: [Number(user_low), Number(user_high)] as [number, number],
+      }));
+    });
+  }
+
   /**
    * The pair's conversation, created with both memberships if it does not exist. Race-safe: the
    * pair's primary key in dm_pairs decides. A creator that loses the race (ON CONFLICT DO NOTHING

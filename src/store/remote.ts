@@ -29,6 +29,7 @@ const METHODS: Readonly<Record<Method, true>> = Object.freeze({
   createRoom: true,
   getConversation: true,
   listVisibleRooms: true,
+  listDms: true,
   getOrCreateDm: true,
   addMember: true,
   joinRoom: true,

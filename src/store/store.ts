@@ -50,6 +50,8 @@ export interface Store {
   getConversation(id: number): Promise<Conversation | null>;
   /** Public rooms plus the rooms and DMs the user is a member of, newest first. */
   listVisibleRooms(userId: number, limit: number): Promise<Conversation[]>;
+  /** The user's direct conversations, newest first, each with its two users (lower id first). */
+  listDms(userId: number, limit: number): Promise<Array<{ conversation: Conversation; userIds: [number, number] }>>;
   /** The same pair always gets the same conversation. */
   getOrCreateDm(userA: number, userB: number): Promise<{ conversation: Conversation; created: boolean }>;
   addMember(conversationId: number, userId: number, role?: MemberRole): Promise<Member>;

@@ -172,6 +172,20 @@ export function liveSuite(t: Test, backend: Backend): void {
     t.equal(created.status, 201);
     t.equal((await call(live.url, 'POST', '/api/v1/dm', { token: carol.token, body: { user_id: alice.id } })).status, 200);
     t.equal((await call(live.url, 'POST', '/api/v1/dm', { token: carol.token, body: { user_id: carol.id } })).status, 400);
+    // The seed's pair form, as create_dm takes it; one of the pair must be the caller.
+    const pair = await call(live.url, 'POST', '/api/v1/dm', { token: carol.token, body: { user1_id: bob.id, user2_id: carol.id } });
+    t.equal(pair.status, 201, 'user1_id/user2_id');
+    t.same(pair.body.user_ids, [bob.id, carol.id].sort((x, y) => x - y));
+    t.equal((await call(live.url, 'POST', '/api/v1/dm', { token: carol.token, body: { user1_id: alice.id, user2_id: bob.id } })).status, 403, 'a pair without the caller');
+    // GET /dm lists Carol's two, newest first, with both users of each.
+    const dms = await call(live.url, 'GET', '/api/v1/dm', { token: carol.token });
+    t.same(
+      dms.body.conversations.map((x: any) => [x.conversation_id, x.user_ids]),
+      [
+        [pair.body.conversation_id, pair.body.user_ids],
+        [created.body.conversation_id, [alice.id, carol.id].sort((x, y) => x - y)],
+      ],
+    );
     for (const x of [a, b, c]) x.close();
   });
 

@@ -254,6 +254,18 @@ export async function storeSuite(t: Test, makeStore: () => Promise<SuiteTarget>)
     t.equal(racing.filter((r) => r.created).length, 1, 'exactly one created it');
     t.equal(await count(`SELECT count(*) AS n FROM conversations WHERE type = 'direct_message'`), dmsBefore + 1, 'losers left no conversation behind');
 
+    // Each user's list: newest first, both users named (lower id first), nobody else's.
+    const dmsOf = async (u: { id: number }) => (await store.listDms(u.id, 10)).map((x) => [x.conversation.id, x.userIds]);
+    t.same(await dmsOf(a), [[first.conversation.id, [a.id, b.id]]], "a's DMs");
+    t.same(await dmsOf(d), [[racing[0]!.conversation.id, [c.id, d.id]]], "d's DMs (the higher id of its pair)");
+    const e = await user('dme');
+    const second = await store.getOrCreateDm(e.id, a.id);
+    t.same(await dmsOf(a), [[second.conversation.id, [a.id, e.id]], [first.conversation.id, [a.id, b.id]]], 'newest first');
+    t.equal((await store.listDms(a.id, 1)).length, 1, 'limit');
+    // Public rooms are not DMs, however many and however new.
+    await store.createRoom({ name: name('after-dms'), ownerId: a.id });
+    t.equal((await store.listDms(a.id, 10)).length, 2);
+
     await fails(t, store.getOrCreateDm(a.id, a.id), 'validation_failed', 'user_id', 'with oneself');
     const dmsNow = await count(`SELECT count(*) AS n FROM conversations WHERE type = 'direct_message'`);
     await fails(t, store.getOrCreateDm(a.id, 999_999_999), 'not_found', 'user_id', 'unknown user');

@@ -21,6 +21,7 @@ import type { Config } from '../../config/schema.js';
 import { ChatError } from '../../errors.js';
 import type { Limiter } from '../../limits/shared-buckets.js';
 import { buildRestSchemas, pageQuery, parseRest } from '../../protocol/rest.js';
+import { dmPeerId } from '../../protocol/validation.js';
 import { json } from './reply.js';
 import { API_PREFIX } from './routes-auth.js';
 import type { Request, Route } from './types.js';
@@ -140,13 +141,13 @@ export function chatRoutes(deps: ChatRouteDeps, prefix = API_PREFIX): Route[] {
       path: `${prefix}/dm`,
       handler: async (req) => {
         const user = await caller(req);
-        const body = jsonBody(req, schemas.createDm);
-        if (body.user_id === user.id) {
+        const peer = dmPeerId(jsonBody(req, schemas.createDm), user.id);
+        if (peer === user.id) {
           throw new ChatError('validation_failed', 'a direct conversation needs another user', {
             details: [{ path: 'user_id', message: 'cannot be the caller' }],
           });
         }
-        const dm = await actors.ask<DmReply>(USER, user.id, { t: 'create_dm', caller: user, peerId: body.user_id });
+        const dm = await actors.ask<DmReply>(USER, user.id, { t: 'create_dm', caller: user, peerId: peer });
         return json(dm.created ? 201 : 200, { conversation_id: dm.conversation_id, user_ids: dm.user_ids });
       },
     },
