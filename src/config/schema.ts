@@ -97,6 +97,10 @@ export const configSchema = z
         authTimeoutMs: int(100).default(10_000),
       })
       .strict()
+      .refine((w) => w.heartbeatMs < w.idleTimeoutMs, {
+        path: ['heartbeatMs'],
+        message: 'must be below idleTimeoutMs (a client that answers pings would otherwise be closed)',
+      })
       .prefault({}),
     runtime: z
       .object({

@@ -25,6 +25,8 @@ export interface Conn {
   floods: number;
   floodSince: number;
   remote: string;
+  /** When the server last pinged this socket, or it opened (clock ms; see the gateway's sweep). */
+  pingedAt: number;
 }
 
 export function newConn(protocol: SubProtocol, remote: string): Conn {
@@ -41,6 +43,7 @@ export function newConn(protocol: SubProtocol, remote: string): Conn {
     floods: 0,
     floodSince: 0,
     remote,
+    pingedAt: 0,
   };
 }
 

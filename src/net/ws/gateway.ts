@@ -31,8 +31,16 @@ export type Action = keyof Config['limits']['perMinute'];
 /** `rate_limited` answers a socket may get within FLOOD_WINDOW_MS before it is closed with 4429. */
 const FLOOD_LIMIT = 20;
 const FLOOD_WINDOW_MS = 10_000;
-/** How often sockets are checked for an expired token and for falling behind their backpressure limit. */
+/** How often sockets are checked for an expired token, a ping due, and falling behind their backpressure limit. */
 const SWEEP_MS = 1000;
+/** uWS counts idle time in ticks of this many seconds (uSockets' LIBUS_TIMEOUT_GRANULARITY). */
+const UWS_TICK_S = 4;
+
+/**
+ * uWS's idle timeout (s) for PROTOCOL.md's "no frame for idleTimeoutMs closes the socket": a timer
+ * of N ticks fires after N-1 to N ticks, so one tick more than the limit rounded up to a tick.
+ */
+export const idleTimeoutS = (idleTimeoutMs: number): number => (Math.ceil(idleTimeoutMs / 1000 / UWS_TICK_S) + 1) * UWS_TICK_S;
 
 export interface GatewayDeps {
   config: Config;
@@ -132,9 +140,13 @@ export class Gateway implements GatewayCore {
       // Past maxBackpressure uWS skips a socket's publishes (memory stays bounded); the sweep below
       // counts such sockets and, with slowConsumer 'close', closes them.
       closeOnBackpressureLimit: false as unknown as number,
-      // uWS pings at about half the idle timeout and closes a socket it heard nothing from for the whole of it.
-      idleTimeout: Math.max(8, Math.round(ws.idleTimeoutMs / 1000)),
-      sendPingsAutomatically: true,
+      // The sweep pings every heartbeatMs (#sweep). uWS's own pings cannot keep PROTOCOL.md's
+      // times: it pings at its idle timeout less a margin of at most 16 s, so 30 s pings would
+      // mean closing after 46 s. What uWS still does is close a socket it heard nothing from (a
+      // pong counts) for its idle timeout, counted in 4-second ticks that may fire up to one tick
+      // early: a tick above idleTimeoutMs, rounded up to a whole tick, never closes before it.
+      idleTimeout: idleTimeoutS(ws.idleTimeoutMs),
+      sendPingsAutomatically: false,
       upgrade: (res, req, context) => {
         const key = req.getHeader('sec-websocket-key');
         const offered = req.getHeader('sec-websocket-protocol');
@@ -168,6 +180,7 @@ export class Gateway implements GatewayCore {
       open: (socket) => {
         const conn = socket.getUserData();
         conn.ws = socket;
+        conn.pingedAt = this.#clock();
         this.#sockets.add(conn);
         if (conn.user) this.#authenticated(conn, undefined);
         else conn.timer = setTimeout(() => this.#close(conn, CLOSE.AUTH_TIMEOUT, 'authentication timeout'), ws.authTimeoutMs);
@@ -264,12 +277,14 @@ export class Gateway implements GatewayCore {
 
   /**
    * Once a second: a socket whose access token expired with no fresh `authenticate` is closed with
-   * 4401. A socket at its backpressure limit has publishes skipped by uWS: count each such episode;
-   * with slowConsumer 'close', close the socket instead (1008: it would not keep up).
+   * 4401; a socket last pinged `heartbeatMs` ago is pinged (uWS closes one that stays silent for
+   * the idle timeout). A socket at its backpressure limit has publishes skipped by uWS: count each
+   * such episode; with slowConsumer 'close', close the socket instead (1008: it would not keep up).
    */
   #sweep(): void {
     const limit = this.#config.limits.maxBackpressureBytes;
     const close = this.#config.limits.slowConsumer === 'close';
+    const heartbeatMs = this.#config.ws.heartbeatMs;
     const now = this.#clock();
     let lagging = 0;
     for (const conn of this.#sockets) {
@@ -278,6 +293,11 @@ export class Gateway implements GatewayCore {
       if (conn.user !== null && conn.expiresAt <= now) {
         this.#close(conn, CLOSE.UNAUTHENTICATED, 'token expired');
         continue;
+      }
+      // Half a sweep early rather than a whole sweep late: the interval's ticks jitter by a few ms.
+      if (now - conn.pingedAt >= heartbeatMs - SWEEP_MS / 2) {
+        conn.pingedAt = now;
+        ws.ping();
       }
       if (ws.getBufferedAmount() < limit) {
         conn.lagging = false;
@@ -445,7 +465,7 @@ export class Gateway implements GatewayCore {
     return {
       user: toWireUser(conn.user as Caller),
       session_id: conn.sessionId,
-      heartbeat_ms: Math.round(this.#config.ws.idleTimeoutMs / 2),
+      heartbeat_ms: this.#config.ws.heartbeatMs,
     };
   }
 
