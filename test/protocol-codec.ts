@@ -140,48 +140,139 @@ t.test('veza.msgpack: plain maps decode, from a Buffer and an ArrayBuffer', asyn
   t.same(parseClientFrame(mp(bytes)).type, 'send_message');
 });
 
-t.test('veza.msgpack: malformed or non-plain data is invalid_frame', async (t) => {
-  const env = (data: Buffer) => Buffer.concat([hex('82'), fixstr('type'), fixstr('ping'), fixstr('data'), data]);
-  const withData = (hexData: string) => env(hex(hexData));
+t.test('veza.msgpack: bytes that are not MessagePack, or not an envelope, are invalid_frame', async (t) => {
+  const withData = (hexData: string) => Buffer.concat([hex('82'), fixstr('type'), fixstr('ping'), fixstr('data'), hex(hexData)]);
   const cases: [string, Buffer, RegExp][] = [
     ['empty', Buffer.alloc(0), /truncated/],
     ['truncated map', hex('82 a4 74797065'), /truncated/],
     ['0xc1', hex('c1'), /invalid/],
     ['trailing bytes', Buffer.concat([pack({ type: 'ping' }), hex('c0')]), /trailing/],
-    ['Date (timestamp extension)', pack({ type: 'ping', data: { at: new Date(0) } }), /extension/],
     ['records extension', new Packr({ useRecords: true }).pack({ type: 'ping', data: {} }), /extension/],
-    ['Set with moreTypes', new Packr({ moreTypes: true }).pack({ type: 'ping', data: { m: new Set([1]) } }), /extension/],
-    ['Map with integer keys', new Packr({ useRecords: false }).pack({ type: 'ping', data: { m: new Map([[1, 2]]) } }), /keys must be strings/],
     ['truncated str16 header', withData('81 a1 61 da 00'), /truncated/],
     ['truncated float64', withData('81 a1 61 cb 0000'), /truncated/],
     ['truncated uint32', withData('81 a1 61 ce 00'), /truncated/],
-    ['undefined (fixext 0)', pack({ type: 'ping', data: { u: undefined } }), /extension/],
-    ['Error (0x65)', withData('d4 65 00'), /extension/],
-    ['ext8', withData('c7 01 05 00'), /extension/],
-    ['binary', pack({ type: 'ping', data: { b: Buffer.from('x') } }), /binary/],
-    ['map with an integer key', withData('81 01 02'), /keys must be strings/],
-    ['map with a nil key', withData('81 c0 02'), /keys must be strings/],
-    ['map with a map key', withData('81 80 02'), /keys must be strings/],
-    ['__proto__ key', withData(`81 a9 ${Buffer.from('__proto__').toString('hex')} 80`), /__proto__/],
-    ['uint64 over 2^53', withData('81 a1 61 cf 0020000000000000'), /integer/],
-    ['int64 under -2^53', withData('81 a1 61 d3 ffdfffffffffffff'), /integer/],
-    ['NaN', withData('81 a1 61 cb 7ff8000000000000'), /NaN/],
-    ['Infinity float32', withData('81 a1 61 ca 7f800000'), /NaN/],
     ['invalid UTF-8', withData('81 a1 61 a2 c328'), /UTF-8/],
     ['lone surrogate as CESU-8', withData('81 a1 61 a3 eda080'), /UTF-8/],
     ['array claiming 2^32-1 items', withData('dd ffffffff'), /truncated/],
     ['map claiming 65535 entries', withData('de ffff 00'), /truncated/],
     ['string longer than the frame', withData('db 0000ffff 41'), /truncated/],
-    ['33 levels deep', withData('81 a1 61' + '91'.repeat(31) + 'c0'), /deeper/],
     ['top-level array', pack([1, 2]), /object/],
     ['top-level string', pack('ping'), /object/],
+    ['top-level array holding a bin', pack([Buffer.from('x')]), /binary/],
+    ['a bin in data, then the frame ends early', Buffer.concat([hex('83'), fixstr('type'), fixstr('ping'), fixstr('data'), hex('81 a1 62 c4 01 78'), fixstr('id')]), /binary/],
+    // msgpackr packs a Set as an ext header followed by the array: to any other reader, bytes left over.
+    ['Set with moreTypes', new Packr({ moreTypes: true, useRecords: false }).pack({ type: 'ping', id: 'c-1', data: { m: new Set([1]) } }), /extension/],
+    ['a bin in data, then trailing bytes', Buffer.concat([pack({ type: 'ping', id: 'c-1', data: { b: Buffer.from('x') } }), hex('c0')]), /binary/],
   ];
   for (const [name, bytes, why] of cases) rejects(t, () => mp(bytes), 'invalid_frame', why);
-  t.ok(mp(withData('81 a1 61' + '91'.repeat(30) + 'c0')), '32 levels (envelope, data, 30 arrays) are fine');
   // The envelope rules are the same as veza.json's.
   rejects(t, () => mp(pack({ type: 'ping', id: 'x'.repeat(65) })), 'invalid_frame', /id/);
   rejects(t, () => mp(pack({ type: 'ping', id: 'c-9', more: 1 })), 'invalid_frame', /unknown envelope field/, 'c-9');
   rejects(t, () => mp(pack({ type: 'ping', id: 'c-9', data: [1] })), 'invalid_frame', /data/, 'c-9');
+});
+
+/** The FrameError `fn` throws: its code and the request it answers. */
+function frameError(fn: () => unknown): { code: string; replyTo: string | undefined; message: string } {
+  try {
+    fn();
+  } catch (e) {
+    if (e instanceof FrameError) return { code: e.code, replyTo: e.replyTo, message: e.message };
+    if (isChatError(e)) return { code: e.code, replyTo: undefined, message: e.message };
+    throw e;
+  }
+  throw new Error('expected a throw');
+}
+
+t.test('veza.msgpack: a value in data that is not JSON data is validation_failed, answering the request', async (t) => {
+  // The envelope {type: "send_message", id: "c-1", data: {<key "a">: <value>}} around raw bytes.
+  const withValue = (hexValue: string) =>
+    Buffer.concat([hex('83'), fixstr('type'), fixstr('send_message'), fixstr('id'), fixstr('c-1'), fixstr('data'), hex('81 a1 61'), hex(hexValue)]);
+  const withData = (data: unknown) => pack({ type: 'send_message', id: 'c-1', data });
+  let nest: unknown = 1;
+  for (let i = 0; i < 40; i++) nest = { a: nest };
+  const cases: [string, Buffer, RegExp][] = [
+    ['bin', withData({ room_id: 1, content: 'x', metadata: { b: Buffer.from('ab') } }), /binary/],
+    ['bin8 in raw bytes', withValue('c4 02 6162'), /binary/],
+    ['timestamp extension (a Date)', withData({ room_id: 1, content: 'x', metadata: { t: new Date(0) } }), /extension/],
+    ['undefined (fixext 0)', withData({ u: undefined }), /extension/],
+    ['Error (0x65)', withValue('d4 65 00'), /extension/],
+    ['ext8', withValue('c7 01 05 00'), /extension/],
+    ['nested 40 deep in metadata', withData({ room_id: 1, content: 'x', metadata: nest }), /deeper than 32/],
+    ['33 levels deep', withValue('91'.repeat(31) + 'c0'), /deeper/],
+    ['uint64 over 2^53', withValue('cf 0020000000000000'), /integer/],
+    ['uint64 2^63 as room_id', new Packr({ useRecords: false, largeBigIntToFloat: false }).pack({ type: 'send_message', id: 'c-1', data: { room_id: 2n ** 63n, content: 'x' } }), /integer/],
+    ['int64 under -2^53', withValue('d3 ffdfffffffffffff'), /integer/],
+    ['NaN', withValue('cb 7ff8000000000000'), /NaN/],
+    ['Infinity float32', withValue('ca 7f800000'), /NaN/],
+    ['Map with integer keys', new Packr({ useRecords: false }).pack({ type: 'send_message', id: 'c-1', data: { m: new Map([[1, 2]]) } }), /keys must be strings/],
+    ['map with an integer key', withValue('81 01 02'), /keys must be strings/],
+    ['map with a nil key', withValue('81 c0 02'), /keys must be strings/],
+    ['map with a map key', withValue('81 80 02'), /keys must be strings/],
+    ['__proto__ key', withValue(`81 a9 ${Buffer.from('__proto__').toString('hex')} 80`), /__proto__/],
+  ];
+  for (const [name, bytes, why] of cases) {
+    const e = frameError(() => mp(bytes));
+    t.same({ code: e.code, replyTo: e.replyTo }, { code: 'validation_failed', replyTo: 'c-1' }, `${name}: ${e.message}`);
+    t.match(e.message, why, name);
+  }
+  t.ok(mp(withValue('91'.repeat(30) + 'c0')), '32 levels (envelope, data, 30 arrays) are fine');
+  // Wherever the id sits, and whatever the type: an unknown type is validation_failed as well.
+  const late = Buffer.concat([hex('83'), fixstr('data'), hex('81 a1 62 c4 01 78'), fixstr('type'), fixstr('no_such_op'), fixstr('id'), fixstr('c-2')]);
+  t.same(frameError(() => mp(late)), { code: 'validation_failed', replyTo: 'c-2', message: 'invalid data: binary values are not allowed' }, 'the id after data');
+  const big16 = Buffer.concat([hex('de 0003'), fixstr('type'), hex('d9 04'), Buffer.from('ping'), fixstr('id'), hex('da 0003'), Buffer.from('c-3'), fixstr('data'), hex('81 a1 62 c4 01 78')]);
+  t.same(frameError(() => mp(big16)), { code: 'validation_failed', replyTo: 'c-3', message: 'invalid data: binary values are not allowed' }, 'map16 envelope, str8 and str16 values');
+  t.same(frameError(() => mp(pack({ type: 'ping', data: { b: Buffer.from('x') } }))).replyTo, undefined, 'no id, nothing to answer');
+  // Past the refused value, every kind of MessagePack value is stepped over to reach the id.
+  const values = [
+    'c4 01 78', 'c5 0001 78', 'c6 00000001 78', // bin 8/16/32
+    'd4 01 00', 'd5 01 0000', 'd6 01 00000000', `d7 01 ${'00'.repeat(8)}`, `d8 01 ${'00'.repeat(16)}`, // fixext
+    'c7 01 01 00', 'c8 0001 01 00', 'c9 00000001 01 00', // ext 8/16/32
+    'cc ff', 'cd ffff', 'ce ffffffff', 'cf 0000000000000001', 'd0 ff', 'd1 ffff', 'd2 ffffffff', 'd3 ffffffffffffffff',
+    'ca 3f800000', 'cb 3ff0000000000000',
+    '7f', 'e0', 'c0', 'c2', 'c3',
+    'a1 78', 'd9 01 78', 'da 0001 78', 'db 00000001 78',
+    '92 01 02', 'dc 0001 c0', 'dd 00000001 c3',
+    '81 a1 61 c2', 'de 0001 a1 61 c2', 'df 00000001 a1 61 91 e0',
+  ];
+  const data = Buffer.concat([hex('de'), Buffer.from([0, values.length]), ...values.map((v, i) => Buffer.concat([fixstr(`k${i}`), hex(v)]))]);
+  const everyKind = Buffer.concat([hex('83'), fixstr('type'), fixstr('ping'), fixstr('data'), data, fixstr('id'), fixstr('c-7')]);
+  t.same(frameError(() => mp(everyKind)), { code: 'validation_failed', replyTo: 'c-7', message: 'invalid data: binary values are not allowed' }, 'every kind of value skipped');
+});
+
+t.test('veza.msgpack: the same value judged where it sits, as veza.json judges the envelope', async (t) => {
+  const bin = Buffer.from('x');
+  // An id that is not valid answers nothing, as in veza.json.
+  t.same(frameError(() => mp(pack({ type: 'ping', id: 'x'.repeat(65), data: { b: bin } }))), {
+    code: 'invalid_frame',
+    replyTo: undefined,
+    message: 'id must be a string of 1..64 characters',
+  });
+  t.same(frameError(() => mp(pack({ type: 'ping', id: bin }))).replyTo, undefined, 'a bin id');
+  t.same(frameError(() => mp(pack({ type: 'ping', id: new Date(0) }))).code, 'invalid_frame', 'an ext id');
+  // Outside data, the envelope is what is wrong: invalid_frame, still answering the request.
+  const env: [string, Buffer, RegExp][] = [
+    ['a bin as data', pack({ type: 'ping', id: 'c-4', data: bin }), /data must be an object/],
+    ['a bin in an unknown top-level field', pack({ type: 'ping', id: 'c-4', more: { b: bin } }), /unknown envelope field "more"/],
+    ['an ext as type', pack({ type: new Date(0), id: 'c-4', data: {} }), /type/],
+    ['no type', pack({ id: 'c-4', data: { b: bin } }), /type/],
+    ['a top-level __proto__ key', Buffer.concat([hex('83'), fixstr('type'), fixstr('ping'), fixstr('id'), fixstr('c-4'), hex('a9'), Buffer.from('__proto__'), hex('80')]), /__proto__/],
+  ];
+  for (const [name, bytes, why] of env) {
+    const e = frameError(() => mp(bytes));
+    t.same({ code: e.code, replyTo: e.replyTo }, { code: 'invalid_frame', replyTo: 'c-4' }, `${name}: ${e.message}`);
+    t.match(e.message, why, name);
+  }
+  // The code veza.json gives for the same request, where JSON can carry the value.
+  let nest: unknown = 1;
+  for (let i = 0; i < 40; i++) nest = { a: nest };
+  const deep = { type: 'send_message', id: 'c-5', data: { room_id: 1, content: 'x', metadata: nest } };
+  const viaJson = frameError(() => parseClientFrame(json(JSON.stringify(deep))));
+  t.equal(viaJson.code, 'validation_failed', 'veza.json: validation_failed');
+  t.equal(frameError(() => mp(pack(deep))).code, viaJson.code, 'veza.msgpack: the same code');
+  const huge = '{"type":"send_message","id":"c-6","data":{"room_id":9223372036854775808,"content":"x"}}';
+  t.equal(frameError(() => parseClientFrame(json(huge))).code, 'validation_failed', 'veza.json: validation_failed');
+  const hugeMp = new Packr({ useRecords: false, largeBigIntToFloat: false }).pack({ type: 'send_message', id: 'c-6', data: { room_id: 2n ** 63n, content: 'x' } });
+  t.same(frameError(() => mp(hugeMp)), { code: 'validation_failed', replyTo: 'c-6', message: 'invalid data: integer outside ±(2^53-1)' }, 'veza.msgpack: the same code');
 });
 
 const message: WireMessage = {

@@ -1,7 +1,7 @@
 import { Packr, Unpackr } from 'msgpackr';
 import { ChatError, type ErrorDetail } from '../errors.js';
 import type { ServerEvent, ServerEventDataMap, ServerEventType } from './events.js';
-import { scanMsgpack } from './msgpack-scan.js';
+import { envelopeOutline, scanMsgpack, type MsgpackProblem } from './msgpack-scan.js';
 
 /**
  * Envelope codecs for the two WebSocket sub-protocols (PROTOCOL.md "WebSocket").
@@ -10,10 +10,14 @@ import { scanMsgpack } from './msgpack-scan.js';
  * - `payload_too_large`: the frame is over `maxBytes` (checked before anything else);
  * - `invalid_frame`: the envelope cannot be read as one: wrong frame kind for the sub-protocol
  *   (text for veza.json, binary for veza.msgpack), malformed JSON or MessagePack, MessagePack that
- *   is not plain JSON data, an envelope that is not an object, a top-level key other than
- *   type/id/data, `type` not a non-empty string, `id` not a string of 1..64 chars, `data` not an object;
+ *   is not plain JSON data outside `data`, an envelope that is not an object, a top-level key other
+ *   than type/id/data, `type` not a non-empty string, `id` not a string of 1..64 chars, `data` not
+ *   an object;
  * - `validation_failed` (client-ops.ts): the envelope is well formed but the request is not:
- *   an unknown `type`, or anything in `data`.
+ *   an unknown `type`, or anything in `data`. A MessagePack value inside `data` that is not JSON
+ *   data (bin, ext, an integer beyond 2^53, nesting past MSGPACK_MAX_DEPTH) is refused here,
+ *   before msgpackr decodes it, but with this code too: it is what veza.json gives where JSON can
+ *   carry the same content (a huge number, deep nesting).
  * Neither closes the socket here; what the connection does about repeated errors is the socket layer's.
  *
  * When the envelope's `id` could be read, the error is a FrameError carrying it as `replyTo`, so
@@ -36,11 +40,19 @@ export interface Envelope {
   data?: Record<string, unknown>;
 }
 
-/** A codec error that knows which request it answers, when the envelope's `id` was readable. */
+/**
+ * A codec error that knows which request it answers, when the envelope's `id` was readable:
+ * `invalid_frame`, or `validation_failed` for a MessagePack value in `data` the codec refuses.
+ */
 export class FrameError extends ChatError {
   readonly replyTo: string | undefined;
-  constructor(message: string, replyTo?: string, details?: ErrorDetail[]) {
-    super('invalid_frame', message, details === undefined ? {} : { details });
+  constructor(
+    message: string,
+    replyTo?: string,
+    details?: ErrorDetail[],
+    code: 'invalid_frame' | 'validation_failed' = 'invalid_frame',
+  ) {
+    super(code, message, details === undefined ? {} : { details });
     this.name = 'FrameError';
     this.replyTo = replyTo;
   }
@@ -157,12 +169,27 @@ function decodeJson(frame: FrameInput, isBinary: boolean, maxBytes: number): Env
   return toEnvelope(value);
 }
 
+/**
+ * Throw the error for a frame scanMsgpack refused (the error path: normal frames are scanned
+ * once and decoded once). Bytes that are not MessagePack are `invalid_frame`, as malformed JSON
+ * is. A value that is not JSON data is judged where it sits, as veza.json judges the same frame:
+ * the envelope's outline goes through toEnvelope, so a bad `id`, `type` or `data` or an unknown
+ * top-level key is its `invalid_frame`; when the envelope holds, the value is inside `data`, which
+ * is `validation_failed`. Either way the error answers the request when its `id` is valid.
+ */
+function refuseMsgpack(bytes: Uint8Array, problem: MsgpackProblem): never {
+  const outline = problem.malformed ? null : envelopeOutline(bytes);
+  if (outline === null) throw new ChatError('invalid_frame', `malformed MessagePack: ${problem.reason}`);
+  const { id } = toEnvelope(outline);
+  throw new FrameError(`invalid data: ${problem.reason}`, id, [{ path: 'data', message: problem.reason }], 'validation_failed');
+}
+
 function decodeMsgpack(frame: FrameInput, isBinary: boolean, maxBytes: number): Envelope {
   checkSize(frame, maxBytes);
   if (!isBinary || typeof frame === 'string') throw new FrameError('veza.msgpack takes binary frames');
   const bytes = toBytes(frame);
   const problem = scanMsgpack(bytes, MSGPACK_MAX_DEPTH);
-  if (problem !== null) throw new ChatError('invalid_frame', `malformed MessagePack: ${problem}`);
+  if (problem !== null) refuseMsgpack(bytes, problem);
   let value: unknown;
   try {
     // msgpackr caches a DataView on its source object: hand it a private view, not the caller's Buffer.
