@@ -7,7 +7,7 @@ import WebSocket from 'ws';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AccessTokens } from '../src/auth/jwt.js';
-import { pack } from 'msgpackr';
+import { Packr, pack } from 'msgpackr';
 import { call } from './helpers/http.js';
 import { openClient, startLive, type Live } from './helpers/live.js';
 
@@ -184,6 +184,49 @@ t.test('msgpack sub-protocol: bad binary frames', async (t) => {
   c.ws.send('{"type":"ping"}');
   t.equal((await c.waitFor((f) => f.type === 'error' && f !== c.frames[1])).data.code, 'invalid_frame', 'a text frame on veza.msgpack');
   c.close();
+});
+
+t.test('msgpack sub-protocol: a value in data that is not JSON data answers its request, as veza.json does', async (t) => {
+  const live = await shared();
+  if (!live) return;
+  const u = await live.user('mr');
+  const r = await call(live.url, 'POST', '/api/v1/rooms', { token: u.token, body: { name: 'mr' } });
+  const roomId = r.body.id as number;
+  const m = await live.client(u.token, { protocol: 'veza.msgpack' });
+  const j = await live.client(u.token);
+  await m.ok('join_room', { room_id: roomId });
+  await j.ok('join_room', { room_id: roomId });
+  let nest: unknown = 1;
+  for (let i = 0; i < 40; i++) nest = { a: nest };
+  const big = new Packr({ useRecords: false, largeBigIntToFloat: false });
+  // [id, MessagePack frame, the same request in JSON where JSON can say it]
+  const cases: [string, Buffer, string | null][] = [
+    ['k1', pack({ type: 'send_message', id: 'k1', data: { room_id: roomId, content: 'x', metadata: { b: Buffer.from('ab') } } }), null],
+    ['k2', pack({ type: 'send_message', id: 'k2', data: { room_id: roomId, content: 'x', metadata: { t: new Date(0) } } }), null],
+    ['k3', pack({ type: 'send_message', id: 'k3', data: { room_id: roomId, content: 'x', metadata: nest } }),
+      JSON.stringify({ type: 'send_message', id: 'k3', data: { room_id: roomId, content: 'x', metadata: nest } })],
+    ['k4', big.pack({ type: 'send_message', id: 'k4', data: { room_id: 2n ** 63n, content: 'x' } }),
+      '{"type":"send_message","id":"k4","data":{"room_id":9223372036854775808,"content":"x"}}'],
+  ];
+  for (const [id, frame, asJson] of cases) {
+    m.ws.send(frame);
+    const reply = await m.waitFor((f) => f.reply_to === id);
+    t.equal(reply.type, 'error', `${id}: an error answers the request`);
+    t.equal(reply.data.code, 'validation_failed', `${id}: ${reply.data.message}`);
+    if (asJson !== null) {
+      j.ws.send(asJson);
+      t.equal((await j.waitFor((f) => f.reply_to === id)).data.code, reply.data.code, `${id}: the code veza.json gives`);
+    }
+  }
+  const sent = await m.ok('send_message', { room_id: roomId, content: 'fine' });
+  t.ok(sent, 'a valid frame after them still works');
+  for (const [id] of cases) t.equal(m.frames.filter((f) => f.reply_to === id).length, 1, `${id}: exactly one reply`);
+  t.same(m.of('error').map((f) => f.reply_to), ['k1', 'k2', 'k3', 'k4'], 'no error without its reply_to');
+  t.equal(m.closed, null, 'the socket stays open');
+  const hist = await call(live.url, 'GET', `/api/v1/rooms/${roomId}/messages`, { token: u.token });
+  t.same(hist.body.messages.map((x: { content: string }) => x.content), ['fine'], 'nothing stored by the refused frames');
+  m.close();
+  j.close();
 });
 
 t.test('authentication: at the upgrade, by first frame, timeouts and refusals', async (t) => {
