@@ -261,14 +261,19 @@ t.test('authentication: at the upgrade, by first frame, timeouts and refusals', 
   t.ok(r instanceof Error || (r as Response).status === 400, 'an unknown sub-protocol is refused');
 });
 
-t.test('an Origin allowlist refuses other origins', async (t) => {
+t.test('an Origin allowlist refuses other origins, and lets in clients that send none', async (t) => {
   const live = await startLive(t, 'pglite', { server: { originAllowlist: ['https://chat.example'] } });
   if (!live) return;
   const u = await live.user('o');
   await t.rejects(openClient(live.wsUrl, u.token, { headers: { origin: 'https://evil.example' } }), { message: /403/ });
+  await t.rejects(openClient(live.wsUrl, u.token, { headers: { origin: 'https://chat.example.evil.example' } }), { message: /403/ });
   const ok = await openClient(live.wsUrl, u.token, { headers: { origin: 'https://chat.example' } });
   await ok.waitFor((f) => f.type === 'authenticated');
   ok.close();
+  // A native app or a server sends no Origin (the ws package sends none unless told to).
+  const native = await openClient(live.wsUrl, u.token);
+  await native.waitFor((f) => f.type === 'authenticated');
+  native.close();
 });
 
 t.test('heartbeat: the server pings every heartbeatMs; a client that answers stays, a silent one is closed after idleTimeoutMs', async (t) => {

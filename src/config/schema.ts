@@ -31,7 +31,7 @@ export const configSchema = z
         fronts: int(1, 64).default(Math.max(1, Math.floor(cores / 2))),
         /** Shard threads hosting actors. */
         shards: int(1, 64).default(Math.max(1, Math.floor(cores / 2))),
-        /** Origins allowed to open a WebSocket; empty means any. */
+        /** Origins allowed to open a WebSocket (browsers send one); empty means any. Clients sending none (not browsers) are let in. */
         originAllowlist: z.array(z.string().min(1)).default([]),
         /** Largest REST request body, bytes. */
         maxBodyBytes: int(1024).default(1024 * 1024),

@@ -156,8 +156,11 @@ export class Gateway implements GatewayCore {
         const remote = Buffer.from(res.getRemoteAddressAsText()).toString();
         const protocol = selectSubprotocol(offered);
         if (protocol === null) return refuse(res, 400, 'validation_failed', 'no supported sub-protocol offered (veza.json, veza.msgpack)');
+        // The allowlist keeps other sites' pages from opening sockets with a user's token: a browser
+        // always sends Origin on a WebSocket upgrade. A client without one is not a browser, and
+        // refusing it would protect nothing (any other client can send an allowed Origin).
         const allow = this.#config.server.originAllowlist;
-        if (allow.length > 0 && !allow.includes(origin)) return refuse(res, 403, 'forbidden', 'origin not allowed');
+        if (allow.length > 0 && origin !== '' && !allow.includes(origin)) return refuse(res, 403, 'forbidden', 'origin not allowed');
         const conn = newConn(protocol, remote) as Socket;
         conn.ws = null;
         // Echo the sub-protocol only when the client offered one (RFC 6455 §4.2.2).
