@@ -1,6 +1,7 @@
 import { STATUS_CODES } from 'node:http';
 import { toChatError, type ChatError } from '../../errors.js';
 import type { Logger } from '../../log.js';
+import { isRuntimeError } from '../../runtime/errors.js';
 import type { Reply, Request } from './types.js';
 
 export const JSON_TYPE = 'application/json; charset=utf-8';
@@ -21,7 +22,9 @@ export function statusLine(status: number): string {
  */
 export function errorReply(e: unknown, req: Pick<Request, 'method' | 'path'>, log: Logger): Reply {
   const err: ChatError = toChatError(e);
-  if (err.code === 'internal') {
+  // A graceful stop settles requests still in flight as `stopped`: expected, not a failure.
+  if (isRuntimeError(e, 'stopped')) log.debug('request cut short by the stop', { method: req.method, path: req.path });
+  else if (err.code === 'internal') {
     log.error('request failed', { method: req.method, path: req.path, err: err.cause ?? err });
   }
   const headers: Record<string, string> = {};

@@ -14,6 +14,7 @@ import type { AccessTokens } from '../../auth/jwt.js';
 import { bearerToken } from '../../auth/jwt.js';
 import type { Config } from '../../config/schema.js';
 import { ChatError, CLOSE, toChatError } from '../../errors.js';
+import { isRuntimeError } from '../../runtime/errors.js';
 import { flatUuid } from '../../flat-uuid.js';
 import type { Limiter } from '../../limits/shared-buckets.js';
 import { perMinute, RateLimiter } from '../../limits/token-bucket.js';
@@ -413,7 +414,10 @@ export class Gateway implements GatewayCore {
 
   #fail(conn: Conn, e: unknown, replyTo: string | undefined): void {
     const err = toChatError(e);
-    if (err.code === 'internal') this.#log.error('operation failed', { err: e });
+    // A graceful stop settles what is still in flight as `stopped`: expected, and the socket is
+    // closing with 1001 (the client retries with its client_id).
+    if (isRuntimeError(e, 'stopped')) this.#log.debug('operation cut short by the stop', { reply_to: replyTo });
+    else if (err.code === 'internal') this.#log.error('operation failed', { err: e });
     this.send(conn, 'error', err.toWire(), replyTo);
   }
 
