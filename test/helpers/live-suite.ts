@@ -57,6 +57,7 @@ export function liveSuite(t: Test, backend: Backend): void {
     t.equal(hist.count, 5);
     const page = a.of('history').at(-1)!.data;
     t.same(page.messages.map((x: any) => x.seq), [16, 17, 18, 19, 20]);
+    t.same(hist, { ...page, count: 5 }, 'the ack carries the page the history event does');
     t.equal(page.has_more, true);
     await a.ok('fetch_history', { conversation_id: id, before: page.next_cursor, limit: 100 });
     const older = a.of('history').at(-1)!.data;

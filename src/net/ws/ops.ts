@@ -94,7 +94,9 @@ export const OPS: Table = {
       limit: data.limit,
     });
     ctx.gw.send(ctx.conn, 'history', reply);
-    return { conversation_id: reply.conversation_id, count: reply.messages.length, has_more: reply.has_more };
+    // The ack carries the page too, as join_room's carries `joined`: PROTOCOL.md names `history`
+    // as the reply and promises the `ack`, and a client may wait for either.
+    return { ...reply, count: reply.messages.length };
   },
 
   async resume(ctx, data) {
