@@ -4,6 +4,7 @@
  * back to fronts. Everything here is plain data: it is packed with msgpackr onto the rings.
  */
 import type { ServerEvent, WireMessage, WireRoom } from '../protocol/events.js';
+import type { ErrorCode } from '../errors.js';
 import type { JsonEvent } from '../protocol/codec.js';
 import type { UserRole } from '../store/types.js';
 
@@ -104,6 +105,14 @@ export interface ResumeReply {
   subscribed: boolean;
 }
 
+/** A conversation of a `resume` that could not be resumed (not found, not allowed...): the others still are. */
+export interface ResumeFailure {
+  conversation_id: number;
+  error: { code: ErrorCode; message: string };
+}
+
+export type ResumeOutcome = ResumeReply | ResumeFailure;
+
 /** Messages to a UserActor (one per user). */
 export type UserRequest =
   | { t: 'create_dm'; caller: Caller; peerId: number }
@@ -124,8 +133,8 @@ export type FrontPost =
    * Publish one event to a conversation's subscribers (`topics`, uWS pub/sub) or to every socket
    * of some users (`users`: DMs, dm_created). The front serialises it once per sub-protocol in use.
    */
-  | { t: 'publish'; topics: string[]; event: JsonEvent }
-  | { t: 'publish'; users: number[]; event: JsonEvent }
+  | { t: 'publish'; topics: string[]; event: JsonEvent; conversationId?: number; seq?: number }
+  | { t: 'publish'; users: number[]; event: JsonEvent; conversationId?: number; seq?: number }
   /** Close every socket of a user (logout, ban) with a close code. */
   | { t: 'kick'; userId: number; code: number; reason: string };
 

@@ -250,13 +250,17 @@ export class RoomActor {
   #publish(event: ServerEvent): void {
     const { fronts } = this.#ctx.services;
     const encoded = jsonEvent(event); // stringified once, whatever the number of fronts
+    // A front holding this conversation's events for a socket being resumed needs to know which
+    // conversation, and which seq the event carries (the resume's reply already holds those up to its to_seq).
+    const seq = (event.data as { seq?: unknown } | undefined)?.seq;
+    const about = typeof seq === 'number' ? { conversationId: this.#id, seq } : { conversationId: this.#id };
     if (this.#isDm()) {
       const users = [...this.#members.keys()];
-      for (let f = 0; f < fronts; f++) this.#ctx.post(f, { t: 'publish', users, event: encoded });
+      for (let f = 0; f < fronts; f++) this.#ctx.post(f, { t: 'publish', users, event: encoded, ...about });
       return;
     }
     const topics = [roomTopic(this.#id)];
-    for (const [front, n] of this.#subs) if (n > 0) this.#ctx.post(front, { t: 'publish', topics, event: encoded });
+    for (const [front, n] of this.#subs) if (n > 0) this.#ctx.post(front, { t: 'publish', topics, event: encoded, ...about });
   }
 
   async #history(caller: Caller, before: number | undefined, after: number | undefined, limit: number): Promise<HistoryReply> {
@@ -288,11 +292,18 @@ export class RoomActor {
     return { conversation_id: this.#id, messages, has_more: page.has_more, next_cursor: page.next_cursor };
   }
 
+  /**
+   * Events after `lastSeq` up to the committed seq at this instant (`to_seq`). With `front`, the
+   * caller is counted as a subscriber in the same instant, so every event after `to_seq` goes to
+   * that front, which holds them for the socket until this reply is delivered (the gateway's
+   * hold/release): nothing between the two is lost or sent twice.
+   */
   async #resume(caller: Caller, lastSeq: number, front: number | undefined): Promise<ResumeReply> {
     this.#readable(caller);
     const isMember = this.#members.has(caller.id);
     const subscribed = isMember && !this.#isDm();
-    if (front !== undefined && subscribed) this.#subs.set(front, (this.#subs.get(front) ?? 0) + 1);
+    const counted = front !== undefined && subscribed;
+    if (counted) this.#subs.set(front, (this.#subs.get(front) ?? 0) + 1);
     const to = this.#committedSeq;
     const reply = (recovered: boolean, events: ServerEvent[]): ResumeReply => ({
       conversation_id: this.#id,
@@ -302,16 +313,25 @@ export class RoomActor {
       events,
       subscribed,
     });
-    if (lastSeq >= to) return reply(true, []);
+    // A position ahead of the server (a client restored from elsewhere, or lying) cannot be
+    // trusted for what it has: the client reloads with fetch_history.
+    if (lastSeq > to) return reply(false, []);
+    if (lastSeq === to) return reply(true, []);
     const recent = this.#recent;
     if (recent.length > 0 && recent[0]!.seq <= lastSeq + 1) {
       const events = recent.filter((m) => m.seq > lastSeq && m.seq <= to).map((m): ServerEvent => ({ type: 'message', data: m }));
       return reply(true, events);
     }
     if (to - lastSeq > RESUME_MAX_EVENTS) return reply(false, []);
-    const rows = await this.#ctx.services.store.messagesAfterSeq(this.#id, lastSeq, to - lastSeq);
-    const wire = await this.#wire(rows.filter((r) => r.seq <= to));
-    return reply(true, wire.map((m): ServerEvent => ({ type: 'message', data: m })));
+    try {
+      const rows = await this.#ctx.services.store.messagesAfterSeq(this.#id, lastSeq, to - lastSeq);
+      const wire = await this.#wire(rows.filter((r) => r.seq <= to));
+      return reply(true, wire.map((m): ServerEvent => ({ type: 'message', data: m })));
+    } catch (e) {
+      // The front will not subscribe the socket: give its count back.
+      if (counted) this.#unsub(front);
+      throw e;
+    }
   }
 
   #indexClient(m: WireMessage): void {

@@ -13,8 +13,9 @@
  * Never passivated by idleness: its state is the connection's, and it stops itself when told the
  * connection closed.
  */
+import { toChatError } from '../errors.js';
 import type { ChatContext } from './context.js';
-import { ROOM, type Caller, type ResumeReply } from './messages.js';
+import { ROOM, type Caller, type ResumeOutcome, type ResumeReply } from './messages.js';
 
 export type SessionRequest =
   | { t: 'open'; caller: Caller; front: number }
@@ -56,15 +57,21 @@ export class SessionActor {
     }
   }
 
-  async #resume(positions: { conversation_id: number; last_seq: number }[], subscribe: Set<number>): Promise<ResumeReply[]> {
+  /** One outcome per conversation: a conversation that cannot be resumed fails alone, not the others. */
+  async #resume(positions: { conversation_id: number; last_seq: number }[], subscribe: Set<number>): Promise<ResumeOutcome[]> {
     const caller = this.#caller;
     if (caller === null) return [];
-    const out: ResumeReply[] = [];
+    const out: ResumeOutcome[] = [];
     for (const { conversation_id, last_seq } of positions) {
       const sub = subscribe.has(conversation_id) ? { sub: { front: this.#front } } : {};
-      const r = await this.#ctx.ask<ResumeReply>(ROOM, conversation_id, { t: 'resume', caller, lastSeq: last_seq, ...sub });
-      if (subscribe.has(conversation_id) && r.subscribed) (this.#rooms ??= new Set()).add(conversation_id);
-      out.push(r);
+      try {
+        const r = await this.#ctx.ask<ResumeReply>(ROOM, conversation_id, { t: 'resume', caller, lastSeq: last_seq, ...sub });
+        if (subscribe.has(conversation_id) && r.subscribed) (this.#rooms ??= new Set()).add(conversation_id);
+        out.push(r);
+      } catch (e) {
+        const { code, message } = toChatError(e);
+        out.push({ conversation_id, error: { code, message } });
+      }
     }
     return out;
   }

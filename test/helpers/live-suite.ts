@@ -295,4 +295,77 @@ export function liveSuite(t: Test, backend: Backend): void {
     t.equal(outsider.of('message').length, 9, 'but a non-member is not subscribed by resume');
     for (const x of [a, b, c, outsider]) x.close();
   });
+
+  t.test(`${backend}: resume while messages keep coming: per conversation, resumed then every event once, in order; a bad one fails alone`, async (t) => {
+    // A window of 3: every resume below reads the database, the slow path.
+    const live = await startLive(t, backend, { runtime: { recentWindow: 3 }, limits: { perMinute: { send_message: 100_000 } } });
+    if (!live) return;
+    const [alice, bob] = [await live.user('alice'), await live.user('bob')];
+    const rooms = [await room(live, alice.token, 'r1'), await room(live, alice.token, 'r2'), await room(live, alice.token, 'r3')];
+    const a = await live.client(alice.token);
+    const joined = await live.client(bob.token);
+    for (const id of rooms) {
+      await a.ok('join_room', { room_id: id });
+      await joined.ok('join_room', { room_id: id });
+    }
+    const dm = (await a.ok('create_dm', { user_id: bob.id })).conversation_id as number;
+    const all = [...rooms, dm];
+    const send = (id: number, i: number) =>
+      id === dm ? a.ok('send_dm', { conversation_id: dm, content: `d${i}` }) : a.ok('send_message', { room_id: id, content: `m${i}` });
+    for (let i = 0; i < 10; i++) for (const id of all) await send(id, i);
+
+    // Alice keeps sending to every conversation while Bob resumes them: on a fresh socket (rooms
+    // to subscribe, and the DM, whose events reach every socket of his anyway) and on the socket
+    // that joined them all (already subscribed).
+    let sending = true;
+    const sender = (async () => {
+      for (let i = 10; sending; i++) await Promise.all(all.map((id) => send(id, i)));
+    })();
+    const fresh = await live.client(bob.token);
+    await new Promise((r) => setTimeout(r, 50));
+    const fromFresh = fresh.frames.length;
+    const fromJoined = joined.frames.length;
+    const [ackFresh, ackJoined] = await Promise.all([
+      fresh.ok('resume', { positions: { [rooms[0]!]: 2, [rooms[1]!]: 0, [dm]: 5, 999999999: 0 } }),
+      joined.ok('resume', { positions: { [rooms[2]!]: 1 } }),
+    ]);
+    await new Promise((r) => setTimeout(r, 200));
+    sending = false;
+    await sender;
+    const last = new Map<number, number>();
+    for (const id of all) last.set(id, (await a.ok('fetch_history', { conversation_id: id, limit: 1 })).messages[0].seq);
+    // Every socket has everything up to the last seq of each conversation.
+    for (const [c, id] of [[fresh, rooms[0]!], [fresh, rooms[1]!], [fresh, dm], [joined, rooms[2]!]] as const) {
+      await c.waitFor((f) => f.type === 'message' && f.data.conversation_id === id && f.data.seq === last.get(id));
+    }
+
+    const check = (c: TestClient, from: number, id: number, ack: any) => {
+      const frames = c.frames.slice(from);
+      const at = frames.findIndex((f) => f.type === 'resumed' && f.data.conversation_id === id);
+      t.ok(at >= 0, `resumed ${id}`);
+      const r = frames[at]!.data;
+      t.match(ack.conversations.find((x: any) => x.conversation_id === id), { recovered: true, from_seq: r.from_seq, to_seq: r.to_seq });
+      const isMessage = (f: { type: string; data?: any }) => f.type === 'message' && f.data.conversation_id === id;
+      t.ok(frames.slice(0, at).filter(isMessage).every((f) => f.data.seq <= r.to_seq), `nothing of ${id} newer than its to_seq came before its resumed`);
+      const seqs = frames.slice(at + 1).filter(isMessage).map((f) => f.data.seq);
+      const want = Array.from({ length: last.get(id)! - r.from_seq + 1 }, (_, i) => r.from_seq + i);
+      t.same(seqs, want, `conversation ${id}: ${r.from_seq}..${last.get(id)} after resumed (to_seq ${r.to_seq}), each once, in order`);
+    };
+    check(fresh, fromFresh, rooms[0]!, ackFresh);
+    check(fresh, fromFresh, rooms[1]!, ackFresh);
+    check(fresh, fromFresh, dm, ackFresh);
+    check(joined, fromJoined, rooms[2]!, ackJoined);
+    t.ok(last.get(rooms[0]!)! > 20, `messages kept coming during the resume (${[...last.values()].join(', ')})`);
+
+    // The conversation that does not exist failed alone, named in its error.
+    t.match(ackFresh.conversations.find((x: any) => x.conversation_id === 999999999), { error: 'not_found' });
+    const error = fresh.frames.slice(fromFresh).find((f) => f.type === 'error');
+    t.match(error?.data, { code: 'not_found', details: [{ path: 'data.positions.999999999' }] });
+    t.equal(error?.reply_to, undefined, 'not the reply: the ack is');
+
+    // A position ahead of the server: not recovered, so the client reloads.
+    const ahead = await fresh.ok('resume', { positions: { [rooms[0]!]: 1_000_000 } });
+    t.match(ahead.conversations, [{ conversation_id: rooms[0]!, recovered: false }]);
+    for (const x of [a, joined, fresh]) x.close();
+  });
 }

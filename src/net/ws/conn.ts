@@ -4,7 +4,7 @@
  * that runs after an `await` checks it before touching the socket.
  */
 import type { Caller } from '../../actors/messages.js';
-import type { SubProtocol } from '../../protocol/codec.js';
+import type { PreEncoded, SubProtocol } from '../../protocol/codec.js';
 
 export interface Conn {
   readonly protocol: SubProtocol;
@@ -27,6 +27,19 @@ export interface Conn {
   remote: string;
   /** When the server last pinged this socket, or it opened (clock ms; see the gateway's sweep). */
   pingedAt: number;
+  /**
+   * Live events held back per conversation while that conversation's `resume` is answered (the
+   * gateway's hold/release); null when no resume is in flight (most sockets: no Map each).
+   */
+  held: Map<number, HeldEvent[]> | null;
+}
+
+/** An event held for a socket being resumed, with the seq it carries (none for member_joined and the like). */
+export interface HeldEvent {
+  pre: PreEncoded;
+  seq: number | undefined;
+  /** Sent to the user's sockets (DMs), not to a room's subscribers: the socket gets it either way. */
+  direct: boolean;
 }
 
 export function newConn(protocol: SubProtocol, remote: string): Conn {
@@ -44,6 +57,7 @@ export function newConn(protocol: SubProtocol, remote: string): Conn {
     floodSince: 0,
     remote,
     pingedAt: 0,
+    held: null,
   };
 }
 

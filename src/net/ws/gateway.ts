@@ -24,7 +24,7 @@ import { decodeFrame, encodeEvent, FrameError, preencodeJson, selectSubprotocol,
 import type { ServerEventDataMap, ServerEventType } from '../../protocol/events.js';
 import { toWireUser } from '../../protocol/events.js';
 import type { HttpResponse, TemplatedApp, WebSocket } from '../uws.js';
-import { newConn, topicFor, type Conn } from './conn.js';
+import { newConn, topicFor, type Conn, type HeldEvent } from './conn.js';
 import { handlerFor } from './ops.js';
 
 export type Action = keyof Config['limits']['perMinute'];
@@ -73,6 +73,14 @@ export interface GatewayCore {
   send<K extends ServerEventType>(conn: Conn, type: K, data: ServerEventDataMap[K], replyTo?: string): void;
   subscribe(conn: Conn, conversationId: number): boolean;
   unsubscribe(conn: Conn, conversationId: number): void;
+  /** Hold the conversation's live events for this socket until `release` (a resume is in flight). */
+  hold(conn: Conn, conversationId: number): void;
+  /**
+   * Send what was held, but the events `toSeq` covers (the resume's reply sent them), and let the
+   * socket listen again if it is a subscriber. `toSeq` null: the resume failed; a subscriber still
+   * gets everything held, anyone else nothing.
+   */
+  release(conn: Conn, conversationId: number, toSeq: number | null): void;
   /** The connection's session actor id, sending it `open` first if it never was. */
   session(conn: Conn): string;
   /** Take one token of `action` for the user, or throw `rate_limited`. */
@@ -87,6 +95,8 @@ interface Socket extends Conn {
 
 /** Close code for a consumer that would not keep up (RFC 6455 1008, policy violation). */
 const SLOW_CONSUMER_CLOSE = 1008;
+/** Most live events held for one conversation of a socket being resumed before it is closed (4500): memory stays bounded. */
+const HOLD_MAX_EVENTS = 10_000;
 
 export class Gateway implements GatewayCore {
   readonly actors: ActorCaller;
@@ -100,6 +110,8 @@ export class Gateway implements GatewayCore {
   readonly #sockets = new Set<Socket>();
   /** A user's sockets on this front: the socket itself while there is one, a Set beyond. */
   readonly #byUser = new Map<number, Socket | Set<Socket>>();
+  /** Sockets holding a conversation's live events while it is resumed (see hold). */
+  readonly #holders = new Map<number, Set<Socket>>();
   #app: TemplatedApp | null = null;
   #paused = false;
   #slowCloses = 0;
@@ -233,6 +245,62 @@ export class Gateway implements GatewayCore {
     this.actors.tell(SESSION, conn.sessionId, { t: 'left', conversationId });
   }
 
+  /**
+   * A resume's reply and the live events after it travel different ways (the reply through the
+   * session actor, the events straight from the room's shard), so either may come first. From
+   * here to `release` the socket gets the conversation's live events in its held list instead:
+   * a subscribed socket is taken off the uWS topic meanwhile, and DM events (sent per user) are
+   * held too. The RoomActor counts the socket as a subscriber in the same instant it fixes the
+   * reply's `to_seq`, so every event after it reaches this front, and is held.
+   */
+  hold(conn: Conn, conversationId: number): void {
+    if (conn.held?.has(conversationId)) {
+      throw new ChatError('conflict', `conversation ${conversationId} is already being resumed on this connection`);
+    }
+    (conn.held ??= new Map()).set(conversationId, []);
+    let holders = this.#holders.get(conversationId);
+    if (holders === undefined) this.#holders.set(conversationId, (holders = new Set()));
+    holders.add(conn as Socket);
+    const ws = (conn as Socket).ws;
+    if (conn.rooms?.has(conversationId) && ws !== null) ws.unsubscribe(topicFor(roomTopic(conversationId), conn.protocol));
+  }
+
+  release(conn: Conn, conversationId: number, toSeq: number | null): void {
+    const held = this.#unhold(conn as Socket, conversationId);
+    const ws = (conn as Socket).ws;
+    if (held === undefined || conn.closed || ws === null) return;
+    const subscriber = conn.rooms?.has(conversationId) ?? false;
+    if (subscriber) ws.subscribe(topicFor(roomTopic(conversationId), conn.protocol));
+    for (const h of held) {
+      if (toSeq !== null && h.seq !== undefined && h.seq <= toSeq) continue; // in the reply
+      if (h.direct || subscriber) this.#sendBytes(conn as Socket, h.pre);
+    }
+  }
+
+  /** Stop holding; the held events, if the socket held that conversation. */
+  #unhold(conn: Socket, conversationId: number): HeldEvent[] | undefined {
+    const held = conn.held?.get(conversationId);
+    if (held === undefined) return undefined;
+    conn.held!.delete(conversationId);
+    if (conn.held!.size === 0) conn.held = null;
+    const holders = this.#holders.get(conversationId);
+    holders?.delete(conn);
+    if (holders?.size === 0) this.#holders.delete(conversationId);
+    return held;
+  }
+
+  /** Hold `pre` for `conn` (see hold), or close the socket if it has held too much. */
+  #holdEvent(conn: Socket, conversationId: number, pre: PreEncoded, seq: number | undefined, direct: boolean): void {
+    const held = conn.held?.get(conversationId);
+    if (held === undefined) return;
+    if (held.length >= HOLD_MAX_EVENTS) {
+      // Closed later in this turn: the caller may be walking the set this would change.
+      queueMicrotask(() => this.#close(conn, CLOSE.INTERNAL, 'resume fell behind the live stream; reconnect and resume again'));
+      return;
+    }
+    held.push({ pre, seq, direct });
+  }
+
   limit(conn: Conn, userId: number, action: Action): void {
     const r = this.#limiter.take(userId, action);
     if (r.ok) return;
@@ -253,8 +321,8 @@ export class Gateway implements GatewayCore {
   /** An actor's post to this front. */
   deliver(post: FrontPost): void {
     if (post.t === 'publish') {
-      if ('users' in post) this.#toUsers(post.users, post.event);
-      else this.#publish(post.topics, post.event);
+      if ('users' in post) this.#toUsers(post.users, post.event, post.conversationId, post.seq);
+      else this.#publish(post.topics, post.event, post.conversationId, post.seq);
     } else if (post.t === 'kick') {
       for (const conn of this.#socketsOf(post.userId)) this.#close(conn, post.code, post.reason);
     }
@@ -328,7 +396,7 @@ export class Gateway implements GatewayCore {
 
   // ---------------------------------------------------------------------------------------------
 
-  #publish(topics: string[], event: JsonEvent): void {
+  #publish(topics: string[], event: JsonEvent, conversationId?: number, seq?: number): void {
     const app = this.#app;
     if (app === null) return;
     const pre = preencodeJson(event);
@@ -338,20 +406,28 @@ export class Gateway implements GatewayCore {
       const m = topicFor(base, 'veza.msgpack');
       if (app.numSubscribers(m) > 0) app.publish(m, pre.msgpack, true);
     }
+    // Sockets being resumed are off the topic: they get it after their reply (see hold).
+    const holders = conversationId === undefined ? undefined : this.#holders.get(conversationId);
+    if (holders !== undefined) for (const conn of holders) this.#holdEvent(conn, conversationId as number, pre, seq, false);
   }
 
   /**
    * An event for every socket of some users. `ws.send` writes out what uWS still holds for the
    * socket from this turn's publishes first, so a socket's events keep the order they came in.
    */
-  #toUsers(users: readonly number[], event: JsonEvent): void {
+  #toUsers(users: readonly number[], event: JsonEvent, conversationId?: number, seq?: number): void {
     let pre: PreEncoded | undefined;
     for (const userId of users) {
-      const held = this.#byUser.get(userId);
-      if (held === undefined) continue;
-      pre ??= preencodeJson(event);
-      if (held instanceof Set) for (const conn of held) this.#sendBytes(conn, pre);
-      else this.#sendBytes(held, pre);
+      const sockets = this.#byUser.get(userId);
+      if (sockets === undefined) continue;
+      const encoded = (pre ??= preencodeJson(event));
+      const one = (conn: Socket) => {
+        // A socket resuming this conversation gets it after its reply (see hold).
+        if (conversationId !== undefined && conn.held?.has(conversationId)) this.#holdEvent(conn, conversationId, encoded, seq, true);
+        else this.#sendBytes(conn, encoded);
+      };
+      if (sockets instanceof Set) for (const conn of sockets) one(conn);
+      else one(sockets);
     }
   }
 
@@ -496,6 +572,7 @@ export class Gateway implements GatewayCore {
     this.#sockets.delete(conn);
     conn.ws = null;
     conn.rooms = null;
+    for (const conversationId of [...(conn.held?.keys() ?? [])]) this.#unhold(conn, conversationId);
     const user = conn.user;
     if (user) {
       const held = this.#byUser.get(user.id);

@@ -13,7 +13,7 @@ import {
   type DmReply,
   type HistoryReply,
   type JoinReply,
-  type ResumeReply,
+  type ResumeOutcome,
   type SendAck,
 } from '../../actors/messages.js';
 import { ChatError } from '../../errors.js';
@@ -100,17 +100,47 @@ export const OPS: Table = {
   },
 
   async resume(ctx, data) {
-    // The session answers what spans conversations: one RoomActor after another, in order.
-    const subscribe = data.positions.map((p) => p.conversation_id).filter((id) => !ctx.conn.rooms?.has(id));
-    const replies = await ctx.gw.actors.ask<ResumeReply[]>(SESSION, ctx.gw.session(ctx.conn), { t: 'resume', positions: data.positions, subscribe });
-    const results = [];
-    for (const r of replies) {
-      if (ctx.conn.closed) return undefined;
-      if (subscribe.includes(r.conversation_id) && r.subscribed) ctx.gw.subscribe(ctx.conn, r.conversation_id);
-      ctx.gw.send(ctx.conn, 'resumed', { conversation_id: r.conversation_id, recovered: r.recovered, from_seq: r.from_seq, to_seq: r.to_seq });
-      for (const ev of r.events) ctx.gw.send(ctx.conn, ev.type, ev.data);
-      results.push({ conversation_id: r.conversation_id, recovered: r.recovered, from_seq: r.from_seq, to_seq: r.to_seq });
+    const { conn, gw } = ctx;
+    const ids = data.positions.map((p) => p.conversation_id);
+    const subscribe = ids.filter((id) => !conn.rooms?.has(id));
+    // Until its reply is sent, each conversation's live events wait for this socket (gw.hold):
+    // the reply comes through the session actor, the live events straight from the room's shard.
+    const releaseAll = () => {
+      for (const id of ids) gw.release(conn, id, null);
+    };
+    try {
+      for (const id of ids) gw.hold(conn, id);
+    } catch (e) {
+      releaseAll();
+      throw e;
     }
+    let outcomes: ResumeOutcome[];
+    try {
+      // The session answers what spans conversations: one RoomActor after another, in order.
+      outcomes = await gw.actors.ask<ResumeOutcome[]>(SESSION, gw.session(conn), { t: 'resume', positions: data.positions, subscribe });
+    } catch (e) {
+      releaseAll();
+      throw e;
+    }
+    const results = [];
+    for (const r of outcomes) {
+      if (conn.closed) return undefined;
+      const id = r.conversation_id;
+      if ('error' in r) {
+        // This one fails alone; the others are resumed.
+        gw.release(conn, id, null);
+        gw.send(conn, 'error', { ...r.error, details: [{ path: `data.positions.${id}`, message: r.error.message }] });
+        results.push({ conversation_id: id, error: r.error.code });
+        continue;
+      }
+      if (subscribe.includes(id) && r.subscribed) gw.subscribe(conn, id);
+      gw.send(conn, 'resumed', { conversation_id: id, recovered: r.recovered, from_seq: r.from_seq, to_seq: r.to_seq });
+      for (const ev of r.events) gw.send(conn, ev.type, ev.data);
+      // Then what happened since, held meanwhile: nothing lost, nothing twice.
+      gw.release(conn, id, r.to_seq);
+      results.push({ conversation_id: id, recovered: r.recovered, from_seq: r.from_seq, to_seq: r.to_seq });
+    }
+    releaseAll(); // anything the session did not answer for
     return { conversations: results };
   },
 
