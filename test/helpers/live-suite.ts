@@ -322,12 +322,15 @@ export function liveSuite(t: Test, backend: Backend): void {
       for (let i = 10; sending; i++) await Promise.all(all.map((id) => send(id, i)));
     })();
     const fresh = await live.client(bob.token);
+    const joiner = await live.client(bob.token);
     await new Promise((r) => setTimeout(r, 50));
     const fromFresh = fresh.frames.length;
     const fromJoined = joined.frames.length;
-    const [ackFresh, ackJoined] = await Promise.all([
+    // ...and a third socket of his joins a room meanwhile: everything after its last_seq follows `joined`.
+    const [ackFresh, ackJoined, join] = await Promise.all([
       fresh.ok('resume', { positions: { [rooms[0]!]: 2, [rooms[1]!]: 0, [dm]: 5, 999999999: 0 } }),
       joined.ok('resume', { positions: { [rooms[2]!]: 1 } }),
+      joiner.ok('join_room', { room_id: rooms[1]! }),
     ]);
     await new Promise((r) => setTimeout(r, 200));
     sending = false;
@@ -335,7 +338,7 @@ export function liveSuite(t: Test, backend: Backend): void {
     const last = new Map<number, number>();
     for (const id of all) last.set(id, (await a.ok('fetch_history', { conversation_id: id, limit: 1 })).messages[0].seq);
     // Every socket has everything up to the last seq of each conversation.
-    for (const [c, id] of [[fresh, rooms[0]!], [fresh, rooms[1]!], [fresh, dm], [joined, rooms[2]!]] as const) {
+    for (const [c, id] of [[fresh, rooms[0]!], [fresh, rooms[1]!], [fresh, dm], [joined, rooms[2]!], [joiner, rooms[1]!]] as const) {
       await c.waitFor((f) => f.type === 'message' && f.data.conversation_id === id && f.data.seq === last.get(id));
     }
 
@@ -356,6 +359,11 @@ export function liveSuite(t: Test, backend: Backend): void {
     check(fresh, fromFresh, dm, ackFresh);
     check(joined, fromJoined, rooms[2]!, ackJoined);
     t.ok(last.get(rooms[0]!)! > 20, `messages kept coming during the resume (${[...last.values()].join(', ')})`);
+    const isJoined = (f: { type: string; data?: any }) => f.type === 'joined' && f.data.room_id === rooms[1];
+    const at = joiner.frames.findIndex(isJoined);
+    const afterJoin = joiner.frames.slice(at + 1).filter((f) => f.type === 'message' && f.data.conversation_id === rooms[1]).map((f) => f.data.seq);
+    t.equal(joiner.frames.slice(0, at).filter((f) => f.type === 'message' && f.data.conversation_id === rooms[1]).length, 0, 'no message before joined');
+    t.same(afterJoin, Array.from({ length: last.get(rooms[1]!)! - join.last_seq }, (_, i) => join.last_seq + 1 + i), `after joined (last_seq ${join.last_seq}): every later message once, in order`);
 
     // The conversation that does not exist failed alone, named in its error.
     t.match(ackFresh.conversations.find((x: any) => x.conversation_id === 999999999), { error: 'not_found' });

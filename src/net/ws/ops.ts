@@ -40,16 +40,25 @@ export const OPS: Table = {
   async join_room(ctx, data) {
     if (data.user_id != null && data.user_id !== ctx.user.id) throw new ChatError('forbidden', 'join_room: user_id must be the caller');
     ctx.gw.limit(ctx.conn, ctx.user.id, 'join_room');
-    const already = (ctx.conn.rooms?.has(data.room_id) ?? false);
-    const reply = await ctx.gw.actors.ask<JoinReply>(ROOM, data.room_id, {
-      t: 'join',
-      caller: ctx.user,
-      ...(already ? {} : { sub: { front: ctx.gw.front } }),
-    });
-    if (reply.room === null) throw new ChatError('not_found', `room ${data.room_id} not found`);
-    if (!already && !ctx.gw.subscribe(ctx.conn, data.room_id)) return undefined;
-    const joined = { room_id: data.room_id, room: reply.room, last_seq: reply.last_seq };
-    ctx.gw.send(ctx.conn, 'joined', joined);
+    const { conn, gw } = ctx;
+    const id = data.room_id;
+    const already = (conn.rooms?.has(id) ?? false);
+    // As for resume: the reply and the room's live events come different ways, and every event
+    // after `last_seq` must follow `joined` (unless a resume of the room already holds them).
+    const hold = !already && !(conn.held?.has(id) ?? false);
+    if (hold) gw.hold(conn, id);
+    let reply: JoinReply;
+    try {
+      reply = await gw.actors.ask<JoinReply>(ROOM, id, { t: 'join', caller: ctx.user, ...(already ? {} : { sub: { front: gw.front } }) });
+      if (reply.room === null) throw new ChatError('not_found', `room ${id} not found`);
+    } catch (e) {
+      if (hold) gw.release(conn, id, null);
+      throw e;
+    }
+    if (!already && !gw.subscribe(conn, id)) return undefined;
+    const joined = { room_id: id, room: reply.room, last_seq: reply.last_seq };
+    gw.send(conn, 'joined', joined);
+    if (hold) gw.release(conn, id, reply.last_seq);
     return joined;
   },
 
