@@ -35,6 +35,33 @@ t.test('a port already taken: non-zero exit naming the address', async (t) => {
   t.not(r.code, 0);
   t.match(r.err, new RegExp(`127\\.0\\.0\\.1:${port} is already in use`));
   t.equal(r.out, '', 'no "listening" line');
+  t.notMatch(r.err, /unexpected error|\n\s+at /, 'an operator mistake, not a bug: no stack');
+  t.equal(r.code, 1);
+});
+
+t.test('a data directory that is a file, or held by a running node: the reason, no stack', async (t) => {
+  const file = join(dataDir(), 'not-a-dir');
+  writeFileSync(file, 'x');
+  for (const args of [['start', '--port', '0'], ['migrate', 'status'], ['user', 'create', '--username', 'someone', '--email', 's@x.test', '--password', 'long enough']]) {
+    const r = await run([...args, '--data-dir', file]);
+    t.equal(r.code, 1, `${args[0]}: exit 1`);
+    t.match(r.err, /ENOTDIR|EEXIST/, `${args[0]}: the system's reason`);
+    t.notMatch(r.err, /unexpected error|\n\s+at /, `${args[0]}: no stack`);
+  }
+  // A node holds this one: start refuses with the holder, exit 3 (as the other commands do).
+  const held = dataDir();
+  const node = spawn(process.execPath, [bin, 'start', '--port', '0', '--data-dir', held], {
+    env: { ...process.env, VEZA_LOG_LEVEL: 'error' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  t.teardown(() => node.kill('SIGKILL'));
+  await new Promise<void>((resolve) => node.stdout.on('data', (d) => /listening on/.test(String(d)) && resolve()));
+  const second = await run(['start', '--port', '0', '--data-dir', held]);
+  t.equal(second.code, 3);
+  t.match(second.err, new RegExp(`in use by process ${node.pid}`));
+  t.notMatch(second.err, /unexpected error|\n\s+at /, 'no stack');
+  node.kill('SIGTERM');
+  await new Promise((r) => node.once('exit', r));
 });
 
 t.test('an unreachable database: non-zero exit saying so', async (t) => {

@@ -8,6 +8,7 @@
 import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../config/index.js';
 import { isChatError } from '../errors.js';
+import { StoreLockedError } from '../store/lock.js';
 import { registerBench } from './commands/bench.js';
 import { registerMigrate } from './commands/migrate.js';
 import { registerConfig } from './commands/config.js';
@@ -48,6 +49,22 @@ export async function run(argv: readonly string[], io: CliIO = processIO()): Pro
   }
 }
 
+/**
+ * A failure the operator fixes, not a bug: the port is taken, the data directory is a file or
+ * unwritable, another process holds it. Its message says it all; a stack would only hide it.
+ * `start` wraps these in its StartError (src/node/start.ts), named, as this module does not load
+ * the server.
+ */
+function operatorError(e: unknown): { message: string; exitCode: number } | null {
+  if (!(e instanceof Error)) return null;
+  const cause = e.name === 'StartError' ? e.cause : e;
+  // As withStore says it (src/cli/store.ts): exit 3.
+  if (cause instanceof StoreLockedError) return { message: e.message, exitCode: 3 };
+  const code = (cause as NodeJS.ErrnoException | undefined)?.code;
+  if (cause instanceof Error && typeof code === 'string' && /^E[A-Z0-9]+$/.test(code)) return { message: e.message, exitCode: 1 };
+  return null;
+}
+
 function report(e: unknown, io: CliIO): number {
   // Commander has already printed its own message (or the help).
   if (e instanceof CommanderError) return e.exitCode;
@@ -63,6 +80,11 @@ function report(e: unknown, io: CliIO): number {
     const details = e.details?.map((d) => `\n  ${d.path || '(input)'}: ${d.message}`).join('') ?? '';
     io.err(`veza-chat: ${e.code}: ${e.message}${details}\n`);
     return 1;
+  }
+  const operator = operatorError(e);
+  if (operator !== null) {
+    io.err(`veza-chat: ${operator.message}\n`);
+    return operator.exitCode;
   }
   // A bug or an unexpected failure: the stack helps whoever reports it.
   const err = isChatError(e) && e.cause !== undefined ? e.cause : e;
