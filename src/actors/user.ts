@@ -13,8 +13,15 @@ import type { Caller, DmReply, UserRequest } from './messages.js';
 export type UserActorRequest =
   | UserRequest
   | { t: 'create_room'; caller: Caller; name: string; description?: string | null; isPublic?: boolean; maxMembers?: number | null }
-  | { t: 'list_rooms'; caller: Caller; limit: number }
-  | { t: 'list_dms'; caller: Caller; limit: number };
+  | { t: 'list_rooms'; caller: Caller; limit: number; before?: number | undefined }
+  | { t: 'list_dms'; caller: Caller; limit: number; before?: number | undefined };
+
+/** A page of a list, by cursor (PROTOCOL.md: "Lists paginate by cursor"): pass `next_cursor` as `before`. */
+export interface ListPage<T> {
+  items: T[];
+  has_more: boolean;
+  next_cursor: number | null;
+}
 
 export class UserActor {
   readonly #id: number;
@@ -59,9 +66,9 @@ export class UserActor {
       case 'create_room':
         return this.#createRoom(msg);
       case 'list_rooms':
-        return this.#listRooms(msg.limit);
+        return this.#listRooms(msg.limit, msg.before);
       case 'list_dms':
-        return this.#listDms(msg.limit);
+        return this.#listDms(msg.limit, msg.before);
     }
   }
 
@@ -119,9 +126,9 @@ export class UserActor {
     return toWireRoom(conv);
   }
 
-  async #listDms(limit: number) {
-    const dms = await this.#ctx.services.store.listDms(this.#id, limit);
-    return dms.map(({ conversation: c, userIds }) => ({
+  async #listDms(limit: number, before: number | undefined) {
+    const dms = await this.#ctx.services.store.listDms(this.#id, { before, limit: limit + 1 });
+    return page(dms, limit, (d) => d.conversation.id, ({ conversation: c, userIds }) => ({
       conversation_id: c.id,
       uuid: c.uuid,
       user_ids: userIds,
@@ -130,8 +137,15 @@ export class UserActor {
     }));
   }
 
-  async #listRooms(limit: number) {
-    const rooms = await this.#ctx.services.store.listVisibleRooms(this.#id, limit);
-    return rooms.filter((c) => c.type !== 'direct_message').map(toWireRoom);
+  async #listRooms(limit: number, before: number | undefined) {
+    const rooms = await this.#ctx.services.store.listVisibleRooms(this.#id, { before, limit: limit + 1 });
+    return page(rooms, limit, (c) => c.id, toWireRoom);
   }
+}
+
+/** `rows` read with one more than `limit`: the page, whether more follow, and the cursor to them. */
+function page<R, T>(rows: R[], limit: number, idOf: (r: R) => number, wire: (r: R) => T): ListPage<T> {
+  const has_more = rows.length > limit;
+  const kept = has_more ? rows.slice(0, limit) : rows;
+  return { items: kept.map(wire), has_more, next_cursor: has_more ? idOf(kept[kept.length - 1] as R) : null };
 }

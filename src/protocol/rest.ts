@@ -44,6 +44,11 @@ const queryInt = (schema: z.ZodType<number, number>) =>
     z.string().regex(/^[0-9]{1,16}$/, 'expected a positive integer').transform(Number).pipe(schema).optional(),
   );
 
+/** `?before=&limit=` for lists of rooms and DMs: an id cursor (exclusive), 1..100 (default 100). */
+export const listQuery = z
+  .strictObject({ before: queryInt(id()), limit: queryInt(z.int().min(1).max(100)) })
+  .transform((q) => ({ limit: q.limit ?? 100, ...(q.before !== undefined ? { before: q.before } : {}) }));
+
 /** `?before=&after=&limit=` for message lists: message id cursors, 1..100 (default 50), not both cursors. */
 export const pageQuery = z
   .strictObject({

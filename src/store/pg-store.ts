@@ -352,30 +352,31 @@ export class PgStore implements Store {
    * Public rooms, plus the rooms and DMs the user is a member of (not banned from), newest first.
    * Two index-backed sets united, rather than one OR over every conversation.
    */
-  listVisibleRooms(userId: number, limit: number): Promise<Conversation[]> {
+  listVisibleRooms(userId: number, page: { before?: number | undefined; limit: number }): Promise<Conversation[]> {
     return this.#guard(async () => {
-      positiveInt(limit, 'limit', 1000);
+      positiveInt(page.limit, 'limit', 1000);
+      // Newest first along the primary key, from the cursor on.
       const r = await this.#pool.query<Conversation>(
         `SELECT ${CONVERSATION} FROM conversations c
-          WHERE c.id IN ((SELECT id FROM conversations WHERE is_public ORDER BY created_at DESC, id DESC LIMIT $2)
-                         UNION
-                         SELECT conversation_id FROM conversation_members WHERE user_id = $1 AND NOT banned)
-          ORDER BY c.created_at DESC, c.id DESC LIMIT $2`,
-        [userId, limit],
+          WHERE c.type <> 'direct_message' AND ($2::bigint IS NULL OR c.id < $2)
+            AND (c.is_public OR EXISTS (SELECT 1 FROM conversation_members m
+                                         WHERE m.conversation_id = c.id AND m.user_id = $1 AND NOT m.banned))
+          ORDER BY c.id DESC LIMIT $3`,
+        [userId, page.before ?? null, page.limit],
       );
       return r.rows;
     });
   }
 
-  listDms(userId: number, limit: number): Promise<Array<{ conversation: Conversation; userIds: [number, number] }>> {
+  listDms(userId: number, page: { before?: number | undefined; limit: number }): Promise<Array<{ conversation: Conversation; userIds: [number, number] }>> {
     return this.#guard(async () => {
-      positiveInt(limit, 'limit', 1000);
+      positiveInt(page.limit, 'limit', 1000);
       // Both sides of the pair are indexed (the primary key, dm_pairs_high_idx).
       const r = await this.#pool.query<Conversation & { user_low: string | number; user_high: string | number }>(
         `SELECT ${CONVERSATION}, p.user_low, p.user_high FROM dm_pairs p JOIN conversations c ON c.id = p.conversation_id
-          WHERE p.user_low = $1 OR p.user_high = $1
-          ORDER BY c.created_at DESC, c.id DESC LIMIT $2`,
-        [userId, limit],
+          WHERE (p.user_low = $1 OR p.user_high = $1) AND ($2::bigint IS NULL OR c.id < $2)
+          ORDER BY c.id DESC LIMIT $3`,
+        [userId, page.before ?? null, page.limit],
       );
       return r.rows.map(({ user_low, user_high, ...conversation }) => ({
         conversation: conversation as Conversation,

@@ -48,10 +48,13 @@ export interface Store {
   // Conversations and membership
   createRoom(room: NewRoom): Promise<Conversation>;
   getConversation(id: number): Promise<Conversation | null>;
-  /** Public rooms plus the rooms and DMs the user is a member of, newest first. */
-  listVisibleRooms(userId: number, limit: number): Promise<Conversation[]>;
-  /** The user's direct conversations, newest first, each with its two users (lower id first). */
-  listDms(userId: number, limit: number): Promise<Array<{ conversation: Conversation; userIds: [number, number] }>>;
+  /**
+   * The rooms the user may see (public ones, and the private ones it is a member of and not banned
+   * from), newest first (by id), from `before` (an id, exclusive) on. DMs: listDms.
+   */
+  listVisibleRooms(userId: number, page: { before?: number | undefined; limit: number }): Promise<Conversation[]>;
+  /** The user's direct conversations, newest first (by id) from `before` on, each with its two users (lower id first). */
+  listDms(userId: number, page: { before?: number | undefined; limit: number }): Promise<Array<{ conversation: Conversation; userIds: [number, number] }>>;
   /** The same pair always gets the same conversation. */
   getOrCreateDm(userA: number, userB: number): Promise<{ conversation: Conversation; created: boolean }>;
   addMember(conversationId: number, userId: number, role?: MemberRole): Promise<Member>;

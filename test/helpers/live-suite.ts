@@ -178,7 +178,7 @@ export function liveSuite(t: Test, backend: Backend): void {
     t.equal(pair.status, 201, 'user1_id/user2_id');
     t.same(pair.body.user_ids, [bob.id, carol.id].sort((x, y) => x - y));
     t.equal((await call(live.url, 'POST', '/api/v1/dm', { token: carol.token, body: { user1_id: alice.id, user2_id: bob.id } })).status, 403, 'a pair without the caller');
-    // GET /dm lists Carol's two, newest first, with both users of each.
+    // GET /dm lists Carol's two, newest first, with both users of each, a page at a time.
     const dms = await call(live.url, 'GET', '/api/v1/dm', { token: carol.token });
     t.same(
       dms.body.conversations.map((x: any) => [x.conversation_id, x.user_ids]),
@@ -187,6 +187,12 @@ export function liveSuite(t: Test, backend: Backend): void {
         [created.body.conversation_id, [alice.id, carol.id].sort((x, y) => x - y)],
       ],
     );
+    t.match(dms.body, { has_more: false, next_cursor: null });
+    const first = await call(live.url, 'GET', '/api/v1/dm?limit=1', { token: carol.token });
+    t.match(first.body, { has_more: true, next_cursor: pair.body.conversation_id });
+    const next = await call(live.url, 'GET', `/api/v1/dm?limit=1&before=${first.body.next_cursor}`, { token: carol.token });
+    t.same(next.body.conversations.map((x: any) => x.conversation_id), [created.body.conversation_id]);
+    t.equal(next.body.has_more, false);
     for (const x of [a, b, c]) x.close();
   });
 
@@ -225,6 +231,38 @@ export function liveSuite(t: Test, backend: Backend): void {
     for (const { c } of rest) await c.waitFor((f) => f.type === 'message' && f.data.seq === 7);
     t.pass('the remaining sockets got the event sent after one closed');
     for (const { c } of rest) c.close();
+  });
+
+  t.test(`${backend}: GET /rooms pages by cursor: public rooms and one's own private ones, never others'`, async (t) => {
+    const live = await shared();
+    if (!live) return;
+    const [alice, bob] = [await live.user('alice'), await live.user('bob')];
+    const mine = await room(live, alice.token, 'mine', false);
+    const theirs = await room(live, bob.token, 'theirs', false);
+    // Others' public rooms, by several users (3 rooms a minute each by default).
+    const makers = [bob, await live.user('carol'), await live.user('dave')];
+    const publics = [];
+    for (let i = 0; i < 5; i++) publics.push(await room(live, makers[(i + 1) % 3]!.token, `pub${i}`));
+    await call(live.url, 'POST', '/api/v1/dm', { token: alice.token, body: { user_id: bob.id } });
+    const seen: number[] = [];
+    let pages = 0;
+    for (let before: number | null = null; ; pages++) {
+      const r = await call(live.url, 'GET', `/api/v1/rooms?limit=2${before === null ? '' : `&before=${before}`}`, { token: alice.token });
+      t.equal(r.status, 200);
+      seen.push(...r.body.rooms.map((x: any) => x.id));
+      if (!r.body.has_more) {
+        t.equal(r.body.next_cursor, null);
+        break;
+      }
+      before = r.body.next_cursor;
+    }
+    t.ok(pages >= 3, `${pages + 1} pages of 2`);
+    t.ok(seen.includes(mine) && publics.every((id) => seen.includes(id)), 'her private room and every public one');
+    t.notOk(seen.includes(theirs), "not someone else's private room");
+    t.equal(new Set(seen).size, seen.length, 'each once');
+    t.same(seen, [...seen].sort((x, y) => y - x), 'newest first');
+    t.equal((await call(live.url, 'GET', '/api/v1/rooms?limit=0', { token: alice.token })).status, 400);
+    t.equal((await call(live.url, 'GET', '/api/v1/rooms?offset=2', { token: alice.token })).status, 400, 'unknown parameters are refused, not ignored');
   });
 
   t.test(`${backend}: logout closes every socket of the user, on both fronts, with 4401`, async (t) => {

@@ -255,16 +255,17 @@ export async function storeSuite(t: Test, makeStore: () => Promise<SuiteTarget>)
     t.equal(await count(`SELECT count(*) AS n FROM conversations WHERE type = 'direct_message'`), dmsBefore + 1, 'losers left no conversation behind');
 
     // Each user's list: newest first, both users named (lower id first), nobody else's.
-    const dmsOf = async (u: { id: number }) => (await store.listDms(u.id, 10)).map((x) => [x.conversation.id, x.userIds]);
+    const dmsOf = async (u: { id: number }) => (await store.listDms(u.id, { limit: 10 })).map((x) => [x.conversation.id, x.userIds]);
     t.same(await dmsOf(a), [[first.conversation.id, [a.id, b.id]]], "a's DMs");
     t.same(await dmsOf(d), [[racing[0]!.conversation.id, [c.id, d.id]]], "d's DMs (the higher id of its pair)");
     const e = await user('dme');
     const second = await store.getOrCreateDm(e.id, a.id);
     t.same(await dmsOf(a), [[second.conversation.id, [a.id, e.id]], [first.conversation.id, [a.id, b.id]]], 'newest first');
-    t.equal((await store.listDms(a.id, 1)).length, 1, 'limit');
+    t.equal((await store.listDms(a.id, { limit: 1 })).length, 1, 'limit');
+    t.same((await store.listDms(a.id, { before: second.conversation.id, limit: 10 })).map((x) => x.conversation.id), [first.conversation.id], 'from a cursor on');
     // Public rooms are not DMs, however many and however new.
     await store.createRoom({ name: name('after-dms'), ownerId: a.id });
-    t.equal((await store.listDms(a.id, 10)).length, 2);
+    t.equal((await store.listDms(a.id, { limit: 10 })).length, 2);
 
     await fails(t, store.getOrCreateDm(a.id, a.id), 'validation_failed', 'user_id', 'with oneself');
     const dmsNow = await count(`SELECT count(*) AS n FROM conversations WHERE type = 'direct_message'`);
@@ -327,7 +328,7 @@ export async function storeSuite(t: Test, makeStore: () => Promise<SuiteTarget>)
     await fails(t, store.joinRoom(999_999_999, j.id, 5), 'not_found', 'conversation_id');
   });
 
-  await t.test('visible rooms: public ones, own rooms and DMs, newest first', async (t) => {
+  await t.test('visible rooms: public ones and own rooms, not DMs, newest first, by cursor', async (t) => {
     const me = await user('vis');
     const stranger = await user('str');
     const mine = await store.createRoom({ name: name('mine'), ownerId: me.id });
@@ -338,18 +339,29 @@ export async function storeSuite(t: Test, makeStore: () => Promise<SuiteTarget>)
     const dm = (await store.getOrCreateDm(me.id, stranger.id)).conversation;
     const pub = await store.createRoom({ name: name('vpub'), ownerId: stranger.id, isPublic: true });
 
-    const seen = await store.listVisibleRooms(me.id, 1000);
+    const seen = await store.listVisibleRooms(me.id, { limit: 1000 });
     const ids = seen.map((c) => c.id);
     t.ok(ids.includes(mine.id), 'own private room');
-    t.ok(ids.includes(dm.id), 'own DM');
+    t.notOk(ids.includes(dm.id), 'not its DMs (listDms)');
     t.ok(ids.includes(pub.id), 'public room');
     t.notOk(ids.includes(theirs.id), "not someone else's private room");
     t.notOk(ids.includes(banned.id), 'not a private room one is banned from');
-    const order = seen.map((c) => [c.created_at, c.id] as const);
-    const sorted = [...order].sort((x, y) => (x[0] === y[0] ? y[1] - x[1] : x[0] < y[0] ? 1 : -1));
-    t.same(order, sorted, 'newest first');
-    t.same((await store.listVisibleRooms(me.id, 2)).map((c) => c.id), ids.slice(0, 2), 'limit');
-    await fails(t, store.listVisibleRooms(me.id, 0), 'validation_failed', 'limit');
+    t.same(ids, [...ids].sort((x, y) => y - x), 'newest first');
+    t.same((await store.listVisibleRooms(me.id, { limit: 2 })).map((c) => c.id), ids.slice(0, 2), 'limit');
+    t.same((await store.listVisibleRooms(me.id, { before: ids[1]!, limit: 2 })).map((c) => c.id), ids.slice(2, 4), 'from a cursor on');
+    // Own private room, however many public rooms came after it.
+    const after = [];
+    for (let i = 0; i < 5; i++) after.push((await store.createRoom({ name: name(`later${i}`), ownerId: stranger.id, isPublic: true })).id);
+    const walked: number[] = [];
+    for (let before: number | undefined; ; ) {
+      const page = await store.listVisibleRooms(me.id, { limit: 2, ...(before !== undefined ? { before } : {}) });
+      walked.push(...page.map((c) => c.id));
+      if (page.length < 2) break;
+      before = page[page.length - 1]!.id;
+    }
+    t.ok(walked.includes(mine.id) && after.every((id) => walked.includes(id)), 'paging reaches everything');
+    t.equal(new Set(walked).size, walked.length, 'each once');
+    await fails(t, store.listVisibleRooms(me.id, { limit: 0 }), 'validation_failed', 'limit');
   });
 
   await t.test('messages: batch insert in order, one statement, constraints', async (t) => {

@@ -20,7 +20,8 @@ import { bearerToken } from '../../auth/jwt.js';
 import type { Config } from '../../config/schema.js';
 import { ChatError } from '../../errors.js';
 import type { Limiter } from '../../limits/shared-buckets.js';
-import { buildRestSchemas, pageQuery, parseRest } from '../../protocol/rest.js';
+import type { ListPage } from '../../actors/user.js';
+import { buildRestSchemas, listQuery, pageQuery, parseRest } from '../../protocol/rest.js';
 import { dmPeerId } from '../../protocol/validation.js';
 import { json } from './reply.js';
 import { API_PREFIX } from './routes-auth.js';
@@ -74,7 +75,9 @@ export function chatRoutes(deps: ChatRouteDeps, prefix = API_PREFIX): Route[] {
       path: `${prefix}/rooms`,
       handler: async (req) => {
         const user = await caller(req);
-        return json(200, { rooms: await actors.ask(USER, user.id, { t: 'list_rooms', caller: user, limit: 100 }) });
+        const q = parseRest(listQuery, req.query);
+        const p = await actors.ask<ListPage<unknown>>(USER, user.id, { t: 'list_rooms', caller: user, ...q });
+        return json(200, { rooms: p.items, has_more: p.has_more, next_cursor: p.next_cursor });
       },
     },
     {
@@ -156,7 +159,9 @@ export function chatRoutes(deps: ChatRouteDeps, prefix = API_PREFIX): Route[] {
       path: `${prefix}/dm`,
       handler: async (req) => {
         const user = await caller(req);
-        return json(200, { conversations: await actors.ask(USER, user.id, { t: 'list_dms', caller: user, limit: 100 }) });
+        const q = parseRest(listQuery, req.query);
+        const p = await actors.ask<ListPage<unknown>>(USER, user.id, { t: 'list_dms', caller: user, ...q });
+        return json(200, { conversations: p.items, has_more: p.has_more, next_cursor: p.next_cursor });
       },
     },
     { method: 'GET', path: `${prefix}/dm/:id/messages`, handler: history('dm') },
