@@ -145,6 +145,26 @@ t.test("a room's operations refuse a direct conversation's id, and the reverse",
   a.close();
 });
 
+t.test("the owner of a private room cannot leave it (no one could join it again); of a public one, can", async (t) => {
+  const live = await shared();
+  if (!live) return;
+  const owner = await live.user('owner');
+  const priv = (await call(live.url, 'POST', '/api/v1/rooms', { token: owner.token, body: { name: 'secret', is_public: false } })).body.id as number;
+  const left = await call(live.url, 'POST', `/api/v1/rooms/${priv}/leave`, { token: owner.token });
+  t.equal(left.status, 403);
+  t.match(left.body.error, { code: 'forbidden', message: /owner/ });
+  t.equal((await call(live.url, 'GET', `/api/v1/rooms/${priv}`, { token: owner.token })).status, 200, 'still hers');
+  const c = await live.client(owner.token);
+  await c.ok('join_room', { room_id: priv });
+  t.equal((await c.request('leave_room', { room_id: priv })).data.code, 'forbidden', 'over WebSocket too');
+  // ...and the refused socket still gets the room's messages.
+  await call(live.url, 'POST', `/api/v1/rooms/${priv}/messages`, { token: owner.token, body: { content: 'still here' } });
+  await c.waitFor((f) => f.type === 'message' && f.data.content === 'still here', 5000);
+  const pub = (await call(live.url, 'POST', '/api/v1/rooms', { token: owner.token, body: { name: 'open' } })).body.id as number;
+  t.equal((await call(live.url, 'POST', `/api/v1/rooms/${pub}/leave`, { token: owner.token })).status, 200, 'a public room can be left (and joined again)');
+  c.close();
+});
+
 t.test('joining past the rooms-per-user cap is refused, and nothing is joined', async (t) => {
   const live = await shared(); // at most 3 rooms per user
   if (!live) return;

@@ -170,11 +170,19 @@ export class RoomActor {
 
   async #leave(caller: Caller, front: number | undefined): Promise<{ left: boolean }> {
     const conv = this.#room();
-    if (front !== undefined) this.#unsub(front);
     if (conv.type === 'direct_message') throw new ChatError('forbidden', 'a direct conversation cannot be left');
-    if (!this.#members.has(caller.id)) return { left: false };
+    // The subscriber goes only with a leave that happens: on a refusal the socket stays subscribed.
+    if (!this.#members.has(caller.id)) {
+      if (front !== undefined) this.#unsub(front);
+      return { left: false };
+    }
+    // Nobody could let the owner back in, nor anyone else: the room would be lost.
+    if (!conv.is_public && conv.owner_id === caller.id) {
+      throw new ChatError('forbidden', `the owner cannot leave private room ${this.#id}: no one could join it again`);
+    }
     await this.#ctx.services.store.removeMember(this.#id, caller.id);
     this.#members.delete(caller.id);
+    if (front !== undefined) this.#unsub(front);
     this.#publish({ type: 'member_left', data: { room_id: this.#id, user_id: caller.id, reason: 'left' } });
     return { left: true };
   }
