@@ -42,7 +42,7 @@ t.test('a port already taken: non-zero exit naming the address', async (t) => {
 t.test('a data directory that is a file, or held by a running node: the reason, no stack', async (t) => {
   const file = join(dataDir(), 'not-a-dir');
   writeFileSync(file, 'x');
-  for (const args of [['start', '--port', '0'], ['migrate', 'status'], ['user', 'create', '--username', 'someone', '--email', 's@x.test', '--password', 'long enough']]) {
+  for (const args of [['start', '--port', '0'], ['migrate', 'up'], ['user', 'create', '--username', 'someone', '--email', 's@x.test', '--password', 'long enough']]) {
     const r = await run([...args, '--data-dir', file]);
     t.equal(r.code, 1, `${args[0]}: exit 1`);
     t.match(r.err, /ENOTDIR|EEXIST/, `${args[0]}: the system's reason`);

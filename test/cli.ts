@@ -70,10 +70,17 @@ t.test('embedded store (PGlite)', async (t) => {
   const d = ['--data-dir', dataDir];
 
   t.test('migrate status, up, status', async (t) => {
+    // Where there is no database yet (a new directory, or a mistyped one), status creates none.
     const before = await cli(['migrate', 'status', ...d]);
-    t.equal(before.code, 0, before.err);
-    t.match(before.out, /^pending  0001_init$/m);
-    t.notMatch(before.out, /^applied/m, 'status applies nothing');
+    t.equal(before.code, 1);
+    t.match(before.err, /no database in .*nothing was created/);
+    t.notOk(existsSync(join(dataDir, 'pglite')), 'nothing created');
+    for (const args of [['token', 'issue', '--user', 'root'], ['room', 'create', '--name', 'x', '--owner', 'root']]) {
+      const r = await cli([...args, ...d]);
+      t.equal(r.code, 1, `${args[0]} ${args[1]}: exit 1`);
+      t.match(r.err, /no database in/);
+    }
+    t.notOk(existsSync(join(dataDir, 'pglite')), 'still nothing');
     const up = await cli(['migrate', ...d]);
     t.equal(up.code, 0, up.err);
     t.match(up.out, /^applied 0001_init$/m);

@@ -27,8 +27,8 @@ export function registerMigrate(program: Command, io: CliIO): void {
         for (const m of s.changed) io.out(`CHANGED  ${pad(m.version)}_${m.name}  (file edited after it was applied)\n`);
         for (const m of s.unknown) io.out(`unknown  ${pad(m.version)}_${m.name}  (applied by a newer build)\n`);
       },
-      // Status must not change what it reports on.
-      { migrate: false },
+      // Status must not change what it reports on, nor create a database to report on.
+      { migrate: false, mustExist: action === 'status' },
     );
   });
 }

@@ -39,7 +39,7 @@ export function registerRoom(program: Command, io: CliIO): void {
         isPublic: body.is_public ?? false,
         ownerId: owner.id,
       });
-    });
+    }, { mustExist: true });
     printJson(io, toWireRoom(created));
   });
 }

@@ -23,7 +23,7 @@ export function registerToken(program: Command, io: CliIO): void {
     // Before opening the store: a missing secret (PostgreSQL without JWT_SECRET) is a config error.
     const { secret } = resolveJwtSecret(config);
     const tokens = new AccessTokens(secret, { ttlS: config.auth.accessTtlS });
-    const user = await withStore(config, ({ store }) => store.getUserByUsername(flags.user));
+    const user = await withStore(config, ({ store }) => store.getUserByUsername(flags.user), { mustExist: true });
     if (!user) throw new CliError(`no user named ${JSON.stringify(flags.user)}`);
     if (!user.is_active) throw new CliError(`user ${user.username} is disabled`);
     const signed = await tokens.sign(user, flags.ttl === undefined ? {} : { ttlS: flags.ttl });
