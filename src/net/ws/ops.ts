@@ -114,11 +114,16 @@ export const OPS: Table = {
     const subscribe = ids.filter((id) => !conn.rooms?.has(id));
     // Until its reply is sent, each conversation's live events wait for this socket (gw.hold):
     // the reply comes through the session actor, the live events straight from the room's shard.
+    // Only what this resume holds: a join or resume of one of them in flight keeps its own hold.
+    const held: number[] = [];
     const releaseAll = () => {
-      for (const id of ids) gw.release(conn, id, null);
+      for (const id of held) gw.release(conn, id, null);
     };
     try {
-      for (const id of ids) gw.hold(conn, id);
+      for (const id of ids) {
+        gw.hold(conn, id);
+        held.push(id);
+      }
     } catch (e) {
       releaseAll();
       throw e;
