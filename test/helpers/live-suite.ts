@@ -361,22 +361,28 @@ export function liveSuite(t: Test, backend: Backend): void {
     })();
     const fresh = await live.client(bob.token);
     const joiner = await live.client(bob.token);
+    const twice = await live.client(bob.token);
     await new Promise((r) => setTimeout(r, 50));
     const fromFresh = fresh.frames.length;
     const fromJoined = joined.frames.length;
     // ...and a third socket of his joins a room meanwhile: everything after its last_seq follows `joined`.
-    const [ackFresh, ackJoined, join] = await Promise.all([
+    // ...and a fourth joins a room and, in the same breath, resumes it: the resume is refused
+    // (the join holds that room), and the join still misses nothing.
+    const [ackFresh, ackJoined, join, join2, clash] = await Promise.all([
       fresh.ok('resume', { positions: { [rooms[0]!]: 2, [rooms[1]!]: 0, [dm]: 5, 999999999: 0 } }),
       joined.ok('resume', { positions: { [rooms[2]!]: 1 } }),
       joiner.ok('join_room', { room_id: rooms[1]! }),
+      twice.ok('join_room', { room_id: rooms[2]! }),
+      twice.request('resume', { positions: { [rooms[2]!]: 0 } }),
     ]);
+    t.match(clash.data, { code: 'conflict' }, 'a resume of a room the socket is joining is refused');
     await new Promise((r) => setTimeout(r, 200));
     sending = false;
     await sender;
     const last = new Map<number, number>();
     for (const id of all) last.set(id, (await a.ok('fetch_history', { conversation_id: id, limit: 1 })).messages[0].seq);
     // Every socket has everything up to the last seq of each conversation.
-    for (const [c, id] of [[fresh, rooms[0]!], [fresh, rooms[1]!], [fresh, dm], [joined, rooms[2]!], [joiner, rooms[1]!]] as const) {
+    for (const [c, id] of [[fresh, rooms[0]!], [fresh, rooms[1]!], [fresh, dm], [joined, rooms[2]!], [joiner, rooms[1]!], [twice, rooms[2]!]] as const) {
       await c.waitFor((f) => f.type === 'message' && f.data.conversation_id === id && f.data.seq === last.get(id));
     }
 
@@ -397,11 +403,15 @@ export function liveSuite(t: Test, backend: Backend): void {
     check(fresh, fromFresh, dm, ackFresh);
     check(joined, fromJoined, rooms[2]!, ackJoined);
     t.ok(last.get(rooms[0]!)! > 20, `messages kept coming during the resume (${[...last.values()].join(', ')})`);
-    const isJoined = (f: { type: string; data?: any }) => f.type === 'joined' && f.data.room_id === rooms[1];
-    const at = joiner.frames.findIndex(isJoined);
-    const afterJoin = joiner.frames.slice(at + 1).filter((f) => f.type === 'message' && f.data.conversation_id === rooms[1]).map((f) => f.data.seq);
-    t.equal(joiner.frames.slice(0, at).filter((f) => f.type === 'message' && f.data.conversation_id === rooms[1]).length, 0, 'no message before joined');
-    t.same(afterJoin, Array.from({ length: last.get(rooms[1]!)! - join.last_seq }, (_, i) => join.last_seq + 1 + i), `after joined (last_seq ${join.last_seq}): every later message once, in order`);
+    const checkJoin = (c: TestClient, id: number, j: { last_seq: number }) => {
+      const at = c.frames.findIndex((f) => f.type === 'joined' && f.data.room_id === id);
+      const of = (f: { type: string; data?: any }) => f.type === 'message' && f.data.conversation_id === id;
+      t.equal(c.frames.slice(0, at).filter(of).length, 0, 'no message before joined');
+      const seqs = c.frames.slice(at + 1).filter(of).map((f) => f.data.seq);
+      t.same(seqs, Array.from({ length: last.get(id)! - j.last_seq }, (_, i) => j.last_seq + 1 + i), `after joined (last_seq ${j.last_seq}): every later message once, in order`);
+    };
+    checkJoin(joiner, rooms[1]!, join);
+    checkJoin(twice, rooms[2]!, join2);
 
     // The conversation that does not exist failed alone, named in its error.
     t.match(ackFresh.conversations.find((x: any) => x.conversation_id === 999999999), { error: 'not_found' });
@@ -412,6 +422,6 @@ export function liveSuite(t: Test, backend: Backend): void {
     // A position ahead of the server: not recovered, so the client reloads.
     const ahead = await fresh.ok('resume', { positions: { [rooms[0]!]: 1_000_000 } });
     t.match(ahead.conversations, [{ conversation_id: rooms[0]!, recovered: false }]);
-    for (const x of [a, joined, fresh]) x.close();
+    for (const x of [a, joined, fresh, joiner, twice]) x.close();
   });
 }
