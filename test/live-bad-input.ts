@@ -129,6 +129,9 @@ t.test("a room's operations refuse a direct conversation's id, and the reverse",
   t.equal(await rest('GET', `/rooms/${dmId}/messages`), 404, "a DM's history through a room's path");
   t.equal(await rest('GET', `/dm/${roomId}/messages`), 404, "a room's history through a DM's path");
   t.equal(await rest('GET', `/rooms/${dmId}/members`), 404, "a DM's members through a room's path");
+  t.equal(await rest('GET', `/rooms/${dmId}`), 404, 'a DM is not a room, for its members');
+  const carol = await live.user('carol');
+  t.equal((await call(live.url, 'GET', `/api/v1/rooms/${dmId}`, { token: carol.token })).status, 404, '...and for anyone else alike');
 
   // Nothing was stored; each works through its own path.
   const stored = async (path: string) => (await call(live.url, 'GET', `/api/v1${path}`, { token: alice.token })).body.messages as { content: string }[];

@@ -61,7 +61,7 @@ export type RoomRequest =
   | { t: 'history'; caller: Caller; before?: number | undefined; after?: number | undefined; limit: number; kind?: ConversationKind }
   /** Events after `lastSeq`; with `sub`, also subscribe (a resumed socket listens again). */
   | { t: 'resume'; caller: Caller; lastSeq: number; sub?: Subscriber }
-  | { t: 'info'; caller: Caller }
+  | { t: 'info'; caller: Caller; kind?: ConversationKind }
   | { t: 'members'; caller: Caller; kind?: ConversationKind };
 
 export interface JoinReply {

@@ -91,6 +91,7 @@ export class RoomActor {
       case 'resume':
         return this.#resume(msg.caller, msg.lastSeq, msg.sub?.front);
       case 'info':
+        this.#expect(msg.kind);
         return this.#info(msg.caller);
       case 'members':
         this.#expect(msg.kind);

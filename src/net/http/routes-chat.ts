@@ -103,7 +103,7 @@ export function chatRoutes(deps: ChatRouteDeps, prefix = API_PREFIX): Route[] {
       path: `${prefix}/rooms/:id`,
       handler: async (req) => {
         const user = await caller(req);
-        const r = await actors.ask<{ room: unknown }>(ROOM, idParam(req, 'id'), { t: 'info', caller: user });
+        const r = await actors.ask<{ room: unknown }>(ROOM, idParam(req, 'id'), { t: 'info', kind: 'room', caller: user });
         if (r.room === null) throw new ChatError('not_found', 'room not found');
         return json(200, r.room);
       },
