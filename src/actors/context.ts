@@ -24,6 +24,8 @@ export interface ShardServices {
 export interface ChatContext {
   readonly services: ShardServices;
   post(front: number, msg: FrontPost): void;
+  /** The same post to every front. */
+  broadcast(msg: FrontPost): void;
   tell(kind: ChatActorKind, id: number | string, msg: unknown): void;
   ask<R>(kind: ChatActorKind, id: number | string, msg: unknown): Promise<R>;
   /**

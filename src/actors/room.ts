@@ -18,6 +18,7 @@ import {
   roomTopic,
   type Caller,
   type ConversationKind,
+  type FrontPost,
   type HistoryReply,
   type JoinReply,
   type NewMessageInput,
@@ -257,19 +258,18 @@ export class RoomActor {
 
   /** One post per front that holds subscribers (rooms), or to every front (DMs go to both users' sockets). */
   #publish(event: ServerEvent): void {
-    const { fronts } = this.#ctx.services;
     const encoded = jsonEvent(event); // stringified once, whatever the number of fronts
     // A front holding this conversation's events for a socket being resumed needs to know which
     // conversation, and which seq the event carries (the resume's reply already holds those up to its to_seq).
     const seq = (event.data as { seq?: unknown } | undefined)?.seq;
     const about = typeof seq === 'number' ? { conversationId: this.#id, seq } : { conversationId: this.#id };
     if (this.#isDm()) {
-      const users = [...this.#members.keys()];
-      for (let f = 0; f < fronts; f++) this.#ctx.post(f, { t: 'publish', users, event: encoded, ...about });
+      this.#ctx.broadcast({ t: 'publish', users: [...this.#members.keys()], event: encoded, ...about });
       return;
     }
-    const topics = [roomTopic(this.#id)];
-    for (const [front, n] of this.#subs) if (n > 0) this.#ctx.post(front, { t: 'publish', topics, event: encoded, ...about });
+    // One post object for every front that holds subscribers (each send packs it).
+    const post: FrontPost = { t: 'publish', topics: [roomTopic(this.#id)], event: encoded, ...about };
+    for (const [front, n] of this.#subs) if (n > 0) this.#ctx.post(front, post);
   }
 
   async #history(caller: Caller, before: number | undefined, after: number | undefined, limit: number): Promise<HistoryReply> {

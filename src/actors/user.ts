@@ -59,7 +59,7 @@ export class UserActor {
         return undefined;
       case 'kick':
         // Every front: a socket may be opening on one that holds no session of the user yet.
-        for (let f = 0; f < this.#ctx.services.fronts; f++) this.#ctx.post(f, { t: 'kick', userId: this.#id, code: msg.code, reason: msg.reason });
+        this.#ctx.broadcast({ t: 'kick', userId: this.#id, code: msg.code, reason: msg.reason });
         return undefined;
       case 'create_dm':
         return this.#createDm(msg.caller, msg.peerId);
@@ -98,14 +98,14 @@ export class UserActor {
   async #createDm(caller: Caller, peerId: number): Promise<DmReply> {
     this.#self(caller);
     if (peerId === caller.id) throw new ChatError('validation_failed', 'a direct conversation needs another user');
-    const { store, fronts } = this.#ctx.services;
+    const { store } = this.#ctx.services;
     const peer = await store.getUser(peerId);
     if (peer === null || !peer.is_active) throw new ChatError('not_found', `user ${peerId} not found`);
     const { conversation, created } = await store.getOrCreateDm(caller.id, peerId);
     const user_ids: [number, number] = caller.id < peerId ? [caller.id, peerId] : [peerId, caller.id];
     const event = { type: 'dm_created' as const, data: { conversation_id: conversation.id, user_ids } };
     const encoded = jsonEvent(event);
-    for (let f = 0; f < fronts; f++) this.#ctx.post(f, { t: 'publish', users: user_ids, event: encoded });
+    this.#ctx.broadcast({ t: 'publish', users: user_ids, event: encoded });
     return { conversation_id: conversation.id, user_ids, created };
   }
 

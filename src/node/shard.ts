@@ -82,6 +82,10 @@ class ShardChatContext implements ChatContext {
     this.#actor.post(front, msg);
   }
 
+  broadcast(msg: FrontPost): void {
+    this.#actor.broadcast(msg);
+  }
+
   tell(kind: ChatActorKind, id: number | string, msg: unknown): void {
     this.#actor.tell(kind, String(id), msg);
   }

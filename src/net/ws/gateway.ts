@@ -420,15 +420,16 @@ export class Gateway implements GatewayCore {
     for (const userId of users) {
       const sockets = this.#byUser.get(userId);
       if (sockets === undefined) continue;
-      const encoded = (pre ??= preencodeJson(event));
-      const one = (conn: Socket) => {
-        // A socket resuming this conversation gets it after its reply (see hold).
-        if (conversationId !== undefined && conn.held?.has(conversationId)) this.#holdEvent(conn, conversationId, encoded, seq, true);
-        else this.#sendBytes(conn, encoded);
-      };
-      if (sockets instanceof Set) for (const conn of sockets) one(conn);
-      else one(sockets);
+      pre ??= preencodeJson(event);
+      if (sockets instanceof Set) for (const conn of sockets) this.#toUser(conn, pre, conversationId, seq);
+      else this.#toUser(sockets, pre, conversationId, seq);
     }
+  }
+
+  /** One user's socket: now, or after its reply if it is resuming this conversation (see hold). */
+  #toUser(conn: Socket, pre: PreEncoded, conversationId: number | undefined, seq: number | undefined): void {
+    if (conversationId !== undefined && conn.held?.has(conversationId)) this.#holdEvent(conn, conversationId, pre, seq, true);
+    else this.#sendBytes(conn, pre);
   }
 
   #sendBytes(conn: Socket, pre: PreEncoded): void {
