@@ -4,17 +4,17 @@
  * real CLI (`veza-chat start`) in a child process. Then the same with SIGTERM: a graceful stop
  * with sends in flight loses no acknowledged message either, and logs no error.
  */
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { call } from './helpers/http.js';
 import { openClient, type TestClient } from './helpers/live.js';
 import { freshDatabase } from './helpers/services.js';
+import { tempDirs } from './helpers/tmp.js';
 
 const bin = fileURLToPath(new URL('../bin/veza-chat.js', import.meta.url));
 
@@ -26,9 +26,8 @@ interface Server {
 }
 
 // The burst is far over the default 60 sends a minute.
-const configDir = mkdtempSync(join(tmpdir(), 'veza-crash-config-'));
-t.teardown(() => rmSync(configDir, { recursive: true, force: true }));
-const configFile = join(configDir, 'veza.json');
+const tmp = tempDirs(t, 'veza-crash');
+const configFile = join(tmp(), 'veza.json');
 writeFileSync(configFile, JSON.stringify({ limits: { perMinute: { send_message: 1_000_000 } } }));
 
 async function start(args: string[], env: NodeJS.ProcessEnv): Promise<Server> {
@@ -174,28 +173,15 @@ async function stopSuite(t: Test, args: string[], env: NodeJS.ProcessEnv) {
   await checkStored(t, server, await relogin(server), roomId, acked);
 }
 
-import type { Test } from 'tap';
-
-t.test('PGlite: kill -9 mid-burst keeps every acknowledged message exactly once', async (t) => {
-  const dataDir = mkdtempSync(join(tmpdir(), 'veza-crash-'));
-  t.teardown(() => rmSync(dataDir, { recursive: true, force: true }));
-  await crashSuite(t, ['--data-dir', dataDir], {});
-});
-
-t.test('PostgreSQL: kill -9 mid-burst keeps every acknowledged message exactly once', async (t) => {
-  const url = await freshDatabase(t);
-  if (url === null) return;
-  await crashSuite(t, ['--database-url', url], { JWT_SECRET: 'k'.repeat(48) });
-});
-
-t.test('PGlite: SIGTERM mid-burst stops cleanly and keeps every acknowledged message exactly once', async (t) => {
-  const dataDir = mkdtempSync(join(tmpdir(), 'veza-stop-'));
-  t.teardown(() => rmSync(dataDir, { recursive: true, force: true }));
-  await stopSuite(t, ['--data-dir', dataDir], {});
-});
-
-t.test('PostgreSQL: SIGTERM mid-burst stops cleanly and keeps every acknowledged message exactly once', async (t) => {
-  const url = await freshDatabase(t);
-  if (url === null) return;
-  await stopSuite(t, ['--database-url', url], { JWT_SECRET: 'k'.repeat(48) });
-});
+// Each suite on embedded PGlite (a fresh data directory) and on PostgreSQL (a fresh database).
+for (const [what, suite] of [
+  ['kill -9 mid-burst keeps every acknowledged message exactly once', crashSuite],
+  ['SIGTERM mid-burst stops cleanly and keeps every acknowledged message exactly once', stopSuite],
+] as const) {
+  t.test(`PGlite: ${what}`, (t) => suite(t, ['--data-dir', tmp()], {}));
+  t.test(`PostgreSQL: ${what}`, async (t) => {
+    const url = await freshDatabase(t);
+    if (url === null) return;
+    await suite(t, ['--database-url', url], { JWT_SECRET: 'k'.repeat(48) });
+  });
+}
