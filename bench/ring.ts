@@ -4,7 +4,7 @@
  * (or, built: `node -e "import('./dist/runtime/ring-bench.js').then(m => m.runRingBench()).then(console.log)"`)
  * Prints one JSON object.
  */
-import { runRingBench } from '../src/runtime/ring-bench.js';
+import { runRingBench } from './ring-bench.js';
 
 export { runRingBench };
 

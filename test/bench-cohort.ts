@@ -1,9 +1,9 @@
 import t from 'tap';
 import { pack } from 'msgpackr';
-import { fanoutPlan, idlePlan, runLoad } from '../src/bench/cohort.js';
-import { benchContent, FrameReader, KIND_ACK, KIND_MESSAGE, KIND_OTHER } from '../src/bench/frames.js';
-import { makeResult, planSummary } from '../src/bench/result.js';
-import { spawnBaseline } from '../src/bench/uws-baseline.js';
+import { fanoutPlan, idlePlan, runLoad } from '../bench/cohort.js';
+import { benchContent, FrameReader, KIND_ACK, KIND_MESSAGE, KIND_OTHER } from '../bench/frames.js';
+import { makeResult, planSummary } from '../bench/result.js';
+import { spawnBaseline } from '../bench/uws-baseline.js';
 import { compiledBenchEntries } from './helpers/dist.js';
 
 compiledBenchEntries();

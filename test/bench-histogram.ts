@@ -1,5 +1,5 @@
 import t from 'tap';
-import { BUCKETS, bucketIndex, bucketLow, bucketWidth, Histogram, RELATIVE_ERROR } from '../src/bench/histogram.js';
+import { BUCKETS, bucketIndex, bucketLow, bucketWidth, Histogram, RELATIVE_ERROR } from '../bench/histogram.js';
 
 /** mulberry32: a seeded PRNG, so failures reproduce. */
 function prng(seed: number): () => number {

@@ -2,13 +2,13 @@ import t from 'tap';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { LoadOutcome } from '../src/bench/cohort.js';
-import { compare, formatComparison } from '../src/bench/compare.js';
-import { Histogram } from '../src/bench/histogram.js';
-import { byRole, parseStat, parseStatus, readProc, readThreads, threadCpuByName, threadRole, type ThreadSample } from '../src/bench/proc.js';
-import { formatThreadCpu, niceTicks, renderReport } from '../src/bench/report-html.js';
-import { makeResult, parseResult, readResult, resultFileName, writeResult, type BenchResult } from '../src/bench/result.js';
-import { summaryRows, verdicts } from '../src/bench/suites.js';
+import type { LoadOutcome } from '../bench/cohort.js';
+import { compare, formatComparison } from '../bench/compare.js';
+import { Histogram } from '../bench/histogram.js';
+import { byRole, parseStat, parseStatus, readProc, readThreads, threadCpuByName, threadRole, type ThreadSample } from '../bench/proc.js';
+import { formatThreadCpu, niceTicks, renderReport } from '../bench/report-html.js';
+import { makeResult, parseResult, readResult, resultFileName, writeResult, type BenchResult } from '../bench/result.js';
+import { summaryRows, verdicts } from '../bench/suites.js';
 
 /** A stored-looking outcome: 10 s of fan-out with a known latency distribution. */
 function outcome(over: { throughput?: number; p?: number; cpuUs?: number; lost?: number; withServer?: boolean } = {}): LoadOutcome {

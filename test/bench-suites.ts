@@ -12,11 +12,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { run } from '../src/cli/program.js';
 import type { CliIO } from '../src/cli/io.js';
-import { renderReport } from '../src/bench/report-html.js';
-import { readResults, type BenchResult } from '../src/bench/result.js';
-import { benchServerConfig, newJwtSecret, spawnVeza, writeBenchConfig } from '../src/bench/server.js';
-import { BenchSession, runSuite, type SuiteContext, type SuiteParams } from '../src/bench/suites.js';
-import { BENCH_PASSWORD } from '../src/bench/users.js';
+import { renderReport } from '../bench/report-html.js';
+import { readResults, type BenchResult } from '../bench/result.js';
+import { benchServerConfig, newJwtSecret, spawnVeza, writeBenchConfig } from '../bench/server.js';
+import { BenchSession, runSuite, type SuiteContext, type SuiteParams } from '../bench/suites.js';
+import { BENCH_PASSWORD } from '../bench/users.js';
 import { compiledBenchEntries, compiledNode } from './helpers/dist.js';
 
 // The server child runs dist/: refuse a stale build rather than test old code.

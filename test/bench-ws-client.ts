@@ -13,8 +13,8 @@ import {
   WsClientError,
   WsConnection,
   WsState,
-} from '../src/bench/ws-client.js';
-import { startBaseline } from '../src/bench/uws-baseline.js';
+} from '../bench/ws-client.js';
+import { startBaseline } from '../bench/uws-baseline.js';
 
 const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 

@@ -4,7 +4,7 @@ import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import t from 'tap';
-import { LOCK_FILE, StoreLock, StoreLockedError } from '../src/store/lock.js';
+import { LOCK_FILE, StoreLock, StoreLockedError } from '../src/store/pglite/lock.js';
 import { MIGRATIONS_DIR, MigrationError, migrate, readMigrations, status } from '../src/store/migrate.js';
 import { openBackend, openStore } from '../src/store/open.js';
 import { freshDatabase } from './helpers/services.js';

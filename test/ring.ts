@@ -6,11 +6,11 @@
 import t from 'tap';
 import './fixtures/runtime/fast-workers.js';
 import { Worker } from 'node:worker_threads';
-import { Ring } from '../src/runtime/ring.js';
-import { RingReader } from '../src/runtime/ring-reader.js';
-import { RingWriter } from '../src/runtime/ring-writer.js';
+import { Ring } from '../src/runtime/transport/ring.js';
+import { RingReader } from '../src/runtime/transport/ring-reader.js';
+import { RingWriter } from '../src/runtime/transport/ring-writer.js';
 import { isRuntimeError } from '../src/runtime/errors.js';
-import { WakeWatch, WATCH_EVERY_MS } from '../src/runtime/wake-watch.js';
+import { WakeWatch, WATCH_EVERY_MS } from '../src/runtime/transport/wake-watch.js';
 import { checkRecord, pattern, shapes, type TrafficSpec } from './fixtures/runtime/ring-traffic.js';
 
 /**

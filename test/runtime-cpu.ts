@@ -6,7 +6,7 @@
 import t from 'tap';
 import './fixtures/runtime/fast-workers.js';
 import { isChatError } from '../src/errors.js';
-import { CpuPool } from '../src/runtime/cpu-pool.js';
+import { CpuPool } from '../src/runtime/cpu/pool.js';
 import { isRuntimeError } from '../src/runtime/errors.js';
 import { decodeHash, verifyPasswordSync } from '../src/auth/scrypt.js';
 

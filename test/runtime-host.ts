@@ -5,11 +5,11 @@
 import t from 'tap';
 import { ChatError } from '../src/errors.js';
 import { createLogger, setLogLevel } from '../src/log.js';
-import { ActorClient } from '../src/runtime/actor-client.js';
-import { ActorHost } from '../src/runtime/actor-host.js';
-import { Mailbox } from '../src/runtime/mailbox.js';
-import { restartWithBackoff } from '../src/runtime/supervision.js';
-import { Topology } from '../src/runtime/topology.js';
+import { ActorClient } from '../src/runtime/actors/client.js';
+import { ActorHost } from '../src/runtime/actors/host.js';
+import { Mailbox } from '../src/runtime/actors/mailbox.js';
+import { restartWithBackoff } from '../src/runtime/actors/supervision.js';
+import { Topology } from '../src/runtime/threads/topology.js';
 import type { Actor, ActorFactory, ActorKind } from '../src/runtime/types.js';
 
 setLogLevel('silent'); // failures below are on purpose

@@ -5,7 +5,7 @@
 import t from 'tap';
 import { readdirSync, readFileSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
-import { readThreads, threadCpuByName } from '../src/bench/proc.js';
+import { readThreads, threadCpuByName } from '../bench/proc.js';
 
 const linux = process.platform === 'linux';
 const names = () => readdirSync('/proc/self/task').map((tid) => readFileSync(`/proc/self/task/${tid}/comm`, 'utf8').trim());

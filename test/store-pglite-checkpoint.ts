@@ -8,8 +8,8 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import t from 'tap';
 import type { OpenedStore } from '../src/store/open.js';
-import { openPglite } from '../src/store/pglite.js';
-import { PgliteCheckpointer } from '../src/store/pglite-checkpoint.js';
+import { openPglite } from '../src/store/pglite/pglite.js';
+import { PgliteCheckpointer } from '../src/store/pglite/checkpoint.js';
 import type { NewMessage } from '../src/store/types.js';
 import { pgliteTemplate } from './helpers/store-suite.js';
 

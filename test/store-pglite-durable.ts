@@ -6,8 +6,8 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
-import { installFsync, syncTree } from '../src/store/pglite-durable.js';
-import { openPglite, type OpenedPglite } from '../src/store/pglite.js';
+import { installFsync, syncTree } from '../src/store/pglite/durable.js';
+import { openPglite, type OpenedPglite } from '../src/store/pglite/pglite.js';
 import type { NewMessage } from '../src/store/types.js';
 import { pgliteTemplate } from './helpers/store-suite.js';
 

@@ -7,8 +7,8 @@ import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { openPglite } from '../src/store/pglite.js';
-import { initdbApart, initdbPrefix } from '../src/store/pglite-initdb.js';
+import { openPglite } from '../src/store/pglite/pglite.js';
+import { initdbApart, initdbPrefix } from '../src/store/pglite/initdb.js';
 import { compiledNode } from './helpers/dist.js';
 
 /**
@@ -20,7 +20,7 @@ async function probe(file: string, dataDir: string, rest = ''): Promise<{ file: 
   await compiledNode(); // dist/ is built and fresh
   writeFileSync(
     file,
-    `const { openPglite } = await import(${JSON.stringify(new URL('../dist/store/pglite.js', import.meta.url).href)});
+    `const { openPglite } = await import(${JSON.stringify(new URL('../dist/src/store/pglite/pglite.js', import.meta.url).href)});
     const opened = await openPglite({ dataDir: ${JSON.stringify(dataDir)} });
     ${rest}`,
   );

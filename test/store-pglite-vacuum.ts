@@ -8,8 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import t, { type Test } from 'tap';
-import { openPglite, type OpenedPglite } from '../src/store/pglite.js';
-import { ANALYZE_STATISTICS_TARGET, nextMaintenance, type VacuumDone } from '../src/store/pglite-vacuum.js';
+import { openPglite, type OpenedPglite } from '../src/store/pglite/pglite.js';
+import { ANALYZE_STATISTICS_TARGET, nextMaintenance, type VacuumDone } from '../src/store/pglite/vacuum.js';
 import { pgliteTemplate } from './helpers/store-suite.js';
 
 const stats = (rel: string, s: { live?: number; dead?: number; modified?: number; inserted?: number }) => ({

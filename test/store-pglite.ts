@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { MessageChannel } from 'node:worker_threads';
 import t from 'tap';
 import { openStore } from '../src/store/open.js';
-import { remoteStore, serveStore } from '../src/store/remote.js';
+import { remoteStore, serveStore } from '../src/store/pglite/remote.js';
 import { pgliteTemplate, storeSuite } from './helpers/store-suite.js';
 
 // One PGlite instance for the file, from a migrated snapshot (initdb costs seconds): the suite runs

@@ -2,7 +2,7 @@ import { MessageChannel } from 'node:worker_threads';
 import t from 'tap';
 import { ChatError } from '../src/errors.js';
 import { setLogLevel } from '../src/log.js';
-import { remoteStore, serveStore } from '../src/store/remote.js';
+import { remoteStore, serveStore } from '../src/store/pglite/remote.js';
 import type { Store } from '../src/store/store.js';
 
 // The proxy's own behaviour, against a stub store (no database): the store suite runs the real

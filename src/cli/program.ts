@@ -8,7 +8,7 @@
 import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../config/index.js';
 import { isChatError } from '../errors.js';
-import { StoreLockedError } from '../store/lock.js';
+import { StoreLockedError } from '../store/pglite/lock.js';
 import { registerBench } from './commands/bench.js';
 import { registerMigrate } from './commands/migrate.js';
 import { registerConfig } from './commands/config.js';

@@ -11,7 +11,7 @@
  * - CpuPool and cpuClient: piscina on the main thread for password hashing, reached from workers
  *   over a port.
  */
-export { Supervisor, type SupervisorOptions, type WorkerGroup, type WorkerExitEvent, type WorkerRestartEvent } from './supervisor.js';
+export { Supervisor, type SupervisorOptions, type WorkerGroup, type WorkerExitEvent, type WorkerRestartEvent } from './threads/supervisor.js';
 export type {
   Actor,
   ActorContext,
@@ -26,16 +26,16 @@ export type {
   ShardServices,
   ShardSetupContext,
 } from './types.js';
-export { ActorClient, type AskOptions } from './actor-client.js';
-export { shardOf } from './placement.js';
-export { restart, restartWithBackoff, type SupervisionStrategy } from './supervision.js';
-export { Topology, type Role, type ThreadRef } from './topology.js';
+export { ActorClient, type AskOptions } from './actors/client.js';
+export { shardOf } from './actors/placement.js';
+export { restart, restartWithBackoff, type SupervisionStrategy } from './actors/supervision.js';
+export { Topology, type Role, type ThreadRef } from './threads/topology.js';
 export { RuntimeError, isRuntimeError, type RuntimeReason } from './errors.js';
-export { Ring } from './ring.js';
-export { RingWriter, type RingWriterOptions } from './ring-writer.js';
-export { RingReader, type RingReaderOptions } from './ring-reader.js';
-export { CpuPool, type CpuPoolOptions } from './cpu-pool.js';
-export { cpuClient, type CpuClient } from './cpu-client.js';
+export { Ring } from './transport/ring.js';
+export { RingWriter, type RingWriterOptions } from './transport/ring-writer.js';
+export { RingReader, type RingReaderOptions } from './transport/ring-reader.js';
+export { CpuPool, type CpuPoolOptions } from './cpu/pool.js';
+export { cpuClient, type CpuClient } from './cpu/client.js';
 export type { ScryptParams } from '../auth/scrypt.js';
-export { Mailbox } from './mailbox.js';
-export { siblingModule } from './entry.js';
+export { Mailbox } from './actors/mailbox.js';
+export { siblingModule } from './threads/entry.js';

@@ -6,13 +6,13 @@
 import type { MessagePort } from 'node:worker_threads';
 import type { Config } from '../config/index.js';
 import type { Logger } from '../log.js';
-import type { ActorClient, AskOptions } from './actor-client.js';
-import type { CpuClient } from './cpu-client.js';
-import type { ActorRef } from './ring-messages.js';
-import type { SupervisionStrategy } from './supervision.js';
-import type { ThreadRef } from './topology.js';
+import type { ActorClient, AskOptions } from './actors/client.js';
+import type { CpuClient } from './cpu/client.js';
+import type { ActorRef } from './transport/envelopes.js';
+import type { SupervisionStrategy } from './actors/supervision.js';
+import type { ThreadRef } from './threads/topology.js';
 
-export type { ActorRef } from './ring-messages.js';
+export type { ActorRef } from './transport/envelopes.js';
 
 /** Who sent a message: the thread it came from and, when an actor sent it, that actor. */
 export interface Sender {

@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { log } from '../log.js';
+import { PACKAGE_ROOT } from '../paths.js';
 
 /**
  * Schema migrations: numbered SQL files (`0001_init.sql`, ...) applied in order, each in its own
@@ -18,7 +18,7 @@ import { log } from '../log.js';
  * The package's migrations folder. This file is src/store/migrate.ts or, built, dist/store/migrate.js:
  * the package root is two levels up from either.
  */
-export const MIGRATIONS_DIR = fileURLToPath(new URL('../../migrations/', import.meta.url));
+export const MIGRATIONS_DIR = join(PACKAGE_ROOT, 'migrations');
 
 /**
  * Session-level advisory lock key ("veza" in ASCII), held on one connection for the whole run:

@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import type { Config } from '../config/index.js';
-import type { StoreLock } from './lock.js';
-import { openPglite } from './pglite.js';
+import type { StoreLock } from './pglite/lock.js';
+import { openPglite } from './pglite/pglite.js';
 import { openPostgres } from './postgres.js';
 import type { Store } from './store.js';
 

@@ -7,8 +7,8 @@
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { runEntriesFrom } from '../../src/bench/child-server.js';
-import type * as Start from '../../src/node/start.js';
+import { runEntriesFrom } from '../../bench/child-server.js';
+import type * as Start from '../../src/server/start.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -28,11 +28,11 @@ function checkDist(): void {
   if (!checked) {
     let built = 0;
     try {
-      built = statSync(join(root, 'dist/node/start.js')).mtimeMs;
+      built = statSync(join(root, 'dist/src/server/start.js')).mtimeMs;
     } catch {
       throw new Error('dist/ is missing: run `npm run build` (npm test does) before the end-to-end tests');
     }
-    if (newest(join(root, 'src'), '.ts') > built + 1000) {
+    if (Math.max(newest(join(root, 'src'), '.ts'), newest(join(root, 'bench'), '.ts')) > built + 1000) {
       throw new Error('dist/ is older than src/: run `npm run build` (npm test does) before the end-to-end tests');
     }
     checked = true;
@@ -41,7 +41,7 @@ function checkDist(): void {
 
 export async function compiledNode(): Promise<typeof Start> {
   checkDist();
-  return (await import(new URL('../../dist/node/start.js', import.meta.url).href)) as typeof Start;
+  return (await import(new URL('../../dist/src/server/start.js', import.meta.url).href)) as typeof Start;
 }
 
 /**

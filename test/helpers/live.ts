@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import type { Test } from 'tap';
 import WebSocket from 'ws';
 import { loadConfig, type Config } from '../../src/config/index.js';
-import type { RunningNode } from '../../src/node/start.js';
+import type { RunningNode } from '../../src/server/start.js';
 import { compiledNode } from './dist.js';
 import { pgliteTemplate } from './store-suite.js';
 import { call } from './http.js';

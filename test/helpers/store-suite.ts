@@ -14,7 +14,7 @@ import pg from 'pg';
 import type { Test } from 'tap';
 import { ChatError, type ErrorCode } from '../../src/errors.js';
 import { migrate, readMigrations } from '../../src/store/migrate.js';
-import { batchExtendedQueries } from '../../src/store/pglite-wire.js';
+import { batchExtendedQueries } from '../../src/store/pglite/wire.js';
 import type { Store } from '../../src/store/store.js';
 import type { Message, NewMessage, User } from '../../src/store/types.js';
 

@@ -1,12 +1,11 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Argument, InvalidArgumentError, Option, type Command } from 'commander';
-import type { AuthMode } from '../../bench/cohort-messages.js';
-import type { RoleFigures } from '../../bench/proc.js';
-import type { BenchResult, BenchSet } from '../../bench/result.js';
-import { COMPARABLE_SUITES, SUITES, TARGETS, unsupported, type ReferenceTarget, type Suite, type TargetKind } from '../../bench/suite-names.js';
-import type { SuiteParams } from '../../bench/suites.js';
+import type { AuthMode } from '../../../bench/cohort-messages.js';
+import type { RoleFigures } from '../../../bench/proc.js';
+import type { BenchResult, BenchSet } from '../../../bench/result.js';
+import { COMPARABLE_SUITES, SUITES, TARGETS, unsupported, type ReferenceTarget, type Suite, type TargetKind } from '../../../bench/suite-names.js';
+import type { SuiteParams } from '../../../bench/suites.js';
 import { CliError, type CliIO } from '../io.js';
 import { integer } from '../options.js';
 
@@ -62,8 +61,8 @@ const STANDARD: ReadonlyArray<{ suite: Suite; params: Partial<SuiteParams>; base
   { suite: 'connections', params: { conns: 15_000, durationS: 3, warmupS: 1 }, baseline: false },
 ];
 
-/** bench/results of this package. */
-const defaultResultsDir = () => fileURLToPath(new URL('../../../bench/results/', import.meta.url));
+/** bench/results under the working directory (the repository's, for `npm run bench`; never inside an installed package). */
+const defaultResultsDir = () => join(process.cwd(), 'bench', 'results');
 
 export function registerBench(program: Command, io: CliIO): void {
   program
@@ -118,8 +117,8 @@ export function registerBench(program: Command, io: CliIO): void {
 
 async function compareCommand(files: string[], flags: BenchFlags, io: CliIO): Promise<void> {
   if (files.length !== 2) throw new CliError('compare needs two result files: bench compare A.json B.json');
-  const { readResults } = await import('../../bench/result.js');
-  const { compareAll, formatFileComparison } = await import('../../bench/compare.js');
+  const { readResults } = await import('../../../bench/result.js');
+  const { compareAll, formatFileComparison } = await import('../../../bench/compare.js');
   let a: BenchResult[];
   let b: BenchResult[];
   try {
@@ -161,10 +160,10 @@ function progressWriter(io: CliIO): { progress: (line: string) => void; done: ()
 async function benchCommand(suite: Suite | 'standard', flags: BenchFlags, io: CliIO): Promise<void> {
   // The bench's code is loaded only when a bench runs: other commands start without it.
   const { BenchSession, formatTable, resolveParams, runSuite, summaryRows, usersNeeded, verdicts } = await import(
-    '../../bench/suites.js'
+    '../../../bench/suites.js'
   );
-  const { makeSet, resultFileName, writeResult } = await import('../../bench/result.js');
-  const { formatThreadCpu, renderReport, renderSetReport } = await import('../../bench/report-html.js');
+  const { makeSet, resultFileName, writeResult } = await import('../../../bench/result.js');
+  const { formatThreadCpu, renderReport, renderSetReport } = await import('../../../bench/report-html.js');
   // Before anything starts: what the target cannot do.
   if (suite !== 'standard' && suite !== 'ring') {
     const refused = unsupported(flags.target, suite);

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import type { Config } from '../../config/index.js';
-import { nameThisThread } from '../../runtime/thread-name.js';
+import { nameThisThread } from '../../runtime/threads/thread-name.js';
 import { CliError, type CliIO } from '../io.js';
 import { configFromFlags, withServerFlags, type ServerFlags } from '../options.js';
 
@@ -11,7 +11,7 @@ type StartNode = (config: Config) => Promise<unknown>;
  * its other commands run while that module does not exist yet.
  */
 async function loadStartNode(): Promise<StartNode> {
-  const specifier = new URL('../../node/start.js', import.meta.url).href;
+  const specifier = new URL('../../server/start.js', import.meta.url).href;
   let mod: { startNode?: unknown };
   try {
     mod = (await import(specifier)) as { startNode?: unknown };

@@ -1,0 +1,29 @@
+/**
+ * How a worker thread reaches the store. With PostgreSQL every thread opens its own pool (the
+ * database serialises them); embedded, the main thread owns the one PGlite instance and threads
+ * call it through a MessagePort (src/store/remote.ts).
+ */
+import type { MessagePort } from 'node:worker_threads';
+import type { Config } from '../config/schema.js';
+import { openStore } from '../store/open.js';
+import { remoteStore } from '../store/pglite/remote.js';
+import type { Store } from '../store/store.js';
+
+/** What the supervisor hands every worker in `data`. */
+export interface ThreadData {
+  jwtSecret: string;
+  /** The port for the port the listen sockets bind (already resolved from 0). */
+  port: number;
+  /** Fronts: the per-user token buckets they share (src/limits/shared-buckets.ts). */
+  rateLimits?: SharedArrayBuffer;
+}
+
+export async function threadStore(config: Config, ports: Readonly<Record<string, MessagePort>>, poolSize: number): Promise<Store> {
+  if (config.database.url) {
+    const opened = await openStore({ ...config, database: { ...config.database, poolSize } }, { migrate: false });
+    return opened.store;
+  }
+  const port = ports.store;
+  if (!port) throw new Error('embedded store: no store port was handed to this thread');
+  return remoteStore(port);
+}

@@ -1,0 +1,195 @@
+import type { MessagePort } from 'node:worker_threads';
+import { ChatError, ERROR_CODES, type ErrorCode, type ErrorDetail } from '../../errors.js';
+import { log } from '../../log.js';
+import type { Store } from '../store.js';
+
+/**
+ * The store across a thread boundary. Embedded PGlite lives in one thread (the main thread); a
+ * worker that needs the store gets `remoteStore(port)`, and the owner answers with
+ * `serveStore(store, port)` on the other end of the channel. Arguments and results are
+ * structured-cloned (rows are plain objects with ISO strings; Date arguments survive).
+ */
+
+/** Every Store method a remote caller may invoke. A Record, so adding a method to Store without
+ * listing it here fails to compile; the server dispatches only these names. */
+type Method = Exclude<keyof Store, 'backend' | 'close'>;
+const METHODS: Readonly<Record<Method, true>> = Object.freeze({
+  createUser: true,
+  getUser: true,
+  getUserByUsername: true,
+  getCredentials: true,
+  touchUser: true,
+  usernames: true,
+  insertRefreshToken: true,
+  rotateRefreshToken: true,
+  revokeRefreshToken: true,
+  recordLoginFailure: true,
+  loginFailures: true,
+  clearLoginFailures: true,
+  createRoom: true,
+  getConversation: true,
+  listVisibleRooms: true,
+  listDms: true,
+  getOrCreateDm: true,
+  addMember: true,
+  joinRoom: true,
+  removeMember: true,
+  getMember: true,
+  listMembers: true,
+  countMemberships: true,
+  insertMessages: true,
+  getMessage: true,
+  findByClientId: true,
+  findByClientIds: true,
+  listMessages: true,
+  messagesAfterSeq: true,
+  lastSeq: true,
+  audit: true,
+  ping: true,
+});
+
+// ---------------------------------------------------------------- messages on a store port
+
+export interface StoreCall {
+  type: 'call';
+  id: number;
+  method: Method;
+  args: unknown[];
+}
+
+export interface WireError {
+  code: ErrorCode;
+  message: string;
+  details?: ErrorDetail[] | undefined;
+  retryAfterMs?: number | undefined;
+}
+
+export type StoreReply = { type: 'result'; id: number; value: unknown } | { type: 'error'; id: number; error: WireError };
+
+const isMethod = (m: unknown): m is Method => typeof m === 'string' && Object.hasOwn(METHODS, m);
+
+function toWire(e: unknown): WireError {
+  if (e instanceof ChatError) {
+    return { code: e.code, message: e.message, details: e.details, retryAfterMs: e.retryAfterMs };
+  }
+  return { code: 'internal', message: 'internal error' };
+}
+
+function fromWire(w: WireError): ChatError {
+  const code: ErrorCode = (ERROR_CODES as readonly string[]).includes(w.code) ? w.code : 'internal';
+  const opts: { details?: ErrorDetail[]; retryAfterMs?: number } = {};
+  if (w.details !== undefined) opts.details = w.details;
+  if (w.retryAfterMs !== undefined) opts.retryAfterMs = w.retryAfterMs;
+  return new ChatError(code, w.message, opts);
+}
+
+// ---------------------------------------------------------------- owner side
+
+/**
+ * Answers store calls arriving on `port` until `close()` or until the other end goes away.
+ * Closing stops serving; it does not close `store`.
+ */
+export function serveStore(store: Store, port: MessagePort): { close(): void } {
+  const reply = (msg: StoreReply): void => {
+    try {
+      port.postMessage(msg);
+    } catch (e) {
+      // A result that cannot be cloned: tell the caller rather than leave it waiting.
+      log.error('store: reply could not be sent', { err: e instanceof Error ? e : new Error(String(e)) });
+      port.postMessage({ type: 'error', id: msg.id, error: { code: 'internal', message: 'internal error' } });
+    }
+  };
+  port.on('message', (msg: Partial<StoreCall> | null) => {
+    if (msg?.type !== 'call' || typeof msg.id !== 'number') {
+      log.warn('store: ignoring a malformed message on a store port');
+      return;
+    }
+    const { id, method, args } = msg;
+    if (!isMethod(method) || !Array.isArray(args)) {
+      reply({ type: 'error', id, error: { code: 'internal', message: `no store method ${String(method)}` } });
+      return;
+    }
+    const fn = store[method] as (...a: unknown[]) => Promise<unknown>;
+    fn.apply(store, args).then(
+      (value) => reply({ type: 'result', id, value }),
+      (e: unknown) => {
+        if (!(e instanceof ChatError) || e.code === 'internal') {
+          log.error('store: remote call failed', {
+            method,
+            err: e instanceof Error ? e : new Error(String(e)),
+            cause: e instanceof Error && e.cause instanceof Error ? e.cause.message : undefined,
+          });
+        }
+        reply({ type: 'error', id, error: toWire(e) });
+      },
+    );
+  });
+  return { close: () => port.close() };
+}
+
+// ---------------------------------------------------------------- caller side
+
+/**
+ * A Store whose every call goes over `port`. Errors come back as ChatError with the same code
+ * (non-ChatErrors as `internal`, their text withheld). When the channel closes, from either end,
+ * pending calls fail with `internal` and later calls fail at once. `close()` closes the channel,
+ * not the store behind it. The port holds the event loop open only while calls are pending.
+ */
+export function remoteStore(port: MessagePort): Store {
+  let nextId = 1;
+  let closed = false;
+  const pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+  const gone = () => new ChatError('internal', 'store connection closed');
+
+  const settle = (id: number) => {
+    const p = pending.get(id);
+    pending.delete(id);
+    if (pending.size === 0) port.unref();
+    return p;
+  };
+
+  port.on('message', (msg: StoreReply) => {
+    const p = settle(msg.id);
+    if (!p) return;
+    if (msg.type === 'result') p.resolve(msg.value);
+    else p.reject(fromWire(msg.error));
+  });
+  port.on('close', () => {
+    closed = true;
+    for (const [id, p] of pending) {
+      settle(id);
+      p.reject(gone());
+    }
+  });
+  port.unref();
+
+  const call = (method: Method, args: unknown[]): Promise<unknown> =>
+    new Promise((resolve, reject) => {
+      if (closed) {
+        reject(gone());
+        return;
+      }
+      const id = nextId++;
+      pending.set(id, { resolve, reject });
+      if (pending.size === 1) port.ref();
+      try {
+        port.postMessage({ type: 'call', id, method, args } satisfies StoreCall);
+      } catch (e) {
+        settle(id);
+        reject(new ChatError('internal', `arguments of ${method} cannot be sent to the store`, { cause: e }));
+      }
+    });
+
+  const proxy: Record<string, unknown> = {
+    backend: 'remote',
+    close: async () => {
+      if (closed) return;
+      closed = true;
+      port.close();
+    },
+  };
+  for (const method of Object.keys(METHODS) as Method[]) {
+    proxy[method] = (...args: unknown[]) => call(method, args);
+  }
+  return proxy as unknown as Store;
+}
