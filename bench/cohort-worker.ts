@@ -294,11 +294,12 @@ async function setup(m: StartMessage): Promise<void> {
     connected++;
     connectUs.record((c.ws.handshakeMs + performance.now() - wsUpMs) * 1000);
     if (m.auth === 'frame' && cp.token !== undefined && !wire.tokenInConnect) {
-      // `authenticated` may come without reply_to (the seed servers'): slow() files it under a1 too.
+      // veza answers a request with an id by its `ack`; the reference servers (and the seed's) send
+      // `authenticated`, perhaps without reply_to: slow() files it under a1 too.
       const reply = waitReply(c, 'a1', left());
       c.ws.send(wire.op('authenticate', { token: cp.token }, 'a1'));
       const env = await reply;
-      if (env === null || env.type !== 'authenticated') {
+      if (env === null || (env.type !== 'authenticated' && env.type !== 'ack')) {
         count(env === null ? 'auth:timeout' : `auth:${String(env.data?.code ?? env.type)}`);
         return;
       }
@@ -549,7 +550,7 @@ async function churnSlot(c: Conn, mTo: number, drainMs: number): Promise<void> {
       (buf, isBinary) => {
         const d = wc.decode(buf, isBinary);
         if (d.kind === 'invalid') count(d.key);
-        else if (d.kind === 'envelope' && d.env.type === 'authenticated') authed.resolve('ok');
+        else if (d.kind === 'envelope' && (d.env.type === 'authenticated' || (d.env.type === 'ack' && d.env.reply_to === 'a1'))) authed.resolve('ok');
         else if (d.kind === 'envelope' && d.env.type === 'error') authed.resolve(`auth:${String(d.env.data?.code ?? 'error')}`);
       },
       (code) => {

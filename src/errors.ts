@@ -13,6 +13,9 @@ export const ERROR_CODES = [
   'content_rejected',
   'conflict',
   'internal',
+  'not_implemented',
+  'method_not_allowed',
+  'invalid_json',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];
@@ -29,6 +32,9 @@ export const HTTP_STATUS: Readonly<Record<ErrorCode, number>> = Object.freeze({
   content_rejected: 422,
   rate_limited: 429,
   internal: 500,
+  not_implemented: 501,
+  method_not_allowed: 405,
+  invalid_json: 400,
 });
 
 export interface ErrorDetail {

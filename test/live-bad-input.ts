@@ -38,6 +38,7 @@ t.test('bad frames on an authenticated socket', async (t) => {
   a.ws.send('{ not json');
   t.equal((await a.waitFor((f) => f.type === 'error')).data.code, 'invalid_frame', 'invalid JSON');
   t.equal(await code({ type: 'no_such_op', data: {} }), 'validation_failed', 'unknown type');
+  t.equal(await code({ type: 'typing', data: { conversation_id: roomId, state: 'start' } }), 'not_implemented', 'an operation not built yet');
   t.equal(await code({ type: 'send_message', data: { room_id: roomId } }), 'validation_failed', 'missing content');
   t.equal(await code({ type: 'send_message', data: { room_id: roomId, content: 'x', extra: 1 } }), 'validation_failed', 'extra field');
   t.equal(await code({ type: 'send_message', data: { room_id: String(roomId), content: 'x' } }), 'validation_failed', 'wrong type');
@@ -203,7 +204,9 @@ t.test('msgpack sub-protocol: bad binary frames', async (t) => {
   c.ws.send(Buffer.from([0xc1, 0xff, 0x00]));
   t.equal((await c.waitFor((f) => f.type === 'error')).data.code, 'invalid_frame', 'invalid MessagePack');
   c.ws.send(pack({ type: 'ping', id: 'p1' }));
-  t.equal((await c.waitFor((f) => f.type === 'pong')).type, 'pong', 'still serving after a bad frame');
+  t.equal((await c.waitFor((f) => f.reply_to === 'p1')).type, 'ack', 'still serving after a bad frame');
+  c.ws.send(pack({ type: 'ping' }));
+  t.equal((await c.waitFor((f) => f.type === 'pong')).type, 'pong', 'a ping without an id gets a pong');
   c.ws.send('{"type":"ping"}');
   t.equal((await c.waitFor((f) => f.type === 'error' && f !== c.frames[1])).data.code, 'invalid_frame', 'a text frame on veza.msgpack');
   c.close();
@@ -264,8 +267,10 @@ t.test('authentication: at the upgrade, by first frame, timeouts and refusals', 
 
   const first = await live.client(null);
   const auth = await first.request('authenticate', { token: u.token });
-  t.equal(auth.type, 'authenticated', 'authenticate as the first frame');
+  t.equal(auth.type, 'ack', 'authenticate as the first frame, with an id: its one reply is the ack');
   t.equal(auth.data.heartbeat_ms, 30_000);
+  t.equal(auth.data.user.id, u.id);
+  t.equal(first.of('authenticated').length, 0, 'no authenticated event beside the ack');
   t.equal((await first.request('ping')).type, 'ack');
   first.close();
 
@@ -276,6 +281,17 @@ t.test('authentication: at the upgrade, by first frame, timeouts and refusals', 
   const badFirst = await live.client(null);
   badFirst.send({ type: 'authenticate', data: { token: 'garbage' } });
   t.equal((await badFirst.waitClose()).code, 4401, 'a bad token in the first frame: 4401');
+  t.equal(badFirst.of('error')[0]?.data.code, 'unauthenticated', 'after its error');
+
+  const badWithId = await live.client(null);
+  const refused = await badWithId.request('authenticate', { token: 'garbage' });
+  t.match(refused, { type: 'error', reply_to: String, data: { code: 'unauthenticated' } }, 'a bad token gets its reply before the close');
+  t.equal((await badWithId.waitClose()).code, 4401);
+
+  const byEvent = await live.client(null);
+  byEvent.send({ type: 'authenticate', data: { token: u.token } });
+  t.equal((await byEvent.waitFor((f) => f.type === 'authenticated')).data.user.id, u.id, 'without an id: the authenticated event');
+  byEvent.close();
 
   const silent = await live.client(null);
   t.equal((await silent.waitClose()).code, 4408, 'no authenticate in time: 4408');
@@ -342,7 +358,7 @@ t.test('an access token that expires closes the socket with 4401 unless renewed'
   const lapsing = await live.client(await short());
   const renewed = await live.client(await short());
   await renewed.waitFor((f) => f.type === 'authenticated');
-  t.equal((await renewed.request('authenticate', { token: u.token })).type, 'authenticated', 'a fresh token extends the connection');
+  t.equal((await renewed.request('authenticate', { token: u.token })).type, 'ack', 'a fresh token extends the connection');
   const closed = await lapsing.waitClose(6000);
   t.equal(closed.code, 4401, 'expired and not renewed: 4401');
   t.equal(renewed.closed, null, 'the renewed socket stays open');

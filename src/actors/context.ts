@@ -33,6 +33,11 @@ export interface ChatContext {
    * is sent when `p` settles. Group commit needs it: a room accepts many sends before one flush.
    */
   defer<R>(p: Promise<R>): R;
+  /**
+   * Answer the current ask now, ahead of any post this actor makes after the call (see the
+   * runtime's ActorContext.answer); returns `value`, so a handler can `return ctx.answer(x)`.
+   */
+  answer<R>(value: R): R;
   /** Stop this actor once the current message is handled. */
   stopSelf(): void;
 }

@@ -105,13 +105,7 @@ export interface ResumeReply {
   subscribed: boolean;
 }
 
-/** A conversation of a `resume` that could not be resumed (not found, not allowed...): the others still are. */
-export interface ResumeFailure {
-  conversation_id: number;
-  error: { code: ErrorCode; message: string };
-}
 
-export type ResumeOutcome = ResumeReply | ResumeFailure;
 
 /** Messages to a UserActor (one per user). */
 export type UserRequest =
@@ -133,8 +127,9 @@ export type FrontPost =
    * Publish one event to a conversation's subscribers (`topics`, uWS pub/sub) or to every socket
    * of some users (`users`: DMs, dm_created). The front serialises it once per sub-protocol in use.
    */
-  | { t: 'publish'; topics: string[]; event: JsonEvent; conversationId?: number; seq?: number }
-  | { t: 'publish'; users: number[]; event: JsonEvent; conversationId?: number; seq?: number }
+  | { t: 'publish'; topics: string[]; event: JsonEvent }
+  /** `conversationId`: a socket with a join or resume of it in flight is skipped (the reply carries the event). */
+  | { t: 'publish'; users: number[]; event: JsonEvent; conversationId?: number }
   /** Close every socket of a user (logout, ban) with a close code. */
   | { t: 'kick'; userId: number; code: number; reason: string };
 
@@ -144,5 +139,10 @@ export const roomTopic = (conversationId: number): string => `r:${conversationId
 /** The port fronts use to reach actors: implemented by the runtime's actor client. */
 export interface ActorCaller {
   ask<R>(kind: ChatActorKind, id: number | string, msg: unknown, opts?: { timeoutMs?: number }): Promise<R>;
+  /**
+   * `ask` whose answer is handed to `settle` synchronously, as it is read from the ring: in order
+   * with the actor's posts read before and after it (see src/net/ws/fanout.ts).
+   */
+  call<R>(kind: ChatActorKind, id: number | string, msg: unknown, settle: (err: Error | null, value?: R) => void): void;
   tell(kind: ChatActorKind, id: number | string, msg: unknown): void;
 }

@@ -164,10 +164,15 @@ export class RoomActor {
       if (member.banned) throw new ChatError('forbidden', `banned from room ${this.#id}`);
       this.#ctx.services.rememberUsername(caller.id, caller.username);
       newMember = true;
-      this.#publish({ type: 'member_joined', data: { room_id: this.#id, user_id: caller.id, username: caller.username } });
     }
+    // One step, no await: count the subscriber, fix last_seq and answer. The reply enters the ring
+    // to that front ahead of every later event, and after every earlier one (which the socket,
+    // not yet subscribed, does not get): nothing lost, nothing twice, by construction.
     if (front !== undefined) this.#subs.set(front, (this.#subs.get(front) ?? 0) + 1);
-    return { room: this.#wireRoom(), conversation_id: this.#id, last_seq: this.#committedSeq, newMember };
+    const reply = this.#ctx.answer({ room: this.#wireRoom(), conversation_id: this.#id, last_seq: this.#committedSeq, newMember });
+    // After the reply: the joining socket sees its own arrival, as the other members do.
+    if (newMember) this.#publish({ type: 'member_joined', data: { room_id: this.#id, user_id: caller.id, username: caller.username } });
+    return reply;
   }
 
   async #leave(caller: Caller, front: number | undefined): Promise<{ left: boolean }> {
@@ -259,16 +264,12 @@ export class RoomActor {
   /** One post per front that holds subscribers (rooms), or to every front (DMs go to both users' sockets). */
   #publish(event: ServerEvent): void {
     const encoded = jsonEvent(event); // stringified once, whatever the number of fronts
-    // A front holding this conversation's events for a socket being resumed needs to know which
-    // conversation, and which seq the event carries (the resume's reply already holds those up to its to_seq).
-    const seq = (event.data as { seq?: unknown } | undefined)?.seq;
-    const about = typeof seq === 'number' ? { conversationId: this.#id, seq } : { conversationId: this.#id };
     if (this.#isDm()) {
-      this.#ctx.broadcast({ t: 'publish', users: [...this.#members.keys()], event: encoded, ...about });
+      this.#ctx.broadcast({ t: 'publish', users: [...this.#members.keys()], event: encoded, conversationId: this.#id });
       return;
     }
     // One post object for every front that holds subscribers (each send packs it).
-    const post: FrontPost = { t: 'publish', topics: [roomTopic(this.#id)], event: encoded, ...about };
+    const post: FrontPost = { t: 'publish', topics: [roomTopic(this.#id)], event: encoded };
     for (const [front, n] of this.#subs) if (n > 0) this.#ctx.post(front, post);
   }
 
@@ -302,45 +303,44 @@ export class RoomActor {
   }
 
   /**
-   * Events after `lastSeq` up to the committed seq at this instant (`to_seq`). With `front`, the
-   * caller is counted as a subscriber in the same instant, so every event after `to_seq` goes to
-   * that front, which holds them for the socket until this reply is delivered (the gateway's
-   * hold/release): nothing between the two is lost or sent twice.
+   * Events after `lastSeq` up to the committed seq at the instant of the answer (`to_seq`). With
+   * `front`, the caller is counted as a subscriber in that same instant, and the answer goes out
+   * then (`ctx.answer`): every event after `to_seq` follows it on the ring to that front, every
+   * earlier one is in it. What the store must supply is read first; the final step has no await.
    */
   async #resume(caller: Caller, lastSeq: number, front: number | undefined): Promise<ResumeReply> {
     this.#readable(caller);
-    const isMember = this.#members.has(caller.id);
-    const subscribed = isMember && !this.#isDm();
-    const counted = front !== undefined && subscribed;
-    if (counted) this.#subs.set(front, (this.#subs.get(front) ?? 0) + 1);
+    const subscribed = this.#members.has(caller.id) && !this.#isDm();
+    // Older than the window: read from the store, then take what was committed meanwhile from
+    // the window. A window too small to bridge the read (or none) reads again, a few times.
+    let stored: WireMessage[] = [];
+    for (let attempt = 0; attempt < 3 && !this.#windowFrom(lastSeq + 1 + stored.length); attempt++) {
+      const from = lastSeq + stored.length;
+      const to = this.#committedSeq;
+      if (to - lastSeq > RESUME_MAX_EVENTS) break;
+      const rows = await this.#ctx.services.store.messagesAfterSeq(this.#id, from, to - from);
+      stored = stored.concat(await this.#wire(rows.filter((r) => r.seq <= to)));
+    }
+    // From here to the answer: no await.
     const to = this.#committedSeq;
-    const reply = (recovered: boolean, events: ServerEvent[]): ResumeReply => ({
-      conversation_id: this.#id,
-      recovered,
-      from_seq: lastSeq + 1,
-      to_seq: to,
-      events,
-      subscribed,
-    });
+    if (front !== undefined && subscribed) this.#subs.set(front, (this.#subs.get(front) ?? 0) + 1);
+    const reply = (recovered: boolean, events: ServerEvent[]): ResumeReply =>
+      this.#ctx.answer({ conversation_id: this.#id, recovered, from_seq: lastSeq + 1, to_seq: to, events, subscribed });
     // A position ahead of the server (a client restored from elsewhere, or lying) cannot be
     // trusted for what it has: the client reloads with fetch_history.
     if (lastSeq > to) return reply(false, []);
-    if (lastSeq === to) return reply(true, []);
-    const recent = this.#recent;
-    if (recent.length > 0 && recent[0]!.seq <= lastSeq + 1) {
-      const events = recent.filter((m) => m.seq > lastSeq && m.seq <= to).map((m): ServerEvent => ({ type: 'message', data: m }));
-      return reply(true, events);
-    }
-    if (to - lastSeq > RESUME_MAX_EVENTS) return reply(false, []);
-    try {
-      const rows = await this.#ctx.services.store.messagesAfterSeq(this.#id, lastSeq, to - lastSeq);
-      const wire = await this.#wire(rows.filter((r) => r.seq <= to));
-      return reply(true, wire.map((m): ServerEvent => ({ type: 'message', data: m })));
-    } catch (e) {
-      // The front will not subscribe the socket: give its count back.
-      if (counted) this.#unsub(front);
-      throw e;
-    }
+    const next = lastSeq + 1 + stored.length;
+    if (next <= to && !this.#windowFrom(next)) return reply(false, []);
+    const recent = next > to ? [] : this.#recent.filter((m) => m.seq >= next && m.seq <= to);
+    const events = stored.concat(recent).map((m): ServerEvent => ({ type: 'message', data: m }));
+    return reply(true, events);
+  }
+
+  /** The window holds every committed message from `seq` on (or there is none past it). */
+  #windowFrom(seq: number): boolean {
+    if (seq > this.#committedSeq) return true;
+    const first = this.#recent[0];
+    return first !== undefined && first.seq <= seq;
   }
 
   #indexClient(m: WireMessage): void {

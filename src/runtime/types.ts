@@ -67,6 +67,13 @@ export interface ActorContext {
    * the failure itself, e.g. with `stopSelf()`).
    */
   defer<R>(p: Promise<R>): R;
+  /**
+   * Answer the ask being handled now, in this very turn, instead of when `receive` settles (its
+   * value is then not sent again; a tell is not answered). The reply enters the ring to the asker
+   * before anything the actor posts after this call: a room fixes `last_seq` and answers a join in
+   * one step, so the joining front sees every later event after the reply, and none before it.
+   */
+  answer(value: unknown): void;
 }
 
 export type ActorFactory = (id: string, ctx: ActorContext) => Actor;

@@ -38,6 +38,7 @@ export async function setup(ctx: FrontContext): Promise<FrontServices> {
   });
   const actors: ActorCaller = {
     ask: (kind, id, msg, opts) => ctx.actors.ask(kind, String(id), msg, opts),
+    call: (kind, id, msg, settle) => ctx.actors.call(kind, String(id), msg, settle),
     tell: (kind, id, msg) => void ctx.actors.tell(kind, String(id), msg),
   };
   // One budget per user across the node's fronts. A front that replaces a dead one first frees

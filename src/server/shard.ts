@@ -98,6 +98,11 @@ class ShardChatContext implements ChatContext {
     return this.#actor.defer(p);
   }
 
+  answer<R>(value: R): R {
+    this.#actor.answer(value);
+    return value;
+  }
+
   stopSelf(): void {
     this.#actor.stopSelf();
   }

@@ -32,7 +32,13 @@ export function liveSuite(t: Test, backend: Backend): void {
     const joinedA = await a.ok('join_room', { room_id: id });
     t.equal(joinedA.room_id, id);
     t.equal(joinedA.room.name, 'general');
-    t.ok(a.of('joined').length === 1, 'a joined event');
+    t.equal(a.of('joined').length, 0, 'a request with an id gets one reply, the ack: no joined event beside it');
+    const ackCount = a.of('ack').length;
+    a.send({ type: 'join_room', data: { room_id: id } });
+    t.match((await a.waitFor((f) => f.type === 'joined')).data, { room_id: id, last_seq: Number }, 'without an id, the joined event is the reply');
+    a.send({ type: 'ping' });
+    await a.waitFor((f) => f.type === 'pong');
+    t.equal(a.of('ack').length, ackCount, 'and no ack');
     await b.ok('join_room', { room_id: id, user_id: bob.id });
     const sends = [];
     for (let i = 0; i < 10; i++) {
@@ -53,14 +59,12 @@ export function liveSuite(t: Test, backend: Backend): void {
     t.same(Object.keys(m), ['id', 'uuid', 'conversation_id', 'room_id', 'seq', 'author_id', 'author', 'content', 'message_type', 'parent_message_id', 'thread_count', 'is_edited', 'edit_count', 'is_pinned', 'metadata', 'client_id', 'created_at']);
 
     // History: the recent window and beyond, by cursor.
-    const hist = await a.ok('fetch_history', { conversation_id: id, limit: 5 });
-    t.equal(hist.count, 5);
-    const page = a.of('history').at(-1)!.data;
+    const page = await a.ok('fetch_history', { conversation_id: id, limit: 5 });
     t.same(page.messages.map((x: any) => x.seq), [16, 17, 18, 19, 20]);
-    t.same(hist, { ...page, count: 5 }, 'the ack carries the page the history event does');
+    t.same(Object.keys(page), ['conversation_id', 'messages', 'has_more', 'next_cursor'], 'the ack carries the page');
+    t.equal(a.of('history').length, 0, 'and no history event beside it');
     t.equal(page.has_more, true);
-    await a.ok('fetch_history', { conversation_id: id, before: page.next_cursor, limit: 100 });
-    const older = a.of('history').at(-1)!.data;
+    const older = await a.ok('fetch_history', { conversation_id: id, before: page.next_cursor, limit: 100 });
     t.same(older.messages.map((x: any) => x.seq), Array.from({ length: 15 }, (_, i) => i + 1));
     t.equal(older.has_more, false);
     const rest = await call(live.url, 'GET', `/api/v1/rooms/${id}/messages?limit=3`, { token: bob.token });
@@ -71,8 +75,8 @@ export function liveSuite(t: Test, backend: Backend): void {
     t.equal(next.body.messages.length, 17);
 
     // Leave: no more messages for b.
-    await b.ok('leave_room', { room_id: id });
-    t.ok(b.of('left').length === 1);
+    t.same(await b.ok('leave_room', { room_id: id }), { room_id: id });
+    t.equal(b.of('left').length, 0, 'the ack alone');
     await a.ok('send_message', { room_id: id, content: 'after leave' });
     await a.waitFor((f) => f.type === 'message' && f.data.seq === 21);
     t.equal(messagesOf(b, id).length, 20, 'a member who left hears nothing more');
@@ -365,9 +369,9 @@ export function liveSuite(t: Test, backend: Backend): void {
     await new Promise((r) => setTimeout(r, 50));
     const fromFresh = fresh.frames.length;
     const fromJoined = joined.frames.length;
-    // ...and a third socket of his joins a room meanwhile: everything after its last_seq follows `joined`.
-    // ...and a fourth joins a room and, in the same breath, resumes it: the resume is refused
-    // (the join holds that room), and the join still misses nothing.
+    // ...and a third socket of his joins a room meanwhile: everything after its last_seq follows the ack.
+    // ...and a fourth joins a room and, in the same breath, resumes it: that conversation of the
+    // resume is refused (the join is in flight), and the join still misses nothing.
     const [ackFresh, ackJoined, join, join2, clash] = await Promise.all([
       fresh.ok('resume', { positions: { [rooms[0]!]: 2, [rooms[1]!]: 0, [dm]: 5, 999999999: 0 } }),
       joined.ok('resume', { positions: { [rooms[2]!]: 1 } }),
@@ -375,7 +379,7 @@ export function liveSuite(t: Test, backend: Backend): void {
       twice.ok('join_room', { room_id: rooms[2]! }),
       twice.request('resume', { positions: { [rooms[2]!]: 0 } }),
     ]);
-    t.match(clash.data, { code: 'conflict' }, 'a resume of a room the socket is joining is refused');
+    t.match(clash.data.conversations, [{ conversation_id: rooms[2]!, error: 'conflict' }], 'a resume of a room the socket is joining is refused');
     await new Promise((r) => setTimeout(r, 200));
     sending = false;
     await sender;
@@ -404,11 +408,12 @@ export function liveSuite(t: Test, backend: Backend): void {
     check(joined, fromJoined, rooms[2]!, ackJoined);
     t.ok(last.get(rooms[0]!)! > 20, `messages kept coming during the resume (${[...last.values()].join(', ')})`);
     const checkJoin = (c: TestClient, id: number, j: { last_seq: number }) => {
-      const at = c.frames.findIndex((f) => f.type === 'joined' && f.data.room_id === id);
+      const at = c.frames.findIndex((f) => f.type === 'ack' && f.data.room_id === id && f.data.last_seq === j.last_seq);
       const of = (f: { type: string; data?: any }) => f.type === 'message' && f.data.conversation_id === id;
-      t.equal(c.frames.slice(0, at).filter(of).length, 0, 'no message before joined');
+      t.ok(at >= 0, 'the join is acked');
+      t.equal(c.frames.slice(0, at).filter(of).length, 0, 'no message before the join\'s ack');
       const seqs = c.frames.slice(at + 1).filter(of).map((f) => f.data.seq);
-      t.same(seqs, Array.from({ length: last.get(id)! - j.last_seq }, (_, i) => j.last_seq + 1 + i), `after joined (last_seq ${j.last_seq}): every later message once, in order`);
+      t.same(seqs, Array.from({ length: last.get(id)! - j.last_seq }, (_, i) => j.last_seq + 1 + i), `after the ack (last_seq ${j.last_seq}): every later message once, in order`);
     };
     checkJoin(joiner, rooms[1]!, join);
     checkJoin(twice, rooms[2]!, join2);

@@ -171,7 +171,7 @@ export class TestClient {
   /** Send an operation with an id; resolves with the ack or error frame answering it. */
   async request(type: string, data?: unknown): Promise<Frame> {
     const id = `c-${++this.#next}`;
-    const reply = this.waitFor((f) => f.reply_to === id && (f.type === 'ack' || f.type === 'error' || f.type === 'authenticated'));
+    const reply = this.waitFor((f) => f.reply_to === id && (f.type === 'ack' || f.type === 'error'));
     this.send(data === undefined ? { type, id } : { type, id, data });
     return reply;
   }

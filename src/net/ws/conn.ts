@@ -1,14 +1,17 @@
 /**
  * One WebSocket connection's state on its front thread (uWS user data). The socket itself is
  * only valid between `open` and `close`; `closed` is set first thing in `close`, and everything
- * that runs after an `await` checks it before touching the socket.
+ * that runs later (a reply, a timer) checks it before touching the socket.
  */
 import type { Caller } from '../../actors/messages.js';
-import type { PreEncoded, SubProtocol } from '../../protocol/codec.js';
+import type { SubProtocol } from '../../protocol/codec.js';
+import type { WebSocket } from '../uws.js';
 
 export interface Conn {
   readonly protocol: SubProtocol;
   readonly binary: boolean;
+  /** The uWS socket from `open` to `close`; null before and after. */
+  ws: WebSocket<Conn> | null;
   /** Set once authenticated (at the upgrade or by `authenticate`). */
   user: Caller | null;
   /** Access token expiry, epoch ms. */
@@ -18,6 +21,12 @@ export interface Conn {
   sessionOpen: boolean;
   /** Rooms this socket joined (subscribed to); null until the first (most sockets idle: no Set each). */
   rooms: Set<number> | null;
+  /**
+   * Conversations with a join or resume in flight on this socket: until its reply, the socket is
+   * off the conversation's topic and its direct (DM) events are not sent, since the reply carries
+   * them (see ./fanout.ts). Null when none (most sockets: no Set each).
+   */
+  pending: Set<number> | null;
   closed: boolean;
   /** The authentication deadline of a socket not yet authenticated. */
   timer: NodeJS.Timeout | null;
@@ -25,39 +34,30 @@ export interface Conn {
   floods: number;
   floodSince: number;
   remote: string;
-  /** When the server last pinged this socket, or it opened (clock ms; see the gateway's sweep). */
+  /** When the server last pinged this socket, or it opened (clock ms; see ./sweep.ts). */
   pingedAt: number;
-  /**
-   * Live events held back per conversation while that conversation's `resume` is answered (the
-   * gateway's hold/release); null when no resume is in flight (most sockets: no Map each).
-   */
-  held: Map<number, HeldEvent[]> | null;
-}
-
-/** An event held for a socket being resumed, with the seq it carries (none for member_joined and the like). */
-export interface HeldEvent {
-  pre: PreEncoded;
-  seq: number | undefined;
-  /** Sent to the user's sockets (DMs), not to a room's subscribers: the socket gets it either way. */
-  direct: boolean;
+  /** Behind its backpressure limit at the last sweep. */
+  lagging: boolean;
 }
 
 export function newConn(protocol: SubProtocol, remote: string): Conn {
   return {
     protocol,
     binary: protocol === 'veza.msgpack',
+    ws: null,
     user: null,
     expiresAt: 0,
     sessionId: '',
     sessionOpen: false,
     rooms: null,
+    pending: null,
     closed: false,
     timer: null,
     floods: 0,
     floodSince: 0,
     remote,
     pingedAt: 0,
-    held: null,
+    lagging: false,
   };
 }
 

@@ -11,6 +11,7 @@
  */
 import { errorFromWire } from '../transport/codec.js';
 import { RuntimeError } from '../errors.js';
+import { PendingRequests, type Settle } from '../requests.js';
 import type { PeerLink } from '../transport/peer-link.js';
 import { shardOf } from './placement.js';
 import type { ActorEnvelope, ActorRef, ReplyEnvelope } from '../transport/envelopes.js';
@@ -21,13 +22,6 @@ export interface AskOptions {
   timeoutMs?: number;
   /** The asking actor, when an actor asks (it becomes the `from` its target sees). */
   from?: ActorRef;
-}
-
-interface Pending {
-  resolve: (value: unknown) => void;
-  reject: (err: Error) => void;
-  timer: NodeJS.Timeout;
-  peer: number;
 }
 
 export interface ActorClientOptions {
@@ -48,11 +42,11 @@ export class ActorClient {
   readonly #links: ReadonlyMap<number, PeerLink>;
   readonly #askTimeoutMs: number;
   readonly #local: ((env: ActorEnvelope, peer: number) => void) | undefined;
-  readonly #pending = new Map<number, Pending>();
+  /** Asks waiting for their reply, tagged with the peer they went to. */
+  readonly #pending = new PendingRequests<number>();
   readonly #onPause = new Set<Listener>();
   readonly #onResume = new Set<Listener>();
   readonly #blocked = new Set<number>();
-  #nextReq = 1;
 
   constructor(opts: ActorClientOptions) {
     this.#topology = opts.topology;
@@ -82,40 +76,37 @@ export class ActorClient {
 
   /** Request and reply. Rejects with the actor's error (a ChatError keeps its code), or a RuntimeError. */
   ask<T = unknown>(kind: string, id: string, msg: unknown, opts: AskOptions = {}): Promise<T> {
+    return new Promise<T>((resolve, reject) => this.call<T>(kind, id, msg, (err, value) => (err ? reject(err) : resolve(value as T)), opts));
+  }
+
+  /**
+   * `ask` with a callback, called synchronously when the reply is read from the ring: in the same
+   * turn as the envelopes before and after it from the same shard, so a front can act on a reply
+   * in order with the actor's posts (a Promise's continuation runs only after the whole batch).
+   */
+  call<T = unknown>(kind: string, id: string, msg: unknown, settle: Settle<T>, opts: AskOptions = {}): void {
     const peer = this.#peerFor(kind, id);
-    const req = this.#nextReq++;
-    if (this.#nextReq > 0x3fffffff) this.#nextReq = 1;
     const timeoutMs = opts.timeoutMs ?? this.#askTimeoutMs;
-    return new Promise<T>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        if (!this.#pending.delete(req)) return;
-        reject(
-          new RuntimeError(
-            'ask_timeout',
-            `ask to ${kind}/${id} on ${this.#topology.describe(peer)} got no reply within ${timeoutMs} ms`,
-          ),
-        );
-      }, timeoutMs);
-      this.#pending.set(req, { resolve: resolve as (v: unknown) => void, reject, timer, peer });
-      const env: ActorEnvelope = opts.from
-        ? { type: 'ask', kind, id, msg, req, from: opts.from }
-        : { type: 'ask', kind, id, msg, req };
-      let sent: boolean;
-      try {
-        sent = this.#send(peer, env);
-      } catch (err) {
-        this.#settle(req, err as Error);
-        return;
-      }
-      if (!sent) {
-        this.#settle(
-          req,
-          new RuntimeError('backpressure', `link to ${this.#topology.describe(peer)} is saturated; retry after it drains`, {
-            retryAfterMs: 50,
-          }),
-        );
-      }
+    const req = this.#pending.open(settle, {
+      tag: peer,
+      timeoutMs,
+      onTimeout: () =>
+        new RuntimeError('ask_timeout', `ask to ${kind}/${id} on ${this.#topology.describe(peer)} got no reply within ${timeoutMs} ms`),
     });
+    const env: ActorEnvelope = opts.from ? { type: 'ask', kind, id, msg, req, from: opts.from } : { type: 'ask', kind, id, msg, req };
+    let sent: boolean;
+    try {
+      sent = this.#send(peer, env);
+    } catch (err) {
+      this.#pending.reject(req, err as Error);
+      return;
+    }
+    if (!sent) {
+      this.#pending.reject(
+        req,
+        new RuntimeError('backpressure', `link to ${this.#topology.describe(peer)} is saturated; retry after it drains`, { retryAfterMs: 50 }),
+      );
+    }
   }
 
   /** Stop an actor (its `passivate` runs), ordered after what this thread sent it before. */
@@ -163,19 +154,13 @@ export class ActorClient {
 
   /** A reply arrived (from a ring, or from this thread's own host). */
   settleReply(reply: ReplyEnvelope): void {
-    if (reply.ok) this.#settle(reply.req, undefined, reply.value);
-    else this.#settle(reply.req, errorFromWire(reply.error));
+    if (reply.ok) this.#pending.resolve(reply.req, reply.value);
+    else this.#pending.reject(reply.req, errorFromWire(reply.error));
   }
 
   /** The thread `peer` died: every ask sent to it fails now, with `err`. */
   failPeer(peer: number, err: Error): number {
-    let failed = 0;
-    for (const [req, p] of this.#pending) {
-      if (p.peer !== peer) continue;
-      this.#settle(req, err);
-      failed++;
-    }
-    return failed;
+    return this.#pending.failWhere((p) => p === peer, err);
   }
 
   /** A link's writability changed (the runtime wires PeerLink's onPause/onDrain here). */
@@ -193,16 +178,7 @@ export class ActorClient {
 
   /** This thread is stopping: fail every pending ask. */
   close(): void {
-    for (const req of [...this.#pending.keys()]) this.#settle(req, new RuntimeError('stopped', 'the runtime is stopping'));
-  }
-
-  #settle(req: number, err: Error | undefined, value?: unknown): void {
-    const p = this.#pending.get(req);
-    if (!p) return; // timed out, or its thread died: the late reply is dropped
-    this.#pending.delete(req);
-    clearTimeout(p.timer);
-    if (err) p.reject(err);
-    else p.resolve(value);
+    this.#pending.close(new RuntimeError('stopped', 'the runtime is stopping'));
   }
 
   #peerFor(kind: string, id: string): number {

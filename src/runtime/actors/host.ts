@@ -242,13 +242,20 @@ export class ActorHost {
   async #handle(act: Activation, env: TellEnvelope | AskEnvelope, peer: number): Promise<void> {
     let value: unknown;
     let activated = false;
+    const asked = env.type === 'ask' ? { peer, req: env.req, answered: false } : null;
     try {
       const actor = act.actor ?? (await this.#activate(act));
       activated = true;
-      value = await actor.receive(env.msg, this.#sender(peer, env.from));
+      act.ctx.asked = asked;
+      try {
+        value = await actor.receive(env.msg, this.#sender(peer, env.from));
+      } finally {
+        act.ctx.asked = null;
+      }
       act.failures = 0;
     } catch (err) {
-      if (env.type === 'ask') this.#replyError(peer, env.req, err);
+      if (asked !== null && !asked.answered) this.#replyError(peer, asked.req, err);
+      else if (asked !== null) this.#opts.log.error('actor failed after answering', { actor: `${act.ref.kind}/${act.ref.id}`, err });
       // A ChatError other than `internal` from `receive` is the actor's answer (forbidden,
       // not_found, ...), given on purpose with its state intact: not a failure to restart from.
       if (activated && isRefusal(err)) return;
@@ -256,7 +263,7 @@ export class ActorHost {
       return;
     }
     if (value instanceof Deferred) {
-      const req = env.type === 'ask' ? env.req : null;
+      const req = asked !== null && !asked.answered ? asked.req : null;
       value.promise.then(
         (v) => {
           if (req !== null) this.#opts.reply(peer, { type: 'reply', req, ok: true, value: v });
@@ -268,7 +275,7 @@ export class ActorHost {
       );
       return;
     }
-    if (env.type === 'ask') this.#opts.reply(peer, { type: 'reply', req: env.req, ok: true, value });
+    if (asked !== null && !asked.answered) this.#opts.reply(peer, { type: 'reply', req: asked.req, ok: true, value });
   }
 
   async #activate(act: Activation): Promise<Actor> {
@@ -352,6 +359,8 @@ class HostActorContext implements ActorContext {
   readonly #opts: ActorHostOptions;
   readonly #host: ActorHost;
   #log: Logger | null = null;
+  /** The ask being handled (set by the host around `receive`), for `answer`. */
+  asked: { peer: number; req: number; answered: boolean } | null = null;
 
   constructor(opts: ActorHostOptions, ref: ActorRef, host: ActorHost) {
     this.self = ref;
@@ -395,5 +404,12 @@ class HostActorContext implements ActorContext {
 
   defer<R>(p: Promise<R>): R {
     return new Deferred(p) as unknown as R;
+  }
+
+  answer(value: unknown): void {
+    const asked = this.asked;
+    if (asked === null || asked.answered) return;
+    asked.answered = true;
+    this.#opts.reply(asked.peer, { type: 'reply', req: asked.req, ok: true, value });
   }
 }

@@ -18,6 +18,7 @@ import type { FromWorker, LinkSpec, ToWorker, WorkerBoot } from './control-messa
 import { CpuPool } from '../cpu/pool.js';
 import { siblingModule, workerExecArgv } from './entry.js';
 import { RuntimeError } from '../errors.js';
+import { PendingRequests } from '../requests.js';
 import { Ring } from '../transport/ring.js';
 import { restartWithBackoff, type SupervisionStrategy } from '../actors/supervision.js';
 import { Topology, type Role } from './topology.js';
@@ -74,7 +75,8 @@ interface Slot {
   readyAt: number;
   failures: number;
   restartTimer: NodeJS.Timeout | null;
-  control: Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>;
+  /** Control requests to this thread's current incarnation. */
+  control: PendingRequests;
   stopped: (() => void) | null;
 }
 
@@ -90,7 +92,6 @@ export class Supervisor extends EventEmitter {
   readonly #log = createLogger({ role: 'supervisor' });
   #started = false;
   #stopping: Promise<void> | null = null;
-  #nextControl = 1;
 
   /** Start every thread; resolves once all are ready, rejects (having stopped them) if one fails setup. */
   static async start(opts: SupervisorOptions): Promise<Supervisor> {
@@ -128,7 +129,7 @@ export class Supervisor extends EventEmitter {
         readyAt: 0,
         failures: 0,
         restartTimer: null,
-        control: new Map(),
+        control: new PendingRequests(),
         stopped: null,
       });
     }
@@ -149,11 +150,7 @@ export class Supervisor extends EventEmitter {
     const slot = this.#slot(role, index);
     const worker = slot.worker;
     if (!worker) return Promise.reject(new RuntimeError('worker_exited', `${role} ${index} is restarting`));
-    const req = this.#nextControl++;
-    return new Promise((resolve, reject) => {
-      slot.control.set(req, { resolve, reject });
-      worker.postMessage({ type: 'control', req, msg } satisfies ToWorker);
-    });
+    return slot.control.promise((req) => worker.postMessage({ type: 'control', req, msg } satisfies ToWorker));
   }
 
   /** Graceful stop: fronts, then shards, then the CPU pool. Idempotent. */
@@ -265,11 +262,8 @@ export class Supervisor extends EventEmitter {
           return;
         }
         case 'control-reply': {
-          const p = slot.control.get(m.req);
-          if (!p) return;
-          slot.control.delete(m.req);
-          if (m.ok) p.resolve(m.value);
-          else p.reject(errorFromWire(m.error));
+          if (m.ok) slot.control.resolve(m.req, m.value);
+          else slot.control.reject(m.req, errorFromWire(m.error));
           return;
         }
         case 'stopped':
@@ -300,10 +294,7 @@ export class Supervisor extends EventEmitter {
     slot.worker = null;
     slot.cpuPort?.close();
     slot.cpuPort = null;
-    for (const p of slot.control.values()) {
-      p.reject(new RuntimeError('worker_exited', `${slot.role} ${slot.index} exited before answering`));
-    }
-    slot.control.clear();
+    slot.control.close(new RuntimeError('worker_exited', `${slot.role} ${slot.index} exited before answering`));
     this.emit('exit', { role: slot.role, index: slot.index, code } satisfies WorkerExitEvent);
     if (this.#stopping || !this.#started) return;
 

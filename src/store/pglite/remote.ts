@@ -1,6 +1,7 @@
 import type { MessagePort } from 'node:worker_threads';
 import { ChatError, ERROR_CODES, type ErrorCode, type ErrorDetail } from '../../errors.js';
 import { log } from '../../log.js';
+import { PendingRequests } from '../../runtime/requests.js';
 import type { Store } from '../store.js';
 
 /**
@@ -136,49 +137,31 @@ export function serveStore(store: Store, port: MessagePort): { close(): void } {
  * not the store behind it. The port holds the event loop open only while calls are pending.
  */
 export function remoteStore(port: MessagePort): Store {
-  let nextId = 1;
   let closed = false;
-  const pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+  // The port holds the event loop open only while calls are pending.
+  const pending = new PendingRequests({ onBusy: () => port.ref(), onIdle: () => port.unref() });
   const gone = () => new ChatError('internal', 'store connection closed');
 
-  const settle = (id: number) => {
-    const p = pending.get(id);
-    pending.delete(id);
-    if (pending.size === 0) port.unref();
-    return p;
-  };
-
   port.on('message', (msg: StoreReply) => {
-    const p = settle(msg.id);
-    if (!p) return;
-    if (msg.type === 'result') p.resolve(msg.value);
-    else p.reject(fromWire(msg.error));
+    if (msg.type === 'result') pending.resolve(msg.id, msg.value);
+    else pending.reject(msg.id, fromWire(msg.error));
   });
   port.on('close', () => {
     closed = true;
-    for (const [id, p] of pending) {
-      settle(id);
-      p.reject(gone());
-    }
+    pending.close(gone());
   });
   port.unref();
 
-  const call = (method: Method, args: unknown[]): Promise<unknown> =>
-    new Promise((resolve, reject) => {
-      if (closed) {
-        reject(gone());
-        return;
-      }
-      const id = nextId++;
-      pending.set(id, { resolve, reject });
-      if (pending.size === 1) port.ref();
+  const call = (method: Method, args: unknown[]): Promise<unknown> => {
+    if (closed) return Promise.reject(gone());
+    return pending.promise((id) => {
       try {
         port.postMessage({ type: 'call', id, method, args } satisfies StoreCall);
       } catch (e) {
-        settle(id);
-        reject(new ChatError('internal', `arguments of ${method} cannot be sent to the store`, { cause: e }));
+        throw new ChatError('internal', `arguments of ${method} cannot be sent to the store`, { cause: e });
       }
     });
+  };
 
   const proxy: Record<string, unknown> = {
     backend: 'remote',

@@ -1,0 +1,53 @@
+/**
+ * The HTTP upgrade to WebSocket: the sub-protocol, the Origin allowlist, and a token given at the
+ * upgrade (`Authorization: Bearer`, or `?access_token=`), verified here, synchronously, so the
+ * upgrade happens in the same handler (no async upgrade). A refusal is an HTTP answer with the
+ * REST error body; nothing is upgraded.
+ */
+import type { AccessTokens } from '../../auth/jwt.js';
+import { bearerToken } from '../../auth/jwt.js';
+import type { Config } from '../../config/schema.js';
+import { toChatError } from '../../errors.js';
+import { selectSubprotocol } from '../../protocol/codec.js';
+import type { HttpRequest, HttpResponse, us_socket_context_t } from '../uws.js';
+import { newConn } from './conn.js';
+
+export function upgradeHandler(config: Config, tokens: AccessTokens) {
+  return (res: HttpResponse, req: HttpRequest, context: us_socket_context_t): void => {
+    const key = req.getHeader('sec-websocket-key');
+    const offered = req.getHeader('sec-websocket-protocol');
+    const extensions = req.getHeader('sec-websocket-extensions');
+    const origin = req.getHeader('origin');
+    const token = bearerToken(req.getHeader('authorization')) ?? new URLSearchParams(req.getQuery() ?? '').get('access_token');
+    const remote = Buffer.from(res.getRemoteAddressAsText()).toString();
+    const protocol = selectSubprotocol(offered);
+    if (protocol === null) return refuse(res, 400, 'validation_failed', 'no supported sub-protocol offered (veza.json, veza.msgpack)');
+    // The allowlist keeps other sites' pages from opening sockets with a user's token: a browser
+    // always sends Origin on a WebSocket upgrade. A client without one is not a browser, and
+    // refusing it would protect nothing (any other client can send an allowed Origin).
+    const allow = config.server.originAllowlist;
+    if (allow.length > 0 && origin !== '' && !allow.includes(origin)) return refuse(res, 403, 'forbidden', 'origin not allowed');
+    const conn = newConn(protocol, remote);
+    // Echo the sub-protocol only when the client offered one (RFC 6455 §4.2.2).
+    const echoed = offered ? protocol : '';
+    if (token) {
+      try {
+        const claims = tokens.verifySync(token);
+        conn.user = { id: claims.user_id, username: claims.username, role: claims.role };
+        conn.expiresAt = claims.exp * 1000;
+      } catch (e) {
+        const err = toChatError(e);
+        return refuse(res, 401, 'unauthenticated', err.code === 'unauthenticated' ? err.message : 'invalid token');
+      }
+    }
+    res.upgrade(conn, key, echoed, extensions, context);
+  };
+}
+
+function refuse(res: HttpResponse, status: number, code: string, message: string): void {
+  const text = status === 401 ? '401 Unauthorized' : status === 403 ? '403 Forbidden' : '400 Bad Request';
+  res
+    .writeStatus(text)
+    .writeHeader('content-type', 'application/json; charset=utf-8')
+    .end(JSON.stringify({ error: { code, message } }));
+}
