@@ -69,7 +69,7 @@ export class SessionActor {
         if (subscribe.has(conversation_id) && r.subscribed) (this.#rooms ??= new Set()).add(conversation_id);
         out.push(r);
       } catch (e) {
-        const { code, message } = toChatError(e);
+        const { code, message } = toChatError(e).toWire();
         out.push({ conversation_id, error: { code, message } });
       }
     }
