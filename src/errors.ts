@@ -1,95 +1,56 @@
 /**
- * Stable error codes of the wire contract (PROTOCOL.md "Errors and close codes").
- * Tests match `code`, never the message text.
+ * Errors and the wire. Every thrown value reaches a client through `toChatError` here: the REST
+ * layer (src/net/http/reply.ts), the WebSocket gateway (`toChatError(e).toWire()`, or
+ * `toWireError(e).error`), errors crossing threads (src/runtime/transport/codec.ts) and the
+ * PGlite store port (src/store/pglite/remote.ts) all go through it, so one thrown value gets one
+ * code, one message and one HTTP status wherever it surfaces.
+ *
+ * What it knows: a ChatError (RuntimeError and FrameError are ChatErrors) is already safe to show;
+ * a ZodError is `validation_failed` with one detail per issue (src/protocol/zod-errors.ts); a
+ * PostgreSQL server error gets the code its SQLSTATE means (src/store/pg-errors.ts: a unique
+ * violation is `conflict`, a missing reference `not_found`, a refused value `validation_failed`);
+ * anything else is `internal`. An `internal` error never shows its message, details or stack: the
+ * client reads "internal error" and the edge that answers logs `cause`.
  */
-export const ERROR_CODES = [
-  'invalid_frame',
-  'validation_failed',
-  'unauthenticated',
-  'forbidden',
-  'not_found',
-  'rate_limited',
-  'payload_too_large',
-  'content_rejected',
-  'conflict',
-  'internal',
-  'not_implemented',
-  'method_not_allowed',
-  'invalid_json',
-] as const;
+import { z } from 'zod';
+import { ChatError, INTERNAL_MESSAGE, type ErrorBody } from './chat-error.js';
+import { zodToChatError } from './protocol/zod-errors.js';
+import { isServerError, pgErrorToChatError } from './store/pg-errors.js';
 
-export type ErrorCode = (typeof ERROR_CODES)[number];
+export {
+  ChatError,
+  ERROR_CODES,
+  HTTP_STATUS,
+  INTERNAL_MESSAGE,
+  isChatError,
+  type ErrorBody,
+  type ErrorCode,
+  type ErrorDetail,
+} from './chat-error.js';
 
-/** The HTTP status each code maps to on the REST surface. */
-export const HTTP_STATUS: Readonly<Record<ErrorCode, number>> = Object.freeze({
-  invalid_frame: 400,
-  validation_failed: 400,
-  unauthenticated: 401,
-  forbidden: 403,
-  not_found: 404,
-  conflict: 409,
-  payload_too_large: 413,
-  content_rejected: 422,
-  rate_limited: 429,
-  internal: 500,
-  not_implemented: 501,
-  method_not_allowed: 405,
-  invalid_json: 400,
-});
-
-export interface ErrorDetail {
-  path: string;
-  message: string;
-}
-
-/** An error that is safe to show a client: a stable code, a message, optional details. */
-export class ChatError extends Error {
-  readonly code: ErrorCode;
-  readonly details: ErrorDetail[] | undefined;
-  readonly retryAfterMs: number | undefined;
-  readonly #status: number | undefined;
-
-  /**
-   * `status` overrides the code's usual HTTP status where the contract needs it: an overloaded
-   * server answers `rate_limited` with 503 (the code list of PROTOCOL.md has no "unavailable").
-   */
-  constructor(
-    code: ErrorCode,
-    message: string,
-    opts: { details?: ErrorDetail[]; retryAfterMs?: number; status?: number; cause?: unknown } = {},
-  ) {
-    super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
-    this.name = 'ChatError';
-    this.code = code;
-    this.details = opts.details;
-    this.retryAfterMs = opts.retryAfterMs;
-    this.#status = opts.status;
-  }
-
-  get status(): number {
-    return this.#status ?? HTTP_STATUS[this.code];
-  }
-
-  /** The `error.data` object of a WebSocket error frame. */
-  toWire(): { code: ErrorCode; message: string; retry_after_ms?: number; details?: ErrorDetail[] } {
-    const out: { code: ErrorCode; message: string; retry_after_ms?: number; details?: ErrorDetail[] } = {
-      code: this.code,
-      message: this.message,
-    };
-    if (this.retryAfterMs !== undefined) out.retry_after_ms = this.retryAfterMs;
-    if (this.details !== undefined) out.details = this.details;
-    return out;
-  }
-}
-
-export function isChatError(e: unknown): e is ChatError {
-  return e instanceof ChatError;
-}
-
-/** Anything that is not a ChatError becomes `internal`, without leaking its message. */
+/** Any thrown value as the ChatError a client may see (see the top of this file). */
 export function toChatError(e: unknown): ChatError {
   if (e instanceof ChatError) return e;
-  return new ChatError('internal', 'internal error', { cause: e });
+  if (e instanceof z.core.$ZodError) return zodToChatError(e as z.ZodError);
+  if (isServerError(e)) return pgErrorToChatError(e);
+  return new ChatError('internal', INTERNAL_MESSAGE, { cause: e });
+}
+
+/** A thrown value as a client receives it: the error object, and the HTTP status it is sent with. */
+export interface WireFailure {
+  status: number;
+  error: ErrorBody;
+  /**
+   * For `internal` only: what to log, the original failure (a ChatError's `cause` when it has
+   * one). Undefined for errors that are the client's to fix.
+   */
+  internal: unknown;
+}
+
+/** The one conversion of a thrown value to the wire: `toChatError`, then `ChatError.toWire`. */
+export function toWireError(e: unknown): WireFailure {
+  const err = toChatError(e);
+  return { status: err.status, error: err.toWire(), internal: err.code === 'internal' ? (err.cause ?? err) : undefined };
 }
 
 /** WebSocket close codes (PROTOCOL.md). */

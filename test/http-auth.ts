@@ -38,7 +38,10 @@ function scenarios(t: Test, s: AuthServer): void {
     t.equal(down.status, 503);
     t.same(down.body.checks, { database: 'ok', redis: 'failed' });
     t.notMatch(down.text, /redis down/, 'the reason is logged, not sent');
-    t.equal((await call(s.url, 'POST', '/health')).status, 405);
+    const wrongMethod = await call(s.url, 'POST', '/health');
+    t.equal(wrongMethod.status, 405);
+    t.equal(wrongMethod.body.error.code, 'method_not_allowed');
+    t.equal(wrongMethod.headers.get('allow'), 'GET');
     t.equal((await api('GET', '/nothing/here')).status, 404);
   });
 
@@ -74,7 +77,7 @@ function scenarios(t: Test, s: AuthServer): void {
     for (const raw of ['{"username":', 'username=newbie', '']) {
       const r = await api('POST', '/auth/register', { raw, headers: { 'content-type': 'application/json' } });
       t.equal(r.status, 400, `raw ${JSON.stringify(raw)}`);
-      t.equal(r.body.error.code, raw === '' ? 'validation_failed' : 'invalid_frame');
+      t.equal(r.body.error.code, raw === '' ? 'validation_failed' : 'invalid_json');
     }
     t.equal(await s.store.getUserByUsername('newbie'), null, 'no row');
   });

@@ -81,8 +81,16 @@ t.test('over real HTTP', async (t) => {
     t.equal(nf.body.error.code, 'not_found');
     const na = await call(url, 'POST', '/things/1', { body: {} });
     t.equal(na.status, 405);
-    t.equal(na.body.error.code, 'not_found');
+    t.equal(na.body.error.code, 'method_not_allowed');
     t.equal(na.headers.get('allow'), 'GET, DELETE');
+    t.equal(na.headers.get('content-type'), 'application/json; charset=utf-8');
+    const one = await call(url, 'PATCH', '/echo', { body: {} });
+    t.equal(one.status, 405);
+    t.equal(one.body.error.code, 'method_not_allowed');
+    t.equal(one.headers.get('allow'), 'POST');
+    const literal = await call(url, 'PUT', '/things/special/');
+    t.equal(literal.status, 405, 'a trailing slash names the same path');
+    t.equal(literal.headers.get('allow'), 'GET');
   });
 
   t.test('204 has no body and no content type', async (t) => {
@@ -92,15 +100,16 @@ t.test('over real HTTP', async (t) => {
     t.equal(r.headers.get('content-type'), null);
   });
 
-  t.test('JSON bodies: malformed is invalid_frame, misfits are validation_failed with details', async (t) => {
+  t.test('JSON bodies: malformed is 400 invalid_json, misfits are validation_failed with details', async (t) => {
     t.same((await call(url, 'POST', '/echo', { body: { name: 'ok', n: 2 } })).body, { got: { name: 'ok', n: 2 } });
     for (const raw of ['{', '{"name":"ok",}', 'nul', '"unterminated']) {
       const r = await call(url, 'POST', '/echo', { raw });
       t.equal(r.status, 400, raw);
-      t.equal(r.body.error.code, 'invalid_frame', raw);
+      t.equal(r.body.error.code, 'invalid_json', raw);
     }
     const notUtf8 = await call(url, 'POST', '/echo', { raw: new Uint8Array([0x7b, 0x22, 0xff, 0x22, 0x7d]) });
-    t.equal(notUtf8.body.error.code, 'invalid_frame', 'invalid UTF-8');
+    t.equal(notUtf8.status, 400, 'invalid UTF-8');
+    t.equal(notUtf8.body.error.code, 'invalid_json', 'invalid UTF-8');
     const extra = await call(url, 'POST', '/echo', { body: { name: 'ok', admin: true } });
     t.equal(extra.status, 400);
     t.equal(extra.body.error.code, 'validation_failed');

@@ -1,9 +1,12 @@
 import { z } from 'zod';
-import { ChatError, type ErrorDetail } from '../errors.js';
+import { ChatError } from '../chat-error.js';
+import { zodToChatError } from './zod-errors.js';
+
+export { zodToChatError } from './zod-errors.js';
 
 /**
  * Field schemas shared by the WebSocket operations (client-ops.ts) and the REST bodies (rest.ts),
- * and the one translation from zod issues to a `validation_failed` ChatError.
+ * and parseOrThrow, which throws the `validation_failed` ChatError of ./zod-errors.ts.
  */
 
 /** Largest serialised `metadata` object, UTF-8 bytes of its JSON. */
@@ -14,8 +17,6 @@ export const METADATA_MAX_DEPTH = 8;
 export const METADATA_MAX_NODES = 1000;
 /** Reactions are a short string: one emoji (with modifiers and ZWJ sequences) or a `:shortcode:`. */
 export const EMOJI_MAX_CHARS = 32;
-/** Details beyond this many are dropped: a client fixes the first ones first. */
-const MAX_DETAILS = 20;
 
 /** A database id: a positive safe integer (BIGSERIAL ids stay far below 2^53). */
 export const id = () => z.int().positive();
@@ -202,42 +203,6 @@ export const metadata = () =>
  */
 export const errorMap = (iss: { code?: string; input?: unknown }): string | undefined =>
   (iss.code === 'invalid_type' || iss.code === 'invalid_value') && iss.input === undefined ? 'required' : undefined;
-
-function formatPath(prefix: string, path: readonly PropertyKey[]): string {
-  let out = prefix;
-  for (const seg of path) {
-    if (typeof seg === 'number') out += `[${seg}]`;
-    else out += out === '' ? String(seg) : `.${String(seg)}`;
-  }
-  return out;
-}
-
-/**
- * A zod error as ChatError('validation_failed'): one detail per issue (an unknown key is one
- * detail per key, "unknown field"), paths joined with dots under `prefix` (`data` for WebSocket
- * operations, none for REST bodies), the first detail repeated in the message.
- */
-export function zodToChatError(error: z.ZodError, prefix = '', what = 'invalid request'): ChatError {
-  const details: ErrorDetail[] = [];
-  for (const issue of error.issues) {
-    if (issue.code === 'unrecognized_keys') {
-      for (const key of issue.keys) details.push({ path: formatPath(prefix, [...issue.path, key]), message: 'unknown field' });
-    } else if (issue.code === 'invalid_key' && issue.issues[0] !== undefined) {
-      // A bad record key: zod's own message is "Invalid key in record"; the key schema's says why.
-      details.push({ path: formatPath(prefix, issue.path), message: issue.issues[0].message });
-    } else {
-      details.push({ path: formatPath(prefix, issue.path), message: issue.message });
-    }
-  }
-  const shown = details.slice(0, MAX_DETAILS);
-  const first = shown[0];
-  const message =
-    first === undefined
-      ? what
-      : `${what}: ${first.path === '' ? '' : `${first.path}: `}${first.message}` +
-        (details.length > 1 ? ` (and ${details.length - 1} more)` : '');
-  return new ChatError('validation_failed', message, { details: shown });
-}
 
 /**
  * Parse or throw the validation_failed ChatError. The error map is passed only on the second,

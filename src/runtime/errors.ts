@@ -3,7 +3,7 @@
  * wire contract's code) with one more stable field, `reason`, that says which runtime condition
  * it was. Tests and callers match `code` and `reason`, never the message text.
  */
-import { ChatError, type ErrorCode } from '../errors.js';
+import { ChatError, type ErrorCode } from '../chat-error.js';
 
 export const RUNTIME_REASONS = [
   /** An ask got no reply within its timeout. */

@@ -1,13 +1,14 @@
-import { ChatError, type ErrorDetail } from '../errors.js';
+import { ChatError, type ErrorDetail } from '../chat-error.js';
 
 /**
- * PostgreSQL errors → ChatError codes. Expected failures (a duplicate, a missing row a key points
- * at, a value the column refuses) get the code a client can act on and name the field; anything
- * else is `internal`, with the original error kept as `cause` for the log and never shown.
+ * PostgreSQL errors → ChatError codes, the database part of src/errors.ts toChatError. Expected
+ * failures (a duplicate, a missing row a key points at, a value the column refuses) get the code a
+ * client can act on and name the field; anything else is `internal`, with the original error kept
+ * as `cause` for the log and never shown.
  */
 
 /** The fields of a server error that both pg's DatabaseError and PGlite's carry. */
-interface ServerError {
+export interface ServerError {
   code: string;
   severity: string;
   constraint?: string | undefined;
@@ -49,9 +50,8 @@ function missingReference(constraint: string | undefined): { path: string; messa
   return { path: c, message: 'referenced row not found' };
 }
 
-export function toStoreError(e: unknown): ChatError {
-  if (e instanceof ChatError) return e;
-  if (!isServerError(e)) return new ChatError('internal', 'database error', { cause: e });
+/** A PostgreSQL server error (see isServerError) as the ChatError a client may see. */
+export function pgErrorToChatError(e: ServerError): ChatError {
   const details = (d: { path: string; message: string }): ErrorDetail[] => [d];
   switch (e.code) {
     case '23505': {

@@ -1,8 +1,8 @@
 import type pg from 'pg';
-import { ChatError } from '../errors.js';
+import { ChatError, toChatError } from '../errors.js';
 import { log } from '../log.js';
 import { BUMP_THREADS, bumpThreads, copyBatch, IdBlocks, RESERVE_IDS } from './message-copy.js';
-import { isConnectionFailure, toStoreError } from './pg-errors.js';
+import { isConnectionFailure } from './pg-errors.js';
 import type { Store } from './store.js';
 import { inTransaction, rollback } from './transaction.js';
 import type {
@@ -666,7 +666,7 @@ export class PgStore implements Store {
       const results = await Promise.allSettled(ends);
       if (this.#onClose) await this.#onClose();
       const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-      if (failed) throw toStoreError(failed.reason);
+      if (failed) throw toChatError(failed.reason);
     })();
     return this.#closing;
   }
@@ -678,7 +678,7 @@ export class PgStore implements Store {
     try {
       return await fn();
     } catch (e) {
-      throw toStoreError(e);
+      throw toChatError(e);
     }
   }
 

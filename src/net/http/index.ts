@@ -6,3 +6,5 @@ export { errorReply, json, noContent, JSON_TYPE } from './reply.js';
 export { idParam, jsonBody, parseWith, readJson } from './validate.js';
 export { authRoutes, API_PREFIX, type AuthRouteDeps } from './routes-auth.js';
 export { healthRoutes, type HealthDeps } from './routes-health.js';
+export { notImplementedRoutes, NOT_IMPLEMENTED } from './routes-pending.js';
+export { requestCaller } from './caller.js';

@@ -1,5 +1,5 @@
 import { STATUS_CODES } from 'node:http';
-import { toChatError, type ChatError } from '../../errors.js';
+import { toWireError } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import { isRuntimeError } from '../../runtime/errors.js';
 import type { Reply, Request } from './types.js';
@@ -16,26 +16,19 @@ export function statusLine(status: number): string {
 }
 
 /**
- * Any thrown value as a reply. A ChatError keeps its code, status, details and retry hint
- * (`Retry-After` in whole seconds on 429 and 503); anything else is a 500 `internal` whose message
- * is logged, never sent.
+ * Any thrown value as a reply, through the one conversion (src/errors.ts toWireError): the body is
+ * `{ error: { code, message, retry_after_ms?, details? } }` with the code's HTTP status, plus
+ * `Retry-After` in whole seconds on 429 and 503 when there is a retry hint. An `internal` error is
+ * a 500 that says "internal error"; the real failure goes to the log.
  */
 export function errorReply(e: unknown, req: Pick<Request, 'method' | 'path'>, log: Logger): Reply {
-  const err: ChatError = toChatError(e);
+  const { status, error, internal } = toWireError(e);
   // A graceful stop settles requests still in flight as `stopped`: expected, not a failure.
   if (isRuntimeError(e, 'stopped')) log.debug('request cut short by the stop', { method: req.method, path: req.path });
-  else if (err.code === 'internal') {
-    log.error('request failed', { method: req.method, path: req.path, err: err.cause ?? err });
-  }
+  else if (internal !== undefined) log.error('request failed', { method: req.method, path: req.path, err: internal });
   const headers: Record<string, string> = {};
-  if ((err.status === 429 || err.status === 503) && err.retryAfterMs !== undefined) {
-    headers['retry-after'] = String(Math.max(1, Math.ceil(err.retryAfterMs / 1000)));
+  if ((status === 429 || status === 503) && error.retry_after_ms !== undefined) {
+    headers['retry-after'] = String(Math.max(1, Math.ceil(error.retry_after_ms / 1000)));
   }
-  const body: { code: string; message: string; details?: unknown; retry_after_ms?: number } = {
-    code: err.code,
-    message: err.message,
-  };
-  if (err.details !== undefined) body.details = err.details;
-  if (err.retryAfterMs !== undefined) body.retry_after_ms = err.retryAfterMs;
-  return { status: err.status, body: { error: body }, headers };
+  return { status, body: { error }, headers };
 }

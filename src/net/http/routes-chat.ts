@@ -2,7 +2,8 @@
  * Rooms, messages and direct conversations over REST (`/api/v1`). Every handler authenticates the
  * bearer token on the front and asks the actor that owns the conversation, exactly as a WebSocket
  * operation does: a message posted here is committed by the same RoomActor and reaches the room's
- * WebSocket members like any other.
+ * WebSocket members like any other. The contract's endpoints not built yet answer 501
+ * (./routes-pending.ts).
  */
 import {
   ROOM,
@@ -16,15 +17,16 @@ import {
   type SendReply,
 } from '../../actors/messages.js';
 import type { AccessTokens } from '../../auth/jwt.js';
-import { bearerToken } from '../../auth/jwt.js';
 import type { Config } from '../../config/schema.js';
 import { ChatError } from '../../errors.js';
 import type { Limiter } from '../../limits/shared-buckets.js';
 import type { ListPage } from '../../actors/user.js';
 import { buildRestSchemas, listQuery, pageQuery, parseRest } from '../../protocol/rest.js';
 import { dmPeerId } from '../../protocol/validation.js';
+import { requestCaller } from './caller.js';
 import { json } from './reply.js';
 import { API_PREFIX } from './routes-auth.js';
+import { notImplementedRoutes } from './routes-pending.js';
 import type { Request, Route } from './types.js';
 import { idParam, jsonBody } from './validate.js';
 
@@ -39,12 +41,7 @@ export function chatRoutes(deps: ChatRouteDeps, prefix = API_PREFIX): Route[] {
   const { actors, tokens, limiter } = deps;
   const schemas = buildRestSchemas({ auth: deps.config.auth, limits: deps.config.limits });
 
-  const caller = async (req: Request): Promise<Caller> => {
-    const token = bearerToken(req.headers.authorization);
-    if (token === null) throw new ChatError('unauthenticated', 'missing bearer token');
-    const c = await tokens.verify(token);
-    return { id: c.user_id, username: c.username, role: c.role };
-  };
+  const caller = (req: Request): Promise<Caller> => requestCaller(tokens, req);
   const limit = (user: Caller, action: keyof Config['limits']['perMinute']) => {
     const r = limiter.take(user.id, action);
     if (!r.ok) throw new ChatError('rate_limited', `${action}: too many requests`, { retryAfterMs: r.retryAfterMs });
@@ -166,5 +163,7 @@ export function chatRoutes(deps: ChatRouteDeps, prefix = API_PREFIX): Route[] {
     },
     { method: 'GET', path: `${prefix}/dm/:id/messages`, handler: history('dm') },
     { method: 'POST', path: `${prefix}/dm/:id/messages`, handler: post('dm') },
+    // The rest of the contract's endpoints: 501 `not_implemented` until they are built.
+    ...notImplementedRoutes({ tokens }, prefix),
   ];
 }

@@ -31,9 +31,8 @@ interface Exchange {
 }
 
 /**
- * Serve `routes` on `app`. Unknown path: 404 `not_found`. Known path, other method: 405 with
- * `Allow` and code `not_found` (the contract's code list has no "method not allowed"; for the
- * client, that resource does not exist under this method). Returns the router.
+ * Serve `routes` on `app`. Unknown path: 404 `not_found`. Known path, other method: 405
+ * `method_not_allowed` with `Allow` listing the path's methods. Returns the router.
  */
 export function attachRoutes(app: TemplatedApp, routes: Iterable<Route> | Router, opts: AttachOptions): Router {
   const router = routes instanceof Router ? routes : new Router(routes);
@@ -96,8 +95,9 @@ async function dispatch(ex: Exchange, router: Router, req: Request, log: Logger)
     const match = router.match(req.method, req.path);
     if (match.kind === 'not_found') throw new ChatError('not_found', `no route for ${req.method} ${req.path}`);
     if (match.kind === 'method_not_allowed') {
-      const reply = errorReply(new ChatError('not_found', `${req.method} is not allowed on ${req.path}`, { status: 405 }), req, log);
-      out = render({ ...reply, headers: { ...reply.headers, allow: match.allow.join(', ') } });
+      const allow = match.allow.join(', ');
+      const reply = errorReply(new ChatError('method_not_allowed', `${req.method} is not allowed on ${req.path} (allowed: ${allow})`), req, log);
+      out = render({ ...reply, headers: { ...reply.headers, allow } });
     } else {
       // Serialising inside the try: a body JSON cannot carry (a BigInt, a cycle) is a 500 too.
       out = render(await match.route.handler({ ...req, params: match.params }));

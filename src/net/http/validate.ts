@@ -16,15 +16,15 @@ export function parseWith<S extends z.ZodType>(schema: S, value: unknown, what =
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 /**
- * The body as JSON (undefined when empty). Bytes that are not UTF-8 JSON are `invalid_frame`, the
- * code a WebSocket frame that cannot be decoded gets; what the JSON says is checked afterwards.
+ * The body as JSON (undefined when empty). Bytes that are not UTF-8 JSON are 400 `invalid_json`;
+ * what the JSON says is checked afterwards (`validation_failed`).
  */
 export function readJson(req: Pick<Request, 'body'>): unknown {
   if (req.body.length === 0) return undefined;
   try {
     return JSON.parse(utf8.decode(req.body));
   } catch (e) {
-    throw new ChatError('invalid_frame', 'request body is not valid JSON', { cause: e });
+    throw new ChatError('invalid_json', 'request body is not valid JSON', { cause: e });
   }
 }
 

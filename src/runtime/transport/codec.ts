@@ -5,8 +5,9 @@
  * Decoding copies binary fields (`copyBuffers`) because a record is read in place in shared memory
  * that the producer reuses as soon as the read index moves on.
  *
- * Errors travel as plain objects: a ChatError keeps its code, message, status, retry hint, details
- * and runtime reason across the boundary; anything else becomes `internal` without its message.
+ * Errors travel as plain objects (errorToWire, errorFromWire, also used by the PGlite store port):
+ * a ChatError keeps its code, message, status, retry hint, details and runtime reason across the
+ * boundary; anything else first goes through src/errors.ts toChatError, the one conversion.
  */
 import { Packr, Unpackr } from 'msgpackr';
 import { ChatError, ERROR_CODES, toChatError, type ErrorCode, type ErrorDetail } from '../../errors.js';
@@ -28,7 +29,11 @@ export function createCodec(): Codec {
   };
 }
 
-/** An error as it crosses a thread boundary. */
+/**
+ * An error as it crosses a thread boundary: the ChatError `toChatError` (src/errors.ts) made of
+ * the thrown value, in full. The message of an `internal` error travels too, for the log of the
+ * thread that receives it; `ChatError.toWire` withholds it from clients there.
+ */
 export interface WireError {
   code: ErrorCode;
   message: string;
@@ -47,6 +52,7 @@ export function errorToWire(e: unknown): WireError {
   return out;
 }
 
+/** The ChatError (a RuntimeError when it carries a known `reason`) a WireError was made from. */
 export function errorFromWire(w: WireError): ChatError {
   const retry = w.retryAfterMs !== undefined ? { retryAfterMs: w.retryAfterMs } : {};
   if (w.reason !== undefined && (RUNTIME_REASONS as readonly string[]).includes(w.reason)) {
@@ -56,6 +62,6 @@ export function errorFromWire(w: WireError): ChatError {
   return new ChatError(code, w.message, {
     ...retry,
     ...(w.details !== undefined ? { details: w.details } : {}),
-    status: w.status,
+    ...(typeof w.status === 'number' ? { status: w.status } : {}),
   });
 }

@@ -1,5 +1,6 @@
 import type { MessagePort } from 'node:worker_threads';
-import { ChatError, ERROR_CODES, type ErrorCode, type ErrorDetail } from '../../errors.js';
+import { ChatError } from '../../errors.js';
+import { errorFromWire, errorToWire, type WireError } from '../../runtime/transport/codec.js';
 import { log } from '../../log.js';
 import { PendingRequests } from '../../runtime/requests.js';
 import type { Store } from '../store.js';
@@ -58,31 +59,9 @@ export interface StoreCall {
   args: unknown[];
 }
 
-export interface WireError {
-  code: ErrorCode;
-  message: string;
-  details?: ErrorDetail[] | undefined;
-  retryAfterMs?: number | undefined;
-}
-
 export type StoreReply = { type: 'result'; id: number; value: unknown } | { type: 'error'; id: number; error: WireError };
 
 const isMethod = (m: unknown): m is Method => typeof m === 'string' && Object.hasOwn(METHODS, m);
-
-function toWire(e: unknown): WireError {
-  if (e instanceof ChatError) {
-    return { code: e.code, message: e.message, details: e.details, retryAfterMs: e.retryAfterMs };
-  }
-  return { code: 'internal', message: 'internal error' };
-}
-
-function fromWire(w: WireError): ChatError {
-  const code: ErrorCode = (ERROR_CODES as readonly string[]).includes(w.code) ? w.code : 'internal';
-  const opts: { details?: ErrorDetail[]; retryAfterMs?: number } = {};
-  if (w.details !== undefined) opts.details = w.details;
-  if (w.retryAfterMs !== undefined) opts.retryAfterMs = w.retryAfterMs;
-  return new ChatError(code, w.message, opts);
-}
 
 // ---------------------------------------------------------------- owner side
 
@@ -97,7 +76,7 @@ export function serveStore(store: Store, port: MessagePort): { close(): void } {
     } catch (e) {
       // A result that cannot be cloned: tell the caller rather than leave it waiting.
       log.error('store: reply could not be sent', { err: e instanceof Error ? e : new Error(String(e)) });
-      port.postMessage({ type: 'error', id: msg.id, error: { code: 'internal', message: 'internal error' } });
+      port.postMessage({ type: 'error', id: msg.id, error: errorToWire(new ChatError('internal', 'store reply could not be sent')) });
     }
   };
   port.on('message', (msg: Partial<StoreCall> | null) => {
@@ -107,7 +86,7 @@ export function serveStore(store: Store, port: MessagePort): { close(): void } {
     }
     const { id, method, args } = msg;
     if (!isMethod(method) || !Array.isArray(args)) {
-      reply({ type: 'error', id, error: { code: 'internal', message: `no store method ${String(method)}` } });
+      reply({ type: 'error', id, error: errorToWire(new ChatError('internal', `no store method ${String(method)}`)) });
       return;
     }
     const fn = store[method] as (...a: unknown[]) => Promise<unknown>;
@@ -121,7 +100,7 @@ export function serveStore(store: Store, port: MessagePort): { close(): void } {
             cause: e instanceof Error && e.cause instanceof Error ? e.cause.message : undefined,
           });
         }
-        reply({ type: 'error', id, error: toWire(e) });
+        reply({ type: 'error', id, error: errorToWire(e) });
       },
     );
   });
@@ -144,7 +123,7 @@ export function remoteStore(port: MessagePort): Store {
 
   port.on('message', (msg: StoreReply) => {
     if (msg.type === 'result') pending.resolve(msg.id, msg.value);
-    else pending.reject(msg.id, fromWire(msg.error));
+    else pending.reject(msg.id, errorFromWire(msg.error));
   });
   port.on('close', () => {
     closed = true;
