@@ -172,6 +172,16 @@ async function benchCommand(suite: Suite | 'standard', flags: BenchFlags, io: Cl
   if (flags.target === 'socketio' && flags.protocol !== 'json') {
     throw new CliError(`--target socketio speaks Socket.IO's JSON parser: --protocol ${flags.protocol} does not apply`);
   }
+  if (flags.target === 'socketio' || flags.compareSocketio) {
+    // socket.io is a devDependency: say how to add it before anything starts.
+    const { requireSocketIo, SocketIoMissing } = await import('../../../bench/socketio-package.js');
+    try {
+      requireSocketIo();
+    } catch (e) {
+      if (e instanceof SocketIoMissing) throw new CliError(e.message, 1, { cause: e });
+      throw e;
+    }
+  }
   if (flags.url !== undefined && !/^https?:\/\/[^/]+\/?$/.test(flags.url)) throw new CliError('--url is http://host:port');
   if (flags.url !== undefined && flags.target !== 'veza') throw new CliError(`--url is a running veza server: the ${flags.target} target is a server the bench starts itself`);
   if (flags.url !== undefined && flags.url.startsWith('https')) throw new CliError('--url: the bench client speaks plain ws:// only');
