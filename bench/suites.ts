@@ -2,11 +2,11 @@
  * The suites of `veza-chat bench` and the session they run in.
  *
  * A `BenchSession` owns the target's life: for a server it starts itself (no `--url`), a temp
- * directory with the bench configuration (src/bench/server.ts) and the data directory, the users
- * seeded once for the whole invocation (src/bench/users.ts), and one fresh server process per
+ * directory with the bench configuration (bench/server.ts) and the data directory, the users
+ * seeded once for the whole invocation (bench/users.ts), and one fresh server process per
  * suite run (so each run starts from an idle server and its RSS and CPU are its own); for
  * `--url`, the users come from a tokens file or are registered through REST once. The reference
- * servers are a child process per run: the uWS baseline (src/bench/uws-baseline.ts, veza's
+ * servers are a child process per run: the uWS baseline (bench/uws-baseline.ts, veza's
  * frames) and the Socket.IO server (bench/socketio-server.ts, spoken to over Socket.IO's
  * wire, bench/socketio-frames.ts); their users are made up (`t<N>` tokens nobody checks).
  *
