@@ -46,6 +46,7 @@ export {
   type SocketIoServerOptions,
   type SocketIoServerStats,
 } from './socketio-server.js';
+export { loadSocketIo, requireSocketIo, socketIoVersion, SocketIoMissing } from './socketio-package.js';
 export { nowMs, nowUs } from './clock.js';
 export { startBaseline, spawnBaseline, type Baseline, type BaselineOptions, type BaselineProcess } from './uws-baseline.js';
 export {

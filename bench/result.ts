@@ -28,7 +28,7 @@ export interface SuiteFigures {
   resume_clients?: number;
   resume_complete?: number;
   recovered_events?: number;
-  /** ring: the runtime's ring against postMessage (src/runtime/ring-bench.ts). */
+  /** ring: the runtime's ring against postMessage (bench/ring-bench.ts). */
   ring_per_s?: number;
   postmessage_per_s?: number;
   ratio?: number;

@@ -1,7 +1,7 @@
 /**
  * Ring vs postMessage between two threads, and round-trip latency over rings.
  *   node --import=./node_modules/@tapjs/typescript/dist/esm/import.mjs bench/ring.ts [envelopes]
- * (or, built: `node -e "import('./dist/runtime/ring-bench.js').then(m => m.runRingBench()).then(console.log)"`)
+ * (or, built: `node dist/bench/ring.js [envelopes]`)
  * Prints one JSON object.
  */
 import { runRingBench } from './ring-bench.js';

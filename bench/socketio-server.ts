@@ -25,13 +25,16 @@
  * - `GET /health` → ok, `GET /stats` → counters as JSON.
  *
  * Run it in its own process (`spawnSocketIoServer`, or `node socketio-main.js --port N`) so its CPU
- * is read from /proc apart from the load generator's.
+ * is read from /proc apart from the load generator's. socket.io is a devDependency, loaded only
+ * here (socketio-package.ts): without it, both functions throw SocketIoMissing, which says how to
+ * add it.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Server, type Socket } from 'socket.io';
+import type { Socket } from 'socket.io';
 import { siblingEntry, spawnChildServer, type ChildServer } from './child-server.js';
 import { referenceMessage } from './reference-message.js';
+import { loadSocketIo, requireSocketIo } from './socketio-package.js';
 
 export interface SocketIoServerOptions {
   port?: number;
@@ -88,6 +91,7 @@ const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typ
 const BENCH_TOKEN = /^t([1-9]\d{0,14})$/;
 
 export async function startSocketIoServer(opts: SocketIoServerOptions = {}): Promise<SocketIoServer> {
+  const { Server } = await loadSocketIo();
   const host = opts.host ?? '127.0.0.1';
   const stats: SocketIoServerStats = { connections: 0, opened: 0, events_in: 0, published: 0, acks: 0, errors: 0 };
   const roomSeq = new Map<number, number>();
@@ -225,7 +229,8 @@ export async function startSocketIoServer(opts: SocketIoServerOptions = {}): Pro
 /* ---------- as a child process ---------- */
 
 /** Start the Socket.IO server in a child process (child-server.ts) and wait until it listens. */
-export function spawnSocketIoServer(opts: SocketIoServerOptions & { startTimeoutMs?: number } = {}): Promise<ChildServer> {
+export async function spawnSocketIoServer(opts: SocketIoServerOptions & { startTimeoutMs?: number } = {}): Promise<ChildServer> {
+  requireSocketIo(); // here, rather than as a child that dies on start
   const args = ['--port', String(opts.port ?? 0), '--host', opts.host ?? '127.0.0.1'];
   if (opts.pingIntervalMs !== undefined) args.push('--ping-interval', String(opts.pingIntervalMs));
   if (opts.pingTimeoutMs !== undefined) args.push('--ping-timeout', String(opts.pingTimeoutMs));

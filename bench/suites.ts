@@ -2,13 +2,13 @@
  * The suites of `veza-chat bench` and the session they run in.
  *
  * A `BenchSession` owns the target's life: for a server it starts itself (no `--url`), a temp
- * directory with the bench configuration (src/bench/server.ts) and the data directory, the users
- * seeded once for the whole invocation (src/bench/users.ts), and one fresh server process per
+ * directory with the bench configuration (bench/server.ts) and the data directory, the users
+ * seeded once for the whole invocation (bench/users.ts), and one fresh server process per
  * suite run (so each run starts from an idle server and its RSS and CPU are its own); for
  * `--url`, the users come from a tokens file or are registered through REST once. The reference
- * servers are a child process per run: the uWS baseline (src/bench/uws-baseline.ts, veza's
- * frames) and the Socket.IO server (src/bench/socketio-server.ts, spoken to over Socket.IO's
- * wire, src/bench/socketio-frames.ts); their users are made up (`t<N>` tokens nobody checks).
+ * servers are a child process per run: the uWS baseline (bench/uws-baseline.ts, veza's
+ * frames) and the Socket.IO server (bench/socketio-server.ts, spoken to over Socket.IO's
+ * wire, bench/socketio-frames.ts); their users are made up (`t<N>` tokens nobody checks).
  *
  * Each suite returns BenchResults (result.ts). Shapes:
  * - fanout: one room of `conns` members, the first `senders` sending `rate` msg/s in total;
@@ -27,7 +27,6 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createRequire } from 'node:module';
 import { runRingBench } from './ring-bench.js';
 import { nowUs } from './clock.js';
 import {
@@ -51,6 +50,7 @@ import { benchServerConfig, newJwtSecret, spawnVeza, writeBenchConfig, type Veza
 import type { ChildServer } from './child-server.js';
 import { SOCKETIO_PATH } from './socketio-frames.js';
 import { spawnSocketIoServer } from './socketio-server.js';
+import { socketIoVersion } from './socketio-package.js';
 import { spawnBaseline } from './uws-baseline.js';
 import { createRooms, pool, registerUsers, runPrefix, seedUsers, tokensFromFile, type BenchUser } from './users.js';
 import type { WireName } from './wire.js';
@@ -377,12 +377,6 @@ export class BenchSession {
       }
     }
   }
-}
-
-/** The installed socket.io's version (the Socket.IO target's server), for the result's config. */
-function socketIoVersion(): string {
-  const pkg = createRequire(import.meta.url)('socket.io/package.json') as { version?: unknown };
-  return typeof pkg.version === 'string' ? pkg.version : 'unknown';
 }
 
 /* ---------- running suites ---------- */

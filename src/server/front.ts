@@ -15,14 +15,29 @@ import { attachRoutes } from '../net/http/uws-adapter.js';
 import { authRoutes } from '../net/http/routes-auth.js';
 import { chatRoutes } from '../net/http/routes-chat.js';
 import { healthRoutes } from '../net/http/routes-health.js';
-import { closeApp, createApp, listen } from '../net/uws.js';
+import { closeApp, createApp, listen, type Listening } from '../net/uws.js';
 import { Gateway } from '../net/ws/gateway.js';
 import type { FrontContext, FrontServices } from '../runtime/types.js';
+import { StartGate } from './start-gate.js';
 import { threadStore, type ThreadData } from './thread-store.js';
 
+/** How long a listening front waits, its thread blocked, for the node to open the start gate. */
+const GATE_TIMEOUT_MS = 10_000;
+
 export async function setup(ctx: FrontContext): Promise<FrontServices> {
-  const { config } = ctx;
   const data = ctx.data as ThreadData;
+  // See start-gate.ts: no front answers anything before every front listens.
+  const gate = data.startGate ? new StartGate(data.startGate) : null;
+  try {
+    return await setupFront(ctx, data, gate);
+  } catch (e) {
+    gate?.abort();
+    throw e;
+  }
+}
+
+async function setupFront(ctx: FrontContext, data: ThreadData, gate: StartGate | null): Promise<FrontServices> {
+  const { config } = ctx;
   const log = ctx.log.child({ front: ctx.index });
   const store = await threadStore(config, ctx.ports, 2);
   const tokens = new AccessTokens(data.jwtSecret, { ttlS: config.auth.accessTtlS });
@@ -53,6 +68,13 @@ export async function setup(ctx: FrontContext): Promise<FrontServices> {
   ctx.actors.onResume(() => gateway.resume());
 
   const redis = config.redis.url ? connectRedis(config.redis.url, log) : null;
+  try {
+    await gate?.prepared(ctx.fronts);
+  } catch (e) {
+    await redis?.close();
+    await store.close();
+    throw e;
+  }
   const app = createApp();
   gateway.attach(app);
   attachRoutes(
@@ -67,7 +89,18 @@ export async function setup(ctx: FrontContext): Promise<FrontServices> {
     ],
     { maxBodyBytes: config.server.maxBodyBytes, log },
   );
-  const listening = await listen(app, config.server.host, data.port);
+  let bound: Listening | null = null;
+  try {
+    bound = await listen(app, config.server.host, data.port);
+    // Blocks this thread until every front listens and the node's own socket is closed.
+    gate?.listening(GATE_TIMEOUT_MS);
+  } catch (e) {
+    closeApp(app, bound);
+    await redis?.close();
+    await store.close();
+    throw e;
+  }
+  const listening = bound;
   // A thread that ends with its App open aborts the whole process (ECOSYSTEM.md): whatever
   // escapes, close the App first and let only this thread die (the supervisor restarts it).
   process.on('uncaughtException', (err) => {

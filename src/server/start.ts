@@ -16,6 +16,7 @@ import { Supervisor } from '../runtime/threads/supervisor.js';
 import { openStore, type OpenedStore } from '../store/open.js';
 import { serveStore } from '../store/pglite/remote.js';
 import { closeApp, createApp, listen, type Listening } from '../net/uws.js';
+import { StartGate } from './start-gate.js';
 import type { ThreadData } from './thread-store.js';
 
 export class StartError extends Error {
@@ -95,6 +96,8 @@ export async function startNode(config: Config, opts: StartOptions = { signals: 
   // Hold the port with a uWS socket of our own (SO_REUSEPORT, like the fronts') until the fronts
   // listen: between the claim above and their listen, another process asking for a free port could
   // otherwise be given this one, and the kernel would then share connections between two servers.
+  // It takes its share of connections while open, and resets them when it closes: no front answers
+  // before it is closed (the start gate below).
   const reservation = await reservePort(config.server.host, claimed);
   const port = reservation.port;
 
@@ -115,21 +118,34 @@ export async function startNode(config: Config, opts: StartOptions = { signals: 
     return { store: ch.port2 };
   };
   const data: ThreadData = { jwtSecret: secret.secret, port };
+  // Ready means every front listens, and only they do (start-gate.ts): the fronts listen, wait at
+  // the gate, the reservation closes, then the gate opens and the fronts serve and report ready.
+  const gate = StartGate.allocate();
+  const starting = Supervisor.start({
+    config,
+    shards: { module: siblingModule('shard', import.meta.url), data, ports: storePorts },
+    fronts: {
+      module: siblingModule('front', import.meta.url),
+      data: { ...data, rateLimits: SharedRateLimiter.allocate(), startGate: gate.buffer },
+      ports: storePorts,
+    },
+  });
   let supervisor: Supervisor;
   try {
-    supervisor = await Supervisor.start({
-      config,
-      shards: { module: siblingModule('shard', import.meta.url), data, ports: storePorts },
-      fronts: { module: siblingModule('front', import.meta.url), data: { ...data, rateLimits: SharedRateLimiter.allocate() }, ports: storePorts },
-    });
-  } catch (e) {
+    const allListening = gate.allListening(config.server.fronts);
+    allListening.catch(() => undefined); // a failed start is reported by `starting`
+    await Promise.race([allListening, starting]);
     reservation.release();
+    gate.open();
+    supervisor = await starting;
+  } catch (e) {
+    gate.abort();
+    reservation.release();
+    await starting.catch(() => undefined);
     for (const s of served) s.close();
     await store.close();
     throw new StartError(`cannot start: ${(e as Error).message}`, { cause: e });
   }
-  // The fronts listen now; connections go to them alone (nothing connected before the announce).
-  reservation.release();
 
   const url = `http://${config.server.host.includes(':') ? `[${config.server.host}]` : config.server.host}:${port}`;
   let stopping: Promise<void> | null = null;

@@ -24,7 +24,8 @@ function newest(dir: string, ext: string): number {
 
 let checked = false;
 
-function checkDist(): void {
+/** Throws unless dist/ is built and as new as src/ and bench/. */
+export function checkDist(): void {
   if (!checked) {
     let built = 0;
     try {

@@ -77,7 +77,7 @@ export function registerBench(program: Command, io: CliIO): void {
     .option('--tokens-file <file>', 'with --url: access tokens, one per line')
     .option('--create-users <n>', 'with --url: register this many users through REST', integer(1))
     .option('--server-pid <pid>', 'with --url: the server process on this machine, for its CPU and RSS', integer(1))
-    .addOption(new Option('--target <target>', 'what to measure: veza, or a reference server (uws-baseline: plain uWS speaking veza\'s frames; socketio: socket.io on node:http)').choices([...TARGETS]).default('veza'))
+    .addOption(new Option('--target <target>', 'what to measure: veza, or a reference server (uws-baseline: plain uWS speaking veza\'s frames; socketio: socket.io on node:http, which needs the socket.io package installed)').choices([...TARGETS]).default('veza'))
     .option('--database-url <url>', 'self-started server: PostgreSQL instead of embedded PGlite')
     .option('--fronts <n>', 'self-started server: front threads', integer(1, 64))
     .option('--shards <n>', 'self-started server: shard threads', integer(1, 64))
@@ -102,10 +102,10 @@ export function registerBench(program: Command, io: CliIO): void {
     .option('--connect-concurrency <n>', 'handshakes in flight', integer(1))
     .option('--client-ids', 'every message carries a fresh client_id (the idempotency key real clients send)')
     .option('--compare-baseline', 'also run the uWS baseline on the same shape and report veza\'s CPU per delivery against it')
-    .option('--compare-socketio', 'also run the Socket.IO server on the same shape and report veza\'s CPU per delivery against it (standard: with fanout and rooms)')
+    .option('--compare-socketio', 'also run the Socket.IO server on the same shape and report veza\'s CPU per delivery against it (standard: with fanout and rooms; needs the socket.io package)')
     .option('--out <file>', 'write the result JSON here')
     .option('--html <file>', 'write the HTML report here')
-    .option('--results-dir <dir>', 'standard: where results go (default bench/results)')
+    .option('--results-dir <dir>', 'standard: where results go (default ./bench/results under the working directory)')
     .option('--json', 'print the result JSON on stdout (the summary goes to stderr)')
     .option('--max-regression <fraction>', 'compare: the largest tolerated regression', number(0), 0.1)
     .action(async (suite: Suite | 'standard' | 'compare', files: string[], flags: BenchFlags) => {
@@ -171,6 +171,16 @@ async function benchCommand(suite: Suite | 'standard', flags: BenchFlags, io: Cl
   }
   if (flags.target === 'socketio' && flags.protocol !== 'json') {
     throw new CliError(`--target socketio speaks Socket.IO's JSON parser: --protocol ${flags.protocol} does not apply`);
+  }
+  if (flags.target === 'socketio' || flags.compareSocketio) {
+    // socket.io is a devDependency: say how to add it before anything starts.
+    const { requireSocketIo, SocketIoMissing } = await import('../../../bench/socketio-package.js');
+    try {
+      requireSocketIo();
+    } catch (e) {
+      if (e instanceof SocketIoMissing) throw new CliError(e.message, 1, { cause: e });
+      throw e;
+    }
   }
   if (flags.url !== undefined && !/^https?:\/\/[^/]+\/?$/.test(flags.url)) throw new CliError('--url is http://host:port');
   if (flags.url !== undefined && flags.target !== 'veza') throw new CliError(`--url is a running veza server: the ${flags.target} target is a server the bench starts itself`);

@@ -2,7 +2,7 @@
  * Thread names for the operating system: a node's threads all start as `node`, so `top -H`, perf
  * and /proc/<pid>/task/* cannot tell a front from a shard. Linux lets a thread rename itself by
  * writing /proc/thread-self/comm; the bench reads those names back to split the server's CPU by
- * role (src/bench/proc.ts). Names: `veza-main`, `veza-front-<i>`, `veza-shard-<i>`, `veza-cpu`.
+ * role (bench/proc.ts). Names: `veza-main`, `veza-front-<i>`, `veza-shard-<i>`, `veza-cpu`.
  */
 import { writeFileSync } from 'node:fs';
 
