@@ -8,7 +8,7 @@ import {
   toWireUser,
   type ServerEvent,
 } from '../src/protocol/events.js';
-import { jsonCodec } from '../src/protocol/codec.js';
+import { encodeEvent } from '../src/protocol/codec.js';
 import type { Conversation, Message } from '../src/store/types.js';
 
 const row: Message = {
@@ -51,7 +51,7 @@ t.test('message object: exactly PROTOCOL.md for a room, without room_id for a DM
 
   t.notOk('status' in room || 'updated_at' in room || 'edited_at' in room, 'row-only fields stay out');
   t.equal(
-    jsonCodec.encodeEvent('message', room),
+    encodeEvent('veza.json', 'message', room),
     `{"type":"message","data":${JSON.stringify(JSON.parse(PROTOCOL_MESSAGE))}}`,
     'the message event carries the object itself as data',
   );
