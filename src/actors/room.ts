@@ -74,6 +74,15 @@ export class RoomActor {
     }
   }
 
+  /**
+   * Not passivated while sockets listen: the subscriber counts live here only, and a room
+   * re-activated without them would post to no front (its subscribers would hear nothing).
+   */
+  keepAlive(): boolean {
+    for (const n of this.#subs.values()) if (n > 0) return true;
+    return false;
+  }
+
   receive(msg: RoomRequest): unknown {
     switch (msg.t) {
       case 'join':
