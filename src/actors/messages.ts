@@ -15,9 +15,6 @@ export const SESSION = 'session';
 export const MESSAGE = 'message';
 export type ChatActorKind = typeof ROOM | typeof USER | typeof SESSION | typeof MESSAGE;
 
-/** A socket's sub-protocol, as fronts count subscribers. */
-export type Proto = 'json' | 'msgpack';
-
 /** Who asks. Fronts verify the token; actors trust what a front says about the caller. */
 export interface Caller {
   id: number;

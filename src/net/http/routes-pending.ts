@@ -12,7 +12,7 @@ import { API_PREFIX } from './routes-auth.js';
 import type { Method, Route } from './types.js';
 
 /** Method, path under the prefix, and the operation's name as the 501 message says it. */
-export const NOT_IMPLEMENTED: readonly (readonly [Method, string, string])[] = [
+const NOT_IMPLEMENTED: readonly (readonly [Method, string, string])[] = [
   ['PATCH', '/rooms/:id', 'update room'],
   ['DELETE', '/rooms/:id', 'delete room'],
   ['GET', '/messages/:id', 'get message'],
