@@ -292,6 +292,9 @@ const message: WireMessage = {
   metadata: {},
   client_id: null,
   created_at: '2026-01-15T10:30:00.000Z',
+  edited_at: null,
+  is_deleted: false,
+  reactions: [],
 };
 
 t.test('encoding round-trips through both sub-protocols, with PROTOCOL key order', async (t) => {

@@ -22,13 +22,15 @@ const row: Message = {
   created_at: '2026-01-15T10:30:00.000Z',
   updated_at: '2026-01-15T10:31:00.000Z',
   edited_at: null,
+  deleted_at: null,
 };
 
 /** PROTOCOL.md's message object, verbatim. */
 const PROTOCOL_MESSAGE = `{ "id": 456, "uuid": "550e8400-e29b-41d4-a716-446655440000", "conversation_id": 123, "room_id": 123,
   "seq": 981, "author_id": 7, "author": "alice", "content": "Hello", "message_type": "text",
   "parent_message_id": null, "thread_count": 0, "is_edited": false, "edit_count": 0,
-  "is_pinned": false, "metadata": {}, "client_id": null, "created_at": "2026-01-15T10:30:00.000Z" }`;
+  "is_pinned": false, "metadata": {}, "client_id": null, "created_at": "2026-01-15T10:30:00.000Z",
+  "edited_at": null, "is_deleted": false, "reactions": [] }`;
 
 t.test('message object: exactly PROTOCOL.md for a room, without room_id for a DM', async (t) => {
   const room = toWireMessage(row, { type: 'public_room' }, 'alice');
@@ -41,7 +43,7 @@ t.test('message object: exactly PROTOCOL.md for a room, without room_id for a DM
   delete expected.room_id;
   t.equal(JSON.stringify(dm), JSON.stringify(expected));
 
-  t.notOk('status' in room || 'updated_at' in room || 'edited_at' in room, 'row-only fields stay out');
+  t.notOk('status' in room || 'updated_at' in room || 'deleted_at' in room, 'row-only fields stay out');
   t.equal(
     encodeEvent('veza.json', 'message', room),
     `{"type":"message","data":${JSON.stringify(JSON.parse(PROTOCOL_MESSAGE))}}`,

@@ -11,7 +11,9 @@ import type { UserRole } from '../store/types.js';
 export const ROOM = 'room';
 export const USER = 'user';
 export const SESSION = 'session';
-export type ChatActorKind = typeof ROOM | typeof USER | typeof SESSION;
+/** Addressed by message id: finds the message's conversation and hands the request to its RoomActor. */
+export const MESSAGE = 'message';
+export type ChatActorKind = typeof ROOM | typeof USER | typeof SESSION | typeof MESSAGE;
 
 /** Who asks. Fronts verify the token; actors trust what a front says about the caller. */
 export interface Caller {
@@ -59,7 +61,27 @@ export type RoomRequest =
   /** Events after `lastSeq`; with `sub`, also subscribe (a resumed socket listens again). */
   | { t: 'resume'; caller: Caller; lastSeq: number; sub?: Subscriber }
   | { t: 'info'; caller: Caller; kind?: ConversationKind }
-  | { t: 'members'; caller: Caller; kind?: ConversationKind };
+  | { t: 'members'; caller: Caller; kind?: ConversationKind }
+  /** A change to one of the conversation's messages (each takes the next seq). */
+  | MessageChangeRequest
+  /** Pins are a room's: `kind` room. */
+  | { t: 'pin'; caller: Caller; messageId: number; pin: boolean }
+  /** The room's pinned messages, newest pin first. */
+  | { t: 'pins'; caller: Caller };
+
+/** What can be asked of a message by its id alone (through the MESSAGE actor, or of its room). */
+export type MessageChangeRequest =
+  | { t: 'edit'; caller: Caller; messageId: number; content: string }
+  | { t: 'delete'; caller: Caller; messageId: number }
+  | { t: 'react'; caller: Caller; messageId: number; emoji: string; add: boolean };
+
+/** The answer to a change: its seq, or `changed: false` when the state already was so. */
+export interface ChangeReply {
+  conversation_id: number;
+  message_id: number;
+  changed: boolean;
+  seq: number | null;
+}
 
 export interface JoinReply {
   room: WireRoom | null;

@@ -34,6 +34,19 @@ export interface WireMessage {
   client_id: string | null;
   /** ISO-8601, UTC, milliseconds: `2026-01-15T10:30:00.000Z`. */
   created_at: string;
+  /** When last edited; null if never. */
+  edited_at: string | null;
+  /** A tombstone: the content is gone (empty), the seq stays. */
+  is_deleted: boolean;
+  /** Per emoji, in the order first used: how many reacted, and whether the reader did. */
+  reactions: ReactionSummary[];
+}
+
+export interface ReactionSummary {
+  emoji: string;
+  count: number;
+  /** The user reading the message reacted with it (false in live `message` events). */
+  reacted: boolean;
 }
 
 /** A user as others see it (no e-mail). */
@@ -231,6 +244,9 @@ export function toWireMessage(row: Message, conv: { type: ConversationType }, au
       metadata: row.metadata ?? {},
       client_id: row.client_id ?? null,
       created_at: toIso(row.created_at),
+      edited_at: row.edited_at == null ? null : toIso(row.edited_at),
+      is_deleted: row.deleted_at != null,
+      reactions: [],
     };
   }
   return {
@@ -250,6 +266,9 @@ export function toWireMessage(row: Message, conv: { type: ConversationType }, au
     metadata: row.metadata ?? {},
     client_id: row.client_id ?? null,
     created_at: toIso(row.created_at),
+    edited_at: row.edited_at == null ? null : toIso(row.edited_at),
+    is_deleted: row.deleted_at != null,
+    reactions: [],
   };
 }
 

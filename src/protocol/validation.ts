@@ -13,7 +13,7 @@ const METADATA_MAX_BYTES = 16 * 1024;
 const METADATA_MAX_DEPTH = 8;
 /** Most values (objects, arrays, scalars) inside one `metadata`. */
 const METADATA_MAX_NODES = 1000;
-/** Reactions are a short string: one emoji (with modifiers and ZWJ sequences) or a `:shortcode:`. */
+/** Reactions are one emoji (with modifiers, tags and ZWJ sequences): the longest are about 14 UTF-16 units. */
 const EMOJI_MAX_CHARS = 32;
 
 /** A database id: a positive safe integer (BIGSERIAL ids stay far below 2^53). */
@@ -106,15 +106,27 @@ export const content = (maxChars: number) =>
     if (problem !== null) ctx.addIssue({ code: 'custom', message: problem, input: s });
   });
 
-const EMOJI_FORBIDDEN = /[\s\p{Cc}]/u;
-/** A reaction: 1..32 UTF-16 units, no whitespace or control characters, valid Unicode. */
+/**
+ * One emoji, as one grapheme: a pictographic character with an optional variation selector or
+ * skin tone, ZWJ sequences of those (families, professions), flags (two regional indicators, or a
+ * black flag with tag characters), and keycaps. Nothing else: no text, no `:shortcode:`.
+ */
+const EMOJI_ONE = /^(?:\p{RI}\p{RI}|[#*0-9]\uFE0F?\u20E3|\p{Extended_Pictographic}(?:\uFE0F|\p{Emoji_Modifier})?(?:[\u{E0020}-\u{E007E}]+\u{E007F})?(?:\u200D\p{Extended_Pictographic}(?:\uFE0F|\p{Emoji_Modifier})?)*)$/u;
+const graphemes = new Intl.Segmenter(undefined, { granularity: 'grapheme' });
+
+/** A reaction: one emoji grapheme (EMOJI_ONE), at most EMOJI_MAX_CHARS UTF-16 units. */
 export const emoji = () =>
   z.string().superRefine((s, ctx) => {
     let problem: string | null = null;
     if (s.length === 0) problem = 'must not be empty';
     else if (s.length > EMOJI_MAX_CHARS) problem = `too long: at most ${EMOJI_MAX_CHARS} characters`;
-    else if (EMOJI_FORBIDDEN.test(s)) problem = 'must not contain whitespace or control characters';
     else if (!isWellFormed(s)) problem = 'must be valid Unicode (lone surrogate)';
+    else if (!EMOJI_ONE.test(s)) problem = 'must be one emoji';
+    else {
+      let n = 0;
+      for (const _ of graphemes.segment(s)) if (++n > 1) break;
+      if (n !== 1) problem = 'must be one emoji';
+    }
     if (problem !== null) ctx.addIssue({ code: 'custom', message: problem, input: s });
   });
 

@@ -56,7 +56,7 @@ export function liveSuite(t: Test, backend: Backend): void {
     }
     const m = messagesOf(b, id)[0]!.data;
     t.match(m, { conversation_id: id, room_id: id, author: String, content: String, message_type: 'text', is_edited: false, metadata: {} });
-    t.same(Object.keys(m), ['id', 'uuid', 'conversation_id', 'room_id', 'seq', 'author_id', 'author', 'content', 'message_type', 'parent_message_id', 'thread_count', 'is_edited', 'edit_count', 'is_pinned', 'metadata', 'client_id', 'created_at']);
+    t.same(Object.keys(m), ['id', 'uuid', 'conversation_id', 'room_id', 'seq', 'author_id', 'author', 'content', 'message_type', 'parent_message_id', 'thread_count', 'is_edited', 'edit_count', 'is_pinned', 'metadata', 'client_id', 'created_at', 'edited_at', 'is_deleted', 'reactions']);
 
     // History: the recent window and beyond, by cursor.
     const page = await a.ok('fetch_history', { conversation_id: id, limit: 5 });

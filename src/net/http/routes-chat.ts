@@ -26,6 +26,7 @@ import { dmPeerId } from '../../protocol/validation.js';
 import { requestCaller } from './caller.js';
 import { json } from './reply.js';
 import { API_PREFIX } from './routes-auth.js';
+import { changeRoutes } from './routes-changes.js';
 import { notImplementedRoutes } from './routes-pending.js';
 import type { Request, Route } from './types.js';
 import { idParam, jsonBody } from './validate.js';
@@ -164,6 +165,7 @@ export function chatRoutes(deps: ChatRouteDeps, prefix = API_PREFIX): Route[] {
     { method: 'GET', path: `${prefix}/dm/:id/messages`, handler: history('dm') },
     { method: 'POST', path: `${prefix}/dm/:id/messages`, handler: post('dm') },
     // The rest of the contract's endpoints: 501 `not_implemented` until they are built.
+    ...changeRoutes(deps, prefix),
     ...notImplementedRoutes({ tokens }, prefix),
   ];
 }

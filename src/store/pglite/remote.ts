@@ -46,6 +46,10 @@ const METHODS: Readonly<Record<Method, true>> = Object.freeze({
   listMessages: true,
   messagesAfterSeq: true,
   lastSeq: true,
+  applyChange: true,
+  eventsAfterSeq: true,
+  reactionsFor: true,
+  pinnedMessages: true,
   audit: true,
   ping: true,
 });

@@ -1,0 +1,33 @@
+/**
+ * MessageRouter (kind MESSAGE, one per message id that someone edits, deletes or reacts to): the
+ * contract names such a message by its id alone, and only its conversation's RoomActor may change
+ * it. The router finds the conversation once (one store lookup, then kept while active) and hands
+ * each request to that RoomActor; it answers `not_found` for a message that does not exist. It
+ * decides nothing itself: who may do what is the RoomActor's to check.
+ */
+import { ChatError } from '../errors.js';
+import type { ChatContext } from './context.js';
+import { ROOM, type ChangeReply, type MessageChangeRequest } from './messages.js';
+
+export class MessageRouter {
+  readonly #id: number;
+  readonly #ctx: ChatContext;
+  #conversationId: number | null = null;
+
+  constructor(id: number, ctx: ChatContext) {
+    this.#id = id;
+    this.#ctx = ctx;
+  }
+
+  async activate(): Promise<void> {
+    const m = await this.#ctx.services.store.getMessage(this.#id);
+    this.#conversationId = m === null ? null : m.conversation_id;
+  }
+
+  receive(msg: MessageChangeRequest): unknown {
+    if (this.#conversationId === null) throw new ChatError('not_found', `message ${this.#id} not found`);
+    // Deferred: the mailbox moves on while the room commits (edits of one message stay in order,
+    // as the room handles its messages one at a time).
+    return this.#ctx.defer(this.#ctx.ask<ChangeReply>(ROOM, this.#conversationId, msg));
+  }
+}
