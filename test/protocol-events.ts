@@ -91,7 +91,7 @@ t.test('room and user objects', async (t) => {
 t.test('every server event of PROTOCOL.md is named', async (t) => {
   const protocol =
     'authenticated joined left message message_edited message_deleted reaction_added reaction_removed message_pinned ' +
-    'message_unpinned typing read presence member_joined member_left dm_created history resumed ack error pong';
+    'message_unpinned typing read presence member_joined member_left dm_created room_updated room_deleted history resumed ack error pong';
   t.same([...SERVER_EVENT_TYPES].sort(), protocol.split(' ').sort());
   t.same([...SEQUENCED_EVENTS].sort(), ['message', 'message_deleted', 'message_edited', 'message_pinned', 'message_unpinned', 'reaction_added', 'reaction_removed']);
   // The PROTOCOL examples type-check as ServerEvents (checked under TAP_TYPECHECK=1).

@@ -7,6 +7,7 @@ import type { ServerEvent, WireMessage, WireRoom } from '../protocol/events.js';
 import type { ErrorCode } from '../errors.js';
 import type { JsonEvent } from '../protocol/codec.js';
 import type { UserRole } from '../store/types.js';
+import type { RoomPatch } from '../store/reads-sql.js';
 
 export const ROOM = 'room';
 export const USER = 'user';
@@ -62,7 +63,23 @@ export type RoomRequest =
   /** Events after `lastSeq`; with `sub`, also subscribe (a resumed socket listens again). */
   | { t: 'resume'; caller: Caller; lastSeq: number; sub?: Subscriber }
   | { t: 'info'; caller: Caller; kind?: ConversationKind }
-  | { t: 'members'; caller: Caller; kind?: ConversationKind };
+  | { t: 'members'; caller: Caller; kind?: ConversationKind }
+  /** Move the caller's read marker forward; `except`: the session that asked (it has the ack, not the `read` event). */
+  | { t: 'read'; caller: Caller; messageId: number; except?: string }
+  /** PATCH /rooms/:id: owner, room moderator or admin. */
+  | { t: 'update'; caller: Caller; patch: RoomPatch }
+  /** DELETE /rooms/:id: owner or admin. The actor stops; the conversation is gone. */
+  | { t: 'delete'; caller: Caller };
+
+/** The reply to `read` (mark_read's ack, the body of POST /conversations/:id/read). */
+export interface ReadReply {
+  conversation_id: number;
+  /** The marker in force: the message asked for, or a later one already there. */
+  message_id: number;
+  /** False when the marker was already at or past the message: nothing changed, nothing sent. */
+  updated: boolean;
+  unread_count: number;
+}
 
 export interface JoinReply {
   room: WireRoom | null;
@@ -128,8 +145,16 @@ export type FrontPost =
    * of some users (`users`: DMs, dm_created). The front serialises it once per sub-protocol in use.
    */
   | { t: 'publish'; topics: string[]; event: JsonEvent }
-  /** `conversationId`: a socket with a join or resume of it in flight is skipped (the reply carries the event). */
-  | { t: 'publish'; users: number[]; event: JsonEvent; conversationId?: number }
+  /**
+   * `conversationId`: a socket with a join or resume of it in flight is skipped (the reply carries
+   * the event). `except`: the socket of that session is skipped (it asked, and has the ack).
+   */
+  | { t: 'publish'; users: number[]; event: JsonEvent; conversationId?: number; except?: string }
+  /**
+   * A room was deleted: `room_deleted` to every socket subscribed to it and every socket of its
+   * last members (`users`), then every subscribed socket is taken off its topic.
+   */
+  | { t: 'room_deleted'; roomId: number; users: number[] }
   /** Close every socket of a user (logout, ban) with a close code. */
   | { t: 'kick'; userId: number; code: number; reason: string };
 

@@ -11,6 +11,7 @@ import { ChatError } from '../errors.js';
 import type { ServerEvent, WireMessage } from '../protocol/events.js';
 import { jsonEvent } from '../protocol/codec.js';
 import { toWireMessage, toWireRoom } from '../protocol/events.js';
+import type { RoomPatch } from '../store/reads-sql.js';
 import type { Conversation, Member, Message } from '../store/types.js';
 import type { ChatContext } from './context.js';
 import type { SeqCounter } from './group-commit.js';
@@ -22,6 +23,7 @@ import {
   type HistoryReply,
   type JoinReply,
   type NewMessageInput,
+  type ReadReply,
   type ResumeReply,
   type RoomRequest,
   type SendAck,
@@ -30,6 +32,8 @@ import {
 
 /** How far back `resume` reads the database when the window does not reach. */
 const RESUME_MAX_EVENTS = 1000;
+
+const noop = (): void => {};
 
 function sendReply(message: WireMessage, duplicate: boolean, brief: boolean): SendReply | SendAck {
   if (!brief) return { message, duplicate };
@@ -51,6 +55,8 @@ export class RoomActor {
   readonly #recentByClient = new Map<string, WireMessage>();
   /** Subscribed sockets per front thread. */
   readonly #subs = new Map<number, number>();
+  /** Sends submitted and not yet settled: a deletion waits for them, so no row lands after it. */
+  readonly #inFlight = new Set<Promise<unknown>>();
 
   constructor(id: number, ctx: ChatContext) {
     this.#id = id;
@@ -98,6 +104,12 @@ export class RoomActor {
         this.#expect(msg.kind);
         this.#readable(msg.caller);
         return [...this.#members.values()];
+      case 'read':
+        return this.#markRead(msg.caller, msg.messageId, msg.except);
+      case 'update':
+        return this.#update(msg.caller, msg.patch);
+      case 'delete':
+        return this.#delete(msg.caller);
     }
   }
 
@@ -234,6 +246,9 @@ export class RoomActor {
         if (!duplicate) this.#committed(wire);
         return sendReply(wire, duplicate, brief);
       });
+    const settled = committed.then(noop, noop);
+    this.#inFlight.add(settled);
+    void settled.then(() => this.#inFlight.delete(settled));
     return this.#ctx.defer(committed);
   }
 
@@ -357,5 +372,75 @@ export class RoomActor {
   #info(caller: Caller) {
     this.#readable(caller);
     return { room: this.#wireRoom(), conversation: { ...this.#room(), last_seq: this.#committedSeq }, member: this.#members.get(caller.id) ?? null };
+  }
+  // ------------------------------------------------------------------- read markers, room changes
+
+  /**
+   * The caller's read marker, forward only. The message must be one of this conversation's (the
+   * window, else one lookup); anything else is `not_found` and changes nothing. A marker that
+   * moved is told to the caller's other sockets, on every front (they may be anywhere).
+   */
+  async #markRead(caller: Caller, messageId: number, except: string | undefined): Promise<ReadReply> {
+    this.#readable(caller);
+    if (!this.#recent.some((m) => m.id === messageId)) {
+      const m = await this.#ctx.services.store.getMessage(messageId);
+      if (m === null || m.conversation_id !== this.#id) {
+        const message = `message ${messageId} not found in conversation ${this.#id}`;
+        throw new ChatError('not_found', message, { details: [{ path: 'message_id', message }] });
+      }
+    }
+    const marker = await this.#ctx.services.store.markRead(caller.id, this.#id, messageId);
+    if (marker.updated) {
+      const event = jsonEvent({ type: 'read', data: { conversation_id: this.#id, user_id: caller.id, message_id: marker.message_id } });
+      this.#ctx.broadcast({ t: 'publish', users: [caller.id], event, ...(except !== undefined ? { except } : {}) });
+    }
+    return { conversation_id: this.#id, message_id: marker.message_id, updated: marker.updated, unread_count: marker.unread_count };
+  }
+
+  /** Who may change a room's settings: its owner, its moderators, admins. */
+  #mayModerate(caller: Caller, what: string): Conversation {
+    this.#expect('room');
+    const conv = this.#room();
+    const m = this.#members.get(caller.id);
+    const roomRole = m !== undefined && !m.banned ? m.role : null;
+    if (caller.role === 'admin' || conv.owner_id === caller.id || roomRole === 'owner' || roomRole === 'moderator') return conv;
+    throw new ChatError('forbidden', `only the owner, a moderator of room ${this.#id} or an admin may ${what}`);
+  }
+
+  async #update(caller: Caller, patch: RoomPatch) {
+    this.#mayModerate(caller, 'change it');
+    const { store } = this.#ctx.services;
+    const row = await store.updateRoom(this.#id, patch);
+    if (row === null) throw new ChatError('not_found', `room ${this.#id} not found`);
+    this.#conv = row;
+    const room = this.#wireRoom()!;
+    await store.audit({ actorId: caller.id, action: 'room.update', targetType: 'conversation', targetId: String(this.#id), details: { ...patch } });
+    this.#publish({ type: 'room_updated', data: { room } });
+    return room;
+  }
+
+  /**
+   * The room and its history go; the actor stops, and a new activation finds no conversation, so
+   * every later operation on it is `not_found`. Sends already submitted are waited for first: a
+   * row committed after the DELETE would outlive its room (messages have no foreign key).
+   */
+  async #delete(caller: Caller): Promise<{ room_id: number }> {
+    const conv = this.#mayModerate(caller, 'delete it');
+    if (caller.role !== 'admin' && conv.owner_id !== caller.id && this.#members.get(caller.id)?.role !== 'owner') {
+      throw new ChatError('forbidden', `only the owner of room ${this.#id} or an admin may delete it`);
+    }
+    while (this.#inFlight.size > 0) await Promise.all(this.#inFlight);
+    const { store } = this.#ctx.services;
+    if (!(await store.deleteRoom(this.#id))) throw new ChatError('not_found', `room ${this.#id} not found`);
+    await store.audit({ actorId: caller.id, action: 'room.delete', targetType: 'conversation', targetId: String(this.#id), details: { name: conv.name } });
+    const users = [...this.#members.keys()];
+    this.#conv = null;
+    this.#members.clear();
+    this.#recent = [];
+    this.#recentByClient.clear();
+    // Every front: the room's subscribers are counted per front, but its members' other sockets may be anywhere.
+    this.#ctx.broadcast({ t: 'room_deleted', roomId: this.#id, users });
+    this.#ctx.stopSelf();
+    return { room_id: this.#id };
   }
 }

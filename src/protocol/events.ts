@@ -132,6 +132,14 @@ export interface MemberLeftData {
   /** Why: left on their own, kicked, or banned. */
   reason: 'left' | 'kicked' | 'banned';
 }
+/** A room's settings changed (PATCH /rooms/:id): the room as it is now. */
+export interface RoomUpdatedData {
+  room: WireRoom;
+}
+/** A room was deleted (DELETE /rooms/:id): its history is gone and its sockets unsubscribed. */
+export interface RoomDeletedData {
+  room_id: number;
+}
 export interface DmCreatedData {
   conversation_id: number;
   /** The pair, ascending. */
@@ -181,6 +189,8 @@ export interface ServerEventDataMap {
   member_joined: MemberJoinedData;
   member_left: MemberLeftData;
   dm_created: DmCreatedData;
+  room_updated: RoomUpdatedData;
+  room_deleted: RoomDeletedData;
   history: HistoryData;
   resumed: ResumedData;
   ack: AckData;
@@ -207,6 +217,8 @@ export const SERVER_EVENT_TYPES = Object.freeze([
   'member_joined',
   'member_left',
   'dm_created',
+  'room_updated',
+  'room_deleted',
   'history',
   'resumed',
   'ack',
