@@ -27,6 +27,7 @@ import { requestCaller } from './caller.js';
 import { json } from './reply.js';
 import { API_PREFIX } from './routes-auth.js';
 import { notImplementedRoutes } from './routes-pending.js';
+import { readRoutes } from './routes-reads.js';
 import type { Request, Route } from './types.js';
 import { idParam, jsonBody } from './validate.js';
 
@@ -163,6 +164,8 @@ export function chatRoutes(deps: ChatRouteDeps, prefix = API_PREFIX): Route[] {
     },
     { method: 'GET', path: `${prefix}/dm/:id/messages`, handler: history('dm') },
     { method: 'POST', path: `${prefix}/dm/:id/messages`, handler: post('dm') },
+    // Read markers, PATCH and DELETE /rooms/:id (./routes-reads.ts).
+    ...readRoutes({ actors, tokens, schemas }, prefix),
     // The rest of the contract's endpoints: 501 `not_implemented` until they are built.
     ...notImplementedRoutes({ tokens }, prefix),
   ];

@@ -13,8 +13,6 @@ import type { Method, Route } from './types.js';
 
 /** Method, path under the prefix, and the operation's name as the 501 message says it. */
 export const NOT_IMPLEMENTED: readonly (readonly [Method, string, string])[] = [
-  ['PATCH', '/rooms/:id', 'update room'],
-  ['DELETE', '/rooms/:id', 'delete room'],
   ['GET', '/messages/:id', 'get message'],
   ['PATCH', '/messages/:id', 'edit message'],
   ['DELETE', '/messages/:id', 'delete message'],
@@ -24,7 +22,6 @@ export const NOT_IMPLEMENTED: readonly (readonly [Method, string, string])[] = [
   ['GET', '/rooms/:id/pins', 'list pins'],
   ['POST', '/rooms/:id/pins', 'pin message'],
   ['DELETE', '/rooms/:id/pins/:message_id', 'unpin message'],
-  ['POST', '/conversations/:id/read', 'mark read'],
   ['POST', '/rooms/:id/bans', 'ban user'],
   ['POST', '/rooms/:id/mutes', 'mute user'],
   ['POST', '/rooms/:id/kick', 'kick user'],
