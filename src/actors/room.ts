@@ -397,18 +397,23 @@ export class RoomActor {
     return { conversation_id: this.#id, message_id: marker.message_id, updated: marker.updated, unread_count: marker.unread_count };
   }
 
-  /** Who may change a room's settings: its owner, its moderators, admins. */
-  #mayModerate(caller: Caller, what: string): Conversation {
+  /**
+   * Who may change a room: its owner and admins, and for its settings (`moderators`) its
+   * moderators too. A banned member has no say whatever the role.
+   */
+  #authorize(caller: Caller, who: 'moderators' | 'owner', what: string): Conversation {
     this.#expect('room');
     const conv = this.#room();
     const m = this.#members.get(caller.id);
-    const roomRole = m !== undefined && !m.banned ? m.role : null;
-    if (caller.role === 'admin' || conv.owner_id === caller.id || roomRole === 'owner' || roomRole === 'moderator') return conv;
-    throw new ChatError('forbidden', `only the owner, a moderator of room ${this.#id} or an admin may ${what}`);
+    const role = m !== undefined && !m.banned ? m.role : null;
+    if (caller.role === 'admin' || conv.owner_id === caller.id || role === 'owner') return conv;
+    if (who === 'moderators' && role === 'moderator') return conv;
+    const allowed = who === 'moderators' ? 'the owner, a moderator of room' : 'the owner of room';
+    throw new ChatError('forbidden', `only ${allowed} ${this.#id} or an admin may ${what}`);
   }
 
   async #update(caller: Caller, patch: RoomPatch) {
-    this.#mayModerate(caller, 'change it');
+    this.#authorize(caller, 'moderators', 'change it');
     const { store } = this.#ctx.services;
     const row = await store.updateRoom(this.#id, patch);
     if (row === null) throw new ChatError('not_found', `room ${this.#id} not found`);
@@ -425,10 +430,7 @@ export class RoomActor {
    * row committed after the DELETE would outlive its room (messages have no foreign key).
    */
   async #delete(caller: Caller): Promise<{ room_id: number }> {
-    const conv = this.#mayModerate(caller, 'delete it');
-    if (caller.role !== 'admin' && conv.owner_id !== caller.id && this.#members.get(caller.id)?.role !== 'owner') {
-      throw new ChatError('forbidden', `only the owner of room ${this.#id} or an admin may delete it`);
-    }
+    const conv = this.#authorize(caller, 'owner', 'delete it');
     while (this.#inFlight.size > 0) await Promise.all(this.#inFlight);
     const { store } = this.#ctx.services;
     if (!(await store.deleteRoom(this.#id))) throw new ChatError('not_found', `room ${this.#id} not found`);
