@@ -255,6 +255,31 @@ function suite(t: Test, backend: Backend): void {
     t.same((await a1.waitFor((f) => f.type === 'room_deleted' && f.data.room_id === other)).data, { room_id: other });
     for (const c of [a1, b1, b2, d1]) c.close();
   });
+
+  t.test('DELETE /rooms/:id with sends in flight: each is stored then deleted, or refused; no row outlives the room', async (t) => {
+    const live = await shared();
+    if (!live) return;
+    const [alice, bob] = [await live.user('alice'), await live.user('bob')];
+    const id = await room(live, alice.token, 'busy');
+    const a = await live.client(alice.token);
+    const b = await live.client(bob.token);
+    await a.ok('join_room', { room_id: id });
+    await b.ok('join_room', { room_id: id });
+    const sends = Array.from({ length: 20 }, (_, i) => a.request('send_message', { room_id: id, content: `m${i}` }));
+    const gone = await call(live.url, 'DELETE', `/api/v1/rooms/${id}`, { token: alice.token });
+    t.equal(gone.status, 204);
+    const replies = await Promise.all(sends);
+    const acked = replies.filter((r) => r.type === 'ack');
+    t.ok(replies.every((r) => r.type === 'ack' || r.data.code === 'not_found'), `acked (${acked.length} of 20), or not_found once the room is gone`);
+    await b.waitFor((f) => f.type === 'room_deleted');
+    const events = b.frames.filter((f) => f.type === 'message' || f.type === 'room_deleted').map((f) => f.type);
+    t.equal(events[events.length - 1], 'room_deleted', 'every acked message was delivered before the room went');
+    t.equal(b.of('message').length, acked.length, 'each acked message once');
+    const rows = await live.node.store.pool.query('SELECT count(*)::int AS n FROM messages WHERE conversation_id = $1', [id]);
+    t.equal(rows.rows[0].n, 0, 'no message row left behind');
+    a.close();
+    b.close();
+  });
 }
 
 for (const backend of ['pglite', 'postgres'] as const) {

@@ -33,8 +33,6 @@ import {
 /** How far back `resume` reads the database when the window does not reach. */
 const RESUME_MAX_EVENTS = 1000;
 
-const noop = (): void => {};
-
 function sendReply(message: WireMessage, duplicate: boolean, brief: boolean): SendReply | SendAck {
   if (!brief) return { message, duplicate };
   const { id, uuid, seq, conversation_id, client_id, created_at } = message;
@@ -55,8 +53,12 @@ export class RoomActor {
   readonly #recentByClient = new Map<string, WireMessage>();
   /** Subscribed sockets per front thread. */
   readonly #subs = new Map<number, number>();
-  /** Sends submitted and not yet settled: a deletion waits for them, so no row lands after it. */
-  readonly #inFlight = new Set<Promise<unknown>>();
+  /**
+   * Sends accepted and not yet settled, and what a deletion waiting for them to settle calls (no
+   * row may land after the room's DELETE). A count, not a set of promises: nothing more per send.
+   */
+  #sending = 0;
+  #drained: (() => void) | null = null;
 
   constructor(id: number, ctx: ChatContext) {
     this.#id = id;
@@ -235,8 +237,11 @@ export class RoomActor {
       parent === null || this.#recent.some((m) => m.id === parent)
         ? committer.submit(this.#counter, row)
         : this.#checkParent(parent).then(() => committer.submit(this.#counter, row));
+    this.#sending++;
     const committed = submitted
       .then(({ message, duplicate }) => {
+        // The rest of this callback runs before a deletion waiting on it resumes (a microtask later).
+        this.#sent();
         if (message.conversation_id !== this.#id) {
           // client_id is unique per author across conversations: a reuse elsewhere is a conflict.
           throw new ChatError('conflict', 'client_id already used for a message in another conversation');
@@ -245,11 +250,18 @@ export class RoomActor {
         const wire = toWireMessage(message, conv, caller.username);
         if (!duplicate) this.#committed(wire);
         return sendReply(wire, duplicate, brief);
+      }, (e: unknown) => {
+        this.#sent();
+        throw e;
       });
-    const settled = committed.then(noop, noop);
-    this.#inFlight.add(settled);
-    void settled.then(() => this.#inFlight.delete(settled));
     return this.#ctx.defer(committed);
+  }
+
+  #sent(): void {
+    if (--this.#sending > 0 || this.#drained === null) return;
+    const drained = this.#drained;
+    this.#drained = null;
+    drained();
   }
 
   async #checkParent(id: number): Promise<void> {
@@ -431,7 +443,8 @@ export class RoomActor {
    */
   async #delete(caller: Caller): Promise<{ room_id: number }> {
     const conv = this.#authorize(caller, 'owner', 'delete it');
-    while (this.#inFlight.size > 0) await Promise.all(this.#inFlight);
+    // The mailbox is held by this message, so no send can be accepted while it waits.
+    if (this.#sending > 0) await new Promise<void>((resolve) => (this.#drained = resolve));
     const { store } = this.#ctx.services;
     if (!(await store.deleteRoom(this.#id))) throw new ChatError('not_found', `room ${this.#id} not found`);
     await store.audit({ actorId: caller.id, action: 'room.delete', targetType: 'conversation', targetId: String(this.#id), details: { name: conv.name } });
