@@ -107,6 +107,26 @@ t.test('every server event of PROTOCOL.md is named', async (t) => {
     { type: 'history', data: { conversation_id: 9, messages: [], has_more: false, next_cursor: null } },
     { type: 'resumed', data: { conversation_id: 9, recovered: true, from_seq: 3, to_seq: 7 } },
     { type: 'presence', data: { user_id: 1, status: 'offline' } },
+    { type: 'read', data: { conversation_id: 1, user_id: 2, message_id: 1 } },
+    { type: 'room_deleted', data: { room_id: 1 } },
+    {
+      type: 'room_updated',
+      data: {
+        room: {
+          id: 1,
+          uuid: 'c1c5c1fa-9fdb-4055-9c55-799f7c06e4e1',
+          name: 'lobby',
+          description: 'Say hello',
+          type: 'public_room',
+          is_public: true,
+          owner_id: 2,
+          max_members: 500,
+          last_seq: 3,
+          created_at: '2026-12-04T19:33:01.001Z',
+          updated_at: '2026-12-04T19:33:02.521Z',
+        },
+      },
+    },
   ];
-  t.equal(examples.length, 8);
+  t.equal(examples.length, 11);
 });
