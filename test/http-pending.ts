@@ -4,7 +4,7 @@
  * 405, so a client tells the three apart.
  */
 import t from 'tap';
-import { AccessTokens } from '../src/auth/index.js';
+import { AccessTokens } from '../src/auth/jwt.js';
 import { configSchema } from '../src/config/index.js';
 import type { Limiter } from '../src/limits/shared-buckets.js';
 import { chatRoutes, type ChatRouteDeps } from '../src/net/http/routes-chat.js';

@@ -14,9 +14,6 @@ export const USER = 'user';
 export const SESSION = 'session';
 export type ChatActorKind = typeof ROOM | typeof USER | typeof SESSION;
 
-/** A socket's sub-protocol, as fronts count subscribers. */
-export type Proto = 'json' | 'msgpack';
-
 /** Who asks. Fronts verify the token; actors trust what a front says about the caller. */
 export interface Caller {
   id: number;

@@ -200,54 +200,17 @@ export interface ServerEventDataMap {
 
 export type ServerEventType = keyof ServerEventDataMap;
 
-export const SERVER_EVENT_TYPES = Object.freeze([
-  'authenticated',
-  'joined',
-  'left',
-  'message',
-  'message_edited',
-  'message_deleted',
-  'reaction_added',
-  'reaction_removed',
-  'message_pinned',
-  'message_unpinned',
-  'typing',
-  'read',
-  'presence',
-  'member_joined',
-  'member_left',
-  'dm_created',
-  'room_updated',
-  'room_deleted',
-  'history',
-  'resumed',
-  'ack',
-  'error',
-  'pong',
-] as const satisfies readonly ServerEventType[]);
-
 /** A server frame: `reply_to` on `ack` and on an `error` that answers a request with an `id`. */
 export type ServerEvent = {
   [K in ServerEventType]: { type: K; reply_to?: string; data: ServerEventDataMap[K] };
 }[ServerEventType];
-
-/** Events that change a conversation's stored state and carry its `seq`. */
-export const SEQUENCED_EVENTS: ReadonlySet<ServerEventType> = new Set([
-  'message',
-  'message_edited',
-  'message_deleted',
-  'reaction_added',
-  'reaction_removed',
-  'message_pinned',
-  'message_unpinned',
-]);
 
 // ---------------------------------------------------------------------------------------------
 // Row → wire
 
 const ISO_MS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 /** A timestamp as `2026-01-15T10:30:00.000Z`, whatever form the driver returned it in. */
-export function toIso(t: string | Date): string {
+function toIso(t: string | Date): string {
   if (typeof t === 'string' && ISO_MS.test(t)) return t;
   const d = t instanceof Date ? t : new Date(t);
   if (Number.isNaN(d.getTime())) throw new RangeError(`not a timestamp: ${String(t)}`);

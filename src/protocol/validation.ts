@@ -2,21 +2,19 @@ import { z } from 'zod';
 import { ChatError } from '../chat-error.js';
 import { zodToChatError } from './zod-errors.js';
 
-export { zodToChatError } from './zod-errors.js';
-
 /**
  * Field schemas shared by the WebSocket operations (client-ops.ts) and the REST bodies (rest.ts),
  * and parseOrThrow, which throws the `validation_failed` ChatError of ./zod-errors.ts.
  */
 
 /** Largest serialised `metadata` object, UTF-8 bytes of its JSON. */
-export const METADATA_MAX_BYTES = 16 * 1024;
+const METADATA_MAX_BYTES = 16 * 1024;
 /** Deepest nesting inside `metadata` (the object itself is depth 1). */
-export const METADATA_MAX_DEPTH = 8;
+const METADATA_MAX_DEPTH = 8;
 /** Most values (objects, arrays, scalars) inside one `metadata`. */
-export const METADATA_MAX_NODES = 1000;
+const METADATA_MAX_NODES = 1000;
 /** Reactions are a short string: one emoji (with modifiers and ZWJ sequences) or a `:shortcode:`. */
-export const EMOJI_MAX_CHARS = 32;
+const EMOJI_MAX_CHARS = 32;
 
 /** A database id: a positive safe integer (BIGSERIAL ids stay far below 2^53). */
 export const id = () => z.int().positive();
@@ -66,12 +64,12 @@ export const clientId = () =>
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 const nativeWellFormed = (String.prototype as { isWellFormed?: () => boolean }).isWellFormed;
 /** No lone surrogate: the string has a UTF-8 encoding (Node would otherwise write U+FFFD in its place). */
-export const isWellFormed: (s: string) => boolean = nativeWellFormed
+const isWellFormed: (s: string) => boolean = nativeWellFormed
   ? (s) => nativeWellFormed.call(s)
   : (s) => !LONE_SURROGATE.test(s);
 
 /** Unicode code points in `s`, the unit `maxContentChars` counts (PostgreSQL's char_length). */
-export function codePoints(s: string): number {
+function codePoints(s: string): number {
   let n = s.length;
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);
@@ -90,7 +88,7 @@ export function codePoints(s: string): number {
  * Why `s` is not acceptable message content, or null. Content is stored as sent (not trimmed):
  * leading spaces and newlines matter in code blocks; only whitespace-only content is refused.
  */
-export function contentProblem(s: string, maxChars: number): string | null {
+function contentProblem(s: string, maxChars: number): string | null {
   // s.length counts UTF-16 units, at least the code points: count only when it could matter.
   if (s.length > maxChars && (s.length > 2 * maxChars || codePoints(s) > maxChars)) {
     return `too long: at most ${maxChars} characters`;
@@ -126,7 +124,7 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
   return proto === Object.prototype || proto === null;
 }
 
-export interface Problem {
+interface Problem {
   /** Where, below the checked value. */
   path: (string | number)[];
   message: string;
@@ -136,7 +134,7 @@ export interface Problem {
  * Why `value` is not plain JSON data within the metadata bounds, or null. Walks at most
  * METADATA_MAX_DEPTH levels and METADATA_MAX_NODES values, so a hostile value costs little.
  */
-export function metadataProblem(value: unknown): Problem | null {
+function metadataProblem(value: unknown): Problem | null {
   if (!isPlainObject(value)) return { path: [], message: 'expected an object' };
   let nodes = 0;
   const path: (string | number)[] = [];
@@ -201,7 +199,7 @@ export const metadata = () =>
  * Per-parse error map: a missing field says "required" instead of zod's
  * "expected number, received undefined". Everything else keeps zod's message.
  */
-export const errorMap = (iss: { code?: string; input?: unknown }): string | undefined =>
+const errorMap = (iss: { code?: string; input?: unknown }): string | undefined =>
   (iss.code === 'invalid_type' || iss.code === 'invalid_value') && iss.input === undefined ? 'required' : undefined;
 
 /**

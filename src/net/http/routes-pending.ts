@@ -12,7 +12,7 @@ import { API_PREFIX } from './routes-auth.js';
 import type { Method, Route } from './types.js';
 
 /** Method, path under the prefix, and the operation's name as the 501 message says it. */
-export const NOT_IMPLEMENTED: readonly (readonly [Method, string, string])[] = [
+const NOT_IMPLEMENTED: readonly (readonly [Method, string, string])[] = [
   ['GET', '/messages/:id', 'get message'],
   ['PATCH', '/messages/:id', 'edit message'],
   ['DELETE', '/messages/:id', 'delete message'],

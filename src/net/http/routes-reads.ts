@@ -3,17 +3,18 @@
  * settings and deletion (`PATCH`, `DELETE /rooms/:id`). Each asks the conversation's RoomActor,
  * which owns its state and tells its sockets, as the WebSocket operations do.
  */
+import type { z } from 'zod';
 import { ROOM, type ActorCaller, type Caller, type ReadReply } from '../../actors/messages.js';
 import type { AccessTokens } from '../../auth/jwt.js';
 import { ChatError } from '../../errors.js';
-import type { RestBody, RestSchemas } from '../../protocol/rest.js';
+import type { RestSchemas } from '../../protocol/rest.js';
 import type { RoomPatch } from '../../store/reads-sql.js';
 import { requestCaller } from './caller.js';
 import { json, noContent } from './reply.js';
 import type { Request, Route } from './types.js';
 import { idParam, jsonBody } from './validate.js';
 
-export interface ReadRouteDeps {
+interface ReadRouteDeps {
   actors: ActorCaller;
   tokens: AccessTokens;
   schemas: RestSchemas;
@@ -57,7 +58,7 @@ export function readRoutes({ actors, tokens, schemas }: ReadRouteDeps, prefix: s
 }
 
 /** The body's fields as the store's patch; null counts as absent (PROTOCOL.md, REST), and something must remain. */
-function roomPatch(body: RestBody['updateRoom']): RoomPatch {
+function roomPatch(body: z.output<RestSchemas['updateRoom']>): RoomPatch {
   const patch: RoomPatch = {};
   if (body.name != null) patch.name = body.name;
   if (body.description != null) patch.description = body.description;

@@ -56,14 +56,14 @@ const METHODS: Readonly<Record<Method, true>> = Object.freeze({
 
 // ---------------------------------------------------------------- messages on a store port
 
-export interface StoreCall {
+interface StoreCall {
   type: 'call';
   id: number;
   method: Method;
   args: unknown[];
 }
 
-export type StoreReply = { type: 'result'; id: number; value: unknown } | { type: 'error'; id: number; error: WireError };
+type StoreReply = { type: 'result'; id: number; value: unknown } | { type: 'error'; id: number; error: WireError };
 
 const isMethod = (m: unknown): m is Method => typeof m === 'string' && Object.hasOwn(METHODS, m);
 

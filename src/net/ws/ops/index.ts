@@ -16,7 +16,7 @@ const notBuilt = (type: ClientOpType) => () => {
   throw new ChatError('not_implemented', `operation "${type}" is not built on this server yet`);
 };
 
-export const OPS: OpTable = {
+const OPS: OpTable = {
   ...roomOps,
   ...messageOps,
   ...dmOps,
