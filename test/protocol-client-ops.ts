@@ -208,7 +208,9 @@ t.test('fetch_history: limit 1..100 default 50, before xor after', async (t) => 
     rejects(t, () => parse('fetch_history', { conversation_id: 1, limit }), 'validation_failed', 'data.limit');
   }
   rejects(t, () => parse('fetch_history', { conversation_id: 1, before: 5, after: 2 }), 'validation_failed', 'data.after', /together/);
-  rejects(t, () => parse('fetch_history', { conversation_id: 1, after: 0 }), 'validation_failed', 'data.after');
+  t.same(parse('fetch_history', { conversation_id: 1, after: 0 }).data, { conversation_id: 1, after: 0, limit: 50 }, 'after 0: from the start');
+  rejects(t, () => parse('fetch_history', { conversation_id: 1, after: -1 }), 'validation_failed', 'data.after');
+  rejects(t, () => parse('fetch_history', { conversation_id: 1, before: 0 }), 'validation_failed', 'data.before');
 });
 
 t.test('resume: positions of conversation id → last seq', async (t) => {
