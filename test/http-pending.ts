@@ -35,10 +35,8 @@ const deps: ChatRouteDeps = {
 const table: [string, string, RegExp][] = [
   ['PATCH', '/rooms/1', /update room/],
   ['DELETE', '/rooms/1', /delete room/],
-  ['GET', '/messages/5', /get message/],
   ['PATCH', '/messages/5', /edit message/],
   ['DELETE', '/messages/5', /delete message/],
-  ['GET', '/messages/5/thread', /get thread/],
   ['POST', '/messages/5/reactions', /add reaction/],
   ['DELETE', `/messages/5/reactions/${encodeURIComponent('👍')}`, /remove reaction/],
   ['GET', '/rooms/1/pins', /list pins/],

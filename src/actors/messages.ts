@@ -61,6 +61,10 @@ export type RoomRequest =
   | { t: 'history'; caller: Caller; before?: number | undefined; after?: number | undefined; limit: number; kind?: ConversationKind }
   /** Events after `lastSeq`; with `sub`, also subscribe (a resumed socket listens again). */
   | { t: 'resume'; caller: Caller; lastSeq: number; sub?: Subscriber }
+  /** One message of this conversation (`not_found` when the caller may not read it). */
+  | { t: 'message'; caller: Caller; messageId: number }
+  /** A page of the replies to one message of this conversation, with that message. */
+  | { t: 'thread'; caller: Caller; messageId: number; before?: number | undefined; after?: number | undefined; limit: number }
   | { t: 'info'; caller: Caller; kind?: ConversationKind }
   | { t: 'members'; caller: Caller; kind?: ConversationKind };
 
@@ -90,6 +94,14 @@ export interface SendAck {
 
 export interface HistoryReply {
   conversation_id: number;
+  messages: WireMessage[];
+  has_more: boolean;
+  next_cursor: number | null;
+}
+
+/** `GET /messages/:id/thread`: the parent with its exact `thread_count`, and a page of its replies. */
+export interface ThreadReply {
+  parent: WireMessage;
   messages: WireMessage[];
   has_more: boolean;
   next_cursor: number | null;

@@ -13,7 +13,8 @@ import { jsonEvent } from '../protocol/codec.js';
 import { toWireMessage, toWireRoom } from '../protocol/events.js';
 import type { Conversation, Member, Message } from '../store/types.js';
 import type { ChatContext } from './context.js';
-import type { SeqCounter } from './group-commit.js';
+import type { PendingRow, SeqCounter } from './group-commit.js';
+import { mentionCandidates, namesToLookUp, resolveMentions } from './mentions.js';
 import {
   roomTopic,
   type Caller,
@@ -26,6 +27,7 @@ import {
   type RoomRequest,
   type SendAck,
   type SendReply,
+  type ThreadReply,
 } from './messages.js';
 
 /** How far back `resume` reads the database when the window does not reach. */
@@ -35,6 +37,17 @@ function sendReply(message: WireMessage, duplicate: boolean, brief: boolean): Se
   if (!brief) return { message, duplicate };
   const { id, uuid, seq, conversation_id, client_id, created_at } = message;
   return { id, uuid, seq, conversation_id, client_id, created_at, duplicate };
+}
+
+/**
+ * The client's metadata without `mentions`: that key is the server's (PROTOCOL.md "Mentions"), set
+ * only from the content. Copied only when the client sent one.
+ */
+function ownMetadata(metadata: Record<string, unknown> | null | undefined): Record<string, unknown> {
+  if (metadata == null) return {};
+  if (!Object.hasOwn(metadata, 'mentions')) return metadata;
+  const { mentions: _dropped, ...rest } = metadata;
+  return rest;
 }
 
 export class RoomActor {
@@ -91,6 +104,12 @@ export class RoomActor {
         return this.#history(msg.caller, msg.before, msg.after, msg.limit);
       case 'resume':
         return this.#resume(msg.caller, msg.lastSeq, msg.sub?.front);
+      case 'message':
+        this.#seeing(msg.caller, msg.messageId);
+        return this.#find(msg.messageId);
+      case 'thread':
+        this.#seeing(msg.caller, msg.messageId);
+        return this.#thread(msg.messageId, msg.before, msg.after, msg.limit);
       case 'info':
         this.#expect(msg.kind);
         return this.#info(msg.caller);
@@ -209,20 +228,24 @@ export class RoomActor {
       if (seen) return sendReply(seen, true, brief);
     }
     const { committer } = this.#ctx.services;
-    const row = {
+    const row: PendingRow = {
       authorId: caller.id,
       content: input.content,
       parentMessageId: input.parentId ?? null,
-      metadata: input.metadata ?? {},
+      metadata: ownMetadata(input.metadata),
       clientId: input.clientId ?? null,
     };
-    // The store does not check references (migrations/0004): a reply's parent is checked here,
-    // from the window when it is recent, else with one lookup, before the row joins a batch.
-    const parent = row.parentMessageId;
-    const submitted =
-      parent === null || this.#recent.some((m) => m.id === parent)
-        ? committer.submit(this.#counter, row)
-        : this.#checkParent(parent).then(() => committer.submit(this.#counter, row));
+    // What must be known before the row joins a batch. The store does not check references
+    // (migrations/0004): a reply's parent is checked here, from the window when it is recent, else
+    // with one lookup. Mentions are resolved only when the content has an '@' at all, so a plain
+    // message costs one `includes` and goes straight to the committer.
+    const parent = row.parentMessageId ?? null;
+    let ready: Promise<unknown> | null = parent === null || this.#windowMessage(parent) !== undefined ? null : this.#checkParent(parent);
+    if (input.content.includes('@')) {
+      const mentions = this.#mentions(row);
+      if (mentions !== null) ready = ready === null ? mentions : Promise.all([ready, mentions]);
+    }
+    const submitted = ready === null ? committer.submit(this.#counter, row) : ready.then(() => committer.submit(this.#counter, row));
     const committed = submitted
       .then(({ message, duplicate }) => {
         if (message.conversation_id !== this.#id) {
@@ -245,9 +268,93 @@ export class RoomActor {
     }
   }
 
+  /**
+   * Resolves the `@names` of `row.content` into `row.metadata.mentions`: the ids of the users named
+   * who may see this conversation (#canSee), in order of first mention, at most MAX_MENTIONS names
+   * looked at. Null when the content names nobody (an '@' in an e-mail address, say).
+   */
+  #mentions(row: PendingRow): Promise<void> | null {
+    const candidates = mentionCandidates(row.content);
+    if (candidates.length === 0) return null;
+    return this.#ctx.services.userIds(namesToLookUp(candidates)).then((ids) => {
+      const mentions = resolveMentions(candidates, ids, (id) => this.#canSee(id));
+      if (mentions.length > 0) row.metadata = { ...row.metadata, mentions };
+    });
+  }
+
+  /**
+   * Who counts as a mention: whoever may read the conversation (#readable). A DM's two users; a
+   * private room's members; for a public room anyone, since anyone may read it; never a banned
+   * member. Admins read every room but are counted only where the rule above counts them: the
+   * actor knows their role only when they ask something themselves.
+   */
+  #canSee(userId: number): boolean {
+    const m = this.#members.get(userId);
+    if (m !== undefined) return !m.banned;
+    const conv = this.#room();
+    return conv.is_public && conv.type !== 'direct_message';
+  }
+
+  /** A message of the window by id (ids increase with seq within a conversation: binary search). */
+  #windowMessage(id: number): WireMessage | undefined {
+    const recent = this.#recent;
+    let lo = 0;
+    let hi = recent.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1;
+      const m = recent[mid]!;
+      if (m.id === id) return m;
+      if (m.id < id) lo = mid + 1;
+      else hi = mid - 1;
+    }
+    return undefined;
+  }
+
+  /**
+   * A read of one message needs the right to read its conversation; without it the message does
+   * not exist for the caller (`not_found`, not `forbidden`: its id says nothing about the room).
+   */
+  #seeing(caller: Caller, messageId: number): void {
+    try {
+      this.#readable(caller);
+    } catch (e) {
+      if (e instanceof ChatError && e.code === 'forbidden') throw new ChatError('not_found', `message ${messageId} not found`);
+      throw e;
+    }
+  }
+
+  /** One message of this conversation, from the window when there (its thread_count kept exact there), else the store. */
+  async #find(id: number): Promise<WireMessage> {
+    const recent = this.#windowMessage(id);
+    if (recent !== undefined) return recent;
+    const row = await this.#ctx.services.store.getMessage(id);
+    if (row === null || row.conversation_id !== this.#id) throw new ChatError('not_found', `message ${id} not found`);
+    return (await this.#wire([row]))[0]!;
+  }
+
+  async #thread(id: number, before: number | undefined, after: number | undefined, limit: number): Promise<ThreadReply> {
+    const parent = await this.#find(id);
+    const page = await this.#ctx.services.store.listReplies(this.#id, id, {
+      limit,
+      ...(before !== undefined ? { before } : {}),
+      ...(after !== undefined ? { after } : {}),
+    });
+    const messages = await this.#wire(page.messages);
+    // The parent as it is now: its count then includes every reply the page could hold.
+    return { parent: this.#windowMessage(id) ?? parent, messages, has_more: page.has_more, next_cursor: page.next_cursor };
+  }
+
   /** A committed message: into the window, then out to every subscriber. */
   #committed(wire: WireMessage): void {
     this.#committedSeq = wire.seq;
+    // The store counted this reply in the statement that wrote it; the window's copy of the parent
+    // follows here, or history and joins from the window would go on showing the old count. This
+    // actor is its conversation's only writer, and commits resolve in seq order, so the window's
+    // count is the stored one.
+    if (wire.parent_message_id !== null) {
+      const parent = this.#windowMessage(wire.parent_message_id);
+      if (parent !== undefined) parent.thread_count++;
+    }
     const window = this.#ctx.services.config.runtime.recentWindow;
     if (window > 0) {
       this.#recent.push(wire);

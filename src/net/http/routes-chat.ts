@@ -15,12 +15,14 @@ import {
   type HistoryReply,
   type JoinReply,
   type SendReply,
+  type ThreadReply,
 } from '../../actors/messages.js';
 import type { AccessTokens } from '../../auth/jwt.js';
 import type { Config } from '../../config/schema.js';
 import { ChatError } from '../../errors.js';
 import type { Limiter } from '../../limits/shared-buckets.js';
-import type { ListPage } from '../../actors/user.js';
+import type { ListPage, UserActorRequest } from '../../actors/user.js';
+import type { WireMessage } from '../../protocol/events.js';
 import { buildRestSchemas, listQuery, pageQuery, parseRest } from '../../protocol/rest.js';
 import { dmPeerId } from '../../protocol/validation.js';
 import { requestCaller } from './caller.js';
@@ -64,6 +66,12 @@ export function chatRoutes(deps: ChatRouteDeps, prefix = API_PREFIX): Route[] {
       msg: { content: body.content, parentId: body.parent_message_id ?? null, metadata: body.metadata ?? null, clientId: body.client_id ?? null },
     });
     return json(r.duplicate ? 200 : 201, r.message);
+  };
+  // A message id names no conversation: the caller's UserActor finds it (any actor with the store
+  // would do), then the conversation's RoomActor answers, and decides who may read.
+  const conversationOf = async (user: Caller, messageId: number): Promise<number> => {
+    const locate: UserActorRequest = { t: 'locate_message', messageId };
+    return (await actors.ask<{ conversation_id: number }>(USER, user.id, locate)).conversation_id;
   };
 
   return [
@@ -159,6 +167,28 @@ export function chatRoutes(deps: ChatRouteDeps, prefix = API_PREFIX): Route[] {
         const q = parseRest(listQuery, req.query);
         const p = await actors.ask<ListPage<unknown>>(USER, user.id, { t: 'list_dms', caller: user, ...q });
         return json(200, { conversations: p.items, has_more: p.has_more, next_cursor: p.next_cursor });
+      },
+    },
+    {
+      method: 'GET',
+      path: `${prefix}/messages/:id`,
+      handler: async (req) => {
+        const user = await caller(req);
+        const messageId = idParam(req, 'id');
+        const conversation = await conversationOf(user, messageId);
+        return json(200, await actors.ask<WireMessage>(ROOM, conversation, { t: 'message', caller: user, messageId }));
+      },
+    },
+    {
+      method: 'GET',
+      path: `${prefix}/messages/:id/thread`,
+      handler: async (req) => {
+        const user = await caller(req);
+        const messageId = idParam(req, 'id');
+        const page = parseRest(pageQuery, req.query);
+        const conversation = await conversationOf(user, messageId);
+        const r = await actors.ask<ThreadReply>(ROOM, conversation, { t: 'thread', caller: user, messageId, ...page });
+        return json(200, { parent: r.parent, messages: r.messages, has_more: r.has_more, next_cursor: r.next_cursor });
       },
     },
     { method: 'GET', path: `${prefix}/dm/:id/messages`, handler: history('dm') },

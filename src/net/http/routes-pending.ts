@@ -15,10 +15,8 @@ import type { Method, Route } from './types.js';
 export const NOT_IMPLEMENTED: readonly (readonly [Method, string, string])[] = [
   ['PATCH', '/rooms/:id', 'update room'],
   ['DELETE', '/rooms/:id', 'delete room'],
-  ['GET', '/messages/:id', 'get message'],
   ['PATCH', '/messages/:id', 'edit message'],
   ['DELETE', '/messages/:id', 'delete message'],
-  ['GET', '/messages/:id/thread', 'get thread'],
   ['POST', '/messages/:id/reactions', 'add reaction'],
   ['DELETE', '/messages/:id/reactions/:emoji', 'remove reaction'],
   ['GET', '/rooms/:id/pins', 'list pins'],
