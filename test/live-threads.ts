@@ -253,6 +253,16 @@ function suite(t: Test, backend: Backend): void {
     const filler = Array.from({ length: 20 }, (_, i) => `@nobody${i}`).join(' ');
     t.same(await post(`/rooms/${pub}/messages`, `${filler} @${bob.username}`), {}, 'the 21st name is past the bound');
 
+    // A message that waits for a lookup (an unknown name always asks the store) is not overtaken
+    // by the author's next one: seqs follow the order of sending.
+    const order = [];
+    for (let i = 0; i < 5; i++) {
+      order.push(a.request('send_message', { room_id: pub, content: `@nobody_${i}_${bob.username} first ${i}` }));
+      order.push(a.request('send_message', { room_id: pub, content: `plain ${i}` }));
+    }
+    const seqs = (await Promise.all(order)).map((f) => f.data.seq as number);
+    t.same(seqs, [...seqs].sort((x, y) => x - y), 'seqs in the order sent');
+
     // Over WebSocket: the event carries them, the stored message too.
     const ack = await a.ok('send_message', { room_id: pub, content: `@${bob.username} over ws`, metadata: { mentions: 'forged' } });
     const ev = await a.waitFor((f) => f.type === 'message' && f.data.id === ack.id);

@@ -13,7 +13,7 @@ import { jsonEvent } from '../protocol/codec.js';
 import { toWireMessage, toWireRoom } from '../protocol/events.js';
 import type { Conversation, Member, Message } from '../store/types.js';
 import type { ChatContext } from './context.js';
-import type { PendingRow, SeqCounter } from './group-commit.js';
+import type { Committed, PendingRow, SeqCounter } from './group-commit.js';
 import { mentionCandidates, namesToLookUp, resolveMentions } from './mentions.js';
 import {
   roomTopic,
@@ -64,6 +64,12 @@ export class RoomActor {
   readonly #recentByClient = new Map<string, WireMessage>();
   /** Subscribed sockets per front thread. */
   readonly #subs = new Map<number, number>();
+  /**
+   * Settles once the last send that had to wait for a check (a parent lookup, mentions) has been
+   * submitted, or refused. While one waits, later sends queue behind it: without that a plain
+   * message would overtake the author's own `@mention` sent just before it and take the lower seq.
+   */
+  #gate: Promise<void> | null = null;
 
   constructor(id: number, ctx: ChatContext) {
     this.#id = id;
@@ -245,7 +251,22 @@ export class RoomActor {
       const mentions = this.#mentions(row);
       if (mentions !== null) ready = ready === null ? mentions : Promise.all([ready, mentions]);
     }
-    const submitted = ready === null ? committer.submit(this.#counter, row) : ready.then(() => committer.submit(this.#counter, row));
+    const gate = this.#gate;
+    let submitted: Promise<Committed>;
+    if (ready === null && gate === null) submitted = committer.submit(this.#counter, row);
+    else {
+      const before = gate === null ? ready! : ready === null ? gate : Promise.all([gate, ready]);
+      // Wrapped, so the turn settles when the row is submitted, not when it is committed.
+      const turn = before.then(() => ({ commit: committer.submit(this.#counter, row) }));
+      // Refused or submitted, and never before the send ahead of it (a refused check can settle first).
+      const done = turn.then(
+        () => undefined,
+        () => undefined,
+      );
+      const next: Promise<void> = (gate === null ? done : gate.then(() => done)).then(() => this.#openGate(next));
+      this.#gate = next;
+      submitted = turn.then((t) => t.commit);
+    }
     const committed = submitted
       .then(({ message, duplicate }) => {
         if (message.conversation_id !== this.#id) {
@@ -258,6 +279,10 @@ export class RoomActor {
         return sendReply(wire, duplicate, brief);
       });
     return this.#ctx.defer(committed);
+  }
+
+  #openGate(gate: Promise<void>): void {
+    if (this.#gate === gate) this.#gate = null;
   }
 
   async #checkParent(id: number): Promise<void> {
