@@ -11,10 +11,9 @@ import type { UserRole } from '../store/types.js';
 export const ROOM = 'room';
 export const USER = 'user';
 export const SESSION = 'session';
-export type ChatActorKind = typeof ROOM | typeof USER | typeof SESSION;
-
-/** A socket's sub-protocol, as fronts count subscribers. */
-export type Proto = 'json' | 'msgpack';
+/** Addressed by message id: finds the message's conversation and hands the request to its RoomActor. */
+export const MESSAGE = 'message';
+export type ChatActorKind = typeof ROOM | typeof USER | typeof SESSION | typeof MESSAGE;
 
 /** Who asks. Fronts verify the token; actors trust what a front says about the caller. */
 export interface Caller {
@@ -61,12 +60,36 @@ export type RoomRequest =
   | { t: 'history'; caller: Caller; before?: number | undefined; after?: number | undefined; limit: number; kind?: ConversationKind }
   /** Events after `lastSeq`; with `sub`, also subscribe (a resumed socket listens again). */
   | { t: 'resume'; caller: Caller; lastSeq: number; sub?: Subscriber }
-  /** One message of this conversation (`not_found` when the caller may not read it). */
-  | { t: 'message'; caller: Caller; messageId: number }
-  /** A page of the replies to one message of this conversation, with that message. */
-  | { t: 'thread'; caller: Caller; messageId: number; before?: number | undefined; after?: number | undefined; limit: number }
+  | MessageReadRequest
   | { t: 'info'; caller: Caller; kind?: ConversationKind }
-  | { t: 'members'; caller: Caller; kind?: ConversationKind };
+  | { t: 'members'; caller: Caller; kind?: ConversationKind }
+  /** A change to one of the conversation's messages (each takes the next seq). */
+  | MessageChangeRequest
+  /** Pins are a room's: `kind` room. */
+  | { t: 'pin'; caller: Caller; messageId: number; pin: boolean }
+  /** The room's pinned messages, newest pin first. */
+  | { t: 'pins'; caller: Caller };
+
+/** What can be asked of a message by its id alone (through the MESSAGE actor, or of its room). */
+export type MessageChangeRequest =
+  | { t: 'edit'; caller: Caller; messageId: number; content: string }
+  | { t: 'delete'; caller: Caller; messageId: number }
+  | { t: 'react'; caller: Caller; messageId: number; emoji: string; add: boolean };
+
+/** Reads of a message by its id alone (through the MESSAGE actor, or of its room). */
+export type MessageReadRequest =
+  /** The message (`not_found` when the caller may not read its conversation). */
+  | { t: 'message'; caller: Caller; messageId: number }
+  /** A page of the message's replies, with the message. */
+  | { t: 'thread'; caller: Caller; messageId: number; before?: number | undefined; after?: number | undefined; limit: number };
+
+/** The answer to a change: its seq, or `changed: false` when the state already was so. */
+export interface ChangeReply {
+  conversation_id: number;
+  message_id: number;
+  changed: boolean;
+  seq: number | null;
+}
 
 export interface JoinReply {
   room: WireRoom | null;

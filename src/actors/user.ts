@@ -14,13 +14,7 @@ export type UserActorRequest =
   | UserRequest
   | { t: 'create_room'; caller: Caller; name: string; description?: string | null; isPublic?: boolean; maxMembers?: number | null }
   | { t: 'list_rooms'; caller: Caller; limit: number; before?: number | undefined }
-  | { t: 'list_dms'; caller: Caller; limit: number; before?: number | undefined }
-  /**
-   * Which conversation holds a message (`GET /messages/:id…`): the front then asks that
-   * conversation's RoomActor, which decides whether the caller may read it. The answer goes to the
-   * front only, never to a client, so it tells nobody about a conversation they cannot see.
-   */
-  | { t: 'locate_message'; messageId: number };
+  | { t: 'list_dms'; caller: Caller; limit: number; before?: number | undefined };
 
 /** A page of a list, by cursor (PROTOCOL.md: "Lists paginate by cursor"): pass `next_cursor` as `before`. */
 export interface ListPage<T> {
@@ -75,15 +69,7 @@ export class UserActor {
         return this.#listRooms(msg.limit, msg.before);
       case 'list_dms':
         return this.#listDms(msg.limit, msg.before);
-      case 'locate_message':
-        return this.#locateMessage(msg.messageId);
     }
-  }
-
-  async #locateMessage(id: number): Promise<{ conversation_id: number }> {
-    const m = await this.#ctx.services.store.getMessage(id);
-    if (m === null) throw new ChatError('not_found', `message ${id} not found`);
-    return { conversation_id: m.conversation_id };
   }
 
   #self(caller: Caller): void {

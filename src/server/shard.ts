@@ -4,8 +4,9 @@
  */
 import { GroupCommitter } from '../actors/group-commit.js';
 import type { ChatContext, ShardServices as ChatServices } from '../actors/context.js';
-import { ROOM, SESSION, USER, type ChatActorKind, type FrontPost } from '../actors/messages.js';
+import { MESSAGE, ROOM, SESSION, USER, type ChatActorKind, type FrontPost } from '../actors/messages.js';
 import { SessionActor } from '../actors/session.js';
+import { MessageRouter } from '../actors/message-router.js';
 import { RoomActor } from '../actors/room.js';
 import { UserActor } from '../actors/user.js';
 import type { ActorContext, ShardServices, ShardSetupContext } from '../runtime/types.js';
@@ -73,6 +74,8 @@ export async function setup(ctx: ShardSetupContext): Promise<ShardServices> {
       [USER]: (id, actor) => new UserActor(Number(id), chat(actor)),
       // A session lives as long as its connection and stops itself when told it closed.
       [SESSION]: { create: (id, actor) => new SessionActor(id, chat(actor)), passivateAfterMs: 2 ** 31 - 1 },
+      // A router holds one number: it may go soon after its last request.
+      [MESSAGE]: { create: (id, actor) => new MessageRouter(Number(id), chat(actor)), passivateAfterMs: 30_000 },
     },
     async stop() {
       await committer.close();

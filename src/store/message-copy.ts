@@ -42,7 +42,7 @@ export const bumpThreads = (source: string): string => `
 export const BUMP_THREADS = bumpThreads('unnest($1::bigint[], $2::bigint[]) AS t(conversation_id, parent_message_id)');
 
 /** Ids per block: a restart loses at most this many ids (a gap, harmless in a bigint). */
-export const ID_BLOCK = 1024;
+const ID_BLOCK = 1024;
 
 /** Takes `$1` ids from the sequence and returns the last of them (`last - $1 + 1 .. last`). */
 export const RESERVE_IDS = `SELECT setval('messages_id_seq', nextval('messages_id_seq') + $1::bigint - 1) AS last`;

@@ -7,6 +7,7 @@ import type { Store } from './store.js';
 import { inTransaction, rollback } from './transaction.js';
 import type {
   AuditEntry,
+  ChangeOutcome,
   Conversation,
   InsertedMessage,
   Member,
@@ -17,6 +18,9 @@ import type {
   NewRoom,
   NewUser,
   Page,
+  Reaction,
+  StateChange,
+  StoredEvent,
   RotateResult,
   User,
   UserCredentials,
@@ -57,15 +61,109 @@ const USER = 'id, username, email, role, is_active, last_activity, created_at, u
 const MEMBER = 'conversation_id, user_id, role, joined_at, muted_until, banned';
 const MESSAGE =
   'id, uuid, conversation_id, seq, author_id, content, message_type, parent_message_id, thread_count, status, ' +
-  'is_edited, edit_count, is_pinned, metadata, client_id, created_at, updated_at, edited_at';
+  'is_edited, edit_count, is_pinned, metadata, client_id, created_at, updated_at, edited_at, deleted_at';
 /** The last seq is the greater of the column (non-message events) and the highest message seq. */
 const CONVERSATION =
   'c.id, c.uuid, c.name, c.description, c.type, c.is_public, c.owner_id, c.max_members, ' +
   'GREATEST(c.last_seq, COALESCE((SELECT max(m.seq) FROM messages m WHERE m.conversation_id = c.id), 0)) AS last_seq, ' +
   'c.created_at, c.updated_at';
 
+/**
+ * A state change and its event in one statement: `did` is the change (RETURNING one row when it
+ * happened, none when the state already was so); the event row and the conversation's last seq
+ * are written only when it did. $1 conversation, $2 seq, $3 message, $4 the event's data.
+ */
+const change = (name: string, type: string, did: string, data = '$4::jsonb', extra = '') => ({
+  name,
+  text: `
+    WITH did AS (${did}),${extra}
+    ev AS (
+      INSERT INTO conversation_events (conversation_id, seq, type, message_id, data)
+      SELECT $1, $2, '${type}', $3, ${data} FROM did LIMIT 1
+      RETURNING 1
+    ), conv AS (
+      UPDATE conversations SET last_seq = GREATEST(last_seq, $2) WHERE id = $1 AND EXISTS (SELECT 1 FROM ev)
+    )
+    SELECT * FROM did`,
+});
+/** The message exists in the conversation and is not deleted. */
+const LIVE_MESSAGE = 'SELECT 1 FROM messages WHERE id = $3 AND conversation_id = $1 AND deleted_at IS NULL';
+
+const CHANGES = {
+  // $5 content, $6 when
+  message_edited: change(
+    'veza_edit_message',
+    'message_edited',
+    `UPDATE messages SET content = $5, is_edited = true, edit_count = edit_count + 1, edited_at = $6, updated_at = $6
+       WHERE id = $3 AND conversation_id = $1 AND deleted_at IS NULL RETURNING edit_count`,
+    `$4::jsonb || jsonb_build_object('edit_count', (SELECT edit_count FROM did))`,
+  ),
+  // $5 by, $6 when. The content goes, from the row and from the edit events that carried it; so
+  // do its reactions and its pin.
+  message_deleted: change(
+    'veza_delete_message',
+    'message_deleted',
+    `UPDATE messages SET content = '', metadata = '{}', deleted_at = $6, deleted_by = $5, updated_at = $6, is_pinned = false
+       WHERE id = $3 AND conversation_id = $1 AND deleted_at IS NULL RETURNING id`,
+    '$4::jsonb',
+    `
+    scrub AS (
+      UPDATE conversation_events SET data = data || '{"content": ""}'::jsonb
+       WHERE message_id = $3 AND type = 'message_edited' AND EXISTS (SELECT 1 FROM did)
+    ), unreact AS (
+      DELETE FROM message_reactions WHERE message_id = $3 AND EXISTS (SELECT 1 FROM did)
+    ), unpin AS (
+      DELETE FROM pinned_messages WHERE message_id = $3 AND EXISTS (SELECT 1 FROM did)
+    ),`,
+  ),
+  // $5 user, $6 emoji
+  reaction_added: change(
+    'veza_add_reaction',
+    'reaction_added',
+    `INSERT INTO message_reactions (message_id, user_id, emoji) SELECT $3, $5, $6 WHERE EXISTS (${LIVE_MESSAGE})
+       ON CONFLICT DO NOTHING RETURNING 1 AS n`,
+  ),
+  reaction_removed: change(
+    'veza_remove_reaction',
+    'reaction_removed',
+    `DELETE FROM message_reactions WHERE message_id = $3 AND user_id = $5 AND emoji = $6 AND EXISTS (${LIVE_MESSAGE}) RETURNING 1 AS n`,
+  ),
+  // $5 user
+  message_pinned: change(
+    'veza_pin_message',
+    'message_pinned',
+    `INSERT INTO pinned_messages (conversation_id, message_id, pinned_by) SELECT $1, $3, $5 WHERE EXISTS (${LIVE_MESSAGE})
+       ON CONFLICT DO NOTHING RETURNING 1 AS n`,
+    '$4::jsonb',
+    `
+    flag AS (UPDATE messages SET is_pinned = true WHERE id = $3 AND EXISTS (SELECT 1 FROM did)),`,
+  ),
+  message_unpinned: change(
+    'veza_unpin_message',
+    'message_unpinned',
+    // $5 (who unpins) is in the event's data only; typed here, as every parameter must be.
+    `DELETE FROM pinned_messages WHERE conversation_id = $1 AND message_id = $3 AND $5::bigint > 0 RETURNING 1 AS n`,
+    '$4::jsonb',
+    `
+    flag AS (UPDATE messages SET is_pinned = false WHERE id = $3 AND EXISTS (SELECT 1 FROM did)),`,
+  ),
+} as const;
+
 /** Named statements. A name must always carry the same text: pg checks it per connection. */
 const Q = {
+  eventsAfterSeq: {
+    name: 'veza_events_after_seq',
+    text: `SELECT seq, type, data FROM conversation_events WHERE conversation_id = $1 AND seq > $2 AND seq <= $3 ORDER BY seq`,
+  },
+  pinnedMessages: {
+    name: 'veza_pinned_messages',
+    text: `SELECT ${MESSAGE} FROM messages m JOIN (SELECT message_id, pinned_at FROM pinned_messages WHERE conversation_id = $1) p
+             ON p.message_id = m.id ORDER BY p.pinned_at DESC, m.id DESC LIMIT 100`,
+  },
+  reactionsFor: {
+    name: 'veza_reactions_for',
+    text: `SELECT message_id, user_id, emoji FROM message_reactions WHERE message_id = ANY($1::bigint[]) ORDER BY created_at, emoji`,
+  },
   insertMessages: {
     name: 'veza_insert_messages',
     // One statement for the whole batch. `input` numbers the rows (WITH ORDINALITY); the result is
@@ -673,6 +771,40 @@ export class PgStore implements Store {
     return this.#guard(async () => {
       positiveInt(limit, 'limit', 100_000);
       return (await this.#pool.query<Message>({ ...Q.afterSeq, values: [conversationId, afterSeq, limit] })).rows;
+    });
+  }
+
+  applyChange(conversationId: number, seq: number, c: StateChange, data: Record<string, unknown>): Promise<ChangeOutcome> {
+    return this.#guard(async () => {
+      const head = [conversationId, seq, c.messageId, JSON.stringify(data)];
+      const values =
+        c.type === 'message_edited'
+          ? [...head, c.content, c.at]
+          : c.type === 'message_deleted'
+            ? [...head, c.by, c.at]
+            : c.type === 'reaction_added' || c.type === 'reaction_removed'
+              ? [...head, c.userId, c.emoji]
+              : [...head, c.userId];
+      const r = await this.#pool.query<{ edit_count?: number }>({ ...CHANGES[c.type], values });
+      const row = r.rows[0];
+      if (row === undefined) return { applied: false };
+      return row.edit_count === undefined ? { applied: true } : { applied: true, editCount: row.edit_count };
+    });
+  }
+
+  /** From the primary, as messagesAfterSeq: a resume must not see a gap. */
+  eventsAfterSeq(conversationId: number, afterSeq: number, toSeq: number): Promise<StoredEvent[]> {
+    return this.#guard(async () => (await this.#pool.query<StoredEvent>({ ...Q.eventsAfterSeq, values: [conversationId, afterSeq, toSeq] })).rows);
+  }
+
+  pinnedMessages(conversationId: number): Promise<Message[]> {
+    return this.#guard(async () => this.#read<Message>({ ...Q.pinnedMessages, values: [conversationId] }));
+  }
+
+  reactionsFor(messageIds: readonly number[]): Promise<Reaction[]> {
+    return this.#guard(async () => {
+      if (messageIds.length === 0) return [];
+      return this.#read<Reaction>({ ...Q.reactionsFor, values: [messageIds] });
     });
   }
 

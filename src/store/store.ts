@@ -1,5 +1,6 @@
 import type {
   AuditEntry,
+  ChangeOutcome,
   Conversation,
   InsertedMessage,
   Member,
@@ -10,7 +11,10 @@ import type {
   NewRoom,
   NewUser,
   Page,
+  Reaction,
   RotateResult,
+  StateChange,
+  StoredEvent,
   User,
   UserCredentials,
 } from './types.js';
@@ -84,6 +88,19 @@ export interface Store {
   /** Messages with seq > afterSeq, oldest first, at most `limit`. */
   messagesAfterSeq(conversationId: number, afterSeq: number, limit: number): Promise<Message[]>;
   lastSeq(conversationId: number): Promise<number>;
+  /**
+   * Apply `change` with `seq` and record it as the event `data` (to which an edit adds
+   * `edit_count`), in one statement: all or nothing. `applied: false`, and no seq taken, when the
+   * state already was so (a reaction already there, a message already deleted or not in the
+   * conversation).
+   */
+  applyChange(conversationId: number, seq: number, change: StateChange, data: Record<string, unknown>): Promise<ChangeOutcome>;
+  /** State events with seq > afterSeq and <= toSeq, oldest first. */
+  eventsAfterSeq(conversationId: number, afterSeq: number, toSeq: number): Promise<StoredEvent[]>;
+  /** The conversation's pinned messages, the latest pin first (at most 100). */
+  pinnedMessages(conversationId: number): Promise<Message[]>;
+  /** The reactions to these messages. */
+  reactionsFor(messageIds: readonly number[]): Promise<Reaction[]>;
 
   // Audit
   audit(entry: AuditEntry): Promise<void>;

@@ -6,6 +6,7 @@
  * (./routes-pending.ts).
  */
 import {
+  MESSAGE,
   ROOM,
   USER,
   type ActorCaller,
@@ -21,13 +22,14 @@ import type { AccessTokens } from '../../auth/jwt.js';
 import type { Config } from '../../config/schema.js';
 import { ChatError } from '../../errors.js';
 import type { Limiter } from '../../limits/shared-buckets.js';
-import type { ListPage, UserActorRequest } from '../../actors/user.js';
+import type { ListPage } from '../../actors/user.js';
 import type { WireMessage } from '../../protocol/events.js';
 import { buildRestSchemas, listQuery, pageQuery, parseRest } from '../../protocol/rest.js';
 import { dmPeerId } from '../../protocol/validation.js';
 import { requestCaller } from './caller.js';
 import { json } from './reply.js';
 import { API_PREFIX } from './routes-auth.js';
+import { changeRoutes } from './routes-changes.js';
 import { notImplementedRoutes } from './routes-pending.js';
 import type { Request, Route } from './types.js';
 import { idParam, jsonBody } from './validate.js';
@@ -66,12 +68,6 @@ export function chatRoutes(deps: ChatRouteDeps, prefix = API_PREFIX): Route[] {
       msg: { content: body.content, parentId: body.parent_message_id ?? null, metadata: body.metadata ?? null, clientId: body.client_id ?? null },
     });
     return json(r.duplicate ? 200 : 201, r.message);
-  };
-  // A message id names no conversation: the caller's UserActor finds it (any actor with the store
-  // would do), then the conversation's RoomActor answers, and decides who may read.
-  const conversationOf = async (user: Caller, messageId: number): Promise<number> => {
-    const locate: UserActorRequest = { t: 'locate_message', messageId };
-    return (await actors.ask<{ conversation_id: number }>(USER, user.id, locate)).conversation_id;
   };
 
   return [
@@ -175,8 +171,8 @@ export function chatRoutes(deps: ChatRouteDeps, prefix = API_PREFIX): Route[] {
       handler: async (req) => {
         const user = await caller(req);
         const messageId = idParam(req, 'id');
-        const conversation = await conversationOf(user, messageId);
-        return json(200, await actors.ask<WireMessage>(ROOM, conversation, { t: 'message', caller: user, messageId }));
+        // A message id names no conversation: its MessageRouter finds it, the room decides who reads.
+        return json(200, await actors.ask<WireMessage>(MESSAGE, messageId, { t: 'message', caller: user, messageId }));
       },
     },
     {
@@ -186,14 +182,14 @@ export function chatRoutes(deps: ChatRouteDeps, prefix = API_PREFIX): Route[] {
         const user = await caller(req);
         const messageId = idParam(req, 'id');
         const page = parseRest(pageQuery, req.query);
-        const conversation = await conversationOf(user, messageId);
-        const r = await actors.ask<ThreadReply>(ROOM, conversation, { t: 'thread', caller: user, messageId, ...page });
+        const r = await actors.ask<ThreadReply>(MESSAGE, messageId, { t: 'thread', caller: user, messageId, ...page });
         return json(200, { parent: r.parent, messages: r.messages, has_more: r.has_more, next_cursor: r.next_cursor });
       },
     },
     { method: 'GET', path: `${prefix}/dm/:id/messages`, handler: history('dm') },
     { method: 'POST', path: `${prefix}/dm/:id/messages`, handler: post('dm') },
     // The rest of the contract's endpoints: 501 `not_implemented` until they are built.
+    ...changeRoutes(deps, prefix),
     ...notImplementedRoutes({ tokens }, prefix),
   ];
 }

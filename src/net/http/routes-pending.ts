@@ -12,16 +12,9 @@ import { API_PREFIX } from './routes-auth.js';
 import type { Method, Route } from './types.js';
 
 /** Method, path under the prefix, and the operation's name as the 501 message says it. */
-export const NOT_IMPLEMENTED: readonly (readonly [Method, string, string])[] = [
+const NOT_IMPLEMENTED: readonly (readonly [Method, string, string])[] = [
   ['PATCH', '/rooms/:id', 'update room'],
   ['DELETE', '/rooms/:id', 'delete room'],
-  ['PATCH', '/messages/:id', 'edit message'],
-  ['DELETE', '/messages/:id', 'delete message'],
-  ['POST', '/messages/:id/reactions', 'add reaction'],
-  ['DELETE', '/messages/:id/reactions/:emoji', 'remove reaction'],
-  ['GET', '/rooms/:id/pins', 'list pins'],
-  ['POST', '/rooms/:id/pins', 'pin message'],
-  ['DELETE', '/rooms/:id/pins/:message_id', 'unpin message'],
   ['POST', '/conversations/:id/read', 'mark read'],
   ['POST', '/rooms/:id/bans', 'ban user'],
   ['POST', '/rooms/:id/mutes', 'mute user'],

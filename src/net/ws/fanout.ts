@@ -91,12 +91,14 @@ export class Fanout {
 
   /**
    * A join or resume of the conversation starts on this socket: until `settle`, it gets none of
-   * the conversation's events (see the header). False when one is already in flight.
+   * the conversation's events (see the header). False when a join, resume or leave of it is
+   * already in flight. A leave passes `quiet` false: the socket still listens until it has left
+   * (a refused leave loses nothing), but no join or resume may race it.
    */
-  begin(conn: Conn, conversationId: number): boolean {
+  begin(conn: Conn, conversationId: number, quiet = true): boolean {
     if (conn.pending?.has(conversationId)) return false;
     (conn.pending ??= new Set()).add(conversationId);
-    if (conn.rooms?.has(conversationId)) this.unlisten(conn, conversationId);
+    if (quiet && conn.rooms?.has(conversationId)) this.unlisten(conn, conversationId);
     return true;
   }
 

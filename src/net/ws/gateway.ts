@@ -28,8 +28,6 @@ import { Sockets } from './sockets.js';
 import { Sweeper, type SweepStats } from './sweep.js';
 import { upgradeHandler } from './upgrade.js';
 
-export type { Action } from './flood.js';
-
 /** uWS counts idle time in ticks of this many seconds (uSockets' LIBUS_TIMEOUT_GRANULARITY). */
 const UWS_TICK_S = 4;
 
@@ -37,7 +35,7 @@ const UWS_TICK_S = 4;
  * uWS's idle timeout (s) for PROTOCOL.md's "no frame for idleTimeoutMs closes the socket": a timer
  * of N ticks fires after N-1 to N ticks, so one tick more than the limit rounded up to a tick.
  */
-export const idleTimeoutS = (idleTimeoutMs: number): number => (Math.ceil(idleTimeoutMs / 1000 / UWS_TICK_S) + 1) * UWS_TICK_S;
+const idleTimeoutS = (idleTimeoutMs: number): number => (Math.ceil(idleTimeoutMs / 1000 / UWS_TICK_S) + 1) * UWS_TICK_S;
 
 export interface GatewayDeps {
   config: Config;

@@ -48,20 +48,24 @@ const METHODS: Readonly<Record<Method, true>> = Object.freeze({
   listReplies: true,
   messagesAfterSeq: true,
   lastSeq: true,
+  applyChange: true,
+  eventsAfterSeq: true,
+  reactionsFor: true,
+  pinnedMessages: true,
   audit: true,
   ping: true,
 });
 
 // ---------------------------------------------------------------- messages on a store port
 
-export interface StoreCall {
+interface StoreCall {
   type: 'call';
   id: number;
   method: Method;
   args: unknown[];
 }
 
-export type StoreReply = { type: 'result'; id: number; value: unknown } | { type: 'error'; id: number; error: WireError };
+type StoreReply = { type: 'result'; id: number; value: unknown } | { type: 'error'; id: number; error: WireError };
 
 const isMethod = (m: unknown): m is Method => typeof m === 'string' && Object.hasOwn(METHODS, m);
 

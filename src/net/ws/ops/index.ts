@@ -5,6 +5,7 @@
  */
 import { ChatError } from '../../../errors.js';
 import type { ClientOp, ClientOpType } from '../../../protocol/client-ops.js';
+import { changeOps } from './changes.js';
 import { dmOps } from './dm.js';
 import { messageOps } from './messages.js';
 import { resumeOps } from './resume.js';
@@ -15,18 +16,13 @@ const notBuilt = (type: ClientOpType) => () => {
   throw new ChatError('not_implemented', `operation "${type}" is not built on this server yet`);
 };
 
-export const OPS: OpTable = {
+const OPS: OpTable = {
   ...roomOps,
   ...messageOps,
   ...dmOps,
   ...resumeOps,
+  ...changeOps,
   ping: () => ({}),
-  edit_message: notBuilt('edit_message'),
-  delete_message: notBuilt('delete_message'),
-  add_reaction: notBuilt('add_reaction'),
-  remove_reaction: notBuilt('remove_reaction'),
-  pin_message: notBuilt('pin_message'),
-  unpin_message: notBuilt('unpin_message'),
   typing: notBuilt('typing'),
   mark_read: notBuilt('mark_read'),
   set_presence: notBuilt('set_presence'),
