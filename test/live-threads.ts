@@ -118,6 +118,13 @@ function suite(t: Test, backend: Backend): void {
     // The next message takes the next seq: nothing was stored; the subscriber saw no refused one.
     const next = await a.ok('send_message', { room_id: r2, content: 'second of two' });
     t.equal(next.seq, first.seq + 1, 'no seq was taken by a refused reply');
+
+    // A deleted message takes no replies; it reads as its tombstone.
+    const gone = await a.ok('send_message', { room_id: r1, content: 'to be deleted' });
+    t.equal((await call(live.url, 'DELETE', `/api/v1/messages/${gone.id}`, { token: alice.token })).status, 200);
+    const late = await a.request('send_message', { room_id: r1, content: 'too late', parent_id: gone.id });
+    t.equal(late.data.code, 'not_found', 'a deleted parent is refused');
+    t.match((await get(live, alice, `/messages/${gone.id}`)).body, { id: gone.id, is_deleted: true, content: '', thread_count: 0 }, 'GET: the tombstone');
     await b.waitFor((f) => f.type === 'message' && f.data.id === next.id);
     t.same(b.of('message').filter((f) => f.data.conversation_id === r2).map((f) => f.data.content), ['first of two', 'second of two']);
     const hist = await get(live, alice, `/rooms/${r2}/messages`);
