@@ -85,7 +85,7 @@ t.test('room and user objects', async (t) => {
 t.test('every server event of PROTOCOL.md is named', async (t) => {
   const protocol =
     'authenticated joined left message message_edited message_deleted reaction_added reaction_removed message_pinned ' +
-    'message_unpinned typing read presence member_joined member_left dm_created history resumed ack error pong';
+    'message_unpinned typing read presence member_joined member_left dm_created room_updated room_deleted history resumed ack error pong';
   // A Record over ServerEventType: a missing or an unknown name fails the type check (TAP_TYPECHECK=1).
   const named: Record<ServerEventType, true> = {
     authenticated: true,
@@ -104,6 +104,8 @@ t.test('every server event of PROTOCOL.md is named', async (t) => {
     member_joined: true,
     member_left: true,
     dm_created: true,
+    room_updated: true,
+    room_deleted: true,
     history: true,
     resumed: true,
     ack: true,
@@ -124,6 +126,26 @@ t.test('every server event of PROTOCOL.md is named', async (t) => {
     { type: 'history', data: { conversation_id: 9, messages: [], has_more: false, next_cursor: null } },
     { type: 'resumed', data: { conversation_id: 9, recovered: true, from_seq: 3, to_seq: 7 } },
     { type: 'presence', data: { user_id: 1, status: 'offline' } },
+    { type: 'read', data: { conversation_id: 1, user_id: 2, message_id: 1 } },
+    { type: 'room_deleted', data: { room_id: 1 } },
+    {
+      type: 'room_updated',
+      data: {
+        room: {
+          id: 1,
+          uuid: 'c1c5c1fa-9fdb-4055-9c55-799f7c06e4e1',
+          name: 'lobby',
+          description: 'Say hello',
+          type: 'public_room',
+          is_public: true,
+          owner_id: 2,
+          max_members: 500,
+          last_seq: 3,
+          created_at: '2026-12-04T19:33:01.001Z',
+          updated_at: '2026-12-04T19:33:02.521Z',
+        },
+      },
+    },
   ];
-  t.equal(examples.length, 8);
+  t.equal(examples.length, 11);
 });

@@ -109,6 +109,7 @@ t.test('path parameters and the page query', async (t) => {
   t.same(parseRest(pageQuery, {}), { limit: 50 });
   t.same(parseRest(pageQuery, { before: '10', limit: '20' }), { before: 10, limit: 20 });
   t.same(parseRest(pageQuery, { after: '7' }), { after: 7, limit: 50 });
+  t.same(parseRest(pageQuery, { after: '0' }), { after: 0, limit: 50 }, 'after 0: from the start');
   t.same(parseRest(pageQuery, { before: '', after: '', limit: '' }), { limit: 50 }, 'empty values are absent');
   rejects(t, pageQuery, { before: '10', after: '5' }, 'after', /together/);
   for (const limit of ['0', '101', 'abc', '-1', '2.5']) rejects(t, pageQuery, { limit }, 'limit');

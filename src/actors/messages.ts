@@ -7,6 +7,7 @@ import type { ServerEvent, WireMessage, WireRoom } from '../protocol/events.js';
 import type { ErrorCode } from '../errors.js';
 import type { JsonEvent } from '../protocol/codec.js';
 import type { UserRole } from '../store/types.js';
+import type { RoomPatch } from '../store/reads-sql.js';
 
 export const ROOM = 'room';
 export const USER = 'user';
@@ -68,7 +69,13 @@ export type RoomRequest =
   /** Pins are a room's: `kind` room. */
   | { t: 'pin'; caller: Caller; messageId: number; pin: boolean }
   /** The room's pinned messages, newest pin first. */
-  | { t: 'pins'; caller: Caller };
+  | { t: 'pins'; caller: Caller }
+  /** Move the caller's read marker forward; `except`: the session that asked (it has the ack, not the `read` event). */
+  | { t: 'read'; caller: Caller; messageId: number; except?: string }
+  /** PATCH /rooms/:id: owner, room moderator or admin. */
+  | { t: 'update'; caller: Caller; patch: RoomPatch }
+  /** DELETE /rooms/:id: owner or admin. The actor stops; the conversation is gone. */
+  | { t: 'delete_room'; caller: Caller };
 
 /** What can be asked of a message by its id alone (through the MESSAGE actor, or of its room). */
 export type MessageChangeRequest =
@@ -89,6 +96,16 @@ export interface ChangeReply {
   message_id: number;
   changed: boolean;
   seq: number | null;
+}
+
+/** The reply to `read` (mark_read's ack, the body of POST /conversations/:id/read). */
+export interface ReadReply {
+  conversation_id: number;
+  /** The marker in force: the message asked for, or a later one already there. */
+  message_id: number;
+  /** False when the marker was already at or past the message: nothing changed, nothing sent. */
+  updated: boolean;
+  unread_count: number;
 }
 
 export interface JoinReply {
@@ -163,8 +180,16 @@ export type FrontPost =
    * of some users (`users`: DMs, dm_created). The front serialises it once per sub-protocol in use.
    */
   | { t: 'publish'; topics: string[]; event: JsonEvent }
-  /** `conversationId`: a socket with a join or resume of it in flight is skipped (the reply carries the event). */
-  | { t: 'publish'; users: number[]; event: JsonEvent; conversationId?: number }
+  /**
+   * `conversationId`: a socket with a join or resume of it in flight is skipped (the reply carries
+   * the event). `except`: the socket of that session is skipped (it asked, and has the ack).
+   */
+  | { t: 'publish'; users: number[]; event: JsonEvent; conversationId?: number; except?: string }
+  /**
+   * A room was deleted: `room_deleted` to every socket subscribed to it and every socket of its
+   * last members (`users`), then every subscribed socket is taken off its topic.
+   */
+  | { t: 'room_deleted'; roomId: number; users: number[] }
   /** Close every socket of a user (logout, ban) with a close code. */
   | { t: 'kick'; userId: number; code: number; reason: string };
 

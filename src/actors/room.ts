@@ -11,6 +11,7 @@ import { ChatError } from '../errors.js';
 import type { ServerEvent, WireMessage } from '../protocol/events.js';
 import { jsonEvent } from '../protocol/codec.js';
 import { toWireMessage, toWireRoom } from '../protocol/events.js';
+import type { RoomPatch } from '../store/reads-sql.js';
 import type { Conversation, Member, Message, StateChange } from '../store/types.js';
 import type { ChatContext } from './context.js';
 import type { Committed, PendingRow, SeqCounter } from './group-commit.js';
@@ -25,6 +26,7 @@ import {
   type HistoryReply,
   type JoinReply,
   type NewMessageInput,
+  type ReadReply,
   type ResumeReply,
   type RoomRequest,
   type SendAck,
@@ -83,6 +85,12 @@ export class RoomActor {
   readonly #byId = new Map<number, WireMessage>();
   /** Who reacted with what, for the window's messages that have reactions. */
   readonly #reactions = new Map<number, Map<string, Set<number>>>();
+  /**
+   * Sends accepted and not yet settled, and what a deletion waiting for them to settle calls (no
+   * row may land after the room's DELETE). A count, not a set of promises: nothing more per send.
+   */
+  #sending = 0;
+  #drained: (() => void) | null = null;
 
   constructor(id: number, ctx: ChatContext) {
     this.#id = id;
@@ -163,6 +171,12 @@ export class RoomActor {
         return this.#change(msg);
       case 'pins':
         return this.#pins(msg.caller);
+      case 'read':
+        return this.#markRead(msg.caller, msg.messageId, msg.except);
+      case 'update':
+        return this.#update(msg.caller, msg.patch);
+      case 'delete_room':
+        return this.#delete(msg.caller);
     }
   }
 
@@ -317,8 +331,11 @@ export class RoomActor {
       this.#gate = next;
       submitted = turn.then((t) => t.commit);
     }
+    this.#sending++;
     const committed = submitted
       .then(({ message, duplicate }) => {
+        // The rest of this callback runs before a deletion waiting on it resumes (a microtask later).
+        this.#sent();
         if (message.conversation_id !== this.#id) {
           // client_id is unique per author across conversations: a reuse elsewhere is a conflict.
           throw new ChatError('conflict', 'client_id already used for a message in another conversation');
@@ -327,12 +344,22 @@ export class RoomActor {
         const wire = toWireMessage(message, conv, caller.username);
         if (!duplicate) this.#committed(wire);
         return sendReply(wire, duplicate, brief);
+      }, (e: unknown) => {
+        this.#sent();
+        throw e;
       });
     return this.#ctx.defer(committed);
   }
 
   #openGate(gate: Promise<void>): void {
     if (this.#gate === gate) this.#gate = null;
+  }
+
+  #sent(): void {
+    if (--this.#sending > 0 || this.#drained === null) return;
+    const drained = this.#drained;
+    this.#drained = null;
+    drained();
   }
 
   /** A reply's parent is a message of this conversation, and not deleted (a tombstone takes no replies). */
@@ -722,6 +749,79 @@ export class RoomActor {
   #info(caller: Caller) {
     this.#readable(caller);
     return { room: this.#wireRoom(), conversation: { ...this.#room(), last_seq: this.#committedSeq }, member: this.#members.get(caller.id) ?? null };
+  }
+  // ------------------------------------------------------------------- read markers, room changes
+
+  /**
+   * The caller's read marker, forward only. The message must be one of this conversation's (the
+   * window, else one lookup); anything else is `not_found` and changes nothing. A marker that
+   * moved is told to the caller's other sockets, on every front (they may be anywhere).
+   */
+  async #markRead(caller: Caller, messageId: number, except: string | undefined): Promise<ReadReply> {
+    this.#readable(caller);
+    if (!this.#recent.some((m) => m.id === messageId)) {
+      const m = await this.#ctx.services.store.getMessage(messageId);
+      if (m === null || m.conversation_id !== this.#id) {
+        const message = `message ${messageId} not found in conversation ${this.#id}`;
+        throw new ChatError('not_found', message, { details: [{ path: 'message_id', message }] });
+      }
+    }
+    const marker = await this.#ctx.services.store.markRead(caller.id, this.#id, messageId);
+    if (marker.updated) {
+      const event = jsonEvent({ type: 'read', data: { conversation_id: this.#id, user_id: caller.id, message_id: marker.message_id } });
+      this.#ctx.broadcast({ t: 'publish', users: [caller.id], event, ...(except !== undefined ? { except } : {}) });
+    }
+    return { conversation_id: this.#id, message_id: marker.message_id, updated: marker.updated, unread_count: marker.unread_count };
+  }
+
+  /**
+   * Who may change a room: its owner and admins, and for its settings (`moderators`) its
+   * moderators too. A banned member has no say whatever the role.
+   */
+  #authorize(caller: Caller, who: 'moderators' | 'owner', what: string): Conversation {
+    this.#expect('room');
+    const conv = this.#room();
+    const m = this.#members.get(caller.id);
+    const role = m !== undefined && !m.banned ? m.role : null;
+    if (caller.role === 'admin' || conv.owner_id === caller.id || role === 'owner') return conv;
+    if (who === 'moderators' && role === 'moderator') return conv;
+    const allowed = who === 'moderators' ? 'the owner, a moderator of room' : 'the owner of room';
+    throw new ChatError('forbidden', `only ${allowed} ${this.#id} or an admin may ${what}`);
+  }
+
+  async #update(caller: Caller, patch: RoomPatch) {
+    this.#authorize(caller, 'moderators', 'change it');
+    const { store } = this.#ctx.services;
+    const row = await store.updateRoom(this.#id, patch);
+    if (row === null) throw new ChatError('not_found', `room ${this.#id} not found`);
+    this.#conv = row;
+    const room = this.#wireRoom()!;
+    await store.audit({ actorId: caller.id, action: 'room.update', targetType: 'conversation', targetId: String(this.#id), details: { ...patch } });
+    this.#publish({ type: 'room_updated', data: { room } });
+    return room;
+  }
+
+  /**
+   * The room and its history go; the actor stops, and a new activation finds no conversation, so
+   * every later operation on it is `not_found`. Sends already submitted are waited for first: a
+   * row committed after the DELETE would outlive its room (messages have no foreign key).
+   */
+  async #delete(caller: Caller): Promise<{ room_id: number }> {
+    const conv = this.#authorize(caller, 'owner', 'delete it');
+    // The mailbox is held by this message, so no send can be accepted while it waits.
+    if (this.#sending > 0) await new Promise<void>((resolve) => (this.#drained = resolve));
+    const { store } = this.#ctx.services;
+    if (!(await store.deleteRoom(this.#id))) throw new ChatError('not_found', `room ${this.#id} not found`);
+    await store.audit({ actorId: caller.id, action: 'room.delete', targetType: 'conversation', targetId: String(this.#id), details: { name: conv.name } });
+    const users = [...this.#members.keys()];
+    this.#conv = null;
+    this.#members.clear();
+    this.#recent = [];
+    this.#recentByClient.clear();
+    // Every front: the room's subscribers are counted per front, but its members' other sockets may be anywhere.
+    this.#ctx.broadcast({ t: 'room_deleted', roomId: this.#id, users });
+    this.#ctx.stopSelf();
+    return { room_id: this.#id };
   }
 }
 

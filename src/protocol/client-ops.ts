@@ -82,7 +82,8 @@ export function buildClientSchemas(limits: ClientLimits) {
       .strictObject({
         conversation_id: id(),
         before: optId,
-        after: optId,
+        // 0: from the start (ids are positive), to page forward through a whole conversation.
+        after: z.int().min(0).nullish(),
         limit: z.int().min(1).max(HISTORY_MAX_LIMIT).nullish(),
       })
       .superRefine((d, ctx) => {

@@ -145,6 +145,14 @@ export interface MemberLeftData {
   /** Why: left on their own, kicked, or banned. */
   reason: 'left' | 'kicked' | 'banned';
 }
+/** A room's settings changed (PATCH /rooms/:id): the room as it is now. */
+export interface RoomUpdatedData {
+  room: WireRoom;
+}
+/** A room was deleted (DELETE /rooms/:id): its history is gone and its sockets unsubscribed. */
+export interface RoomDeletedData {
+  room_id: number;
+}
 export interface DmCreatedData {
   conversation_id: number;
   /** The pair, ascending. */
@@ -194,6 +202,8 @@ export interface ServerEventDataMap {
   member_joined: MemberJoinedData;
   member_left: MemberLeftData;
   dm_created: DmCreatedData;
+  room_updated: RoomUpdatedData;
+  room_deleted: RoomDeletedData;
   history: HistoryData;
   resumed: ResumedData;
   ack: AckData;

@@ -44,11 +44,12 @@ export const listQuery = z
   .strictObject({ before: queryInt(id()), limit: queryInt(z.int().min(1).max(100)) })
   .transform((q) => ({ limit: q.limit ?? 100, ...(q.before !== undefined ? { before: q.before } : {}) }));
 
-/** `?before=&after=&limit=` for message lists: message id cursors, 1..100 (default 50), not both cursors. */
+/** `?before=&after=&limit=` for message lists: message id cursors (`after` may be 0), 1..100 (default 50), not both cursors. */
 export const pageQuery = z
   .strictObject({
     before: queryInt(id()),
-    after: queryInt(id()),
+    // 0: from the start (ids are positive), to page forward through a whole conversation.
+    after: queryInt(z.int().min(0)),
     limit: queryInt(z.int().min(1).max(100)),
   })
   .superRefine((q, ctx) => {

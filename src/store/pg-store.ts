@@ -3,6 +3,7 @@ import { ChatError, toChatError } from '../errors.js';
 import { log } from '../log.js';
 import { BUMP_THREADS, bumpThreads, copyBatch, IdBlocks, RESERVE_IDS } from './message-copy.js';
 import { isConnectionFailure } from './pg-errors.js';
+import * as reads from './reads-sql.js';
 import type { Store } from './store.js';
 import { inTransaction, rollback } from './transaction.js';
 import type {
@@ -640,6 +641,24 @@ export class PgStore implements Store {
     });
   }
 
+  // ---------------------------------------------------------------- read markers, room changes (./reads-sql.ts)
+
+  markRead(userId: number, conversationId: number, messageId: number): Promise<reads.ReadMarker> {
+    return this.#guard(() => reads.markRead(this.#pool, userId, conversationId, messageId));
+  }
+
+  unreadCounts(userId: number, conversationIds: readonly number[]): Promise<Map<number, number>> {
+    return this.#guard(() => reads.unreadCounts(this.#pool, userId, conversationIds));
+  }
+
+  updateRoom(id: number, patch: reads.RoomPatch): Promise<Conversation | null> {
+    return this.#guard(() => reads.updateRoom(this.#pool, id, patch));
+  }
+
+  deleteRoom(id: number): Promise<boolean> {
+    return this.#guard(() => this.#tx((c) => reads.deleteRoom(c, id)));
+  }
+
   // ---------------------------------------------------------------- messages
 
   insertMessages(batch: NewMessage[]): Promise<InsertedMessage[]> {
@@ -728,7 +747,8 @@ export class PgStore implements Store {
     return this.#guard(async () => {
       const limit = positiveInt(page.limit, 'limit', 100);
       if (page.before !== undefined) positiveInt(page.before, 'before');
-      if (page.after !== undefined) positiveInt(page.after, 'after');
+      // `after` 0: from the start (no message has id 0).
+      if (page.after !== undefined && page.after !== 0) positiveInt(page.after, 'after');
       const before = page.before ?? MAX_ID;
       if (page.after !== undefined) {
         const rows = await this.#read<Message>({ ...Q.pageForward, values: [conversationId, page.after, before, limit + 1] });

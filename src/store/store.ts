@@ -18,6 +18,7 @@ import type {
   User,
   UserCredentials,
 } from './types.js';
+import type { ReadMarker, RoomPatch } from './reads-sql.js';
 
 /**
  * The one storage interface. Written once against `pg`: PostgreSQL and embedded PGlite differ only
@@ -74,6 +75,20 @@ export interface Store {
   getMember(conversationId: number, userId: number): Promise<Member | null>;
   listMembers(conversationId: number): Promise<Member[]>;
   countMemberships(userId: number): Promise<number>;
+
+  // Read markers and room changes (./reads-sql.ts)
+  /**
+   * Move the user's read marker in the conversation to `messageId`, never backwards (a marker
+   * already at or past it stays): the marker in force after the call. The caller checks that the
+   * message belongs to the conversation.
+   */
+  markRead(userId: number, conversationId: number, messageId: number): Promise<ReadMarker>;
+  /** Per conversation of the list: messages after the user's marker not written by the user (capped). One query. */
+  unreadCounts(userId: number, conversationIds: readonly number[]): Promise<Map<number, number>>;
+  /** Change a room's settings; null when there is no such room. */
+  updateRoom(id: number, patch: RoomPatch): Promise<Conversation | null>;
+  /** Delete a room with its messages, memberships and markers; false when there was none. */
+  deleteRoom(id: number): Promise<boolean>;
 
   // Messages
   /** One statement over `unnest` for the whole batch, in input order. */

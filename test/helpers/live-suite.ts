@@ -5,13 +5,7 @@
 import type { Test } from 'tap';
 import { randomUUID } from 'node:crypto';
 import { call } from './http.js';
-import { startLive, type Backend, type Live, type TestClient } from './live.js';
-
-async function room(live: Live, token: string, name = 'general', isPublic = true): Promise<number> {
-  const r = await call(live.url, 'POST', '/api/v1/rooms', { token, body: { name, is_public: isPublic } });
-  if (r.status !== 201) throw new Error(`create room: ${r.status} ${r.text}`);
-  return r.body.id;
-}
+import { room, startLive, type Backend, type Live, type TestClient } from './live.js';
 
 const messagesOf = (c: TestClient, roomId: number) => c.of('message').filter((f) => f.data.conversation_id === roomId);
 

@@ -31,6 +31,7 @@ import { json } from './reply.js';
 import { API_PREFIX } from './routes-auth.js';
 import { changeRoutes } from './routes-changes.js';
 import { notImplementedRoutes } from './routes-pending.js';
+import { readRoutes } from './routes-reads.js';
 import type { Request, Route } from './types.js';
 import { idParam, jsonBody } from './validate.js';
 
@@ -188,6 +189,8 @@ export function chatRoutes(deps: ChatRouteDeps, prefix = API_PREFIX): Route[] {
     },
     { method: 'GET', path: `${prefix}/dm/:id/messages`, handler: history('dm') },
     { method: 'POST', path: `${prefix}/dm/:id/messages`, handler: post('dm') },
+    // Read markers, PATCH and DELETE /rooms/:id (./routes-reads.ts).
+    ...readRoutes({ actors, tokens, schemas }, prefix),
     // The rest of the contract's endpoints: 501 `not_implemented` until they are built.
     ...changeRoutes(deps, prefix),
     ...notImplementedRoutes({ tokens }, prefix),

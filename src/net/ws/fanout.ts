@@ -61,14 +61,15 @@ export class Fanout {
 
   /**
    * An event for every socket of some users, but those with a join or resume of the conversation
-   * in flight (the reply carries it). `ws.send` writes out what uWS still holds for the socket
+   * in flight (the reply carries it) and the one of `exceptSession` (a `read` goes to the others). `ws.send` writes out what uWS still holds for the socket
    * from this turn's publishes first, so a socket's events keep the order they came in.
    */
-  toUsers(users: readonly number[], event: JsonEvent, conversationId: number | undefined): void {
+  toUsers(users: readonly number[], event: JsonEvent, conversationId: number | undefined, exceptSession?: string): void {
     let pre: PreEncoded | undefined;
     for (const userId of users) {
       this.#sockets.eachOf(userId, (conn) => {
         if (conversationId !== undefined && conn.pending?.has(conversationId)) return;
+        if (exceptSession !== undefined && conn.sessionId === exceptSession) return;
         this.#sendBytes(conn, (pre ??= preencodeJson(event)));
       });
     }

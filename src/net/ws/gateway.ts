@@ -23,6 +23,7 @@ import { Dispatcher } from './dispatch.js';
 import { Fanout } from './fanout.js';
 import { FloodPolicy, type Action } from './flood.js';
 import type { GatewayCore } from './ops/types.js';
+import { roomDeleted } from './room-deleted.js';
 import { Sessions } from './session.js';
 import { Sockets } from './sockets.js';
 import { Sweeper, type SweepStats } from './sweep.js';
@@ -167,10 +168,12 @@ export class Gateway implements GatewayCore {
   /** An actor's post to this front. */
   deliver(post: FrontPost): void {
     if (post.t === 'publish') {
-      if ('users' in post) this.fanout.toUsers(post.users, post.event, post.conversationId);
+      if ('users' in post) this.fanout.toUsers(post.users, post.event, post.conversationId, post.except);
       else this.fanout.publish(post.topics, post.event);
     } else if (post.t === 'kick') {
       for (const conn of this.#sockets.of(post.userId)) this.#close(conn, post.code, post.reason);
+    } else if (post.t === 'room_deleted') {
+      roomDeleted(this, this.#sockets, post.roomId, post.users);
     }
   }
 

@@ -8,6 +8,7 @@ import type { ClientOp, ClientOpType } from '../../../protocol/client-ops.js';
 import { changeOps } from './changes.js';
 import { dmOps } from './dm.js';
 import { messageOps } from './messages.js';
+import { readOps } from './reads.js';
 import { resumeOps } from './resume.js';
 import { roomOps } from './rooms.js';
 import type { Handler, OpTable } from './types.js';
@@ -22,9 +23,9 @@ const OPS: OpTable = {
   ...dmOps,
   ...resumeOps,
   ...changeOps,
+  ...readOps,
   ping: () => ({}),
   typing: notBuilt('typing'),
-  mark_read: notBuilt('mark_read'),
   set_presence: notBuilt('set_presence'),
 };
 
