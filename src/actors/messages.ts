@@ -61,6 +61,7 @@ export type RoomRequest =
   | { t: 'history'; caller: Caller; before?: number | undefined; after?: number | undefined; limit: number; kind?: ConversationKind }
   /** Events after `lastSeq`; with `sub`, also subscribe (a resumed socket listens again). */
   | { t: 'resume'; caller: Caller; lastSeq: number; sub?: Subscriber }
+  | MessageReadRequest
   | { t: 'info'; caller: Caller; kind?: ConversationKind }
   | { t: 'members'; caller: Caller; kind?: ConversationKind }
   /** A change to one of the conversation's messages (each takes the next seq). */
@@ -81,6 +82,13 @@ export type MessageChangeRequest =
   | { t: 'edit'; caller: Caller; messageId: number; content: string }
   | { t: 'delete'; caller: Caller; messageId: number }
   | { t: 'react'; caller: Caller; messageId: number; emoji: string; add: boolean };
+
+/** Reads of a message by its id alone (through the MESSAGE actor, or of its room). */
+export type MessageReadRequest =
+  /** The message (`not_found` when the caller may not read its conversation). */
+  | { t: 'message'; caller: Caller; messageId: number }
+  /** A page of the message's replies, with the message. */
+  | { t: 'thread'; caller: Caller; messageId: number; before?: number | undefined; after?: number | undefined; limit: number };
 
 /** The answer to a change: its seq, or `changed: false` when the state already was so. */
 export interface ChangeReply {
@@ -126,6 +134,14 @@ export interface SendAck {
 
 export interface HistoryReply {
   conversation_id: number;
+  messages: WireMessage[];
+  has_more: boolean;
+  next_cursor: number | null;
+}
+
+/** `GET /messages/:id/thread`: the parent with its exact `thread_count`, and a page of its replies. */
+export interface ThreadReply {
+  parent: WireMessage;
   messages: WireMessage[];
   has_more: boolean;
   next_cursor: number | null;

@@ -14,7 +14,8 @@ import { toWireMessage, toWireRoom } from '../protocol/events.js';
 import type { RoomPatch } from '../store/reads-sql.js';
 import type { Conversation, Member, Message, StateChange } from '../store/types.js';
 import type { ChatContext } from './context.js';
-import type { SeqCounter } from './group-commit.js';
+import type { Committed, PendingRow, SeqCounter } from './group-commit.js';
+import { mentionCandidates, namesToLookUp, resolveMentions } from './mentions.js';
 import {
   roomTopic,
   type Caller,
@@ -30,6 +31,7 @@ import {
   type RoomRequest,
   type SendAck,
   type SendReply,
+  type ThreadReply,
 } from './messages.js';
 
 /** How far back `resume` reads the database when the window does not reach. */
@@ -39,6 +41,17 @@ function sendReply(message: WireMessage, duplicate: boolean, brief: boolean): Se
   if (!brief) return { message, duplicate };
   const { id, uuid, seq, conversation_id, client_id, created_at } = message;
   return { id, uuid, seq, conversation_id, client_id, created_at, duplicate };
+}
+
+/**
+ * The client's metadata without `mentions`: that key is the server's (PROTOCOL.md "Mentions"), set
+ * only from the content. Copied only when the client sent one.
+ */
+function ownMetadata(metadata: Record<string, unknown> | null | undefined): Record<string, unknown> {
+  if (metadata == null) return {};
+  if (!Object.hasOwn(metadata, 'mentions')) return metadata;
+  const { mentions: _dropped, ...rest } = metadata;
+  return rest;
 }
 
 export class RoomActor {
@@ -55,6 +68,12 @@ export class RoomActor {
   readonly #recentByClient = new Map<string, WireMessage>();
   /** Subscribed sockets per front thread. */
   readonly #subs = new Map<number, number>();
+  /**
+   * Settles once the last send that had to wait for a check (a parent lookup, mentions) has been
+   * submitted, or refused. While one waits, later sends queue behind it: without that a plain
+   * message would overtake the author's own `@mention` sent just before it and take the lower seq.
+   */
+  #gate: Promise<void> | null = null;
   /**
    * The state events (edits, deletes, reactions, pins) of the window's seq range, in seq order:
    * with the window's messages, every seq from `#windowStart` to the committed seq, for `resume`.
@@ -132,6 +151,12 @@ export class RoomActor {
         return this.#history(msg.caller, msg.before, msg.after, msg.limit);
       case 'resume':
         return this.#resume(msg.caller, msg.lastSeq, msg.sub?.front);
+      case 'message':
+        this.#seeing(msg.caller, msg.messageId);
+        return this.#find(msg.messageId, msg.caller.id);
+      case 'thread':
+        this.#seeing(msg.caller, msg.messageId);
+        return this.#thread(msg.messageId, msg.caller.id, msg.before, msg.after, msg.limit);
       case 'info':
         this.#expect(msg.kind);
         return this.#info(msg.caller);
@@ -272,20 +297,40 @@ export class RoomActor {
       if (seen) return sendReply(seen, true, brief);
     }
     const { committer } = this.#ctx.services;
-    const row = {
+    const row: PendingRow = {
       authorId: caller.id,
       content: input.content,
       parentMessageId: input.parentId ?? null,
-      metadata: input.metadata ?? {},
+      metadata: ownMetadata(input.metadata),
       clientId: input.clientId ?? null,
     };
-    // The store does not check references (migrations/0004): a reply's parent is checked here,
-    // from the window when it is recent, else with one lookup, before the row joins a batch.
-    const parent = row.parentMessageId;
-    const submitted =
-      parent === null || this.#recent.some((m) => m.id === parent)
-        ? committer.submit(this.#counter, row)
-        : this.#checkParent(parent).then(() => committer.submit(this.#counter, row));
+    // What must be known before the row joins a batch. The store does not check references
+    // (migrations/0004): a reply's parent is checked here, from the window when it is recent, else
+    // with one lookup. Mentions are resolved only when the content has an '@' at all, so a plain
+    // message costs one `includes` and goes straight to the committer.
+    const parent = row.parentMessageId ?? null;
+    const known = parent === null ? undefined : this.#windowMessage(parent);
+    let ready: Promise<unknown> | null = parent === null || (known !== undefined && !known.is_deleted) ? null : this.#checkParent(parent);
+    if (input.content.includes('@')) {
+      const mentions = this.#mentions(row);
+      if (mentions !== null) ready = ready === null ? mentions : Promise.all([ready, mentions]);
+    }
+    const gate = this.#gate;
+    let submitted: Promise<Committed>;
+    if (ready === null && gate === null) submitted = committer.submit(this.#counter, row);
+    else {
+      const before = gate === null ? ready! : ready === null ? gate : Promise.all([gate, ready]);
+      // Wrapped, so the turn settles when the row is submitted, not when it is committed.
+      const turn = before.then(() => ({ commit: committer.submit(this.#counter, row) }));
+      // Refused or submitted, and never before the send ahead of it (a refused check can settle first).
+      const done = turn.then(
+        () => undefined,
+        () => undefined,
+      );
+      const next: Promise<void> = (gate === null ? done : gate.then(() => done)).then(() => this.#openGate(next));
+      this.#gate = next;
+      submitted = turn.then((t) => t.commit);
+    }
     this.#sending++;
     const committed = submitted
       .then(({ message, duplicate }) => {
@@ -306,6 +351,10 @@ export class RoomActor {
     return this.#ctx.defer(committed);
   }
 
+  #openGate(gate: Promise<void>): void {
+    if (this.#gate === gate) this.#gate = null;
+  }
+
   #sent(): void {
     if (--this.#sending > 0 || this.#drained === null) return;
     const drained = this.#drained;
@@ -313,17 +362,100 @@ export class RoomActor {
     drained();
   }
 
+  /** A reply's parent is a message of this conversation, and not deleted (a tombstone takes no replies). */
   async #checkParent(id: number): Promise<void> {
-    const m = await this.#ctx.services.store.getMessage(id);
-    if (m === null || m.conversation_id !== this.#id) {
+    const known = this.#windowMessage(id);
+    const m = known === undefined ? await this.#ctx.services.store.getMessage(id) : null;
+    if (known?.is_deleted === true || (known === undefined && (m === null || m.conversation_id !== this.#id || m.deleted_at !== null))) {
       const message = 'parent message not found in this conversation';
       throw new ChatError('not_found', message, { details: [{ path: 'parent_message_id', message }] });
     }
   }
 
+  /**
+   * Resolves the `@names` of `row.content` into `row.metadata.mentions`: the ids of the users named
+   * who may see this conversation (#canSee), in order of first mention, at most MAX_MENTIONS names
+   * looked at. Null when the content names nobody (an '@' in an e-mail address, say).
+   */
+  #mentions(row: PendingRow): Promise<void> | null {
+    const candidates = mentionCandidates(row.content);
+    if (candidates.length === 0) return null;
+    return this.#ctx.services.userIds(namesToLookUp(candidates)).then((ids) => {
+      const mentions = resolveMentions(candidates, ids, (id) => this.#canSee(id));
+      if (mentions.length > 0) row.metadata = { ...row.metadata, mentions };
+    });
+  }
+
+  /**
+   * Who counts as a mention: whoever may read the conversation (#readable). A DM's two users; a
+   * private room's members; for a public room anyone, since anyone may read it; never a banned
+   * member. Admins read every room but are counted only where the rule above counts them: the
+   * actor knows their role only when they ask something themselves.
+   */
+  #canSee(userId: number): boolean {
+    const m = this.#members.get(userId);
+    if (m !== undefined) return !m.banned;
+    const conv = this.#room();
+    return conv.is_public && conv.type !== 'direct_message';
+  }
+
+  /** A message of the window by id. */
+  #windowMessage(id: number): WireMessage | undefined {
+    return this.#byId.get(id);
+  }
+
+  /**
+   * A read of one message needs the right to read its conversation; without it the message does
+   * not exist for the caller (`not_found`, not `forbidden`: its id says nothing about the room).
+   */
+  #seeing(caller: Caller, messageId: number): void {
+    try {
+      this.#readable(caller);
+    } catch (e) {
+      if (e instanceof ChatError && e.code === 'forbidden') throw new ChatError('not_found', `message ${messageId} not found`);
+      throw e;
+    }
+  }
+
+  /**
+   * One message of this conversation as `reader` sees it (a deleted one as its tombstone, as
+   * history shows it), from the window when there (its thread_count kept exact there), else the store.
+   */
+  async #find(id: number, reader: number): Promise<WireMessage> {
+    const recent = this.#windowMessage(id);
+    if (recent !== undefined) return this.#forReader([recent], reader)[0]!;
+    const row = await this.#ctx.services.store.getMessage(id);
+    if (row === null || row.conversation_id !== this.#id) throw new ChatError('not_found', `message ${id} not found`);
+    const wire = await this.#wire([row]);
+    await this.#withReactions(wire, reader);
+    return wire[0]!;
+  }
+
+  async #thread(id: number, reader: number, before: number | undefined, after: number | undefined, limit: number): Promise<ThreadReply> {
+    const parent = await this.#find(id, reader);
+    const page = await this.#ctx.services.store.listReplies(this.#id, id, {
+      limit,
+      ...(before !== undefined ? { before } : {}),
+      ...(after !== undefined ? { after } : {}),
+    });
+    const messages = await this.#wire(page.messages);
+    await this.#withReactions(messages, reader);
+    // The parent as it is now: its count then includes every reply the page could hold.
+    const now = this.#windowMessage(id);
+    return { parent: now === undefined ? parent : this.#forReader([now], reader)[0]!, messages, has_more: page.has_more, next_cursor: page.next_cursor };
+  }
+
   /** A committed message: into the window, then out to every subscriber. */
   #committed(wire: WireMessage): void {
     this.#committedSeq = wire.seq;
+    // The store counted this reply in the statement that wrote it; the window's copy of the parent
+    // follows here, or history and joins from the window would go on showing the old count. This
+    // actor is its conversation's only writer, and commits resolve in seq order, so the window's
+    // count is the stored one.
+    if (wire.parent_message_id !== null) {
+      const parent = this.#windowMessage(wire.parent_message_id);
+      if (parent !== undefined) parent.thread_count++;
+    }
     const window = this.#ctx.services.config.runtime.recentWindow;
     if (window > 0) {
       this.#recent.push(wire);
