@@ -155,6 +155,8 @@ export interface ResumeReply {
   events: ServerEvent[];
   /** The caller may listen to this conversation (and, when asked, was counted as a subscriber). */
   subscribed: boolean;
+  /** The caller gets the conversation's live events after the replay: a member, or a DM's user. */
+  live: boolean;
 }
 
 

@@ -713,7 +713,7 @@ export class RoomActor {
     const to = this.#committedSeq;
     if (front !== undefined && subscribed) this.#subs.set(front, (this.#subs.get(front) ?? 0) + 1);
     const reply = (recovered: boolean, events: ServerEvent[]): ResumeReply =>
-      this.#ctx.answer({ conversation_id: this.#id, recovered, from_seq: lastSeq + 1, to_seq: to, events, subscribed });
+      this.#ctx.answer({ conversation_id: this.#id, recovered, from_seq: lastSeq + 1, to_seq: to, events, subscribed, live: subscribed || this.#isDm() });
     // A position ahead of the server (a client restored from elsewhere, or lying) cannot be
     // trusted for what it has: the client reloads with fetch_history.
     if (lastSeq > to) return reply(false, []);

@@ -325,6 +325,9 @@ export function liveSuite(t: Test, backend: Backend): void {
     const outsider = await live.client(carol.token);
     const refused = await outsider.request('resume', { positions: { [id]: 0 } });
     t.equal(refused.type, 'ack', 'a public room can be read by anyone');
+    t.match(refused.data.conversations, [{ conversation_id: id, recovered: true, live: false }], 'and the answer says no live events follow');
+    t.equal(outsider.of('resumed')[0]?.data.live, false);
+    t.equal(current.conversations[0].live, true, 'a member resumes live');
     t.equal(outsider.of('message').length, 9, 'its history comes back');
     await a.ok('send_message', { room_id: id, content: 'members only' });
     await c.waitFor((f) => f.type === 'message' && f.data.seq === 10);
