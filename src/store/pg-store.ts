@@ -509,6 +509,16 @@ export class PgStore implements Store {
     });
   }
 
+  listConversationIds(userId: number): Promise<number[]> {
+    return this.#guard(async () => {
+      const r = await this.#pool.query<{ id: number }>(
+        'SELECT conversation_id AS id FROM conversation_members WHERE user_id = $1 AND NOT banned',
+        [userId],
+      );
+      return r.rows.map((row) => row.id);
+    });
+  }
+
   countMemberships(userId: number): Promise<number> {
     return this.#guard(async () => {
       const r = await this.#pool.query<{ n: number }>(

@@ -68,6 +68,8 @@ export interface Store {
   getMember(conversationId: number, userId: number): Promise<Member | null>;
   listMembers(conversationId: number): Promise<Member[]>;
   countMemberships(userId: number): Promise<number>;
+  /** Every conversation (rooms and DMs) the user is a member of, not banned: where their presence goes. */
+  listConversationIds(userId: number): Promise<number[]>;
 
   // Messages
   /** One statement over `unnest` for the whole batch, in input order. */

@@ -39,6 +39,7 @@ const METHODS: Readonly<Record<Method, true>> = Object.freeze({
   getMember: true,
   listMembers: true,
   countMemberships: true,
+  listConversationIds: true,
   insertMessages: true,
   getMessage: true,
   findByClientId: true,
