@@ -3,7 +3,7 @@
  * discriminated union per actor kind (`t` is the discriminator), the replies, and what actors post
  * back to fronts. Everything here is plain data: it is packed with msgpackr onto the rings.
  */
-import type { ServerEvent, WireMessage, WireRoom } from '../protocol/events.js';
+import type { PresenceStatus, ServerEvent, WireMessage, WireRoom } from '../protocol/events.js';
 import type { ErrorCode } from '../errors.js';
 import type { JsonEvent } from '../protocol/codec.js';
 import type { UserRole } from '../store/types.js';
@@ -62,7 +62,11 @@ export type RoomRequest =
   /** Events after `lastSeq`; with `sub`, also subscribe (a resumed socket listens again). */
   | { t: 'resume'; caller: Caller; lastSeq: number; sub?: Subscriber }
   | { t: 'info'; caller: Caller; kind?: ConversationKind }
-  | { t: 'members'; caller: Caller; kind?: ConversationKind };
+  | { t: 'members'; caller: Caller; kind?: ConversationKind; before?: number | undefined; limit?: number }
+  /** Presence and typing (./room-presence.ts). `tick`: the room's own timer (presence window, typing expiry). */
+  | { t: 'typing'; caller: Caller; state: 'start' | 'stop' }
+  | { t: 'presence'; userId: number; status: PresenceStatus; lastActivity: string }
+  | { t: 'tick' };
 
 export interface JoinReply {
   room: WireRoom | null;
@@ -113,7 +117,12 @@ export type UserRequest =
   | { t: 'session_opened'; sessionId: string; front: number }
   | { t: 'session_closed'; sessionId: string }
   /** Close every socket of the user, on every front, with `code` (logout). */
-  | { t: 'kick'; code: number; reason: string };
+  | { t: 'kick'; code: number; reason: string }
+  /** Presence (./user-presence.ts): the user's choice, the conversations where it goes, the actor's timer. */
+  | { t: 'set_presence'; status: 'online' | 'away' }
+  | { t: 'conversation_added'; conversationId: number }
+  | { t: 'conversation_removed'; conversationId: number }
+  | { t: 'presence_tick' };
 
 export interface DmReply {
   conversation_id: number;
@@ -126,8 +135,9 @@ export type FrontPost =
   /**
    * Publish one event to a conversation's subscribers (`topics`, uWS pub/sub) or to every socket
    * of some users (`users`: DMs, dm_created). The front serialises it once per sub-protocol in use.
+   * `except`: a user whose sockets do not get it (typing: not to the typist).
    */
-  | { t: 'publish'; topics: string[]; event: JsonEvent }
+  | { t: 'publish'; topics: string[]; event: JsonEvent; except?: number }
   /** `conversationId`: a socket with a join or resume of it in flight is skipped (the reply carries the event). */
   | { t: 'publish'; users: number[]; event: JsonEvent; conversationId?: number }
   /** Close every socket of a user (logout, ban) with a close code. */
