@@ -7,6 +7,7 @@ import { ChatError } from '../../../errors.js';
 import type { ClientOp, ClientOpType } from '../../../protocol/client-ops.js';
 import { dmOps } from './dm.js';
 import { messageOps } from './messages.js';
+import { presenceOps } from './presence.js';
 import { resumeOps } from './resume.js';
 import { roomOps } from './rooms.js';
 import type { Handler, OpTable } from './types.js';
@@ -20,6 +21,7 @@ export const OPS: OpTable = {
   ...messageOps,
   ...dmOps,
   ...resumeOps,
+  ...presenceOps,
   ping: () => ({}),
   edit_message: notBuilt('edit_message'),
   delete_message: notBuilt('delete_message'),
@@ -27,9 +29,7 @@ export const OPS: OpTable = {
   remove_reaction: notBuilt('remove_reaction'),
   pin_message: notBuilt('pin_message'),
   unpin_message: notBuilt('unpin_message'),
-  typing: notBuilt('typing'),
   mark_read: notBuilt('mark_read'),
-  set_presence: notBuilt('set_presence'),
 };
 
 /**
