@@ -111,3 +111,21 @@ t.test('presence: a flap within the window is told as nothing; away goes everywh
   t.same(r.presence().slice(3).map((x) => [x.id, x.msg.status]), [[30, 'offline']], 'a left room hears no more');
   await t.rejects(u.receive({ t: 'set_presence', status: 'online' }) as Promise<unknown>, { code: 'forbidden' }, 'no connection, no set_presence');
 });
+
+t.test('presence: a store failure keeps the sessions and is tried again at the end of the window', async (t) => {
+  const r = recording([10]);
+  let fail = true;
+  const store = (r.ctx.services as any).store;
+  const list = store.listConversationIds;
+  store.listConversationIds = async () => {
+    if (fail) throw new Error('store down');
+    return list();
+  };
+  const u = new UserActor(12, r.ctx);
+  await u.receive({ t: 'session_opened', sessionId: 'a', front: 0 });
+  t.equal(u.online, true, 'the session is kept');
+  t.equal(r.presence().length, 0);
+  fail = false;
+  await u.receive({ t: 'presence_tick' });
+  t.same(r.presence().map((x) => x.msg.status), ['online'], 'told once the store answers');
+});

@@ -90,7 +90,16 @@ export class UserPresence {
     const halfWindow = Math.ceil(this.#ctx.services.config.presence.windowMs / 2);
     this.#timer = setTimeout(() => this.#ctx.tell(USER, this.#id, { t: 'presence_tick' }), halfWindow);
     this.#timer.unref();
-    this.#conversations ??= new Set(await this.#ctx.services.store.listConversationIds(this.#id));
+    if (this.#conversations === null) {
+      try {
+        this.#conversations = new Set(await this.#ctx.services.store.listConversationIds(this.#id));
+      } catch (err) {
+        // Not thrown: a failure would drop the actor, and the user's sessions with it. The
+        // window's tick tries again, since the status still differs from the one told.
+        this.#ctx.services.log.warn('presence: conversations not loaded', { user: this.#id, err });
+        return;
+      }
+    }
     this.#told = this.#status;
     for (const id of this.#conversations) this.#tellRoom(id);
   }
