@@ -270,3 +270,19 @@ function suite(t: Test, backend: Backend): void {
 
 suite(t, 'pglite');
 suite(t, 'postgres');
+
+t.test('a room whose members listen is not passivated when idle: its messages still reach them', async (t) => {
+  const live = await startLive(t, 'pglite', { runtime: { passivateAfterMs: 200 } });
+  if (!live) return;
+  const [alice, bob] = [await live.user('alice'), await live.user('bob')];
+  const roomId = await room(live, alice.token, 'idle');
+  const b = await live.client(bob.token);
+  await b.ok('join_room', { room_id: roomId });
+  // Several passivation sweeps go by with nothing said in the room.
+  await sleep(2000);
+  const r = await call(live.url, 'POST', `/api/v1/rooms/${roomId}/messages`, { token: alice.token, body: { content: 'still there?' } });
+  t.equal(r.status, 201);
+  const m = await b.waitFor((f) => f.type === 'message', 5000);
+  t.equal(m.data.content, 'still there?', 'the subscriber gets it (the room kept its subscriber counts)');
+  b.close();
+});
