@@ -14,22 +14,24 @@ interface Told {
 }
 
 /** A context whose store knows the user's conversations; it records what the actor tells. */
-function recording(conversations: number[] = [], windowMs = 60_000) {
+function recording(rooms: number[] = [], windowMs = 60_000, peers: number[] = []) {
   const told: Told[] = [];
+  const posts: any[] = [];
   const touched: number[] = [];
   const ctx = {
     services: {
       config: { presence: { windowMs } },
       store: {
-        listConversationIds: async () => conversations,
+        listPresenceTargets: async (ids: number[]) => new Map(ids.map((id) => [id, { rooms: [...rooms], peers: [...peers] }])),
         touchUser: async (id: number) => void touched.push(id),
       },
       log: { warn: () => {} },
     },
     tell: (kind: string, id: number | string, msg: unknown) => void told.push({ kind, id, msg }),
+    broadcast: (post: unknown) => void posts.push(post),
   } as unknown as ChatContext;
   const presence = () => told.filter((x) => x.msg.t === 'presence');
-  return { ctx, told, touched, presence };
+  return { ctx, told, touched, presence, posts };
 }
 
 const ctx = recording().ctx;
@@ -116,10 +118,10 @@ t.test('presence: a store failure keeps the sessions and is tried again at the e
   const r = recording([10]);
   let fail = true;
   const store = (r.ctx.services as any).store;
-  const list = store.listConversationIds;
-  store.listConversationIds = async () => {
+  const list = store.listPresenceTargets;
+  store.listPresenceTargets = async (ids: number[]) => {
     if (fail) throw new Error('store down');
-    return list();
+    return list(ids);
   };
   const u = new UserActor(12, r.ctx);
   await u.receive({ t: 'session_opened', sessionId: 'a', front: 0 });
@@ -128,4 +130,20 @@ t.test('presence: a store failure keeps the sessions and is tried again at the e
   fail = false;
   await u.receive({ t: 'presence_tick' });
   t.same(r.presence().map((x) => x.msg.status), ['online'], 'told once the store answers');
+});
+
+t.test('presence: DM peers get it straight from the user, one post naming them all', async (t) => {
+  const r = recording([], 60_000, [21, 22]);
+  const u = new UserActor(13, r.ctx);
+  await u.receive({ t: 'session_opened', sessionId: 'a', front: 0 });
+  t.equal(r.presence().length, 0, 'no DM RoomActor is told');
+  t.equal(r.posts.length, 1);
+  t.match(r.posts[0], { t: 'publish', users: [21, 22], event: { type: 'presence' } });
+  t.same(JSON.parse(r.posts[0].event.data), { user_id: 13, status: 'online', last_activity: JSON.parse(r.posts[0].event.data).last_activity });
+  u.receive({ t: 'peer_added', userId: 23 });
+  t.match(r.posts[1], { users: [23] }, 'a new DM peer hears the current status at once');
+  await u.receive({ t: 'session_closed', sessionId: 'a' });
+  await u.receive({ t: 'presence_tick' });
+  t.match(r.posts[2], { users: [21, 22, 23] });
+  t.match(JSON.parse(r.posts[2].event.data), { status: 'offline' });
 });

@@ -118,10 +118,11 @@ export type UserRequest =
   | { t: 'session_closed'; sessionId: string }
   /** Close every socket of the user, on every front, with `code` (logout). */
   | { t: 'kick'; code: number; reason: string }
-  /** Presence (./user-presence.ts): the user's choice, the conversations where it goes, the actor's timer. */
+  /** Presence (./user-presence.ts): the user's choice, the rooms and DM peers where it goes, the actor's timer. */
   | { t: 'set_presence'; status: 'online' | 'away' }
   | { t: 'conversation_added'; conversationId: number }
   | { t: 'conversation_removed'; conversationId: number }
+  | { t: 'peer_added'; userId: number }
   | { t: 'presence_tick' };
 
 export interface DmReply {

@@ -400,11 +400,12 @@ export class RoomActor {
   /** A page of members, by user id descending (`before`: a user id, exclusive), with names and presence. */
   async #listMembers(before: number | undefined, limit = 100) {
     const ids = [...this.#members.keys()].filter((id) => before === undefined || id < before).sort((a, b) => b - a);
-    const page = ids.slice(0, limit);
-    const names = await this.#ctx.services.usernames(page);
-    const members = page.map((id) => {
-      const m = this.#members.get(id) as Member;
-      const p = this.#presence?.of(id) ?? { status: 'offline' as const, last_activity: null };
+    const page = ids.slice(0, limit).map((id) => this.#members.get(id) as Member);
+    const presence = page.map((m) => this.#presence?.of(m.user_id) ?? { status: 'offline' as const, last_activity: null });
+    const names = await this.#ctx.services.usernames(page.map((m) => m.user_id));
+    const members = page.map((m, i) => {
+      const id = m.user_id;
+      const p = presence[i]!;
       return {
         conversation_id: m.conversation_id,
         user_id: id,
@@ -418,7 +419,7 @@ export class RoomActor {
       };
     });
     const has_more = ids.length > limit;
-    return { members, has_more, next_cursor: has_more ? page[page.length - 1]! : null };
+    return { members, has_more, next_cursor: has_more ? page[page.length - 1]!.user_id : null };
   }
 
   /** A member's typing: to the others only, never stored; throttled and ended by itself (RoomTyping). */
@@ -444,7 +445,8 @@ export class RoomActor {
 
   /** A member's status from their UserActor: collected, published with the next window. */
   #presenceOf(userId: number, status: PresenceStatus, lastActivity: string): undefined {
-    if (this.#conv === null || !this.#members.has(userId)) return undefined;
+    // DMs get presence from the users' actors directly (./user-presence.ts).
+    if (this.#conv === null || this.#isDm() || !this.#members.has(userId)) return undefined;
     const presence = (this.#presence ??= new RoomPresence());
     // The window opens with the first change that waits, and closes windowMs later: a status that
     // comes back to the published one meanwhile (a reconnect, a flap) is never published.

@@ -72,6 +72,9 @@ export class UserActor {
       case 'conversation_removed':
         this.#presence.removed(msg.conversationId);
         return undefined;
+      case 'peer_added':
+        this.#presence.peerAdded(msg.userId);
+        return undefined;
       case 'presence_tick':
         return this.#presence.tick();
       case 'kick':
@@ -124,9 +127,9 @@ export class UserActor {
     const encoded = jsonEvent(event);
     this.#ctx.broadcast({ t: 'publish', users: user_ids, event: encoded });
     if (created) {
-      // Presence goes to the new DM too, both ways.
-      this.#presence.added(conversation.id);
-      this.#ctx.tell(USER, peerId, { t: 'conversation_added', conversationId: conversation.id });
+      // Presence goes to the new DM's other user too, both ways.
+      this.#presence.peerAdded(peerId);
+      this.#ctx.tell(USER, peerId, { t: 'peer_added', userId: caller.id });
     }
     return { conversation_id: conversation.id, user_ids, created };
   }

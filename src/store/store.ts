@@ -68,8 +68,11 @@ export interface Store {
   getMember(conversationId: number, userId: number): Promise<Member | null>;
   listMembers(conversationId: number): Promise<Member[]>;
   countMemberships(userId: number): Promise<number>;
-  /** Every conversation (rooms and DMs) the user is a member of, not banned: where their presence goes. */
-  listConversationIds(userId: number): Promise<number[]>;
+  /**
+   * Where each user's presence goes: the rooms they are a member of (not banned), the other users
+   * of their DMs. Many users in one query: a burst of connections asks for thousands at once.
+   */
+  listPresenceTargets(userIds: readonly number[]): Promise<Map<number, { rooms: number[]; peers: number[] }>>;
 
   // Messages
   /** One statement over `unnest` for the whole batch, in input order. */

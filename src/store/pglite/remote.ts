@@ -39,7 +39,7 @@ const METHODS: Readonly<Record<Method, true>> = Object.freeze({
   getMember: true,
   listMembers: true,
   countMemberships: true,
-  listConversationIds: true,
+  listPresenceTargets: true,
   insertMessages: true,
   getMessage: true,
   findByClientId: true,
