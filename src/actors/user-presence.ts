@@ -143,9 +143,6 @@ export class UserPresence {
   }
 
   async #tell(): Promise<void> {
-    const halfWindow = Math.ceil(this.#ctx.services.config.presence.windowMs / 2);
-    this.#timer = setTimeout(() => this.#ctx.tell(USER, this.#id, { t: 'presence_tick' }), halfWindow);
-    this.#timer.unref();
     if (this.#rooms === null || this.#peers === null) {
       try {
         ({ rooms: this.#rooms, peers: this.#peers } = await loadTargets(this.#ctx.services.store, this.#id));
@@ -153,13 +150,23 @@ export class UserPresence {
         // Not thrown: a failure would drop the actor, and the user's sessions with it. The
         // window's tick tries again, since the status still differs from the one told.
         this.#ctx.services.log.warn('presence: conversations not loaded', { user: this.#id, err });
+        this.#window();
         return;
       }
     }
     this.#told = this.#status;
+    // Nobody to tell (a user in no room and no DM): no window either, no timer per connection.
+    if (this.#rooms.length === 0 && this.#peers.length === 0) return;
+    this.#window();
     const msg = this.#presenceMessage();
     for (const id of this.#rooms) this.#ctx.tell(ROOM, id, msg);
     if (this.#peers.length > 0) this.#toPeers(this.#peers);
+  }
+
+  #window(): void {
+    const halfWindow = Math.ceil(this.#ctx.services.config.presence.windowMs / 2);
+    this.#timer = setTimeout(() => this.#ctx.tell(USER, this.#id, { t: 'presence_tick' }), halfWindow);
+    this.#timer.unref();
   }
 
   /** The `presence` event to every socket of `users`: one post to each front, which skips users it holds no socket of. */
