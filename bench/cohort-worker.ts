@@ -477,10 +477,12 @@ function run(g: GoMessage): void {
     if (senders.length > 0) setTimeout(pump, Math.max(0, startAt - nowMs()));
   }
 
-  // Drain: after the window, until deliveries stop for quietMs or drainMs passes.
+  // Drain: after the window, until deliveries stop for quietMs with every send of the window
+  // acknowledged, or drainMs passes. Without the acks condition, a server stalled for quietMs (an
+  // oversubscribed machine) ended the drain with its acks still on the way.
   const checkDone = () => {
     const now = nowMs();
-    const quiet = now - lastActivityUs / 1000 >= g.quietMs;
+    const quiet = now - lastActivityUs / 1000 >= g.quietMs && (plan.window > 0 || acks >= sent);
     if ((now >= mTo + g.quietMs && quiet) || now >= mTo + g.drainMs) {
       finish(null);
       return;

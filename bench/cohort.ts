@@ -177,7 +177,7 @@ export interface LoadOutcome {
 }
 
 /** The worker entry next to this module (see `siblingEntry`). */
-export function cohortWorkerUrl(): URL {
+function cohortWorkerUrl(): URL {
   return siblingEntry('cohort-worker');
 }
 

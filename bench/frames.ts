@@ -21,7 +21,6 @@ import type { Decoded, Wire, WireConn, WireReader } from './wire.js';
 import type { WsConnection } from './ws-client.js';
 
 export type Codec = 'veza.json' | 'veza.msgpack';
-export const CODECS: readonly Codec[] = ['veza.json', 'veza.msgpack'];
 
 export const MARK = '~b:';
 const MARK_BUF = Buffer.from(MARK);
@@ -39,7 +38,7 @@ export function sendMessageFrame(codec: Codec, roomId: number, content: string, 
 }
 
 /** `send_dm` to a direct conversation: the same frame with `conversation_id`. */
-export function sendDmFrame(codec: Codec, conversationId: number, content: string, id?: string, clientId?: string): string | Buffer {
+function sendDmFrame(codec: Codec, conversationId: number, content: string, id?: string, clientId?: string): string | Buffer {
   return sendFrame(codec, 'send_dm', 'conversation_id', conversationId, content, id, clientId);
 }
 

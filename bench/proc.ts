@@ -19,7 +19,7 @@ export interface ProcSample {
 let clkTck: number | undefined;
 
 /** Clock ticks per second for /proc/<pid>/stat times (`getconf CLK_TCK`, almost always 100). */
-export function clockTicks(): number {
+function clockTicks(): number {
   if (clkTck === undefined) {
     try {
       const v = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());

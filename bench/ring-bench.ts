@@ -64,7 +64,7 @@ export type BenchWorkerData =
   | { mode: 'wake-echo'; words: SharedArrayBuffer };
 
 /** The envelope shape a front sends a shard for a chat message, with a small payload. */
-export function sampleEnvelope(n: number): unknown {
+function sampleEnvelope(n: number): unknown {
   return { type: 'tell', kind: 'room', id: 'r-1042', msg: { op: 'send', n, text: 'hello there' } };
 }
 

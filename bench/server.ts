@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { PACKAGE_ROOT } from '../src/paths.js';
 
 /** bin/veza-chat.js of this package (from bench/ or dist/bench/ alike). */
-export function cliEntry(): string {
+function cliEntry(): string {
   return join(PACKAGE_ROOT, 'bin', 'veza-chat.js');
 }
 

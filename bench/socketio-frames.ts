@@ -149,12 +149,12 @@ function parseJson(s: string): unknown {
 }
 
 /** The connect packet for the default namespace, with the auth payload when there is one. */
-export function connectFrame(auth?: Record<string, unknown>): string {
+function connectFrame(auth?: Record<string, unknown>): string {
   return auth === undefined ? '40' : `40${JSON.stringify(auth)}`;
 }
 
 /** An event, asking for an ack when `ackId` is given. */
-export function eventFrame(name: string, data: unknown, ackId?: number): string {
+function eventFrame(name: string, data: unknown, ackId?: number): string {
   return `42${ackId ?? ''}${JSON.stringify([name, data])}`;
 }
 

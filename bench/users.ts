@@ -90,13 +90,13 @@ export async function seedUsers(o: SeedOptions): Promise<BenchUser[]> {
 
 /* ---------- REST ---------- */
 
-export interface RestReply {
+interface RestReply {
   status: number;
   /** Parsed JSON (or the text when it is not JSON). */
   body: any;
 }
 
-export async function rest(base: string, method: string, path: string, body?: unknown, token?: string): Promise<RestReply> {
+async function rest(base: string, method: string, path: string, body?: unknown, token?: string): Promise<RestReply> {
   const headers: Record<string, string> = {};
   if (body !== undefined) headers['content-type'] = 'application/json';
   if (token) headers.authorization = `Bearer ${token}`;
@@ -175,7 +175,7 @@ export function tokensFromFile(path: string): BenchUser[] {
 }
 
 /** The payload of a JWT, unverified (the server verifies; the bench only needs the user id). */
-export function decodeClaims(token: string): { user_id: number; username: string } | null {
+function decodeClaims(token: string): { user_id: number; username: string } | null {
   const part = token.split('.')[1];
   if (!part) return null;
   try {

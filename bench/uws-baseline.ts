@@ -21,8 +21,8 @@ import { uws as loadUws, type App as UwsApp } from '../src/net/uws.js';
 import { siblingEntry, spawnChildServer, type ChildServer } from './child-server.js';
 import { referenceMessage } from './reference-message.js';
 
-export const SUBPROTOCOLS = ['veza.json', 'veza.msgpack'] as const;
-export type Subprotocol = (typeof SUBPROTOCOLS)[number];
+const SUBPROTOCOLS = ['veza.json', 'veza.msgpack'] as const;
+type Subprotocol = (typeof SUBPROTOCOLS)[number];
 
 export interface BaselineOptions {
   port?: number;

@@ -21,9 +21,6 @@ import type { WsConnection } from './ws-client.js';
 export const WIRES = ['veza', 'socketio'] as const;
 export type WireName = (typeof WIRES)[number];
 
-/** What a wire's fast path found; after KIND_MESSAGE or KIND_ACK the reader's fields hold its numbers. */
-export { KIND_ACK, KIND_MESSAGE, KIND_OTHER } from './frames.js';
-
 /** The fast path over received frames; allocates nothing. */
 export interface WireReader {
   /** KIND_MESSAGE (a bench message delivered), KIND_ACK (a bench send acked), or KIND_OTHER. */

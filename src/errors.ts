@@ -21,9 +21,7 @@ export {
   ChatError,
   ERROR_CODES,
   HTTP_STATUS,
-  INTERNAL_MESSAGE,
   isChatError,
-  type ErrorBody,
   type ErrorCode,
   type ErrorDetail,
 } from './chat-error.js';

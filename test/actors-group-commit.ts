@@ -150,6 +150,7 @@ function watched(beforeInsert: (n: number) => Promise<void> = async () => {}) {
         await beforeInsert(++calls.inserts);
         return store.insertMessages(batch);
       },
+      applyChange: store.applyChange.bind(store),
     },
   };
 }

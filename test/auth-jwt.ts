@@ -1,7 +1,7 @@
 import t from 'tap';
 import { createHmac } from 'node:crypto';
 import { SignJWT } from 'jose';
-import { AccessTokens, bearerToken } from '../src/auth/index.js';
+import { AccessTokens, bearerToken } from '../src/auth/jwt.js';
 import { ChatError } from '../src/errors.js';
 
 const secret = 'test-secret-'.padEnd(48, 'x');

@@ -1,5 +1,6 @@
 import t from 'tap';
-import { decodeHash, hashPassword, inlineHasher, verifyPassword } from '../src/auth/index.js';
+import { inlineHasher } from '../src/auth/hasher.js';
+import { decodeHash, hashPassword, verifyPassword } from '../src/auth/scrypt.js';
 import { loadConfig } from '../src/config/index.js';
 
 const low = { logN: 10, r: 8, p: 1 };

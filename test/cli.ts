@@ -4,7 +4,7 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AccessTokens } from '../src/auth/jwt.js';
-import { run } from '../src/cli/index.js';
+import { run } from '../src/cli/program.js';
 import { StoreLock } from '../src/store/index.js';
 import { freshDatabase } from './helpers/services.js';
 import { tempDirs } from './helpers/tmp.js';

@@ -3,7 +3,9 @@
  */
 import t, { type Test } from 'tap';
 import { SignJWT } from 'jose';
-import { AccessTokens, createAccount, hashRefreshToken } from '../src/auth/index.js';
+import { AccessTokens } from '../src/auth/jwt.js';
+import { createAccount } from '../src/auth/service.js';
+import { hashRefreshToken } from '../src/auth/refresh.js';
 import { buildRestSchemas } from '../src/protocol/rest.js';
 import { configSchema } from '../src/config/index.js';
 import { BACKENDS, call, serveAuth, startAuthServer, TEST_SECRET, type AuthServer } from './helpers/http.js';

@@ -3,7 +3,10 @@ import t from 'tap';
 import { z } from 'zod';
 import WebSocket from 'ws';
 import { ChatError } from '../src/errors.js';
-import { jsonBody, json, noContent, Router, type Request, type Route } from '../src/net/http/index.js';
+import { json, noContent } from '../src/net/http/reply.js';
+import { Router } from '../src/net/http/router.js';
+import type { Request, Route } from '../src/net/http/types.js';
+import { jsonBody } from '../src/net/http/validate.js';
 import { call, serveRoutes } from './helpers/http.js';
 
 const strictBody = z.object({ name: z.string().min(2), n: z.number().int().optional() }).strict();

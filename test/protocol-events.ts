@@ -1,14 +1,6 @@
 import t from 'tap';
-import {
-  SEQUENCED_EVENTS,
-  SERVER_EVENT_TYPES,
-  toIso,
-  toWireMessage,
-  toWireRoom,
-  toWireUser,
-  type ServerEvent,
-} from '../src/protocol/events.js';
-import { jsonCodec } from '../src/protocol/codec.js';
+import { toWireMessage, toWireRoom, toWireUser, type ServerEvent, type ServerEventType } from '../src/protocol/events.js';
+import { encodeEvent } from '../src/protocol/codec.js';
 import type { Conversation, Message } from '../src/store/types.js';
 
 const row: Message = {
@@ -30,13 +22,15 @@ const row: Message = {
   created_at: '2026-01-15T10:30:00.000Z',
   updated_at: '2026-01-15T10:31:00.000Z',
   edited_at: null,
+  deleted_at: null,
 };
 
 /** PROTOCOL.md's message object, verbatim. */
 const PROTOCOL_MESSAGE = `{ "id": 456, "uuid": "550e8400-e29b-41d4-a716-446655440000", "conversation_id": 123, "room_id": 123,
   "seq": 981, "author_id": 7, "author": "alice", "content": "Hello", "message_type": "text",
   "parent_message_id": null, "thread_count": 0, "is_edited": false, "edit_count": 0,
-  "is_pinned": false, "metadata": {}, "client_id": null, "created_at": "2026-01-15T10:30:00.000Z" }`;
+  "is_pinned": false, "metadata": {}, "client_id": null, "created_at": "2026-01-15T10:30:00.000Z",
+  "edited_at": null, "is_deleted": false, "reactions": [] }`;
 
 t.test('message object: exactly PROTOCOL.md for a room, without room_id for a DM', async (t) => {
   const room = toWireMessage(row, { type: 'public_room' }, 'alice');
@@ -49,9 +43,9 @@ t.test('message object: exactly PROTOCOL.md for a room, without room_id for a DM
   delete expected.room_id;
   t.equal(JSON.stringify(dm), JSON.stringify(expected));
 
-  t.notOk('status' in room || 'updated_at' in room || 'edited_at' in room, 'row-only fields stay out');
+  t.notOk('status' in room || 'updated_at' in room || 'deleted_at' in room, 'row-only fields stay out');
   t.equal(
-    jsonCodec.encodeEvent('message', room),
+    encodeEvent('veza.json', 'message', room),
     `{"type":"message","data":${JSON.stringify(JSON.parse(PROTOCOL_MESSAGE))}}`,
     'the message event carries the object itself as data',
   );
@@ -62,8 +56,8 @@ t.test('message object: timestamps normalised to ISO, nullable fields null', asy
   t.equal(toWireMessage(pgText, { type: 'public_room' }, 'a').created_at, '2026-01-15T10:30:00.000Z');
   const asDate = { ...row, created_at: new Date('2026-01-15T11:30:00+01:00') as unknown as string };
   t.equal(toWireMessage(asDate, { type: 'public_room' }, 'a').created_at, '2026-01-15T10:30:00.000Z');
-  t.equal(toIso('2026-01-15T10:30:00Z'), '2026-01-15T10:30:00.000Z');
-  t.throws(() => toIso('yesterday'), RangeError);
+  t.equal(toWireMessage({ ...row, created_at: '2026-01-15T10:30:00Z' }, { type: 'public_room' }, 'a').created_at, '2026-01-15T10:30:00.000Z');
+  t.throws(() => toWireMessage({ ...row, created_at: 'yesterday' }, { type: 'public_room' }, 'a'), RangeError);
   const sparse = { ...row, metadata: null, client_id: undefined, parent_message_id: undefined } as unknown as Message;
   const w = toWireMessage(sparse, { type: 'direct_message' }, 'a');
   t.same([w.metadata, w.client_id, w.parent_message_id], [{}, null, null]);
@@ -91,9 +85,34 @@ t.test('room and user objects', async (t) => {
 t.test('every server event of PROTOCOL.md is named', async (t) => {
   const protocol =
     'authenticated joined left message message_edited message_deleted reaction_added reaction_removed message_pinned ' +
-    'message_unpinned typing read presence member_joined member_left dm_created history resumed ack error pong';
-  t.same([...SERVER_EVENT_TYPES].sort(), protocol.split(' ').sort());
-  t.same([...SEQUENCED_EVENTS].sort(), ['message', 'message_deleted', 'message_edited', 'message_pinned', 'message_unpinned', 'reaction_added', 'reaction_removed']);
+    'message_unpinned typing read presence member_joined member_left dm_created room_updated room_deleted history resumed ack error pong';
+  // A Record over ServerEventType: a missing or an unknown name fails the type check (TAP_TYPECHECK=1).
+  const named: Record<ServerEventType, true> = {
+    authenticated: true,
+    joined: true,
+    left: true,
+    message: true,
+    message_edited: true,
+    message_deleted: true,
+    reaction_added: true,
+    reaction_removed: true,
+    message_pinned: true,
+    message_unpinned: true,
+    typing: true,
+    read: true,
+    presence: true,
+    member_joined: true,
+    member_left: true,
+    dm_created: true,
+    room_updated: true,
+    room_deleted: true,
+    history: true,
+    resumed: true,
+    ack: true,
+    error: true,
+    pong: true,
+  };
+  t.same(Object.keys(named).sort(), protocol.split(' ').sort());
   // The PROTOCOL examples type-check as ServerEvents (checked under TAP_TYPECHECK=1).
   const examples: ServerEvent[] = [
     {
@@ -107,6 +126,26 @@ t.test('every server event of PROTOCOL.md is named', async (t) => {
     { type: 'history', data: { conversation_id: 9, messages: [], has_more: false, next_cursor: null } },
     { type: 'resumed', data: { conversation_id: 9, recovered: true, from_seq: 3, to_seq: 7 } },
     { type: 'presence', data: { user_id: 1, status: 'offline' } },
+    { type: 'read', data: { conversation_id: 1, user_id: 2, message_id: 1 } },
+    { type: 'room_deleted', data: { room_id: 1 } },
+    {
+      type: 'room_updated',
+      data: {
+        room: {
+          id: 1,
+          uuid: 'c1c5c1fa-9fdb-4055-9c55-799f7c06e4e1',
+          name: 'lobby',
+          description: 'Say hello',
+          type: 'public_room',
+          is_public: true,
+          owner_id: 2,
+          max_members: 500,
+          last_seq: 3,
+          created_at: '2026-12-04T19:33:01.001Z',
+          updated_at: '2026-12-04T19:33:02.521Z',
+        },
+      },
+    },
   ];
-  t.equal(examples.length, 8);
+  t.equal(examples.length, 11);
 });

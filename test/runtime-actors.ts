@@ -8,7 +8,9 @@ import './fixtures/runtime/fast-workers.js';
 import './fixtures/runtime/front.js';
 import './fixtures/runtime/shard.js';
 import { loadConfig } from '../src/config/index.js';
-import { CpuPool, Supervisor, shardOf } from '../src/runtime/index.js';
+import { shardOf } from '../src/runtime/actors/placement.js';
+import { CpuPool } from '../src/runtime/cpu/pool.js';
+import { Supervisor } from '../src/runtime/threads/supervisor.js';
 
 // Failures below are on purpose: keep the threads' logs quiet.
 const config = loadConfig({ env: {}, flags: { runtime: { askTimeoutMs: 5000 }, log: { level: 'silent' } } });

@@ -8,7 +8,7 @@ import './fixtures/runtime/fast-workers.js';
 import './fixtures/runtime/front.js';
 import './fixtures/runtime/shard.js';
 import { loadConfig } from '../src/config/index.js';
-import { Supervisor } from '../src/runtime/index.js';
+import { Supervisor } from '../src/runtime/threads/supervisor.js';
 
 const overflowLimit = 64;
 const config = loadConfig({

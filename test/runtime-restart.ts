@@ -10,7 +10,9 @@ import './fixtures/runtime/shard.js';
 import { once } from 'node:events';
 import { loadConfig } from '../src/config/index.js';
 import { setLogLevel } from '../src/log.js';
-import { Supervisor, restart, shardOf } from '../src/runtime/index.js';
+import { shardOf } from '../src/runtime/actors/placement.js';
+import { restart } from '../src/runtime/actors/supervision.js';
+import { Supervisor } from '../src/runtime/threads/supervisor.js';
 
 setLogLevel('error'); // the supervisor warns about each restart: expected here
 const config = loadConfig({ env: {}, flags: { runtime: { askTimeoutMs: 5000 }, log: { level: 'silent' } } });

@@ -7,7 +7,7 @@ import { MessageChannel } from 'node:worker_threads';
 import './fixtures/runtime/fast-workers.js';
 import './fixtures/runtime/wiring.js';
 import { loadConfig } from '../src/config/index.js';
-import { Supervisor } from '../src/runtime/index.js';
+import { Supervisor } from '../src/runtime/threads/supervisor.js';
 
 const config = loadConfig({ env: {}, flags: { log: { level: 'silent' } } });
 const module = new URL('./fixtures/runtime/wiring.ts', import.meta.url);

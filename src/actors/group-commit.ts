@@ -11,7 +11,7 @@
  * is put back before anyone saw a number.
  */
 import { ChatError } from '../errors.js';
-import type { InsertedMessage, Message, NewMessage } from '../store/types.js';
+import type { ChangeOutcome, InsertedMessage, Message, NewMessage, StateChange } from '../store/types.js';
 
 /** The state a RoomActor shares with the committer: its conversation's last committed-or-pending seq. */
 export interface SeqCounter {
@@ -29,6 +29,7 @@ export interface Committed {
 
 export interface CommitStore {
   insertMessages(batch: NewMessage[]): Promise<InsertedMessage[]>;
+  applyChange(conversationId: number, seq: number, change: StateChange, data: Record<string, unknown>): Promise<ChangeOutcome>;
   findByClientIds(pairs: ReadonlyArray<{ authorId: number; clientId: string }>): Promise<Message[]>;
 }
 
@@ -56,12 +57,27 @@ interface Entry {
   reject: (e: unknown) => void;
 }
 
+/** What a state change became: nothing (the state already was so), or its seq. */
+export type ChangeCommitted = { applied: false } | { applied: true; seq: number; editCount?: number };
+
+/** A state change (edit, delete, reaction, pin): its event data is made once its seq is known. */
+interface ChangeEntry {
+  counter: SeqCounter;
+  change: StateChange;
+  data: (seq: number) => Record<string, unknown>;
+  resolve: (c: ChangeCommitted) => void;
+  reject: (e: unknown) => void;
+}
+
+type Queued = Entry | ChangeEntry;
+const isChange = (e: Queued): e is ChangeEntry => 'change' in e;
+
 const key = (authorId: number, clientId: string) => `${authorId}:${clientId}`;
 
 export class GroupCommitter {
   readonly #store: CommitStore;
   readonly #opts: GroupCommitOptions;
-  #queue: Entry[] = [];
+  #queue: Queued[] = [];
   #inFlight: Promise<void> | null = null;
   /** Cancels the scheduled flush (a timer, or an immediate when there is nothing to wait for). */
   #cancelTimer: (() => void) | null = null;
@@ -82,6 +98,18 @@ export class GroupCommitter {
     if (this.#closed) return Promise.reject(new Error('group committer is closed'));
     return new Promise<Committed>((resolve, reject) => {
       this.#queue.push({ counter, row, resolve, reject });
+      this.#schedule();
+    });
+  }
+
+  /**
+   * A state change of a conversation, ordered with its messages: it takes the conversation's next
+   * seq at flush time, in the order submitted, and only if it changes anything.
+   */
+  submitChange(counter: SeqCounter, change: StateChange, data: (seq: number) => Record<string, unknown>): Promise<ChangeCommitted> {
+    if (this.#closed) return Promise.reject(new Error('group committer is closed'));
+    return new Promise<ChangeCommitted>((resolve, reject) => {
+      this.#queue.push({ counter, change, data, resolve, reject });
       this.#schedule();
     });
   }
@@ -143,7 +171,40 @@ export class GroupCommitter {
     return run;
   }
 
-  async #flush(batch: Entry[]): Promise<void> {
+  /**
+   * In queue order: each run of messages in one statement, each state change in one of its own,
+   * so seqs follow the order of submission and every submitter is answered in seq order.
+   */
+  async #flush(batch: Queued[]): Promise<void> {
+    let run: Entry[] = [];
+    for (const e of batch) {
+      if (!isChange(e)) {
+        run.push(e);
+        continue;
+      }
+      if (run.length > 0) await this.#flushMessages(run);
+      run = [];
+      await this.#applyChange(e);
+    }
+    if (run.length > 0) await this.#flushMessages(run);
+  }
+
+  async #applyChange(e: ChangeEntry): Promise<void> {
+    const started = performance.now();
+    const seq = e.counter.lastSeq + 1;
+    try {
+      const out = await this.#store.applyChange(e.counter.conversationId, seq, e.change, e.data(seq));
+      this.#opts.onFlush?.(out.applied ? 1 : 0, performance.now() - started, false);
+      if (!out.applied) return e.resolve({ applied: false });
+      e.counter.lastSeq = Math.max(e.counter.lastSeq, seq);
+      e.resolve(out.editCount === undefined ? { applied: true, seq } : { applied: true, seq, editCount: out.editCount });
+    } catch (error) {
+      this.#opts.onFlush?.(0, performance.now() - started, true);
+      e.reject(error);
+    }
+  }
+
+  async #flushMessages(batch: Entry[]): Promise<void> {
     const started = performance.now();
     // One leader per (author, client_id) within the batch; later copies follow its outcome.
     const leaders: Entry[] = [];
@@ -261,5 +322,6 @@ function toMessage(row: NewMessage, ins: InsertedMessage): Message {
     created_at: ins.created_at,
     updated_at: ins.created_at,
     edited_at: null,
+    deleted_at: null,
   };
 }

@@ -7,14 +7,14 @@ import type { PresenceStatus, ServerEvent, WireMessage, WireRoom } from '../prot
 import type { ErrorCode } from '../errors.js';
 import type { JsonEvent } from '../protocol/codec.js';
 import type { UserRole } from '../store/types.js';
+import type { RoomPatch } from '../store/reads-sql.js';
 
 export const ROOM = 'room';
 export const USER = 'user';
 export const SESSION = 'session';
-export type ChatActorKind = typeof ROOM | typeof USER | typeof SESSION;
-
-/** A socket's sub-protocol, as fronts count subscribers. */
-export type Proto = 'json' | 'msgpack';
+/** Addressed by message id: finds the message's conversation and hands the request to its RoomActor. */
+export const MESSAGE = 'message';
+export type ChatActorKind = typeof ROOM | typeof USER | typeof SESSION | typeof MESSAGE;
 
 /** Who asks. Fronts verify the token; actors trust what a front says about the caller. */
 export interface Caller {
@@ -61,12 +61,56 @@ export type RoomRequest =
   | { t: 'history'; caller: Caller; before?: number | undefined; after?: number | undefined; limit: number; kind?: ConversationKind }
   /** Events after `lastSeq`; with `sub`, also subscribe (a resumed socket listens again). */
   | { t: 'resume'; caller: Caller; lastSeq: number; sub?: Subscriber }
+  | MessageReadRequest
   | { t: 'info'; caller: Caller; kind?: ConversationKind }
   | { t: 'members'; caller: Caller; kind?: ConversationKind; before?: number | undefined; limit?: number }
   /** Presence and typing (./room-presence.ts). `tick`: the room's own timer (presence window, typing expiry). */
   | { t: 'typing'; caller: Caller; state: 'start' | 'stop' }
   | { t: 'presence'; userId: number; status: PresenceStatus; lastActivity: string }
-  | { t: 'tick' };
+  | { t: 'tick' }
+  /** A change to one of the conversation's messages (each takes the next seq). */
+  | MessageChangeRequest
+  /** Pins are a room's: `kind` room. */
+  | { t: 'pin'; caller: Caller; messageId: number; pin: boolean }
+  /** The room's pinned messages, newest pin first. */
+  | { t: 'pins'; caller: Caller }
+  /** Move the caller's read marker forward; `except`: the session that asked (it has the ack, not the `read` event). */
+  | { t: 'read'; caller: Caller; messageId: number; except?: string }
+  /** PATCH /rooms/:id: owner, room moderator or admin. */
+  | { t: 'update'; caller: Caller; patch: RoomPatch }
+  /** DELETE /rooms/:id: owner or admin. The actor stops; the conversation is gone. */
+  | { t: 'delete_room'; caller: Caller };
+
+/** What can be asked of a message by its id alone (through the MESSAGE actor, or of its room). */
+export type MessageChangeRequest =
+  | { t: 'edit'; caller: Caller; messageId: number; content: string }
+  | { t: 'delete'; caller: Caller; messageId: number }
+  | { t: 'react'; caller: Caller; messageId: number; emoji: string; add: boolean };
+
+/** Reads of a message by its id alone (through the MESSAGE actor, or of its room). */
+export type MessageReadRequest =
+  /** The message (`not_found` when the caller may not read its conversation). */
+  | { t: 'message'; caller: Caller; messageId: number }
+  /** A page of the message's replies, with the message. */
+  | { t: 'thread'; caller: Caller; messageId: number; before?: number | undefined; after?: number | undefined; limit: number };
+
+/** The answer to a change: its seq, or `changed: false` when the state already was so. */
+export interface ChangeReply {
+  conversation_id: number;
+  message_id: number;
+  changed: boolean;
+  seq: number | null;
+}
+
+/** The reply to `read` (mark_read's ack, the body of POST /conversations/:id/read). */
+export interface ReadReply {
+  conversation_id: number;
+  /** The marker in force: the message asked for, or a later one already there. */
+  message_id: number;
+  /** False when the marker was already at or past the message: nothing changed, nothing sent. */
+  updated: boolean;
+  unread_count: number;
+}
 
 export interface JoinReply {
   room: WireRoom | null;
@@ -94,6 +138,14 @@ export interface SendAck {
 
 export interface HistoryReply {
   conversation_id: number;
+  messages: WireMessage[];
+  has_more: boolean;
+  next_cursor: number | null;
+}
+
+/** `GET /messages/:id/thread`: the parent with its exact `thread_count`, and a page of its replies. */
+export interface ThreadReply {
+  parent: WireMessage;
   messages: WireMessage[];
   has_more: boolean;
   next_cursor: number | null;
@@ -136,11 +188,19 @@ export type FrontPost =
   /**
    * Publish one event to a conversation's subscribers (`topics`, uWS pub/sub) or to every socket
    * of some users (`users`: DMs, dm_created). The front serialises it once per sub-protocol in use.
-   * `except`: a user whose sockets do not get it (typing: not to the typist).
+   * `exceptUser`: a user whose sockets do not get it (typing: not to the typist).
    */
-  | { t: 'publish'; topics: string[]; event: JsonEvent; except?: number }
-  /** `conversationId`: a socket with a join or resume of it in flight is skipped (the reply carries the event). */
-  | { t: 'publish'; users: number[]; event: JsonEvent; conversationId?: number }
+  | { t: 'publish'; topics: string[]; event: JsonEvent; exceptUser?: number }
+  /**
+   * `conversationId`: a socket with a join or resume of it in flight is skipped (the reply carries
+   * the event). `except`: the socket of that session is skipped (it asked, and has the ack).
+   */
+  | { t: 'publish'; users: number[]; event: JsonEvent; conversationId?: number; except?: string }
+  /**
+   * A room was deleted: `room_deleted` to every socket subscribed to it and every socket of its
+   * last members (`users`), then every subscribed socket is taken off its topic.
+   */
+  | { t: 'room_deleted'; roomId: number; users: number[] }
   /** Close every socket of a user (logout, ban) with a close code. */
   | { t: 'kick'; userId: number; code: number; reason: string };
 

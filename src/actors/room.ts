@@ -11,24 +11,30 @@ import { ChatError } from '../errors.js';
 import type { PresenceStatus, ServerEvent, WireMessage } from '../protocol/events.js';
 import { jsonEvent } from '../protocol/codec.js';
 import { toWireMessage, toWireRoom } from '../protocol/events.js';
-import type { Conversation, Member, Message } from '../store/types.js';
+import type { RoomPatch } from '../store/reads-sql.js';
+import type { Conversation, Member, Message, StateChange } from '../store/types.js';
 import type { ChatContext } from './context.js';
-import type { SeqCounter } from './group-commit.js';
+import type { Committed, PendingRow, SeqCounter } from './group-commit.js';
+import { mentionCandidates, namesToLookUp, resolveMentions } from './mentions.js';
 import { RoomPresence, RoomTyping } from './room-presence.js';
 import {
   ROOM,
   USER,
   roomTopic,
   type Caller,
+  type ChangeReply,
   type ConversationKind,
+  type MessageChangeRequest,
   type FrontPost,
   type HistoryReply,
   type JoinReply,
   type NewMessageInput,
+  type ReadReply,
   type ResumeReply,
   type RoomRequest,
   type SendAck,
   type SendReply,
+  type ThreadReply,
 } from './messages.js';
 
 /** How far back `resume` reads the database when the window does not reach. */
@@ -38,6 +44,17 @@ function sendReply(message: WireMessage, duplicate: boolean, brief: boolean): Se
   if (!brief) return { message, duplicate };
   const { id, uuid, seq, conversation_id, client_id, created_at } = message;
   return { id, uuid, seq, conversation_id, client_id, created_at, duplicate };
+}
+
+/**
+ * The client's metadata without `mentions`: that key is the server's (PROTOCOL.md "Mentions"), set
+ * only from the content. Copied only when the client sent one.
+ */
+function ownMetadata(metadata: Record<string, unknown> | null | undefined): Record<string, unknown> {
+  if (metadata == null) return {};
+  if (!Object.hasOwn(metadata, 'mentions')) return metadata;
+  const { mentions: _dropped, ...rest } = metadata;
+  return rest;
 }
 
 export class RoomActor {
@@ -62,6 +79,29 @@ export class RoomActor {
   #timerAt = 0;
   /** When the waiting presence changes are published (clock ms); 0 when none wait. */
   #flushAt = 0;
+  /**
+   * Settles once the last send that had to wait for a check (a parent lookup, mentions) has been
+   * submitted, or refused. While one waits, later sends queue behind it: without that a plain
+   * message would overtake the author's own `@mention` sent just before it and take the lower seq.
+   */
+  #gate: Promise<void> | null = null;
+  /**
+   * The state events (edits, deletes, reactions, pins) of the window's seq range, in seq order:
+   * with the window's messages, every seq from `#windowStart` to the committed seq, for `resume`.
+   */
+  #events: { seq: number; event: ServerEvent }[] = [];
+  /** The lowest seq from which the window holds every event (committed seq + 1: holds nothing). */
+  #windowStart = 1;
+  /** The window's messages by id (edits, deletes and pins change them in place). */
+  readonly #byId = new Map<number, WireMessage>();
+  /** Who reacted with what, for the window's messages that have reactions. */
+  readonly #reactions = new Map<number, Map<string, Set<number>>>();
+  /**
+   * Sends accepted and not yet settled, and what a deletion waiting for them to settle calls (no
+   * row may land after the room's DELETE). A count, not a set of promises: nothing more per send.
+   */
+  #sending = 0;
+  #drained: (() => void) | null = null;
 
   constructor(id: number, ctx: ChatContext) {
     this.#id = id;
@@ -77,20 +117,33 @@ export class RoomActor {
     const last = await store.lastSeq(this.#id);
     this.#counter = { conversationId: this.#id, lastSeq: last };
     this.#committedSeq = last;
+    this.#windowStart = last + 1;
     const window = this.#ctx.services.config.runtime.recentWindow;
     if (window > 0 && last > 0) {
       const rows = await store.messagesAfterSeq(this.#id, Math.max(0, last - window), window);
       this.#recent = await this.#wire(rows);
       for (const m of this.#recent) this.#indexClient(m);
+      const first = this.#recent[0];
+      if (first !== undefined) {
+        const [events, reactions] = await Promise.all([
+          store.eventsAfterSeq(this.#id, first.seq - 1, last),
+          store.reactionsFor(this.#recent.map((m) => m.id)),
+        ]);
+        this.#events = events.map((e) => ({ seq: e.seq, event: { type: e.type, data: e.data } as unknown as ServerEvent }));
+        for (const r of reactions) this.#reactionSet(r.message_id, r.emoji, true).add(r.user_id);
+        this.#windowStart = first.seq;
+      }
     }
   }
 
   /**
-   * Kept while sockets listen (their counts live nowhere else), while members are online (their
-   * presence is told once, when it changes) and while a window or a typist waits for the timer.
+   * Not passivated while sockets listen: the subscriber counts live here only, and a room
+   * re-activated without them would post to no front (its subscribers would hear nothing). Nor
+   * while members are online (their presence is told once, when it changes) or the timer waits.
    */
   keepAlive(): boolean {
-    return this.#subs.size > 0 || (this.#presence?.online ?? 0) > 0 || this.#timer !== null;
+    for (const n of this.#subs.values()) if (n > 0) return true;
+    return (this.#presence?.online ?? 0) > 0 || this.#timer !== null;
   }
 
   receive(msg: RoomRequest): unknown {
@@ -110,6 +163,12 @@ export class RoomActor {
         return this.#history(msg.caller, msg.before, msg.after, msg.limit);
       case 'resume':
         return this.#resume(msg.caller, msg.lastSeq, msg.sub?.front);
+      case 'message':
+        this.#seeing(msg.caller, msg.messageId);
+        return this.#find(msg.messageId, msg.caller.id);
+      case 'thread':
+        this.#seeing(msg.caller, msg.messageId);
+        return this.#thread(msg.messageId, msg.caller.id, msg.before, msg.after, msg.limit);
       case 'info':
         this.#expect(msg.kind);
         return this.#info(msg.caller);
@@ -123,6 +182,19 @@ export class RoomActor {
         return this.#presenceOf(msg.userId, msg.status, msg.lastActivity);
       case 'tick':
         return this.#tick();
+      case 'edit':
+      case 'delete':
+      case 'react':
+      case 'pin':
+        return this.#change(msg);
+      case 'pins':
+        return this.#pins(msg.caller);
+      case 'read':
+        return this.#markRead(msg.caller, msg.messageId, msg.except);
+      case 'update':
+        return this.#update(msg.caller, msg.patch);
+      case 'delete_room':
+        return this.#delete(msg.caller);
     }
   }
 
@@ -152,6 +224,15 @@ export class RoomActor {
     if (m.muted_until !== null && Date.parse(m.muted_until) > Date.now()) {
       throw new ChatError('forbidden', `muted in conversation ${this.#id} until ${m.muted_until}`);
     }
+    return m;
+  }
+
+  /** A member, not banned (reactions: a mute stops sending, not reacting). */
+  #member(caller: Caller): Member {
+    this.#room();
+    const m = this.#members.get(caller.id);
+    if (m === undefined) throw new ChatError('forbidden', `not a member of conversation ${this.#id}: join it first`);
+    if (m.banned) throw new ChatError('forbidden', `banned from conversation ${this.#id}`);
     return m;
   }
 
@@ -239,22 +320,45 @@ export class RoomActor {
       if (seen) return sendReply(seen, true, brief);
     }
     const { committer } = this.#ctx.services;
-    const row = {
+    const row: PendingRow = {
       authorId: caller.id,
       content: input.content,
       parentMessageId: input.parentId ?? null,
-      metadata: input.metadata ?? {},
+      metadata: ownMetadata(input.metadata),
       clientId: input.clientId ?? null,
     };
-    // The store does not check references (migrations/0004): a reply's parent is checked here,
-    // from the window when it is recent, else with one lookup, before the row joins a batch.
-    const parent = row.parentMessageId;
-    const submitted =
-      parent === null || this.#recent.some((m) => m.id === parent)
-        ? committer.submit(this.#counter, row)
-        : this.#checkParent(parent).then(() => committer.submit(this.#counter, row));
+    // What must be known before the row joins a batch. The store does not check references
+    // (migrations/0004): a reply's parent is checked here, from the window when it is recent, else
+    // with one lookup. Mentions are resolved only when the content has an '@' at all, so a plain
+    // message costs one `includes` and goes straight to the committer.
+    const parent = row.parentMessageId ?? null;
+    const known = parent === null ? undefined : this.#windowMessage(parent);
+    let ready: Promise<unknown> | null = parent === null || (known !== undefined && !known.is_deleted) ? null : this.#checkParent(parent);
+    if (input.content.includes('@')) {
+      const mentions = this.#mentions(row);
+      if (mentions !== null) ready = ready === null ? mentions : Promise.all([ready, mentions]);
+    }
+    const gate = this.#gate;
+    let submitted: Promise<Committed>;
+    if (ready === null && gate === null) submitted = committer.submit(this.#counter, row);
+    else {
+      const before = gate === null ? ready! : ready === null ? gate : Promise.all([gate, ready]);
+      // Wrapped, so the turn settles when the row is submitted, not when it is committed.
+      const turn = before.then(() => ({ commit: committer.submit(this.#counter, row) }));
+      // Refused or submitted, and never before the send ahead of it (a refused check can settle first).
+      const done = turn.then(
+        () => undefined,
+        () => undefined,
+      );
+      const next: Promise<void> = (gate === null ? done : gate.then(() => done)).then(() => this.#openGate(next));
+      this.#gate = next;
+      submitted = turn.then((t) => t.commit);
+    }
+    this.#sending++;
     const committed = submitted
       .then(({ message, duplicate }) => {
+        // The rest of this callback runs before a deletion waiting on it resumes (a microtask later).
+        this.#sent();
         if (message.conversation_id !== this.#id) {
           // client_id is unique per author across conversations: a reuse elsewhere is a conflict.
           throw new ChatError('conflict', 'client_id already used for a message in another conversation');
@@ -263,21 +367,118 @@ export class RoomActor {
         const wire = toWireMessage(message, conv, caller.username);
         if (!duplicate) this.#committed(wire);
         return sendReply(wire, duplicate, brief);
+      }, (e: unknown) => {
+        this.#sent();
+        throw e;
       });
     return this.#ctx.defer(committed);
   }
 
+  #openGate(gate: Promise<void>): void {
+    if (this.#gate === gate) this.#gate = null;
+  }
+
+  #sent(): void {
+    if (--this.#sending > 0 || this.#drained === null) return;
+    const drained = this.#drained;
+    this.#drained = null;
+    drained();
+  }
+
+  /** A reply's parent is a message of this conversation, and not deleted (a tombstone takes no replies). */
   async #checkParent(id: number): Promise<void> {
-    const m = await this.#ctx.services.store.getMessage(id);
-    if (m === null || m.conversation_id !== this.#id) {
+    const known = this.#windowMessage(id);
+    const m = known === undefined ? await this.#ctx.services.store.getMessage(id) : null;
+    if (known?.is_deleted === true || (known === undefined && (m === null || m.conversation_id !== this.#id || m.deleted_at !== null))) {
       const message = 'parent message not found in this conversation';
       throw new ChatError('not_found', message, { details: [{ path: 'parent_message_id', message }] });
     }
   }
 
+  /**
+   * Resolves the `@names` of `row.content` into `row.metadata.mentions`: the ids of the users named
+   * who may see this conversation (#canSee), in order of first mention, at most MAX_MENTIONS names
+   * looked at. Null when the content names nobody (an '@' in an e-mail address, say).
+   */
+  #mentions(row: PendingRow): Promise<void> | null {
+    const candidates = mentionCandidates(row.content);
+    if (candidates.length === 0) return null;
+    return this.#ctx.services.userIds(namesToLookUp(candidates)).then((ids) => {
+      const mentions = resolveMentions(candidates, ids, (id) => this.#canSee(id));
+      if (mentions.length > 0) row.metadata = { ...row.metadata, mentions };
+    });
+  }
+
+  /**
+   * Who counts as a mention: whoever may read the conversation (#readable). A DM's two users; a
+   * private room's members; for a public room anyone, since anyone may read it; never a banned
+   * member. Admins read every room but are counted only where the rule above counts them: the
+   * actor knows their role only when they ask something themselves.
+   */
+  #canSee(userId: number): boolean {
+    const m = this.#members.get(userId);
+    if (m !== undefined) return !m.banned;
+    const conv = this.#room();
+    return conv.is_public && conv.type !== 'direct_message';
+  }
+
+  /** A message of the window by id. */
+  #windowMessage(id: number): WireMessage | undefined {
+    return this.#byId.get(id);
+  }
+
+  /**
+   * A read of one message needs the right to read its conversation; without it the message does
+   * not exist for the caller (`not_found`, not `forbidden`: its id says nothing about the room).
+   */
+  #seeing(caller: Caller, messageId: number): void {
+    try {
+      this.#readable(caller);
+    } catch (e) {
+      if (e instanceof ChatError && e.code === 'forbidden') throw new ChatError('not_found', `message ${messageId} not found`);
+      throw e;
+    }
+  }
+
+  /**
+   * One message of this conversation as `reader` sees it (a deleted one as its tombstone, as
+   * history shows it), from the window when there (its thread_count kept exact there), else the store.
+   */
+  async #find(id: number, reader: number): Promise<WireMessage> {
+    const recent = this.#windowMessage(id);
+    if (recent !== undefined) return this.#forReader([recent], reader)[0]!;
+    const row = await this.#ctx.services.store.getMessage(id);
+    if (row === null || row.conversation_id !== this.#id) throw new ChatError('not_found', `message ${id} not found`);
+    const wire = await this.#wire([row]);
+    await this.#withReactions(wire, reader);
+    return wire[0]!;
+  }
+
+  async #thread(id: number, reader: number, before: number | undefined, after: number | undefined, limit: number): Promise<ThreadReply> {
+    const parent = await this.#find(id, reader);
+    const page = await this.#ctx.services.store.listReplies(this.#id, id, {
+      limit,
+      ...(before !== undefined ? { before } : {}),
+      ...(after !== undefined ? { after } : {}),
+    });
+    const messages = await this.#wire(page.messages);
+    await this.#withReactions(messages, reader);
+    // The parent as it is now: its count then includes every reply the page could hold.
+    const now = this.#windowMessage(id);
+    return { parent: now === undefined ? parent : this.#forReader([now], reader)[0]!, messages, has_more: page.has_more, next_cursor: page.next_cursor };
+  }
+
   /** A committed message: into the window, then out to every subscriber. */
   #committed(wire: WireMessage): void {
     this.#committedSeq = wire.seq;
+    // The store counted this reply in the statement that wrote it; the window's copy of the parent
+    // follows here, or history and joins from the window would go on showing the old count. This
+    // actor is its conversation's only writer, and commits resolve in seq order, so the window's
+    // count is the stored one.
+    if (wire.parent_message_id !== null) {
+      const parent = this.#windowMessage(wire.parent_message_id);
+      if (parent !== undefined) parent.thread_count++;
+    }
     const window = this.#ctx.services.config.runtime.recentWindow;
     if (window > 0) {
       this.#recent.push(wire);
@@ -285,10 +486,187 @@ export class RoomActor {
       if (this.#recent.length > window) {
         for (const old of this.#recent.splice(0, this.#recent.length - window)) {
           if (old.client_id !== null) this.#recentByClient.delete(`${old.author_id}:${old.client_id}`);
+          this.#byId.delete(old.id);
+          this.#reactions.delete(old.id);
         }
+        this.#trimEvents();
       }
+    } else {
+      this.#windowStart = wire.seq + 1;
     }
     this.#publish({ type: 'message', data: wire });
+  }
+
+  /** Events older than the window's first message leave with it. */
+  #trimEvents(): void {
+    const first = this.#recent[0];
+    this.#windowStart = first === undefined ? this.#committedSeq + 1 : first.seq;
+    let drop = 0;
+    while (drop < this.#events.length && this.#events[drop]!.seq < this.#windowStart) drop++;
+    if (drop > 0) this.#events.splice(0, drop);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Changes to messages: edits, deletes, reactions, pins. Each is checked here, against the
+  // message as it is now, then takes the next seq in the group committer (ordered with the
+  // messages), and is published once committed, like a message.
+
+  async #change(msg: MessageChangeRequest | { t: 'pin'; caller: Caller; messageId: number; pin: boolean }): Promise<ChangeReply> {
+    const conv = this.#room();
+    const m = await this.#message(msg.messageId);
+    const caller = msg.caller;
+    const where = this.#isDm() ? { conversation_id: this.#id } : { conversation_id: this.#id, room_id: this.#id };
+    let change: StateChange;
+    let data: (seq: number) => Record<string, unknown>;
+    switch (msg.t) {
+      case 'edit': {
+        this.#writer(caller);
+        if (m.author_id !== caller.id) throw new ChatError('forbidden', 'only the author edits a message');
+        const at = new Date().toISOString();
+        change = { type: 'message_edited', messageId: m.id, content: msg.content, at };
+        data = (seq) => ({ ...where, seq, message_id: m.id, content: msg.content, is_edited: true, edited_at: at });
+        break;
+      }
+      case 'delete': {
+        const member = this.#members.get(caller.id);
+        const moderates = member !== undefined && !member.banned && (member.role === 'owner' || member.role === 'moderator');
+        const global = caller.role === 'moderator' || caller.role === 'admin';
+        if (m.author_id === caller.id) this.#member(caller);
+        else if (!moderates && !global) throw new ChatError('forbidden', "only the author, the room's owner or moderators, or a moderator deletes a message");
+        const at = new Date().toISOString();
+        change = { type: 'message_deleted', messageId: m.id, by: caller.id, at };
+        data = (seq) => ({ ...where, seq, message_id: m.id, deleted_by: caller.id });
+        break;
+      }
+      case 'react': {
+        this.#member(caller);
+        const type = msg.add ? 'reaction_added' : 'reaction_removed';
+        const has = this.#reactions.get(m.id)?.get(msg.emoji)?.has(caller.id);
+        // Known from the window: nothing to change, no seq to take.
+        if (this.#byId.has(m.id) && has === msg.add) return { conversation_id: this.#id, message_id: m.id, changed: false, seq: null };
+        change = { type, messageId: m.id, userId: caller.id, emoji: msg.emoji };
+        data = (seq) => ({ ...where, seq, message_id: m.id, user_id: caller.id, emoji: msg.emoji });
+        break;
+      }
+      case 'pin': {
+        if (conv.type === 'direct_message') throw new ChatError('not_found', `room ${this.#id} not found`);
+        const member = this.#members.get(caller.id);
+        const moderates = member !== undefined && !member.banned && (member.role === 'owner' || member.role === 'moderator');
+        if (!moderates && caller.role !== 'admin') throw new ChatError('forbidden', "only the room's owner or moderators pin messages");
+        if (this.#byId.has(m.id) && m.is_pinned === msg.pin) return { conversation_id: this.#id, message_id: m.id, changed: false, seq: null };
+        change = { type: msg.pin ? 'message_pinned' : 'message_unpinned', messageId: m.id, userId: caller.id };
+        data = (seq) => ({ conversation_id: this.#id, room_id: this.#id, seq, message_id: m.id, user_id: caller.id });
+        break;
+      }
+    }
+    const committed = this.#ctx.services.committer.submitChange(this.#counter, change, data).then((out): ChangeReply => {
+      if (!out.applied) return { conversation_id: this.#id, message_id: m.id, changed: false, seq: null };
+      const event = { type: change.type, data: { ...data(out.seq), ...(out.editCount === undefined ? {} : { edit_count: out.editCount }) } } as unknown as ServerEvent;
+      this.#changed(change, event, out.seq);
+      return { conversation_id: this.#id, message_id: m.id, changed: true, seq: out.seq };
+    });
+    return this.#ctx.defer(committed);
+  }
+
+  async #pins(caller: Caller): Promise<WireMessage[]> {
+    if (this.#isDm()) throw new ChatError('not_found', `room ${this.#id} not found`);
+    this.#readable(caller);
+    const messages = await this.#wire(await this.#ctx.services.store.pinnedMessages(this.#id));
+    await this.#withReactions(messages, caller.id);
+    return messages;
+  }
+
+  /** A committed change: the window's message follows it, the event joins the window, then out. */
+  #changed(change: StateChange, event: ServerEvent, seq: number): void {
+    this.#committedSeq = seq;
+    const m = this.#byId.get(change.messageId);
+    if (m !== undefined) {
+      switch (change.type) {
+        case 'message_edited':
+          m.content = change.content;
+          m.is_edited = true;
+          m.edit_count = (event.data as { edit_count: number }).edit_count;
+          m.edited_at = change.at;
+          break;
+        case 'message_deleted':
+          m.content = '';
+          m.metadata = {};
+          m.is_deleted = true;
+          m.is_pinned = false;
+          this.#reactions.delete(m.id);
+          // The content goes from the window's edit events too, as from the store's.
+          for (const e of this.#events) {
+            if (e.event.type === 'message_edited' && e.event.data.message_id === m.id) e.event = { type: 'message_edited', data: { ...e.event.data, content: '' } };
+          }
+          break;
+        case 'reaction_added':
+          this.#reactionSet(m.id, change.emoji, true).add(change.userId);
+          break;
+        case 'reaction_removed':
+          this.#reactionSet(m.id, change.emoji, false)?.delete(change.userId);
+          break;
+        case 'message_pinned':
+        case 'message_unpinned':
+          m.is_pinned = change.type === 'message_pinned';
+      }
+    }
+    if (this.#ctx.services.config.runtime.recentWindow > 0 && this.#recent.length > 0) this.#events.push({ seq, event });
+    else this.#windowStart = seq + 1;
+    this.#publish(event);
+  }
+
+  /** The message, from the window or the store; `not_found` unless it is this conversation's and not deleted. */
+  async #message(id: number): Promise<WireMessage> {
+    const known = this.#byId.get(id);
+    if (known !== undefined) {
+      if (known.is_deleted) throw new ChatError('not_found', `message ${id} not found`);
+      return known;
+    }
+    const row = await this.#ctx.services.store.getMessage(id);
+    if (row === null || row.conversation_id !== this.#id || row.deleted_at !== null) throw new ChatError('not_found', `message ${id} not found`);
+    return toWireMessage(row, this.#room(), '');
+  }
+
+  /** Set of users who reacted with `emoji` to message `id` (made when `make`). */
+  #reactionSet(id: number, emoji: string, make: true): Set<number>;
+  #reactionSet(id: number, emoji: string, make: false): Set<number> | undefined;
+  #reactionSet(id: number, emoji: string, make: boolean): Set<number> | undefined {
+    let byEmoji = this.#reactions.get(id);
+    if (byEmoji === undefined) {
+      if (!make) return undefined;
+      this.#reactions.set(id, (byEmoji = new Map()));
+    }
+    let users = byEmoji.get(emoji);
+    if (users === undefined && make) byEmoji.set(emoji, (users = new Set()));
+    return users;
+  }
+
+  /** Messages read from the store get their reactions from it (one query per page). */
+  async #withReactions(messages: WireMessage[], reader: number): Promise<void> {
+    if (messages.length === 0) return;
+    const rows = await this.#ctx.services.store.reactionsFor(messages.map((m) => m.id));
+    if (rows.length === 0) return;
+    const byId = new Map(messages.map((m) => [m.id, m]));
+    for (const r of rows) {
+      const m = byId.get(r.message_id);
+      if (m === undefined) continue;
+      let entry = m.reactions.find((x) => x.emoji === r.emoji);
+      if (entry === undefined) m.reactions.push((entry = { emoji: r.emoji, count: 0, reacted: false }));
+      entry.count++;
+      if (r.user_id === reader) entry.reacted = true;
+    }
+  }
+
+  /** Messages as `reader` sees them: with the reactions the window knows of. */
+  #forReader(messages: WireMessage[], reader: number): WireMessage[] {
+    if (this.#reactions.size === 0) return messages;
+    return messages.map((m) => {
+      const byEmoji = this.#reactions.get(m.id);
+      if (byEmoji === undefined) return m;
+      const reactions = [];
+      for (const [emoji, users] of byEmoji) if (users.size > 0) reactions.push({ emoji, count: users.size, reacted: users.has(reader) });
+      return { ...m, reactions };
+    });
   }
 
   /**
@@ -304,21 +682,21 @@ export class RoomActor {
     }
     // One post object for every front that holds subscribers (each send packs it).
     const topics = [roomTopic(this.#id)];
-    const post: FrontPost = except === undefined ? { t: 'publish', topics, event: encoded } : { t: 'publish', topics, event: encoded, except };
+    const post: FrontPost = except === undefined ? { t: 'publish', topics, event: encoded } : { t: 'publish', topics, event: encoded, exceptUser: except };
     for (const [front, n] of this.#subs) if (n > 0) this.#ctx.post(front, post);
   }
 
   async #history(caller: Caller, before: number | undefined, after: number | undefined, limit: number): Promise<HistoryReply> {
     this.#readable(caller);
     const recent = this.#recent;
-    // The window answers when it certainly holds the whole page.
-    if (after === undefined && recent.length > 0 && this.#committedSeq === recent[recent.length - 1]!.seq) {
+    // The window answers when it certainly holds the whole page (it holds the latest messages).
+    if (after === undefined && recent.length > 0) {
       const upto = before === undefined ? recent.length : recent.findIndex((m) => m.id >= before);
       const end = upto === -1 ? recent.length : upto;
       const start = end - limit;
       const windowIsWholeHistory = recent[0]!.seq === 1;
       if (start >= 0 || windowIsWholeHistory) {
-        const messages = recent.slice(Math.max(0, start), end);
+        const messages = this.#forReader(recent.slice(Math.max(0, start), end), caller.id);
         const hasMore = start > 0 || (!windowIsWholeHistory && start === 0) ;
         return {
           conversation_id: this.#id,
@@ -334,6 +712,7 @@ export class RoomActor {
       ...(after !== undefined ? { after } : {}),
     });
     const messages = await this.#wire(page.messages);
+    await this.#withReactions(messages, caller.id);
     return { conversation_id: this.#id, messages, has_more: page.has_more, next_cursor: page.next_cursor };
   }
 
@@ -348,13 +727,15 @@ export class RoomActor {
     const subscribed = this.#members.has(caller.id) && !this.#isDm();
     // Older than the window: read from the store, then take what was committed meanwhile from
     // the window. A window too small to bridge the read (or none) reads again, a few times.
-    let stored: WireMessage[] = [];
+    let stored: { seq: number; event: ServerEvent }[] = [];
     for (let attempt = 0; attempt < 3 && !this.#windowFrom(lastSeq + 1 + stored.length); attempt++) {
       const from = lastSeq + stored.length;
       const to = this.#committedSeq;
       if (to - lastSeq > RESUME_MAX_EVENTS) break;
-      const rows = await this.#ctx.services.store.messagesAfterSeq(this.#id, from, to - from);
-      stored = stored.concat(await this.#wire(rows.filter((r) => r.seq <= to)));
+      const { store } = this.#ctx.services;
+      const [rows, changes] = await Promise.all([store.messagesAfterSeq(this.#id, from, to - from), store.eventsAfterSeq(this.#id, from, to)]);
+      const messages = await this.#wire(rows.filter((r) => r.seq <= to));
+      stored = stored.concat(mergeBySeq(messages, changes.map((e) => ({ seq: e.seq, event: { type: e.type, data: e.data } as unknown as ServerEvent }))));
     }
     // From here to the answer: no await.
     const to = this.#committedSeq;
@@ -366,19 +747,23 @@ export class RoomActor {
     if (lastSeq > to) return reply(false, []);
     const next = lastSeq + 1 + stored.length;
     if (next <= to && !this.#windowFrom(next)) return reply(false, []);
-    const recent = next > to ? [] : this.#recent.filter((m) => m.seq >= next && m.seq <= to);
-    const events = stored.concat(recent).map((m): ServerEvent => ({ type: 'message', data: m }));
-    return reply(true, events);
+    const recent =
+      next > to
+        ? []
+        : mergeBySeq(
+            this.#recent.filter((m) => m.seq >= next && m.seq <= to),
+            this.#events.filter((e) => e.seq >= next && e.seq <= to),
+          );
+    return reply(true, stored.concat(recent).map((e) => e.event));
   }
 
-  /** The window holds every committed message from `seq` on (or there is none past it). */
+  /** The window holds every committed event from `seq` on (or there is none past it). */
   #windowFrom(seq: number): boolean {
-    if (seq > this.#committedSeq) return true;
-    const first = this.#recent[0];
-    return first !== undefined && first.seq <= seq;
+    return seq > this.#committedSeq || (this.#recent.length > 0 && seq >= this.#windowStart);
   }
 
   #indexClient(m: WireMessage): void {
+    this.#byId.set(m.id, m);
     if (m.client_id !== null) this.#recentByClient.set(`${m.author_id}:${m.client_id}`, m);
   }
 
@@ -490,4 +875,97 @@ export class RoomActor {
     this.#timer = setTimeout(() => this.#ctx.tell(ROOM, this.#id, { t: 'tick' }), Math.max(0, at - Date.now()));
     this.#timer.unref();
   }
+
+  // ------------------------------------------------------------------- read markers, room changes
+
+  /**
+   * The caller's read marker, forward only. The message must be one of this conversation's (the
+   * window, else one lookup); anything else is `not_found` and changes nothing. A marker that
+   * moved is told to the caller's other sockets, on every front (they may be anywhere).
+   */
+  async #markRead(caller: Caller, messageId: number, except: string | undefined): Promise<ReadReply> {
+    this.#readable(caller);
+    if (!this.#recent.some((m) => m.id === messageId)) {
+      const m = await this.#ctx.services.store.getMessage(messageId);
+      if (m === null || m.conversation_id !== this.#id) {
+        const message = `message ${messageId} not found in conversation ${this.#id}`;
+        throw new ChatError('not_found', message, { details: [{ path: 'message_id', message }] });
+      }
+    }
+    const marker = await this.#ctx.services.store.markRead(caller.id, this.#id, messageId);
+    if (marker.updated) {
+      const event = jsonEvent({ type: 'read', data: { conversation_id: this.#id, user_id: caller.id, message_id: marker.message_id } });
+      this.#ctx.broadcast({ t: 'publish', users: [caller.id], event, ...(except !== undefined ? { except } : {}) });
+    }
+    return { conversation_id: this.#id, message_id: marker.message_id, updated: marker.updated, unread_count: marker.unread_count };
+  }
+
+  /**
+   * Who may change a room: its owner and admins, and for its settings (`moderators`) its
+   * moderators too. A banned member has no say whatever the role.
+   */
+  #authorize(caller: Caller, who: 'moderators' | 'owner', what: string): Conversation {
+    this.#expect('room');
+    const conv = this.#room();
+    const m = this.#members.get(caller.id);
+    const role = m !== undefined && !m.banned ? m.role : null;
+    if (caller.role === 'admin' || conv.owner_id === caller.id || role === 'owner') return conv;
+    if (who === 'moderators' && role === 'moderator') return conv;
+    const allowed = who === 'moderators' ? 'the owner, a moderator of room' : 'the owner of room';
+    throw new ChatError('forbidden', `only ${allowed} ${this.#id} or an admin may ${what}`);
+  }
+
+  async #update(caller: Caller, patch: RoomPatch) {
+    this.#authorize(caller, 'moderators', 'change it');
+    const { store } = this.#ctx.services;
+    const row = await store.updateRoom(this.#id, patch);
+    if (row === null) throw new ChatError('not_found', `room ${this.#id} not found`);
+    this.#conv = row;
+    const room = this.#wireRoom()!;
+    await store.audit({ actorId: caller.id, action: 'room.update', targetType: 'conversation', targetId: String(this.#id), details: { ...patch } });
+    this.#publish({ type: 'room_updated', data: { room } });
+    return room;
+  }
+
+  /**
+   * The room and its history go; the actor stops, and a new activation finds no conversation, so
+   * every later operation on it is `not_found`. Sends already submitted are waited for first: a
+   * row committed after the DELETE would outlive its room (messages have no foreign key).
+   */
+  async #delete(caller: Caller): Promise<{ room_id: number }> {
+    const conv = this.#authorize(caller, 'owner', 'delete it');
+    // The mailbox is held by this message, so no send can be accepted while it waits.
+    if (this.#sending > 0) await new Promise<void>((resolve) => (this.#drained = resolve));
+    const { store } = this.#ctx.services;
+    if (!(await store.deleteRoom(this.#id))) throw new ChatError('not_found', `room ${this.#id} not found`);
+    await store.audit({ actorId: caller.id, action: 'room.delete', targetType: 'conversation', targetId: String(this.#id), details: { name: conv.name } });
+    const users = [...this.#members.keys()];
+    this.#conv = null;
+    this.#members.clear();
+    this.#recent = [];
+    this.#recentByClient.clear();
+    // Every front: the room's subscribers are counted per front, but its members' other sockets may be anywhere.
+    this.#ctx.broadcast({ t: 'room_deleted', roomId: this.#id, users });
+    this.#ctx.stopSelf();
+    return { room_id: this.#id };
+  }
+}
+
+/** Messages and state events, each in seq order, as one list of events in seq order. */
+function mergeBySeq(messages: readonly WireMessage[], changes: readonly { seq: number; event: ServerEvent }[]): { seq: number; event: ServerEvent }[] {
+  const out: { seq: number; event: ServerEvent }[] = [];
+  let i = 0;
+  let j = 0;
+  while (i < messages.length || j < changes.length) {
+    const m = messages[i];
+    const c = changes[j];
+    if (c === undefined || (m !== undefined && m.seq < c.seq)) {
+      out.push({ seq: m!.seq, event: { type: 'message', data: m! } });
+      i++;
+    } else {
+      out.push(c);
+      j++;
+    }
+  }
+  return out;
 }

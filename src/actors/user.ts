@@ -151,20 +151,35 @@ export class UserActor {
     return toWireRoom(conv);
   }
 
+  /** With the other user's name (the shard's cache, one query for the misses) and the unread count. */
   async #listDms(limit: number, before: number | undefined) {
-    const dms = await this.#ctx.services.store.listDms(this.#id, { before, limit: limit + 1 });
-    return page(dms, limit, (d) => d.conversation.id, ({ conversation: c, userIds }) => ({
-      conversation_id: c.id,
-      uuid: c.uuid,
-      user_ids: userIds,
-      last_seq: c.last_seq,
-      created_at: c.created_at,
-    }));
+    const services = this.#ctx.services;
+    const dms = await services.store.listDms(this.#id, { before, limit: limit + 1 });
+    const other = (ids: [number, number]) => (ids[0] === this.#id ? ids[1] : ids[0]);
+    const [names, unread] = await Promise.all([
+      services.usernames(new Set(dms.map((d) => other(d.userIds)))),
+      services.store.unreadCounts(this.#id, dms.slice(0, limit).map((d) => d.conversation.id)),
+    ]);
+    return page(dms, limit, (d) => d.conversation.id, ({ conversation: c, userIds }) => {
+      const otherId = other(userIds);
+      return {
+        conversation_id: c.id,
+        uuid: c.uuid,
+        user_ids: userIds,
+        other_user: { id: otherId, username: names.get(otherId) ?? `user ${otherId}` },
+        last_seq: c.last_seq,
+        unread_count: unread.get(c.id) ?? 0,
+        created_at: c.created_at,
+      };
+    });
   }
 
+  /** Each room with the caller's unread count: one query for the page, not one per room. */
   async #listRooms(limit: number, before: number | undefined) {
-    const rooms = await this.#ctx.services.store.listVisibleRooms(this.#id, { before, limit: limit + 1 });
-    return page(rooms, limit, (c) => c.id, toWireRoom);
+    const { store } = this.#ctx.services;
+    const rooms = await store.listVisibleRooms(this.#id, { before, limit: limit + 1 });
+    const unread = await store.unreadCounts(this.#id, rooms.slice(0, limit).map((c) => c.id));
+    return page(rooms, limit, (c) => c.id, (c) => ({ ...toWireRoom(c), unread_count: unread.get(c.id) ?? 0 }));
   }
 }
 

@@ -18,5 +18,3 @@ export function inlineHasher(params: ScryptParams): PasswordHasher {
     verify: (password, encoded) => verifyPassword(password, encoded),
   };
 }
-
-export type { ScryptParams } from './scrypt.js';

@@ -10,9 +10,9 @@ import { z } from 'zod';
 import { ChatError } from '../errors.js';
 import type { UserRole } from '../store/types.js';
 
-export const AUDIENCE = 'veza-chat';
-export const ISSUER = 'veza-auth';
-export const ALGORITHM = 'HS256';
+const AUDIENCE = 'veza-chat';
+const ISSUER = 'veza-auth';
+const ALGORITHM = 'HS256';
 /** Longer strings are not tokens we issue; refused before any parsing. */
 const MAX_TOKEN_CHARS = 4096;
 

@@ -38,7 +38,7 @@ function checkParams(params: ScryptParams): void {
 }
 
 /** scrypt needs 128·N·r bytes for its table plus 128·r·p for its blocks; OpenSSL refuses below that. */
-export function scryptMaxmem({ logN, r, p }: ScryptParams): number {
+function scryptMaxmem({ logN, r, p }: ScryptParams): number {
   return 128 * r * (2 ** logN + p + 2) + 1024 * 1024;
 }
 

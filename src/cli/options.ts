@@ -51,7 +51,7 @@ export function withServerFlags(cmd: Command): Command {
 }
 
 /** Flags as a configuration layer; flags not given are left out, so lower layers show through. */
-export function flagsLayer(flags: ServerFlags): Record<string, unknown> {
+function flagsLayer(flags: ServerFlags): Record<string, unknown> {
   return {
     dataDir: flags.dataDir,
     database: { url: flags.databaseUrl },

@@ -18,9 +18,9 @@ import { registerToken } from './commands/token.js';
 import { registerUser } from './commands/user.js';
 import { CliError, processIO, type CliIO } from './io.js';
 
-export const VERSION = '0.1.0';
+const VERSION = '0.1.0';
 
-export function buildProgram(io: CliIO = processIO()): Command {
+function buildProgram(io: CliIO = processIO()): Command {
   const program = new Command('veza-chat')
     .description('veza-chat: real-time chat server')
     .version(VERSION)

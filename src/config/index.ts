@@ -1,2 +1,2 @@
-export { configSchema, type Config, type ConfigInput } from './schema.js';
-export { ConfigError, loadConfig, resolveJwtSecret, redactedConfig, embedded, mergeLayers } from './load.js';
+export { configSchema, type Config } from './schema.js';
+export { ConfigError, loadConfig, resolveJwtSecret, redactedConfig, embedded } from './load.js';

@@ -58,7 +58,7 @@ function isTree(v: unknown): v is Tree {
 }
 
 /** Later layers win key by key; arrays and scalars replace. */
-export function mergeLayers(...layers: Tree[]): Tree {
+function mergeLayers(...layers: Tree[]): Tree {
   const out: Tree = {};
   for (const layer of layers) mergeInto(out, layer);
   return out;
@@ -78,7 +78,7 @@ function mergeInto(target: Tree, src: Tree): void {
   }
 }
 
-export function envLayer(env: NodeJS.ProcessEnv): Tree {
+function envLayer(env: NodeJS.ProcessEnv): Tree {
   const tree: Tree = {};
   for (const [name, path, kind] of ENV) {
     const raw = env[name];
@@ -100,7 +100,7 @@ export function envLayer(env: NodeJS.ProcessEnv): Tree {
   return tree;
 }
 
-export function fileLayer(file: string): Tree {
+function fileLayer(file: string): Tree {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');

@@ -8,7 +8,7 @@ import { z } from 'zod';
 const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.number().int().min(min).max(max);
 const cores = availableParallelism();
 
-export const perMinuteLimits = z
+const perMinuteLimits = z
   .object({
     send_message: int(1).default(60),
     join_room: int(1).default(10),
@@ -163,5 +163,3 @@ export const configSchema = z
   .strict();
 
 export type Config = z.infer<typeof configSchema>;
-/** What a layer (file, environment, flags) may set: any subset of the tree. */
-export type ConfigInput = z.input<typeof configSchema>;

@@ -11,11 +11,8 @@ import type * as UWS from '@trufflesuite/uws-js-unofficial';
 export type {
   HttpRequest,
   HttpResponse,
-  RecognizedString,
   TemplatedApp,
   WebSocket,
-  WebSocketBehavior,
-  us_listen_socket,
   us_socket_context_t,
 } from '@trufflesuite/uws-js-unofficial';
 

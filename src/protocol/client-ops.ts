@@ -15,9 +15,9 @@ import { clientId, content, dmTarget, emoji, id, metadata, parseOrThrow } from '
  */
 
 /** Most conversations one `resume` may name. */
-export const RESUME_MAX_POSITIONS = 200;
-export const HISTORY_DEFAULT_LIMIT = 50;
-export const HISTORY_MAX_LIMIT = 100;
+const RESUME_MAX_POSITIONS = 200;
+const HISTORY_DEFAULT_LIMIT = 50;
+const HISTORY_MAX_LIMIT = 100;
 const TOKEN_MAX_CHARS = 8192;
 
 export type ClientLimits = Pick<Config['limits'], 'maxContentChars'>;
@@ -82,7 +82,8 @@ export function buildClientSchemas(limits: ClientLimits) {
       .strictObject({
         conversation_id: id(),
         before: optId,
-        after: optId,
+        // 0: from the start (ids are positive), to page forward through a whole conversation.
+        after: z.int().min(0).nullish(),
         limit: z.int().min(1).max(HISTORY_MAX_LIMIT).nullish(),
       })
       .superRefine((d, ctx) => {
@@ -113,12 +114,7 @@ export type ClientOpData = { [K in ClientOpType]: z.output<ClientSchemas[K]> };
 export type ClientOp = { [K in ClientOpType]: { type: K; id?: string; data: ClientOpData[K] } }[ClientOpType];
 
 /** The operation table with the default limits. A server builds its own with `buildClientSchemas(config.limits)`. */
-export const CLIENT_OPS: ClientSchemas = buildClientSchemas(configSchema.shape.limits.parse(undefined));
-export const CLIENT_OP_TYPES = Object.freeze(Object.keys(CLIENT_OPS) as ClientOpType[]);
-
-export function isClientOpType(type: string, schemas: ClientSchemas = CLIENT_OPS): type is ClientOpType {
-  return Object.hasOwn(schemas, type);
-}
+const CLIENT_OPS: ClientSchemas = buildClientSchemas(configSchema.shape.limits.parse(undefined));
 
 const EMPTY: Readonly<Record<string, unknown>> = Object.freeze({});
 

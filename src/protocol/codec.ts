@@ -24,14 +24,14 @@ import { envelopeOutline, scanMsgpack, type MsgpackProblem } from './msgpack-sca
  * the error frame still answers the request (`reply_to`).
  */
 
-export const SUBPROTOCOLS = ['veza.json', 'veza.msgpack'] as const;
+const SUBPROTOCOLS = ['veza.json', 'veza.msgpack'] as const;
 export type SubProtocol = (typeof SUBPROTOCOLS)[number];
-export const DEFAULT_SUBPROTOCOL: SubProtocol = 'veza.json';
+const DEFAULT_SUBPROTOCOL: SubProtocol = 'veza.json';
 
-export const ENVELOPE_ID_MAX_CHARS = 64;
+const ENVELOPE_ID_MAX_CHARS = 64;
 const TYPE_MAX_CHARS = 64;
 /** Containers nested in one MessagePack frame: the envelope, data, metadata (8 deep) and room to spare. */
-export const MSGPACK_MAX_DEPTH = 32;
+const MSGPACK_MAX_DEPTH = 32;
 
 /** A decoded client frame, before its operation is validated. `data` is absent when the frame had none (or null). */
 export interface Envelope {
@@ -62,21 +62,8 @@ export class FrameError extends ChatError {
 export type FrameInput = string | ArrayBuffer | ArrayBufferView;
 
 /** Extra top-level envelope fields of a server frame. */
-export interface EventExtra {
+interface EventExtra {
   reply_to?: string | undefined;
-}
-
-export interface Codec {
-  readonly protocol: SubProtocol;
-  /** Frames of this sub-protocol are binary (msgpack) or text (json). */
-  readonly binary: boolean;
-  /**
-   * Decode one client frame. `isBinary` is the frame's opcode; `maxBytes` its size limit.
-   * The result holds no reference to `frame` (uWS frees it when the handler returns).
-   */
-  decode(frame: FrameInput, isBinary: boolean, maxBytes: number): Envelope;
-  /** One server frame: a string for veza.json, bytes for veza.msgpack. */
-  encodeEvent<K extends ServerEventType>(type: K, data: ServerEventDataMap[K], extra?: EventExtra): string | Uint8Array;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -110,7 +97,7 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
 }
 
 /** Check the envelope shape (hand-written: it runs on every frame). */
-export function toEnvelope(value: unknown): Envelope {
+function toEnvelope(value: unknown): Envelope {
   if (!isPlainObject(value)) throw new FrameError('the envelope must be an object');
   const rawId = value.id;
   let id: string | undefined;
@@ -226,7 +213,7 @@ function jsonHead(type: string): string {
   return head;
 }
 
-export function encodeJson(type: string, data: unknown, extra?: EventExtra): string {
+function encodeJson(type: string, data: unknown, extra?: EventExtra): string {
   return jsonFrame(type, data === undefined ? undefined : JSON.stringify(data), extra);
 }
 
@@ -242,7 +229,7 @@ function jsonFrame(type: string, dataJson: string | undefined, extra?: EventExtr
  * One MessagePack frame. The result is a view into msgpackr's shared output buffer: it stays
  * valid (later packs write after it), but copy it before transferring its ArrayBuffer to a thread.
  */
-export function encodeMsgpack(type: string, data: unknown, extra?: EventExtra): Buffer {
+function encodeMsgpack(type: string, data: unknown, extra?: EventExtra): Buffer {
   const envelope: { type: string; reply_to?: string; data?: unknown } = { type };
   if (extra?.reply_to !== undefined) envelope.reply_to = extra.reply_to;
   if (data !== undefined) envelope.data = data;
@@ -288,26 +275,24 @@ export function jsonEvent(event: ServerEvent): JsonEvent {
 export class PreEncoded {
   readonly type: ServerEventType;
   readonly #dataJson: string | undefined;
-  readonly #extra: EventExtra | undefined;
   #json: Buffer | undefined;
   #msgpack: Buffer | undefined;
 
-  constructor(event: JsonEvent, extra?: EventExtra) {
+  constructor(event: JsonEvent) {
     this.type = event.type;
     this.#dataJson = event.data;
-    this.#extra = extra;
   }
 
   /** The veza.json frame as UTF-8 bytes (send as a text frame): encoded once, not once per socket. */
   get json(): Buffer {
-    return (this.#json ??= ownedUtf8(jsonFrame(this.type, this.#dataJson, this.#extra)));
+    return (this.#json ??= ownedUtf8(jsonFrame(this.type, this.#dataJson)));
   }
 
   /** The veza.msgpack frame (send as a binary frame). */
   get msgpack(): Buffer {
     if (this.#msgpack === undefined) {
       const data = this.#dataJson === undefined ? undefined : (JSON.parse(this.#dataJson) as unknown);
-      this.#msgpack = owned(encodeMsgpack(this.type, data, this.#extra));
+      this.#msgpack = owned(encodeMsgpack(this.type, data));
     }
     return this.#msgpack;
   }
@@ -318,40 +303,13 @@ export class PreEncoded {
   }
 }
 
-export function preencode(event: ServerEvent): PreEncoded {
-  return new PreEncoded(jsonEvent(event), event.reply_to === undefined ? undefined : { reply_to: event.reply_to });
-}
-
-/** The same for an event a shard posted with its data in JSON text (see JsonEvent). */
+/** The PreEncoded of an event a shard posted with its data in JSON text (see JsonEvent). */
 export function preencodeJson(event: JsonEvent): PreEncoded {
   return new PreEncoded(event);
 }
 
 // ---------------------------------------------------------------------------------------------
-// The two codecs
-
-export const jsonCodec = Object.freeze({
-  protocol: 'veza.json' as const,
-  binary: false as const,
-  decode: decodeJson,
-  encodeEvent: <K extends ServerEventType>(type: K, data: ServerEventDataMap[K], extra?: EventExtra): string =>
-    encodeJson(type, data, extra),
-}) satisfies Codec;
-
-export const msgpackCodec = Object.freeze({
-  protocol: 'veza.msgpack' as const,
-  binary: true as const,
-  decode: decodeMsgpack,
-  encodeEvent: <K extends ServerEventType>(type: K, data: ServerEventDataMap[K], extra?: EventExtra): Uint8Array =>
-    encodeMsgpack(type, data, extra),
-}) satisfies Codec;
-
-/** The codec of a sub-protocol; throws on an unknown name (no silent fallback). */
-export function getCodec(protocol: string): Codec {
-  if (protocol === 'veza.json') return jsonCodec;
-  if (protocol === 'veza.msgpack') return msgpackCodec;
-  throw new Error(`unknown sub-protocol "${protocol}"`);
-}
+// Per sub-protocol
 
 /**
  * The sub-protocol to accept from a `Sec-WebSocket-Protocol` header: the first one offered that
@@ -368,12 +326,16 @@ export function selectSubprotocol(header: string | undefined | null): SubProtoco
   return null;
 }
 
-/** Decode with the codec of `protocol`. */
+/**
+ * Decode one client frame with the codec of `protocol`. `isBinary` is the frame's opcode;
+ * `maxBytes` its size limit. The result holds no reference to `frame` (uWS frees it when the
+ * handler returns).
+ */
 export function decodeFrame(protocol: SubProtocol, frame: FrameInput, isBinary: boolean, maxBytes: number): Envelope {
   return protocol === 'veza.msgpack' ? decodeMsgpack(frame, isBinary, maxBytes) : decodeJson(frame, isBinary, maxBytes);
 }
 
-/** Encode with the codec of `protocol`. */
+/** One server frame with the codec of `protocol`: a string for veza.json, bytes for veza.msgpack. */
 export function encodeEvent<K extends ServerEventType>(
   protocol: SubProtocol,
   type: K,

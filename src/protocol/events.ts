@@ -34,6 +34,19 @@ export interface WireMessage {
   client_id: string | null;
   /** ISO-8601, UTC, milliseconds: `2026-01-15T10:30:00.000Z`. */
   created_at: string;
+  /** When last edited; null if never. */
+  edited_at: string | null;
+  /** A tombstone: the content is gone (empty), the seq stays. */
+  is_deleted: boolean;
+  /** Per emoji, in the order first used: how many reacted, and whether the reader did. */
+  reactions: ReactionSummary[];
+}
+
+export interface ReactionSummary {
+  emoji: string;
+  count: number;
+  /** The user reading the message reacted with it (false in live `message` events). */
+  reacted: boolean;
 }
 
 /** A user as others see it (no e-mail). */
@@ -134,6 +147,14 @@ export interface MemberLeftData {
   /** Why: left on their own, kicked, or banned. */
   reason: 'left' | 'kicked' | 'banned';
 }
+/** A room's settings changed (PATCH /rooms/:id): the room as it is now. */
+export interface RoomUpdatedData {
+  room: WireRoom;
+}
+/** A room was deleted (DELETE /rooms/:id): its history is gone and its sockets unsubscribed. */
+export interface RoomDeletedData {
+  room_id: number;
+}
 export interface DmCreatedData {
   conversation_id: number;
   /** The pair, ascending. */
@@ -183,6 +204,8 @@ export interface ServerEventDataMap {
   member_joined: MemberJoinedData;
   member_left: MemberLeftData;
   dm_created: DmCreatedData;
+  room_updated: RoomUpdatedData;
+  room_deleted: RoomDeletedData;
   history: HistoryData;
   resumed: ResumedData;
   ack: AckData;
@@ -192,52 +215,17 @@ export interface ServerEventDataMap {
 
 export type ServerEventType = keyof ServerEventDataMap;
 
-export const SERVER_EVENT_TYPES = Object.freeze([
-  'authenticated',
-  'joined',
-  'left',
-  'message',
-  'message_edited',
-  'message_deleted',
-  'reaction_added',
-  'reaction_removed',
-  'message_pinned',
-  'message_unpinned',
-  'typing',
-  'read',
-  'presence',
-  'member_joined',
-  'member_left',
-  'dm_created',
-  'history',
-  'resumed',
-  'ack',
-  'error',
-  'pong',
-] as const satisfies readonly ServerEventType[]);
-
 /** A server frame: `reply_to` on `ack` and on an `error` that answers a request with an `id`. */
 export type ServerEvent = {
   [K in ServerEventType]: { type: K; reply_to?: string; data: ServerEventDataMap[K] };
 }[ServerEventType];
-
-/** Events that change a conversation's stored state and carry its `seq`. */
-export const SEQUENCED_EVENTS: ReadonlySet<ServerEventType> = new Set([
-  'message',
-  'message_edited',
-  'message_deleted',
-  'reaction_added',
-  'reaction_removed',
-  'message_pinned',
-  'message_unpinned',
-]);
 
 // ---------------------------------------------------------------------------------------------
 // Row → wire
 
 const ISO_MS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 /** A timestamp as `2026-01-15T10:30:00.000Z`, whatever form the driver returned it in. */
-export function toIso(t: string | Date): string {
+function toIso(t: string | Date): string {
   if (typeof t === 'string' && ISO_MS.test(t)) return t;
   const d = t instanceof Date ? t : new Date(t);
   if (Number.isNaN(d.getTime())) throw new RangeError(`not a timestamp: ${String(t)}`);
@@ -268,6 +256,9 @@ export function toWireMessage(row: Message, conv: { type: ConversationType }, au
       metadata: row.metadata ?? {},
       client_id: row.client_id ?? null,
       created_at: toIso(row.created_at),
+      edited_at: row.edited_at == null ? null : toIso(row.edited_at),
+      is_deleted: row.deleted_at != null,
+      reactions: [],
     };
   }
   return {
@@ -287,6 +278,9 @@ export function toWireMessage(row: Message, conv: { type: ConversationType }, au
     metadata: row.metadata ?? {},
     client_id: row.client_id ?? null,
     created_at: toIso(row.created_at),
+    edited_at: row.edited_at == null ? null : toIso(row.edited_at),
+    is_deleted: row.deleted_at != null,
+    reactions: [],
   };
 }
 

@@ -2,8 +2,6 @@ import { z } from 'zod';
 import type { Config } from '../config/schema.js';
 import { clientId, content, dmTarget, emoji, id, metadata, parseOrThrow } from './validation.js';
 
-export { zodToChatError } from './validation.js';
-
 /**
  * REST bodies, path parameters and queries of PROTOCOL.md ("REST"). Bodies are `.strict()`
  * (an unknown field is `validation_failed`), as are queries: a misspelt `?limt=` fails loudly
@@ -11,13 +9,13 @@ export { zodToChatError } from './validation.js';
  * operations. Error details name the field without prefix (`content`, `limit`).
  */
 
-export const USERNAME = /^[A-Za-z0-9_.-]+$/;
-export const ROOM_NAME_MAX_CHARS = 100;
-export const ROOM_DESCRIPTION_MAX_CHARS = 1000;
-export const ROOM_MAX_MEMBERS = 100_000;
-export const REASON_MAX_CHARS = 500;
+const USERNAME = /^[A-Za-z0-9_.-]+$/;
+const ROOM_NAME_MAX_CHARS = 100;
+const ROOM_DESCRIPTION_MAX_CHARS = 1000;
+const ROOM_MAX_MEMBERS = 100_000;
+const REASON_MAX_CHARS = 500;
 /** Longest timed ban or mute (a ban without a duration is permanent). */
-export const SANCTION_MAX_S = 365 * 86_400;
+const SANCTION_MAX_S = 365 * 86_400;
 /** scrypt hashes any length, but bounding the input bounds the work a request can ask for. */
 const PASSWORD_MAX_CHARS = 1024;
 const TOKEN_MAX_CHARS = 512;
@@ -34,9 +32,6 @@ export const idParam = z
   .transform(Number)
   .pipe(id());
 
-/** `:emoji` of `DELETE /messages/:id/reactions/:emoji`, after URL decoding. */
-export const emojiParam = emoji();
-
 /** Empty query values (`?before=&limit=`) count as absent. */
 const queryInt = (schema: z.ZodType<number, number>) =>
   z.preprocess(
@@ -49,11 +44,12 @@ export const listQuery = z
   .strictObject({ before: queryInt(id()), limit: queryInt(z.int().min(1).max(100)) })
   .transform((q) => ({ limit: q.limit ?? 100, ...(q.before !== undefined ? { before: q.before } : {}) }));
 
-/** `?before=&after=&limit=` for message lists: message id cursors, 1..100 (default 50), not both cursors. */
+/** `?before=&after=&limit=` for message lists: message id cursors (`after` may be 0), 1..100 (default 50), not both cursors. */
 export const pageQuery = z
   .strictObject({
     before: queryInt(id()),
-    after: queryInt(id()),
+    // 0: from the start (ids are positive), to page forward through a whole conversation.
+    after: queryInt(z.int().min(0)),
     limit: queryInt(z.int().min(1).max(100)),
   })
   .superRefine((q, ctx) => {
@@ -136,8 +132,6 @@ export function buildRestSchemas(cfg: RestLimits) {
 }
 
 export type RestSchemas = ReturnType<typeof buildRestSchemas>;
-export type RestBody = { [K in keyof RestSchemas]: z.output<RestSchemas[K]> };
-export type PageQuery = z.output<typeof pageQuery>;
 
 /** Parse a request body, query or parameter, or throw ChatError('validation_failed') with details. */
 export function parseRest<S extends z.ZodType>(schema: S, input: unknown): z.output<S> {

@@ -2,21 +2,19 @@ import { z } from 'zod';
 import { ChatError } from '../chat-error.js';
 import { zodToChatError } from './zod-errors.js';
 
-export { zodToChatError } from './zod-errors.js';
-
 /**
  * Field schemas shared by the WebSocket operations (client-ops.ts) and the REST bodies (rest.ts),
  * and parseOrThrow, which throws the `validation_failed` ChatError of ./zod-errors.ts.
  */
 
 /** Largest serialised `metadata` object, UTF-8 bytes of its JSON. */
-export const METADATA_MAX_BYTES = 16 * 1024;
+const METADATA_MAX_BYTES = 16 * 1024;
 /** Deepest nesting inside `metadata` (the object itself is depth 1). */
-export const METADATA_MAX_DEPTH = 8;
+const METADATA_MAX_DEPTH = 8;
 /** Most values (objects, arrays, scalars) inside one `metadata`. */
-export const METADATA_MAX_NODES = 1000;
-/** Reactions are a short string: one emoji (with modifiers and ZWJ sequences) or a `:shortcode:`. */
-export const EMOJI_MAX_CHARS = 32;
+const METADATA_MAX_NODES = 1000;
+/** Reactions are one emoji (with modifiers, tags and ZWJ sequences): the longest are about 14 UTF-16 units. */
+const EMOJI_MAX_CHARS = 32;
 
 /** A database id: a positive safe integer (BIGSERIAL ids stay far below 2^53). */
 export const id = () => z.int().positive();
@@ -66,12 +64,12 @@ export const clientId = () =>
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 const nativeWellFormed = (String.prototype as { isWellFormed?: () => boolean }).isWellFormed;
 /** No lone surrogate: the string has a UTF-8 encoding (Node would otherwise write U+FFFD in its place). */
-export const isWellFormed: (s: string) => boolean = nativeWellFormed
+const isWellFormed: (s: string) => boolean = nativeWellFormed
   ? (s) => nativeWellFormed.call(s)
   : (s) => !LONE_SURROGATE.test(s);
 
 /** Unicode code points in `s`, the unit `maxContentChars` counts (PostgreSQL's char_length). */
-export function codePoints(s: string): number {
+function codePoints(s: string): number {
   let n = s.length;
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);
@@ -90,7 +88,7 @@ export function codePoints(s: string): number {
  * Why `s` is not acceptable message content, or null. Content is stored as sent (not trimmed):
  * leading spaces and newlines matter in code blocks; only whitespace-only content is refused.
  */
-export function contentProblem(s: string, maxChars: number): string | null {
+function contentProblem(s: string, maxChars: number): string | null {
   // s.length counts UTF-16 units, at least the code points: count only when it could matter.
   if (s.length > maxChars && (s.length > 2 * maxChars || codePoints(s) > maxChars)) {
     return `too long: at most ${maxChars} characters`;
@@ -108,15 +106,27 @@ export const content = (maxChars: number) =>
     if (problem !== null) ctx.addIssue({ code: 'custom', message: problem, input: s });
   });
 
-const EMOJI_FORBIDDEN = /[\s\p{Cc}]/u;
-/** A reaction: 1..32 UTF-16 units, no whitespace or control characters, valid Unicode. */
+/**
+ * One emoji, as one grapheme: a pictographic character with an optional variation selector or
+ * skin tone, ZWJ sequences of those (families, professions), flags (two regional indicators, or a
+ * black flag with tag characters), and keycaps. Nothing else: no text, no `:shortcode:`.
+ */
+const EMOJI_ONE = /^(?:\p{RI}\p{RI}|[#*0-9]\uFE0F?\u20E3|\p{Extended_Pictographic}(?:\uFE0F|\p{Emoji_Modifier})?(?:[\u{E0020}-\u{E007E}]+\u{E007F})?(?:\u200D\p{Extended_Pictographic}(?:\uFE0F|\p{Emoji_Modifier})?)*)$/u;
+const graphemes = new Intl.Segmenter(undefined, { granularity: 'grapheme' });
+
+/** A reaction: one emoji grapheme (EMOJI_ONE), at most EMOJI_MAX_CHARS UTF-16 units. */
 export const emoji = () =>
   z.string().superRefine((s, ctx) => {
     let problem: string | null = null;
     if (s.length === 0) problem = 'must not be empty';
     else if (s.length > EMOJI_MAX_CHARS) problem = `too long: at most ${EMOJI_MAX_CHARS} characters`;
-    else if (EMOJI_FORBIDDEN.test(s)) problem = 'must not contain whitespace or control characters';
     else if (!isWellFormed(s)) problem = 'must be valid Unicode (lone surrogate)';
+    else if (!EMOJI_ONE.test(s)) problem = 'must be one emoji';
+    else {
+      let n = 0;
+      for (const _ of graphemes.segment(s)) if (++n > 1) break;
+      if (n !== 1) problem = 'must be one emoji';
+    }
     if (problem !== null) ctx.addIssue({ code: 'custom', message: problem, input: s });
   });
 
@@ -126,7 +136,7 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
   return proto === Object.prototype || proto === null;
 }
 
-export interface Problem {
+interface Problem {
   /** Where, below the checked value. */
   path: (string | number)[];
   message: string;
@@ -136,7 +146,7 @@ export interface Problem {
  * Why `value` is not plain JSON data within the metadata bounds, or null. Walks at most
  * METADATA_MAX_DEPTH levels and METADATA_MAX_NODES values, so a hostile value costs little.
  */
-export function metadataProblem(value: unknown): Problem | null {
+function metadataProblem(value: unknown): Problem | null {
   if (!isPlainObject(value)) return { path: [], message: 'expected an object' };
   let nodes = 0;
   const path: (string | number)[] = [];
@@ -201,7 +211,7 @@ export const metadata = () =>
  * Per-parse error map: a missing field says "required" instead of zod's
  * "expected number, received undefined". Everything else keeps zod's message.
  */
-export const errorMap = (iss: { code?: string; input?: unknown }): string | undefined =>
+const errorMap = (iss: { code?: string; input?: unknown }): string | undefined =>
   (iss.code === 'invalid_type' || iss.code === 'invalid_value') && iss.input === undefined ? 'required' : undefined;
 
 /**

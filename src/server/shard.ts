@@ -4,8 +4,9 @@
  */
 import { GroupCommitter } from '../actors/group-commit.js';
 import type { ChatContext, ShardServices as ChatServices } from '../actors/context.js';
-import { ROOM, SESSION, USER, type ChatActorKind, type FrontPost } from '../actors/messages.js';
+import { MESSAGE, ROOM, SESSION, USER, type ChatActorKind, type FrontPost } from '../actors/messages.js';
 import { SessionActor } from '../actors/session.js';
+import { MessageRouter } from '../actors/message-router.js';
 import { RoomActor } from '../actors/room.js';
 import { UserActor } from '../actors/user.js';
 import type { ActorContext, ShardServices, ShardSetupContext } from '../runtime/types.js';
@@ -20,6 +21,8 @@ export async function setup(ctx: ShardSetupContext): Promise<ShardServices> {
     intervalMs: config.runtime.commitIntervalMs,
   });
   const names = new Map<number, string>();
+  /** Lower-cased username → id, for mentions (the reverse of `names`). */
+  const ids = new Map<string, number>();
   const services: ChatServices = {
     store,
     committer,
@@ -44,6 +47,24 @@ export async function setup(ctx: ShardSetupContext): Promise<ShardServices> {
     },
     rememberUsername(id, name) {
       names.set(id, name);
+      ids.set(name.toLowerCase(), id);
+    },
+    async userIds(wanted) {
+      const out = new Map<string, number>();
+      const missing: string[] = [];
+      for (const name of wanted) {
+        const lower = name.toLowerCase();
+        const id = ids.get(lower);
+        if (id === undefined) missing.push(lower);
+        else out.set(lower, id);
+      }
+      if (missing.length > 0) {
+        for (const [name, id] of await store.usersByName(missing)) {
+          ids.set(name, id);
+          out.set(name, id);
+        }
+      }
+      return out;
     },
   };
   const chat = (actor: ActorContext): ChatContext => new ShardChatContext(services, actor);
@@ -53,6 +74,8 @@ export async function setup(ctx: ShardSetupContext): Promise<ShardServices> {
       [USER]: (id, actor) => new UserActor(Number(id), chat(actor)),
       // A session lives as long as its connection and stops itself when told it closed.
       [SESSION]: { create: (id, actor) => new SessionActor(id, chat(actor)), passivateAfterMs: 2 ** 31 - 1 },
+      // A router holds one number: it may go soon after its last request.
+      [MESSAGE]: { create: (id, actor) => new MessageRouter(Number(id), chat(actor)), passivateAfterMs: 30_000 },
     },
     async stop() {
       await committer.close();

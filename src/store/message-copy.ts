@@ -34,11 +34,15 @@ export const bumpThreads = (source: string): string => `
            WHERE parent_message_id IS NOT NULL GROUP BY conversation_id, parent_message_id) r
    WHERE p.conversation_id = r.conversation_id AND p.id = r.parent_message_id`;
 
-/** The thread-count bump for the replies of a batch COPY wrote: `$1` conversations, `$2` parents. */
+/**
+ * The thread-count bump for the replies of a batch COPY wrote: `$1` conversations, `$2` parents.
+ * It runs after the COPY in the same transaction (PgStoreOptions.copyMessages), as a statement of
+ * its own, so it sees the rows the COPY wrote: a parent written by the same batch is bumped too.
+ */
 export const BUMP_THREADS = bumpThreads('unnest($1::bigint[], $2::bigint[]) AS t(conversation_id, parent_message_id)');
 
 /** Ids per block: a restart loses at most this many ids (a gap, harmless in a bigint). */
-export const ID_BLOCK = 1024;
+const ID_BLOCK = 1024;
 
 /** Takes `$1` ids from the sequence and returns the last of them (`last - $1 + 1 .. last`). */
 export const RESERVE_IDS = `SELECT setval('messages_id_seq', nextval('messages_id_seq') + $1::bigint - 1) AS last`;

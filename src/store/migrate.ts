@@ -26,7 +26,7 @@ export const MIGRATIONS_DIR = join(PACKAGE_ROOT, 'migrations');
  * PGlite supports advisory locks too (checked); there it is moot, one process owns the data
  * directory (./lock.ts).
  */
-export const MIGRATION_LOCK_KEY = 0x7665_7a61;
+const MIGRATION_LOCK_KEY = 0x7665_7a61;
 
 const FILE_NAME = /^(\d+)_([A-Za-z0-9][A-Za-z0-9_-]*)\.sql$/;
 

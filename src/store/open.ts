@@ -54,7 +54,7 @@ const BACKENDS: Readonly<Record<StoreKind, (config: StoreConfig, opts: OpenOptio
   },
 };
 
-export function storeKind(config: StoreConfig): StoreKind {
+function storeKind(config: StoreConfig): StoreKind {
   return config.database.url ? 'postgres' : 'pglite';
 }
 

@@ -3,10 +3,12 @@ import { ChatError, toChatError } from '../errors.js';
 import { log } from '../log.js';
 import { BUMP_THREADS, bumpThreads, copyBatch, IdBlocks, RESERVE_IDS } from './message-copy.js';
 import { isConnectionFailure } from './pg-errors.js';
+import * as reads from './reads-sql.js';
 import type { Store } from './store.js';
 import { inTransaction, rollback } from './transaction.js';
 import type {
   AuditEntry,
+  ChangeOutcome,
   Conversation,
   InsertedMessage,
   Member,
@@ -17,6 +19,9 @@ import type {
   NewRoom,
   NewUser,
   Page,
+  Reaction,
+  StateChange,
+  StoredEvent,
   RotateResult,
   User,
   UserCredentials,
@@ -57,31 +62,134 @@ const USER = 'id, username, email, role, is_active, last_activity, created_at, u
 const MEMBER = 'conversation_id, user_id, role, joined_at, muted_until, banned';
 const MESSAGE =
   'id, uuid, conversation_id, seq, author_id, content, message_type, parent_message_id, thread_count, status, ' +
-  'is_edited, edit_count, is_pinned, metadata, client_id, created_at, updated_at, edited_at';
+  'is_edited, edit_count, is_pinned, metadata, client_id, created_at, updated_at, edited_at, deleted_at';
 /** The last seq is the greater of the column (non-message events) and the highest message seq. */
 const CONVERSATION =
   'c.id, c.uuid, c.name, c.description, c.type, c.is_public, c.owner_id, c.max_members, ' +
   'GREATEST(c.last_seq, COALESCE((SELECT max(m.seq) FROM messages m WHERE m.conversation_id = c.id), 0)) AS last_seq, ' +
   'c.created_at, c.updated_at';
 
+/**
+ * A state change and its event in one statement: `did` is the change (RETURNING one row when it
+ * happened, none when the state already was so); the event row and the conversation's last seq
+ * are written only when it did. $1 conversation, $2 seq, $3 message, $4 the event's data.
+ */
+const change = (name: string, type: string, did: string, data = '$4::jsonb', extra = '') => ({
+  name,
+  text: `
+    WITH did AS (${did}),${extra}
+    ev AS (
+      INSERT INTO conversation_events (conversation_id, seq, type, message_id, data)
+      SELECT $1, $2, '${type}', $3, ${data} FROM did LIMIT 1
+      RETURNING 1
+    ), conv AS (
+      UPDATE conversations SET last_seq = GREATEST(last_seq, $2) WHERE id = $1 AND EXISTS (SELECT 1 FROM ev)
+    )
+    SELECT * FROM did`,
+});
+/** The message exists in the conversation and is not deleted. */
+const LIVE_MESSAGE = 'SELECT 1 FROM messages WHERE id = $3 AND conversation_id = $1 AND deleted_at IS NULL';
+
+const CHANGES = {
+  // $5 content, $6 when
+  message_edited: change(
+    'veza_edit_message',
+    'message_edited',
+    `UPDATE messages SET content = $5, is_edited = true, edit_count = edit_count + 1, edited_at = $6, updated_at = $6
+       WHERE id = $3 AND conversation_id = $1 AND deleted_at IS NULL RETURNING edit_count`,
+    `$4::jsonb || jsonb_build_object('edit_count', (SELECT edit_count FROM did))`,
+  ),
+  // $5 by, $6 when. The content goes, from the row and from the edit events that carried it; so
+  // do its reactions and its pin.
+  message_deleted: change(
+    'veza_delete_message',
+    'message_deleted',
+    `UPDATE messages SET content = '', metadata = '{}', deleted_at = $6, deleted_by = $5, updated_at = $6, is_pinned = false
+       WHERE id = $3 AND conversation_id = $1 AND deleted_at IS NULL RETURNING id`,
+    '$4::jsonb',
+    `
+    scrub AS (
+      UPDATE conversation_events SET data = data || '{"content": ""}'::jsonb
+       WHERE message_id = $3 AND type = 'message_edited' AND EXISTS (SELECT 1 FROM did)
+    ), unreact AS (
+      DELETE FROM message_reactions WHERE message_id = $3 AND EXISTS (SELECT 1 FROM did)
+    ), unpin AS (
+      DELETE FROM pinned_messages WHERE message_id = $3 AND EXISTS (SELECT 1 FROM did)
+    ),`,
+  ),
+  // $5 user, $6 emoji
+  reaction_added: change(
+    'veza_add_reaction',
+    'reaction_added',
+    `INSERT INTO message_reactions (message_id, user_id, emoji) SELECT $3, $5, $6 WHERE EXISTS (${LIVE_MESSAGE})
+       ON CONFLICT DO NOTHING RETURNING 1 AS n`,
+  ),
+  reaction_removed: change(
+    'veza_remove_reaction',
+    'reaction_removed',
+    `DELETE FROM message_reactions WHERE message_id = $3 AND user_id = $5 AND emoji = $6 AND EXISTS (${LIVE_MESSAGE}) RETURNING 1 AS n`,
+  ),
+  // $5 user
+  message_pinned: change(
+    'veza_pin_message',
+    'message_pinned',
+    `INSERT INTO pinned_messages (conversation_id, message_id, pinned_by) SELECT $1, $3, $5 WHERE EXISTS (${LIVE_MESSAGE})
+       ON CONFLICT DO NOTHING RETURNING 1 AS n`,
+    '$4::jsonb',
+    `
+    flag AS (UPDATE messages SET is_pinned = true WHERE id = $3 AND EXISTS (SELECT 1 FROM did)),`,
+  ),
+  message_unpinned: change(
+    'veza_unpin_message',
+    'message_unpinned',
+    // $5 (who unpins) is in the event's data only; typed here, as every parameter must be.
+    `DELETE FROM pinned_messages WHERE conversation_id = $1 AND message_id = $3 AND $5::bigint > 0 RETURNING 1 AS n`,
+    '$4::jsonb',
+    `
+    flag AS (UPDATE messages SET is_pinned = false WHERE id = $3 AND EXISTS (SELECT 1 FROM did)),`,
+  ),
+} as const;
+
 /** Named statements. A name must always carry the same text: pg checks it per connection. */
 const Q = {
+  eventsAfterSeq: {
+    name: 'veza_events_after_seq',
+    text: `SELECT seq, type, data FROM conversation_events WHERE conversation_id = $1 AND seq > $2 AND seq <= $3 ORDER BY seq`,
+  },
+  pinnedMessages: {
+    name: 'veza_pinned_messages',
+    text: `SELECT ${MESSAGE} FROM messages m JOIN (SELECT message_id, pinned_at FROM pinned_messages WHERE conversation_id = $1) p
+             ON p.message_id = m.id ORDER BY p.pinned_at DESC, m.id DESC LIMIT 100`,
+  },
+  reactionsFor: {
+    name: 'veza_reactions_for',
+    text: `SELECT message_id, user_id, emoji FROM message_reactions WHERE message_id = ANY($1::bigint[]) ORDER BY created_at, emoji`,
+  },
   insertMessages: {
     name: 'veza_insert_messages',
     // One statement for the whole batch. `input` numbers the rows (WITH ORDINALITY); the result is
     // joined back to it on (conversation_id, seq), unique per row, and sorted by that number, so
-    // the output order is guaranteed, not an accident of RETURNING. `ORDER BY ord` in the insert
-    // makes ids follow input order too, so history by id and replay by seq agree. Replies bump
-    // their parent's thread_count in the same statement (a parent inserted in the same batch is
-    // not visible to that UPDATE and is not bumped: the batch is one snapshot).
+    // the output order is guaranteed, not an accident of RETURNING. Ids are taken from the
+    // sequence in `input`, row by row in input order, so history by id and replay by seq agree.
+    //
+    // Replies add to their parent's thread_count in the same statement, exactly once each. The
+    // UPDATE sees the snapshot the statement started with, so it cannot reach a parent inserted
+    // by this same batch: such a parent is inserted with its count already made (`kids`, matched
+    // on the ids taken in `input`), and the UPDATE bumps only the parents stored before.
     text: `
       WITH input AS (
-        SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::bigint[], $7::text[], $8::uuid[])
+        SELECT t.*, nextval('messages_id_seq') AS id
+          FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::bigint[], $7::text[], $8::uuid[])
           WITH ORDINALITY AS t(conversation_id, seq, author_id, content, message_type, parent_message_id, metadata, client_id, ord)
+      ), kids AS (
+        SELECT conversation_id, parent_message_id, count(*)::int AS n FROM input
+         WHERE parent_message_id IS NOT NULL GROUP BY conversation_id, parent_message_id
       ), ins AS (
-        INSERT INTO messages (conversation_id, seq, author_id, content, message_type, parent_message_id, metadata, client_id)
-        SELECT conversation_id, seq, author_id, content, message_type::message_type, parent_message_id, metadata::jsonb, client_id
-          FROM input ORDER BY ord
+        INSERT INTO messages (id, conversation_id, seq, author_id, content, message_type, parent_message_id, metadata, client_id, thread_count)
+        SELECT i.id, i.conversation_id, i.seq, i.author_id, i.content, i.message_type::message_type, i.parent_message_id,
+               i.metadata::jsonb, i.client_id, COALESCE(k.n, 0)
+          FROM input i LEFT JOIN kids k ON k.conversation_id = i.conversation_id AND k.parent_message_id = i.id
+         ORDER BY i.ord
         RETURNING id, uuid, created_at, conversation_id, seq
       ), threads AS (${bumpThreads('input')}
       )
@@ -114,6 +222,19 @@ const Q = {
     text:
       `SELECT ${MESSAGE} FROM messages ` +
       `WHERE (author_id, client_id) IN (SELECT * FROM unnest($1::bigint[], $2::uuid[]))`,
+  },
+  usersByName: {
+    name: 'veza_users_by_name',
+    // users_username_key is on lower(username): one index probe per name.
+    text: `SELECT id, username FROM users WHERE lower(username) = ANY($1::text[])`,
+  },
+  repliesBackward: {
+    name: 'veza_replies_before',
+    text: `SELECT ${MESSAGE} FROM messages WHERE parent_message_id = $1 AND conversation_id = $2 AND id < $3 ORDER BY id DESC LIMIT $4`,
+  },
+  repliesForward: {
+    name: 'veza_replies_after',
+    text: `SELECT ${MESSAGE} FROM messages WHERE parent_message_id = $1 AND conversation_id = $2 AND id > $3 AND id < $4 ORDER BY id ASC LIMIT $5`,
   },
   usernames: {
     name: 'veza_usernames',
@@ -542,6 +663,24 @@ export class PgStore implements Store {
     });
   }
 
+  // ---------------------------------------------------------------- read markers, room changes (./reads-sql.ts)
+
+  markRead(userId: number, conversationId: number, messageId: number): Promise<reads.ReadMarker> {
+    return this.#guard(() => reads.markRead(this.#pool, userId, conversationId, messageId));
+  }
+
+  unreadCounts(userId: number, conversationIds: readonly number[]): Promise<Map<number, number>> {
+    return this.#guard(() => reads.unreadCounts(this.#pool, userId, conversationIds));
+  }
+
+  updateRoom(id: number, patch: reads.RoomPatch): Promise<Conversation | null> {
+    return this.#guard(() => reads.updateRoom(this.#pool, id, patch));
+  }
+
+  deleteRoom(id: number): Promise<boolean> {
+    return this.#guard(() => this.#tx((c) => reads.deleteRoom(c, id)));
+  }
+
   // ---------------------------------------------------------------- messages
 
   insertMessages(batch: NewMessage[]): Promise<InsertedMessage[]> {
@@ -609,6 +748,15 @@ export class PgStore implements Store {
     });
   }
 
+  usersByName(names: readonly string[]): Promise<Map<string, number>> {
+    return this.#guard(async () => {
+      if (names.length === 0) return new Map();
+      const lower = names.map((n) => n.toLowerCase());
+      const r = await this.#pool.query<{ id: number; username: string }>({ ...Q.usersByName, values: [lower] });
+      return new Map(r.rows.map((row) => [row.username.toLowerCase(), row.id]));
+    });
+  }
+
   /**
    * Cursor pagination by message id, oldest first in the page.
    * - `after` set: the `limit` oldest messages newer than it (and older than `before`, when also
@@ -621,7 +769,8 @@ export class PgStore implements Store {
     return this.#guard(async () => {
       const limit = positiveInt(page.limit, 'limit', 100);
       if (page.before !== undefined) positiveInt(page.before, 'before');
-      if (page.after !== undefined) positiveInt(page.after, 'after');
+      // `after` 0: from the start (no message has id 0).
+      if (page.after !== undefined && page.after !== 0) positiveInt(page.after, 'after');
       const before = page.before ?? MAX_ID;
       if (page.after !== undefined) {
         const rows = await this.#read<Message>({ ...Q.pageForward, values: [conversationId, page.after, before, limit + 1] });
@@ -636,6 +785,26 @@ export class PgStore implements Store {
     });
   }
 
+  /** A thread's replies (`parent_message_id` = `parentId` in the conversation), paged as listMessages. */
+  listReplies(conversationId: number, parentId: number, page: Page): Promise<MessagePage> {
+    return this.#guard(async () => {
+      const limit = positiveInt(page.limit, 'limit', 100);
+      if (page.before !== undefined) positiveInt(page.before, 'before');
+      if (page.after !== undefined) positiveInt(page.after, 'after');
+      const before = page.before ?? MAX_ID;
+      if (page.after !== undefined) {
+        const rows = await this.#read<Message>({ ...Q.repliesForward, values: [parentId, conversationId, page.after, before, limit + 1] });
+        const has_more = rows.length > limit;
+        const messages = has_more ? rows.slice(0, limit) : rows;
+        return { messages, has_more, next_cursor: has_more ? messages[messages.length - 1]!.id : null };
+      }
+      const rows = await this.#read<Message>({ ...Q.repliesBackward, values: [parentId, conversationId, before, limit + 1] });
+      const has_more = rows.length > limit;
+      const messages = (has_more ? rows.slice(0, limit) : rows).reverse();
+      return { messages, has_more, next_cursor: has_more ? messages[0]!.id : null };
+    });
+  }
+
   /**
    * From the primary: resume must return every event up to the seq the RoomActor reports, and a
    * lagging replica would silently leave a gap.
@@ -644,6 +813,40 @@ export class PgStore implements Store {
     return this.#guard(async () => {
       positiveInt(limit, 'limit', 100_000);
       return (await this.#pool.query<Message>({ ...Q.afterSeq, values: [conversationId, afterSeq, limit] })).rows;
+    });
+  }
+
+  applyChange(conversationId: number, seq: number, c: StateChange, data: Record<string, unknown>): Promise<ChangeOutcome> {
+    return this.#guard(async () => {
+      const head = [conversationId, seq, c.messageId, JSON.stringify(data)];
+      const values =
+        c.type === 'message_edited'
+          ? [...head, c.content, c.at]
+          : c.type === 'message_deleted'
+            ? [...head, c.by, c.at]
+            : c.type === 'reaction_added' || c.type === 'reaction_removed'
+              ? [...head, c.userId, c.emoji]
+              : [...head, c.userId];
+      const r = await this.#pool.query<{ edit_count?: number }>({ ...CHANGES[c.type], values });
+      const row = r.rows[0];
+      if (row === undefined) return { applied: false };
+      return row.edit_count === undefined ? { applied: true } : { applied: true, editCount: row.edit_count };
+    });
+  }
+
+  /** From the primary, as messagesAfterSeq: a resume must not see a gap. */
+  eventsAfterSeq(conversationId: number, afterSeq: number, toSeq: number): Promise<StoredEvent[]> {
+    return this.#guard(async () => (await this.#pool.query<StoredEvent>({ ...Q.eventsAfterSeq, values: [conversationId, afterSeq, toSeq] })).rows);
+  }
+
+  pinnedMessages(conversationId: number): Promise<Message[]> {
+    return this.#guard(async () => this.#read<Message>({ ...Q.pinnedMessages, values: [conversationId] }));
+  }
+
+  reactionsFor(messageIds: readonly number[]): Promise<Reaction[]> {
+    return this.#guard(async () => {
+      if (messageIds.length === 0) return [];
+      return this.#read<Reaction>({ ...Q.reactionsFor, values: [messageIds] });
     });
   }
 

@@ -1,5 +1,6 @@
 import type {
   AuditEntry,
+  ChangeOutcome,
   Conversation,
   InsertedMessage,
   Member,
@@ -10,10 +11,14 @@ import type {
   NewRoom,
   NewUser,
   Page,
+  Reaction,
   RotateResult,
+  StateChange,
+  StoredEvent,
   User,
   UserCredentials,
 } from './types.js';
+import type { ReadMarker, RoomPatch } from './reads-sql.js';
 
 /**
  * The one storage interface. Written once against `pg`: PostgreSQL and embedded PGlite differ only
@@ -31,6 +36,8 @@ export interface Store {
   touchUser(id: number): Promise<void>;
   /** Usernames of the given ids (unknown ids are absent). */
   usernames(ids: readonly number[]): Promise<Map<number, string>>;
+  /** User ids by username, matched case-insensitively; keys are the lower-cased names (unknown names are absent). */
+  usersByName(names: readonly string[]): Promise<Map<string, number>>;
 
   // Refresh tokens: stored as hashes; one family per login.
   insertRefreshToken(t: { userId: number; tokenHash: string; familyId: string; expiresAt: Date }): Promise<void>;
@@ -74,6 +81,20 @@ export interface Store {
    */
   listPresenceTargets(userIds: readonly number[]): Promise<Map<number, { rooms: number[]; peers: number[] }>>;
 
+  // Read markers and room changes (./reads-sql.ts)
+  /**
+   * Move the user's read marker in the conversation to `messageId`, never backwards (a marker
+   * already at or past it stays): the marker in force after the call. The caller checks that the
+   * message belongs to the conversation.
+   */
+  markRead(userId: number, conversationId: number, messageId: number): Promise<ReadMarker>;
+  /** Per conversation of the list: messages after the user's marker not written by the user (capped). One query. */
+  unreadCounts(userId: number, conversationIds: readonly number[]): Promise<Map<number, number>>;
+  /** Change a room's settings; null when there is no such room. */
+  updateRoom(id: number, patch: RoomPatch): Promise<Conversation | null>;
+  /** Delete a room with its messages, memberships and markers; false when there was none. */
+  deleteRoom(id: number): Promise<boolean>;
+
   // Messages
   /** One statement over `unnest` for the whole batch, in input order. */
   insertMessages(batch: NewMessage[]): Promise<InsertedMessage[]>;
@@ -82,9 +103,24 @@ export interface Store {
   /** Every stored message matching one of the (author, client_id) pairs: one query for a batch. */
   findByClientIds(pairs: ReadonlyArray<{ authorId: number; clientId: string }>): Promise<Message[]>;
   listMessages(conversationId: number, page: Page): Promise<MessagePage>;
+  /** The replies to `parentId` in the conversation, oldest first, by id cursor as listMessages. */
+  listReplies(conversationId: number, parentId: number, page: Page): Promise<MessagePage>;
   /** Messages with seq > afterSeq, oldest first, at most `limit`. */
   messagesAfterSeq(conversationId: number, afterSeq: number, limit: number): Promise<Message[]>;
   lastSeq(conversationId: number): Promise<number>;
+  /**
+   * Apply `change` with `seq` and record it as the event `data` (to which an edit adds
+   * `edit_count`), in one statement: all or nothing. `applied: false`, and no seq taken, when the
+   * state already was so (a reaction already there, a message already deleted or not in the
+   * conversation).
+   */
+  applyChange(conversationId: number, seq: number, change: StateChange, data: Record<string, unknown>): Promise<ChangeOutcome>;
+  /** State events with seq > afterSeq and <= toSeq, oldest first. */
+  eventsAfterSeq(conversationId: number, afterSeq: number, toSeq: number): Promise<StoredEvent[]>;
+  /** The conversation's pinned messages, the latest pin first (at most 100). */
+  pinnedMessages(conversationId: number): Promise<Message[]>;
+  /** The reactions to these messages. */
+  reactionsFor(messageIds: readonly number[]): Promise<Reaction[]>;
 
   // Audit
   audit(entry: AuditEntry): Promise<void>;

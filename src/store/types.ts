@@ -82,6 +82,33 @@ export interface Message {
   created_at: string;
   updated_at: string;
   edited_at: string | null;
+  /** Set when deleted: the row is a tombstone (content emptied) that keeps its seq. */
+  deleted_at: string | null;
+}
+
+/** The changes that take a conversation's seq after a message is written (conversation_events). */
+export type StateChange =
+  | { type: 'message_edited'; messageId: number; content: string; at: string }
+  | { type: 'message_deleted'; messageId: number; by: number; at: string }
+  | { type: 'reaction_added' | 'reaction_removed'; messageId: number; userId: number; emoji: string }
+  | { type: 'message_pinned' | 'message_unpinned'; messageId: number; userId: number };
+
+export type StateEventType = StateChange['type'];
+
+/** A stored state event, as `resume` replays it: its seq, type and wire data. */
+export interface StoredEvent {
+  seq: number;
+  type: StateEventType;
+  data: Record<string, unknown>;
+}
+
+/** What `applyChange` did: nothing (the state already was so), or the change with its seq. */
+export type ChangeOutcome = { applied: false } | { applied: true; editCount?: number };
+
+export interface Reaction {
+  message_id: number;
+  user_id: number;
+  emoji: string;
 }
 
 /** One row of a batch insert; `seq` is assigned by the conversation's owner before the insert. */

@@ -3,7 +3,8 @@
  * (a process that exits with an open App aborts), and small fetch wrappers.
  */
 import type { Test } from 'tap';
-import { attachRoutes, type Route } from '../../src/net/http/index.js';
+import { attachRoutes } from '../../src/net/http/uws-adapter.js';
+import type { Route } from '../../src/net/http/types.js';
 import { closeApp, createApp, listen, type App } from '../../src/net/uws.js';
 
 export interface Served {
@@ -52,9 +53,12 @@ export async function call(
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AccessTokens, AuthService, inlineHasher, type PasswordHasher } from '../../src/auth/index.js';
+import { AccessTokens } from '../../src/auth/jwt.js';
+import { AuthService } from '../../src/auth/service.js';
+import { inlineHasher, type PasswordHasher } from '../../src/auth/hasher.js';
 import { loadConfig, type Config } from '../../src/config/index.js';
-import { authRoutes, healthRoutes } from '../../src/net/http/index.js';
+import { authRoutes } from '../../src/net/http/routes-auth.js';
+import { healthRoutes } from '../../src/net/http/routes-health.js';
 import { openStore, type Store } from '../../src/store/index.js';
 import { freshDatabase } from './services.js';
 

@@ -6,6 +6,7 @@
  * (./routes-pending.ts).
  */
 import {
+  MESSAGE,
   ROOM,
   USER,
   type ActorCaller,
@@ -15,18 +16,22 @@ import {
   type HistoryReply,
   type JoinReply,
   type SendReply,
+  type ThreadReply,
 } from '../../actors/messages.js';
 import type { AccessTokens } from '../../auth/jwt.js';
 import type { Config } from '../../config/schema.js';
 import { ChatError } from '../../errors.js';
 import type { Limiter } from '../../limits/shared-buckets.js';
 import type { ListPage } from '../../actors/user.js';
+import type { WireMessage } from '../../protocol/events.js';
 import { buildRestSchemas, listQuery, pageQuery, parseRest } from '../../protocol/rest.js';
 import { dmPeerId } from '../../protocol/validation.js';
 import { requestCaller } from './caller.js';
 import { json } from './reply.js';
 import { API_PREFIX } from './routes-auth.js';
+import { changeRoutes } from './routes-changes.js';
 import { notImplementedRoutes } from './routes-pending.js';
+import { readRoutes } from './routes-reads.js';
 import type { Request, Route } from './types.js';
 import { idParam, jsonBody } from './validate.js';
 
@@ -163,9 +168,33 @@ export function chatRoutes(deps: ChatRouteDeps, prefix = API_PREFIX): Route[] {
         return json(200, { conversations: p.items, has_more: p.has_more, next_cursor: p.next_cursor });
       },
     },
+    {
+      method: 'GET',
+      path: `${prefix}/messages/:id`,
+      handler: async (req) => {
+        const user = await caller(req);
+        const messageId = idParam(req, 'id');
+        // A message id names no conversation: its MessageRouter finds it, the room decides who reads.
+        return json(200, await actors.ask<WireMessage>(MESSAGE, messageId, { t: 'message', caller: user, messageId }));
+      },
+    },
+    {
+      method: 'GET',
+      path: `${prefix}/messages/:id/thread`,
+      handler: async (req) => {
+        const user = await caller(req);
+        const messageId = idParam(req, 'id');
+        const page = parseRest(pageQuery, req.query);
+        const r = await actors.ask<ThreadReply>(MESSAGE, messageId, { t: 'thread', caller: user, messageId, ...page });
+        return json(200, { parent: r.parent, messages: r.messages, has_more: r.has_more, next_cursor: r.next_cursor });
+      },
+    },
     { method: 'GET', path: `${prefix}/dm/:id/messages`, handler: history('dm') },
     { method: 'POST', path: `${prefix}/dm/:id/messages`, handler: post('dm') },
+    // Read markers, PATCH and DELETE /rooms/:id (./routes-reads.ts).
+    ...readRoutes({ actors, tokens, schemas }, prefix),
     // The rest of the contract's endpoints: 501 `not_implemented` until they are built.
+    ...changeRoutes(deps, prefix),
     ...notImplementedRoutes({ tokens }, prefix),
   ];
 }

@@ -12,19 +12,7 @@ import { API_PREFIX } from './routes-auth.js';
 import type { Method, Route } from './types.js';
 
 /** Method, path under the prefix, and the operation's name as the 501 message says it. */
-export const NOT_IMPLEMENTED: readonly (readonly [Method, string, string])[] = [
-  ['PATCH', '/rooms/:id', 'update room'],
-  ['DELETE', '/rooms/:id', 'delete room'],
-  ['GET', '/messages/:id', 'get message'],
-  ['PATCH', '/messages/:id', 'edit message'],
-  ['DELETE', '/messages/:id', 'delete message'],
-  ['GET', '/messages/:id/thread', 'get thread'],
-  ['POST', '/messages/:id/reactions', 'add reaction'],
-  ['DELETE', '/messages/:id/reactions/:emoji', 'remove reaction'],
-  ['GET', '/rooms/:id/pins', 'list pins'],
-  ['POST', '/rooms/:id/pins', 'pin message'],
-  ['DELETE', '/rooms/:id/pins/:message_id', 'unpin message'],
-  ['POST', '/conversations/:id/read', 'mark read'],
+const NOT_IMPLEMENTED: readonly (readonly [Method, string, string])[] = [
   ['POST', '/rooms/:id/bans', 'ban user'],
   ['POST', '/rooms/:id/mutes', 'mute user'],
   ['POST', '/rooms/:id/kick', 'kick user'],

@@ -9,7 +9,7 @@ import type { Request } from './types.js';
  * the one translation the WebSocket side uses too (src/protocol/validation.ts), so both surfaces
  * report the same paths and messages.
  */
-export function parseWith<S extends z.ZodType>(schema: S, value: unknown, what = 'invalid request body'): z.output<S> {
+function parseWith<S extends z.ZodType>(schema: S, value: unknown, what = 'invalid request body'): z.output<S> {
   return parseOrThrow(schema, value, '', what);
 }
 

@@ -96,14 +96,15 @@ export class Fanout {
 
   /**
    * An event for every socket of some users, but those with a join or resume of the conversation
-   * in flight (the reply carries it). `ws.send` writes out what uWS still holds for the socket
+   * in flight (the reply carries it) and the one of `exceptSession` (a `read` goes to the others). `ws.send` writes out what uWS still holds for the socket
    * from this turn's publishes first, so a socket's events keep the order they came in.
    */
-  toUsers(users: readonly number[], event: JsonEvent, conversationId: number | undefined): void {
+  toUsers(users: readonly number[], event: JsonEvent, conversationId: number | undefined, exceptSession?: string): void {
     let pre: PreEncoded | undefined;
     for (const userId of users) {
       this.#sockets.eachOf(userId, (conn) => {
         if (conversationId !== undefined && conn.pending?.has(conversationId)) return;
+        if (exceptSession !== undefined && conn.sessionId === exceptSession) return;
         this.#sendBytes(conn, (pre ??= preencodeJson(event)));
       });
     }
@@ -126,12 +127,14 @@ export class Fanout {
 
   /**
    * A join or resume of the conversation starts on this socket: until `settle`, it gets none of
-   * the conversation's events (see the header). False when one is already in flight.
+   * the conversation's events (see the header). False when a join, resume or leave of it is
+   * already in flight. A leave passes `quiet` false: the socket still listens until it has left
+   * (a refused leave loses nothing), but no join or resume may race it.
    */
-  begin(conn: Conn, conversationId: number): boolean {
+  begin(conn: Conn, conversationId: number, quiet = true): boolean {
     if (conn.pending?.has(conversationId)) return false;
     (conn.pending ??= new Set()).add(conversationId);
-    if (conn.rooms?.has(conversationId)) this.unlisten(conn, conversationId);
+    if (quiet && conn.rooms?.has(conversationId)) this.unlisten(conn, conversationId);
     return true;
   }
 

@@ -23,12 +23,11 @@ import { Dispatcher } from './dispatch.js';
 import { Fanout } from './fanout.js';
 import { FloodPolicy, type Action } from './flood.js';
 import type { GatewayCore } from './ops/types.js';
+import { roomDeleted } from './room-deleted.js';
 import { Sessions } from './session.js';
 import { Sockets } from './sockets.js';
 import { Sweeper, type SweepStats } from './sweep.js';
 import { upgradeHandler } from './upgrade.js';
-
-export type { Action } from './flood.js';
 
 /** uWS counts idle time in ticks of this many seconds (uSockets' LIBUS_TIMEOUT_GRANULARITY). */
 const UWS_TICK_S = 4;
@@ -37,7 +36,7 @@ const UWS_TICK_S = 4;
  * uWS's idle timeout (s) for PROTOCOL.md's "no frame for idleTimeoutMs closes the socket": a timer
  * of N ticks fires after N-1 to N ticks, so one tick more than the limit rounded up to a tick.
  */
-export const idleTimeoutS = (idleTimeoutMs: number): number => (Math.ceil(idleTimeoutMs / 1000 / UWS_TICK_S) + 1) * UWS_TICK_S;
+const idleTimeoutS = (idleTimeoutMs: number): number => (Math.ceil(idleTimeoutMs / 1000 / UWS_TICK_S) + 1) * UWS_TICK_S;
 
 export interface GatewayDeps {
   config: Config;
@@ -169,11 +168,13 @@ export class Gateway implements GatewayCore {
   /** An actor's post to this front. */
   deliver(post: FrontPost): void {
     if (post.t === 'publish') {
-      if ('users' in post) this.fanout.toUsers(post.users, post.event, post.conversationId);
-      else if (post.except === undefined) this.fanout.publish(post.topics, post.event);
-      else this.fanout.publishExcept(post.topics, post.event, post.except);
+      if ('users' in post) this.fanout.toUsers(post.users, post.event, post.conversationId, post.except);
+      else if (post.exceptUser === undefined) this.fanout.publish(post.topics, post.event);
+      else this.fanout.publishExcept(post.topics, post.event, post.exceptUser);
     } else if (post.t === 'kick') {
       for (const conn of this.#sockets.of(post.userId)) this.#close(conn, post.code, post.reason);
+    } else if (post.t === 'room_deleted') {
+      roomDeleted(this, this.#sockets, post.roomId, post.users);
     }
   }
 

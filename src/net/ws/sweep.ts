@@ -11,7 +11,7 @@ import type { Conn } from './conn.js';
 import type { Sockets } from './sockets.js';
 
 /** How often sockets are checked. */
-export const SWEEP_MS = 1000;
+const SWEEP_MS = 1000;
 /** Close code for a consumer that would not keep up (RFC 6455 1008, policy violation). */
 const SLOW_CONSUMER_CLOSE = 1008;
 

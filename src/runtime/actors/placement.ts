@@ -4,7 +4,7 @@
  * threads for a given shard count; every thread computes it the same way, so there is no
  * directory to keep in step.
  */
-export function hashKey(kind: string, id: string): number {
+function hashKey(kind: string, id: string): number {
   let h = 0x811c9dc5;
   for (let i = 0; i < kind.length; i++) {
     h ^= kind.charCodeAt(i);

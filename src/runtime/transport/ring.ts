@@ -36,7 +36,7 @@ const GUARD_BYTES = 64;
 const GUARD_START = 320;
 const STORAGE_START = GUARD_START + GUARD_BYTES;
 /** Bytes a ring uses besides its storage: header, guards and the one empty slot. */
-export const RING_OVERHEAD = STORAGE_START + GUARD_BYTES + 4;
+const RING_OVERHEAD = STORAGE_START + GUARD_BYTES + 4;
 const MORE = 0x80000000;
 const LENGTH_MASK = 0x7fffffff;
 /** Consumer publishes its read index at least this often inside one batch, so a big batch frees space early. */

@@ -22,6 +22,7 @@ const METHODS: Readonly<Record<Method, true>> = Object.freeze({
   getCredentials: true,
   touchUser: true,
   usernames: true,
+  usersByName: true,
   insertRefreshToken: true,
   rotateRefreshToken: true,
   revokeRefreshToken: true,
@@ -40,27 +41,36 @@ const METHODS: Readonly<Record<Method, true>> = Object.freeze({
   listMembers: true,
   countMemberships: true,
   listPresenceTargets: true,
+  markRead: true,
+  unreadCounts: true,
+  updateRoom: true,
+  deleteRoom: true,
   insertMessages: true,
   getMessage: true,
   findByClientId: true,
   findByClientIds: true,
   listMessages: true,
+  listReplies: true,
   messagesAfterSeq: true,
   lastSeq: true,
+  applyChange: true,
+  eventsAfterSeq: true,
+  reactionsFor: true,
+  pinnedMessages: true,
   audit: true,
   ping: true,
 });
 
 // ---------------------------------------------------------------- messages on a store port
 
-export interface StoreCall {
+interface StoreCall {
   type: 'call';
   id: number;
   method: Method;
   args: unknown[];
 }
 
-export type StoreReply = { type: 'result'; id: number; value: unknown } | { type: 'error'; id: number; error: WireError };
+type StoreReply = { type: 'result'; id: number; value: unknown } | { type: 'error'; id: number; error: WireError };
 
 const isMethod = (m: unknown): m is Method => typeof m === 'string' && Object.hasOwn(METHODS, m);
 

@@ -10,7 +10,7 @@ export const roomOps: OpTable = {
     const { conn, gw } = ctx;
     const id = data.room_id;
     const already = conn.rooms?.has(id) ?? false;
-    if (!gw.fanout.begin(conn, id)) throw new ChatError('conflict', `room ${id} is already being joined or resumed on this connection`);
+    if (!gw.fanout.begin(conn, id)) throw new ChatError('conflict', `room ${id} is already being joined, resumed or left on this connection`);
     // Answered as the reply is read from the ring, before the room's next event (../fanout.ts).
     gw.actors.call<JoinReply>(ROOM, id, { t: 'join', caller: ctx.user, ...(already ? {} : { sub: { front: gw.front } }) }, (err, reply) => {
       if (err !== null || reply === undefined || reply.room === null) {
@@ -26,9 +26,18 @@ export const roomOps: OpTable = {
   },
 
   async leave_room(ctx, data) {
-    const subscribed = ctx.conn.rooms?.has(data.room_id) ?? false;
-    await ctx.gw.actors.ask(ROOM, data.room_id, { t: 'leave', caller: ctx.user, ...(subscribed ? { sub: { front: ctx.gw.front } } : {}) });
-    ctx.gw.unsubscribe(ctx.conn, data.room_id);
-    return { room_id: data.room_id };
+    const { conn, gw } = ctx;
+    const id = data.room_id;
+    // A join pipelined behind this leave would otherwise see the socket still subscribed, ask for
+    // no subscription, and then be unsubscribed by this leave's end: a member who hears nothing.
+    if (!gw.fanout.begin(conn, id, false)) throw new ChatError('conflict', `room ${id} is already being joined, resumed or left on this connection`);
+    try {
+      const subscribed = conn.rooms?.has(id) ?? false;
+      await gw.actors.ask(ROOM, id, { t: 'leave', caller: ctx.user, ...(subscribed ? { sub: { front: gw.front } } : {}) });
+      gw.unsubscribe(conn, id);
+    } finally {
+      gw.fanout.settle(conn, id);
+    }
+    return { room_id: id };
   },
 };

@@ -1,0 +1,73 @@
+/**
+ * Issue 16's REST endpoints: the read marker (`POST /conversations/:id/read`) and a room's
+ * settings and deletion (`PATCH`, `DELETE /rooms/:id`). Each asks the conversation's RoomActor,
+ * which owns its state and tells its sockets, as the WebSocket operations do.
+ */
+import type { z } from 'zod';
+import { ROOM, type ActorCaller, type Caller, type ReadReply } from '../../actors/messages.js';
+import type { AccessTokens } from '../../auth/jwt.js';
+import { ChatError } from '../../errors.js';
+import type { RestSchemas } from '../../protocol/rest.js';
+import type { RoomPatch } from '../../store/reads-sql.js';
+import { requestCaller } from './caller.js';
+import { json, noContent } from './reply.js';
+import type { Request, Route } from './types.js';
+import { idParam, jsonBody } from './validate.js';
+
+interface ReadRouteDeps {
+  actors: ActorCaller;
+  tokens: AccessTokens;
+  schemas: RestSchemas;
+}
+
+export function readRoutes({ actors, tokens, schemas }: ReadRouteDeps, prefix: string): Route[] {
+  const caller = (req: Request): Promise<Caller> => requestCaller(tokens, req);
+  return [
+    {
+      method: 'PATCH',
+      path: `${prefix}/rooms/:id`,
+      handler: async (req) => {
+        const user = await caller(req);
+        const id = idParam(req, 'id');
+        const patch = roomPatch(jsonBody(req, schemas.updateRoom));
+        return json(200, await actors.ask(ROOM, id, { t: 'update', caller: user, patch }));
+      },
+    },
+    {
+      method: 'DELETE',
+      path: `${prefix}/rooms/:id`,
+      handler: async (req) => {
+        const user = await caller(req);
+        const id = idParam(req, 'id');
+        await actors.ask(ROOM, id, { t: 'delete_room', caller: user });
+        return noContent();
+      },
+    },
+    {
+      method: 'POST',
+      path: `${prefix}/conversations/:id/read`,
+      handler: async (req) => {
+        const user = await caller(req);
+        const id = idParam(req, 'id');
+        const body = jsonBody(req, schemas.readMarker);
+        // No socket asked: every socket of the user gets the `read` event.
+        return json(200, await actors.ask<ReadReply>(ROOM, id, { t: 'read', caller: user, messageId: body.message_id }));
+      },
+    },
+  ];
+}
+
+/** The body's fields as the store's patch; null counts as absent (PROTOCOL.md, REST), and something must remain. */
+function roomPatch(body: z.output<RestSchemas['updateRoom']>): RoomPatch {
+  const patch: RoomPatch = {};
+  if (body.name != null) patch.name = body.name;
+  if (body.description != null) patch.description = body.description;
+  if (body.is_public != null) patch.isPublic = body.is_public;
+  if (body.max_members != null) patch.maxMembers = body.max_members;
+  if (Object.keys(patch).length === 0) {
+    throw new ChatError('validation_failed', 'nothing to update: give name, description, is_public or max_members', {
+      details: [{ path: '', message: 'nothing to update' }],
+    });
+  }
+  return patch;
+}

@@ -1,0 +1,15 @@
+/** mark_read. */
+import { ROOM, type ReadReply } from '../../../actors/messages.js';
+import type { OpTable } from './types.js';
+
+export const readOps: OpTable = {
+  mark_read(ctx, data) {
+    // `except`: this socket has the ack; the user's other sockets get the `read` event.
+    return ctx.gw.actors.ask<ReadReply>(ROOM, data.conversation_id, {
+      t: 'read',
+      caller: ctx.user,
+      messageId: data.message_id,
+      except: ctx.conn.sessionId,
+    });
+  },
+};
