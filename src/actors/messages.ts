@@ -3,7 +3,7 @@
  * discriminated union per actor kind (`t` is the discriminator), the replies, and what actors post
  * back to fronts. Everything here is plain data: it is packed with msgpackr onto the rings.
  */
-import type { ServerEvent, WireMessage, WireRoom } from '../protocol/events.js';
+import type { PresenceStatus, ServerEvent, WireMessage, WireRoom } from '../protocol/events.js';
 import type { ErrorCode } from '../errors.js';
 import type { JsonEvent } from '../protocol/codec.js';
 import type { UserRole } from '../store/types.js';
@@ -63,7 +63,11 @@ export type RoomRequest =
   | { t: 'resume'; caller: Caller; lastSeq: number; sub?: Subscriber }
   | MessageReadRequest
   | { t: 'info'; caller: Caller; kind?: ConversationKind }
-  | { t: 'members'; caller: Caller; kind?: ConversationKind }
+  | { t: 'members'; caller: Caller; kind?: ConversationKind; before?: number | undefined; limit?: number }
+  /** Presence and typing (./room-presence.ts). `tick`: the room's own timer (presence window, typing expiry). */
+  | { t: 'typing'; caller: Caller; state: 'start' | 'stop' }
+  | { t: 'presence'; userId: number; status: PresenceStatus; lastActivity: string }
+  | { t: 'tick' }
   /** A change to one of the conversation's messages (each takes the next seq). */
   | MessageChangeRequest
   /** Pins are a room's: `kind` room. */
@@ -167,7 +171,13 @@ export type UserRequest =
   | { t: 'session_opened'; sessionId: string; front: number }
   | { t: 'session_closed'; sessionId: string }
   /** Close every socket of the user, on every front, with `code` (logout). */
-  | { t: 'kick'; code: number; reason: string };
+  | { t: 'kick'; code: number; reason: string }
+  /** Presence (./user-presence.ts): the user's choice, the rooms and DM peers where it goes, the actor's timer. */
+  | { t: 'set_presence'; status: 'online' | 'away' }
+  | { t: 'conversation_added'; conversationId: number }
+  | { t: 'conversation_removed'; conversationId: number }
+  | { t: 'peer_added'; userId: number }
+  | { t: 'presence_tick' };
 
 export interface DmReply {
   conversation_id: number;
@@ -180,8 +190,9 @@ export type FrontPost =
   /**
    * Publish one event to a conversation's subscribers (`topics`, uWS pub/sub) or to every socket
    * of some users (`users`: DMs, dm_created). The front serialises it once per sub-protocol in use.
+   * `exceptUser`: a user whose sockets do not get it (typing: not to the typist).
    */
-  | { t: 'publish'; topics: string[]; event: JsonEvent }
+  | { t: 'publish'; topics: string[]; event: JsonEvent; exceptUser?: number }
   /**
    * `conversationId`: a socket with a join or resume of it in flight is skipped (the reply carries
    * the event). `except`: the socket of that session is skipped (it asked, and has the ack).

@@ -8,7 +8,7 @@
  * ride in one flush; their commits resolve in seq order, so events are published in seq order.
  */
 import { ChatError } from '../errors.js';
-import type { ServerEvent, WireMessage } from '../protocol/events.js';
+import type { PresenceStatus, ServerEvent, WireMessage } from '../protocol/events.js';
 import { jsonEvent } from '../protocol/codec.js';
 import { toWireMessage, toWireRoom } from '../protocol/events.js';
 import type { RoomPatch } from '../store/reads-sql.js';
@@ -16,7 +16,10 @@ import type { Conversation, Member, Message, StateChange } from '../store/types.
 import type { ChatContext } from './context.js';
 import type { Committed, PendingRow, SeqCounter } from './group-commit.js';
 import { mentionCandidates, namesToLookUp, resolveMentions } from './mentions.js';
+import { RoomPresence, RoomTyping } from './room-presence.js';
 import {
+  ROOM,
+  USER,
   roomTopic,
   type Caller,
   type ChangeReply,
@@ -68,6 +71,14 @@ export class RoomActor {
   readonly #recentByClient = new Map<string, WireMessage>();
   /** Subscribed sockets per front thread. */
   readonly #subs = new Map<number, number>();
+  /** Members' presence and who is typing (./room-presence.ts), created with the first of each. */
+  #presence: RoomPresence | null = null;
+  #typing: RoomTyping | null = null;
+  /** The room's one timer: the next presence window or typing expiry, as a `tick` to itself. */
+  #timer: NodeJS.Timeout | null = null;
+  #timerAt = 0;
+  /** When the waiting presence changes are published (clock ms); 0 when none wait. */
+  #flushAt = 0;
   /**
    * Settles once the last send that had to wait for a check (a parent lookup, mentions) has been
    * submitted, or refused. While one waits, later sends queue behind it: without that a plain
@@ -127,11 +138,12 @@ export class RoomActor {
 
   /**
    * Not passivated while sockets listen: the subscriber counts live here only, and a room
-   * re-activated without them would post to no front (its subscribers would hear nothing).
+   * re-activated without them would post to no front (its subscribers would hear nothing). Nor
+   * while members are online (their presence is told once, when it changes) or the timer waits.
    */
   keepAlive(): boolean {
     for (const n of this.#subs.values()) if (n > 0) return true;
-    return false;
+    return (this.#presence?.online ?? 0) > 0 || this.#timer !== null;
   }
 
   receive(msg: RoomRequest): unknown {
@@ -163,7 +175,13 @@ export class RoomActor {
       case 'members':
         this.#expect(msg.kind);
         this.#readable(msg.caller);
-        return [...this.#members.values()];
+        return this.#listMembers(msg.before, msg.limit);
+      case 'typing':
+        return this.#typed(msg.caller, msg.state);
+      case 'presence':
+        return this.#presenceOf(msg.userId, msg.status, msg.lastActivity);
+      case 'tick':
+        return this.#tick();
       case 'edit':
       case 'delete':
       case 'react':
@@ -252,6 +270,8 @@ export class RoomActor {
       if (member.banned) throw new ChatError('forbidden', `banned from room ${this.#id}`);
       this.#ctx.services.rememberUsername(caller.id, caller.username);
       newMember = true;
+      // The user's actor adds the room to where its presence goes, and tells it the current one.
+      this.#ctx.tell(USER, caller.id, { t: 'conversation_added', conversationId: this.#id });
     }
     // One step, no await: count the subscriber, fix last_seq and answer. The reply enters the ring
     // to that front ahead of every later event, and after every earlier one (which the socket,
@@ -277,6 +297,9 @@ export class RoomActor {
     }
     await this.#ctx.services.store.removeMember(this.#id, caller.id);
     this.#members.delete(caller.id);
+    this.#presence?.forget(caller.id);
+    if (this.#typing?.stop(caller.id)) this.#publishTyping(caller.id, caller.username, 'stop');
+    this.#ctx.tell(USER, caller.id, { t: 'conversation_removed', conversationId: this.#id });
     if (front !== undefined) this.#unsub(front);
     this.#publish({ type: 'member_left', data: { room_id: this.#id, user_id: caller.id, reason: 'left' } });
     return { left: true };
@@ -646,15 +669,20 @@ export class RoomActor {
     });
   }
 
-  /** One post per front that holds subscribers (rooms), or to every front (DMs go to both users' sockets). */
-  #publish(event: ServerEvent): void {
+  /**
+   * One post per front that holds subscribers (rooms), or to every front (DMs go to both users' sockets).
+   * `except`: a user whose sockets must not get it (typing).
+   */
+  #publish(event: ServerEvent, except?: number): void {
     const encoded = jsonEvent(event); // stringified once, whatever the number of fronts
     if (this.#isDm()) {
-      this.#ctx.broadcast({ t: 'publish', users: [...this.#members.keys()], event: encoded, conversationId: this.#id });
+      const users = except === undefined ? [...this.#members.keys()] : [...this.#members.keys()].filter((u) => u !== except);
+      this.#ctx.broadcast({ t: 'publish', users, event: encoded, conversationId: this.#id });
       return;
     }
     // One post object for every front that holds subscribers (each send packs it).
-    const post: FrontPost = { t: 'publish', topics: [roomTopic(this.#id)], event: encoded };
+    const topics = [roomTopic(this.#id)];
+    const post: FrontPost = except === undefined ? { t: 'publish', topics, event: encoded } : { t: 'publish', topics, event: encoded, exceptUser: except };
     for (const [front, n] of this.#subs) if (n > 0) this.#ctx.post(front, post);
   }
 
@@ -750,6 +778,104 @@ export class RoomActor {
     this.#readable(caller);
     return { room: this.#wireRoom(), conversation: { ...this.#room(), last_seq: this.#committedSeq }, member: this.#members.get(caller.id) ?? null };
   }
+
+  // ---------------------------------------------------------------------------------------------
+  // Members listing, presence and typing (see ./room-presence.ts)
+
+  /** A page of members, by user id descending (`before`: a user id, exclusive), with names and presence. */
+  async #listMembers(before: number | undefined, limit = 100) {
+    const ids = [...this.#members.keys()].filter((id) => before === undefined || id < before).sort((a, b) => b - a);
+    const page = ids.slice(0, limit).map((id) => this.#members.get(id) as Member);
+    const presence = page.map((m) => this.#presence?.of(m.user_id) ?? { status: 'offline' as const, last_activity: null });
+    const names = await this.#ctx.services.usernames(page.map((m) => m.user_id));
+    const members = page.map((m, i) => {
+      const id = m.user_id;
+      const p = presence[i]!;
+      return {
+        conversation_id: m.conversation_id,
+        user_id: id,
+        username: names.get(id) ?? `user ${id}`,
+        role: m.role,
+        joined_at: m.joined_at,
+        muted_until: m.muted_until,
+        banned: m.banned,
+        status: p.status,
+        last_activity: p.last_activity,
+      };
+    });
+    const has_more = ids.length > limit;
+    return { members, has_more, next_cursor: has_more ? page[page.length - 1]!.user_id : null };
+  }
+
+  /** A member's typing: to the others only, never stored; throttled and ended by itself (RoomTyping). */
+  #typed(caller: Caller, state: 'start' | 'stop'): object {
+    this.#writer(caller);
+    const { typingExpireMs, typingThrottleMs } = this.#ctx.services.config.presence;
+    const typing = (this.#typing ??= new RoomTyping(typingExpireMs, typingThrottleMs));
+    const now = Date.now();
+    if (state === 'start' ? typing.start(caller.id, caller.username, now) : typing.stop(caller.id)) {
+      this.#publishTyping(caller.id, caller.username, state);
+    }
+    const next = typing.next();
+    if (next !== null) this.#wake(next);
+    return {};
+  }
+
+  #publishTyping(userId: number, username: string, state: 'start' | 'stop'): void {
+    const data = this.#isDm()
+      ? { conversation_id: this.#id, user_id: userId, username, state }
+      : { conversation_id: this.#id, room_id: this.#id, user_id: userId, username, state };
+    this.#publish({ type: 'typing', data }, userId);
+  }
+
+  /** A member's status from their UserActor: collected, published with the next window. */
+  #presenceOf(userId: number, status: PresenceStatus, lastActivity: string): undefined {
+    // DMs get presence from the users' actors directly (./user-presence.ts).
+    if (this.#conv === null || this.#isDm() || !this.#members.has(userId)) return undefined;
+    const presence = (this.#presence ??= new RoomPresence());
+    // The window opens with the first change that waits, and closes windowMs later: a status that
+    // comes back to the published one meanwhile (a reconnect, a flap) is never published.
+    if (presence.update(userId, status, lastActivity) && this.#flushAt === 0) {
+      this.#flushAt = Date.now() + this.#ctx.services.config.presence.windowMs;
+      this.#wake(this.#flushAt);
+    }
+    return undefined;
+  }
+
+  /** The timer: a presence window, typing expiries; then the next wake-up, if anything waits. */
+  #tick(): undefined {
+    // A tick already queued when the timer was moved earlier leaves a later one behind: cleared
+    // here, and set again below for whatever still waits.
+    if (this.#timer !== null) clearTimeout(this.#timer);
+    this.#timer = null;
+    const now = Date.now();
+    const { windowMs, maxPerWindow } = this.#ctx.services.config.presence;
+    const presence = this.#presence;
+    if (this.#flushAt !== 0 && now >= this.#flushAt) {
+      if (presence !== null) for (const data of presence.take(maxPerWindow)) this.#publish({ type: 'presence', data });
+      // More than one window's worth: the rest goes a window later.
+      this.#flushAt = presence !== null && presence.pending > 0 ? now + windowMs : 0;
+    }
+    if (this.#typing !== null) {
+      for (const t of this.#typing.expire(now)) this.#publishTyping(t.userId, t.username, 'stop');
+    }
+    if (this.#flushAt !== 0) this.#wake(this.#flushAt);
+    const next = this.#typing?.next() ?? null;
+    if (next !== null) this.#wake(next);
+    return undefined;
+  }
+
+  /** Have the timer tick at `at` (clock ms) or earlier. The tick is a message, so it runs in turn with the rest. */
+  #wake(at: number): void {
+    if (this.#timer !== null) {
+      if (this.#timerAt <= at) return;
+      clearTimeout(this.#timer);
+    }
+    this.#timerAt = at;
+    this.#timer = setTimeout(() => this.#ctx.tell(ROOM, this.#id, { t: 'tick' }), Math.max(0, at - Date.now()));
+    this.#timer.unref();
+  }
+
   // ------------------------------------------------------------------- read markers, room changes
 
   /**

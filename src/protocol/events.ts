@@ -133,6 +133,8 @@ export type PresenceStatus = 'online' | 'away' | 'offline';
 export interface PresenceData {
   user_id: number;
   status: PresenceStatus;
+  /** When the user last changed status or said what it is (ISO 8601). */
+  last_activity?: string;
 }
 export interface MemberJoinedData {
   room_id: number;

@@ -630,6 +630,28 @@ export class PgStore implements Store {
     });
   }
 
+  listPresenceTargets(userIds: readonly number[]): Promise<Map<number, { rooms: number[]; peers: number[] }>> {
+    return this.#guard(async () => {
+      const r = await this.#pool.query<{ user_id: number; id: number; peer: number | null }>(
+        `SELECT m.user_id, m.conversation_id AS id, o.user_id AS peer
+           FROM conversation_members m
+           JOIN conversations c ON c.id = m.conversation_id
+           LEFT JOIN conversation_members o
+             ON c.type = 'direct_message' AND o.conversation_id = m.conversation_id AND o.user_id <> m.user_id
+          WHERE m.user_id = ANY($1::bigint[]) AND NOT m.banned`,
+        [userIds],
+      );
+      const out = new Map<number, { rooms: number[]; peers: number[] }>();
+      for (const id of userIds) out.set(id, { rooms: [], peers: [] });
+      for (const row of r.rows) {
+        const t = out.get(row.user_id)!;
+        if (row.peer !== null) t.peers.push(row.peer);
+        else t.rooms.push(row.id);
+      }
+      return out;
+    });
+  }
+
   countMemberships(userId: number): Promise<number> {
     return this.#guard(async () => {
       const r = await this.#pool.query<{ n: number }>(

@@ -75,6 +75,11 @@ export interface Store {
   getMember(conversationId: number, userId: number): Promise<Member | null>;
   listMembers(conversationId: number): Promise<Member[]>;
   countMemberships(userId: number): Promise<number>;
+  /**
+   * Where each user's presence goes: the rooms they are a member of (not banned), the other users
+   * of their DMs. Many users in one query: a burst of connections asks for thousands at once.
+   */
+  listPresenceTargets(userIds: readonly number[]): Promise<Map<number, { rooms: number[]; peers: number[] }>>;
 
   // Read markers and room changes (./reads-sql.ts)
   /**

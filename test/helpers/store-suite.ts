@@ -291,6 +291,11 @@ export async function storeSuite(t: Test, makeStore: () => Promise<SuiteTarget>)
     const other = await store.createRoom({ name: name('mroom2'), ownerId: owner.id });
     await store.addMember(other.id, m1.id);
     t.equal(await store.countMemberships(m1.id), 2, 'rooms only, not DMs');
+    const many = await store.listPresenceTargets([m1.id, m2.id, 999_999_999]);
+    t.same(many.get(999_999_999), { rooms: [], peers: [] }, 'a user in nothing');
+    const targets = many.get(m1.id)!;
+    t.same(targets.rooms.sort((a, b) => a - b), [room.id, other.id].sort((a, b) => a - b), 'presence goes to the rooms');
+    t.same(targets.peers, [m2.id], 'and to the other user of each DM');
 
     t.equal(await store.removeMember(room.id, m1.id), true);
     t.equal(await store.removeMember(room.id, m1.id), false);
@@ -303,6 +308,7 @@ export async function storeSuite(t: Test, makeStore: () => Promise<SuiteTarget>)
     t.equal((await store.getMember(room.id, m2.id))?.banned, true);
     t.equal((await store.addMember(room.id, m2.id)).banned, true, 'rejoining returns the ban');
     t.equal(await store.countMemberships(m2.id), 0, 'bans do not count');
+    t.notOk((await store.listPresenceTargets([m2.id])).get(m2.id)!.rooms.includes(room.id), 'nor for presence');
 
     await fails(t, store.addMember(999_999_999, m1.id), 'not_found', 'conversation_id');
     await fails(t, store.addMember(room.id, 999_999_999), 'not_found', 'user_id');

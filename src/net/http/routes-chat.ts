@@ -136,7 +136,9 @@ export function chatRoutes(deps: ChatRouteDeps, prefix = API_PREFIX): Route[] {
       path: `${prefix}/rooms/:id/members`,
       handler: async (req) => {
         const user = await caller(req);
-        return json(200, { members: await actors.ask(ROOM, idParam(req, 'id'), { t: 'members', kind: 'room', caller: user }) });
+        const q = parseRest(listQuery, req.query);
+        // A page by user id, newest first like the other lists, with usernames and presence.
+        return json(200, await actors.ask(ROOM, idParam(req, 'id'), { t: 'members', kind: 'room', caller: user, ...q }));
       },
     },
     { method: 'GET', path: `${prefix}/rooms/:id/messages`, handler: history('room') },

@@ -40,6 +40,7 @@ const METHODS: Readonly<Record<Method, true>> = Object.freeze({
   getMember: true,
   listMembers: true,
   countMemberships: true,
+  listPresenceTargets: true,
   markRead: true,
   unreadCounts: true,
   updateRoom: true,
