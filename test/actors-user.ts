@@ -28,6 +28,8 @@ function recording(rooms: number[] = [], windowMs = 60_000, peers: number[] = []
       log: { warn: () => {} },
     },
     tell: (kind: string, id: number | string, msg: unknown) => void told.push({ kind, id, msg }),
+    // Rooms here are active (a test that needs one asleep says so): told alike.
+    tellIfActive: (kind: string, id: number | string, msg: unknown) => void told.push({ kind, id, msg }),
     broadcast: (post: unknown) => void posts.push(post),
   } as unknown as ChatContext;
   const presence = () => told.filter((x) => x.msg.t === 'presence');

@@ -43,3 +43,22 @@ for (const backend of ['pglite', 'postgres'] as Backend[]) {
     b.close();
   });
 }
+
+t.test('pglite: a member who came online while the room slept is listed online', async (t: Test) => {
+  const live = await startLive(t, 'pglite', { runtime: { passivateAfterMs: 200 } });
+  if (!live) return;
+  const [alice, bob] = [await live.user('alice'), await live.user('bob')];
+  const r = await call(live.url, 'POST', '/api/v1/rooms', { token: alice.token, body: { name: 'asleep' } });
+  const id = r.body.id as number;
+  t.equal((await call(live.url, 'POST', `/api/v1/rooms/${id}/join`, { token: bob.token })).status < 300, true);
+  // Nobody listens and nobody is online: the room's actor passivates, and bob's presence, told
+  // only to active rooms, does not wake it.
+  await new Promise((res) => setTimeout(res, 800));
+  const b = await live.client(bob.token);
+  await new Promise((res) => setTimeout(res, 300));
+  const members = await call(live.url, 'GET', `/api/v1/rooms/${id}/members`, { token: alice.token });
+  t.equal(members.status, 200);
+  t.match(members.body.members.find((m: { user_id: number }) => m.user_id === bob.id), { status: 'online' }, 'asked of his UserActor');
+  t.match(members.body.members.find((m: { user_id: number }) => m.user_id === alice.id), { status: 'offline' });
+  b.close();
+});

@@ -306,3 +306,27 @@ t.test('ask timeout: clear error, nothing pending; unknown kind', async (t) => {
   t.equal(h.client.pendingAsks, 0);
   t.match(await h.client.ask('nope', 'n', 1).catch((e: unknown) => e), { reason: 'unknown_kind' });
 });
+
+t.test('a tell marked ifActive reaches an active actor and never activates one', async (t) => {
+  let activations = 0;
+  const got: unknown[] = [];
+  const { client, host } = harness({
+    k: () => ({
+      activate: async () => void activations++,
+      receive: (msg: unknown) => {
+        got.push(msg);
+        return 'ok';
+      },
+    }),
+  });
+  client.tell('k', 'a', 'news', undefined, true);
+  await tick();
+  t.equal(activations, 0, 'an inactive actor is not activated for it');
+  t.equal(host.size, 0);
+  t.equal(host.backlog, 0, 'and it leaves no backlog');
+  t.equal(await client.ask('k', 'a', 'hello'), 'ok');
+  client.tell('k', 'a', 'news', undefined, true);
+  await tick();
+  t.same(got, ['hello', 'news'], 'an active one gets it, in order');
+  t.equal(activations, 1);
+});

@@ -33,6 +33,8 @@ export interface ChatContext {
   /** The same post to every front. */
   broadcast(msg: FrontPost): void;
   tell(kind: ChatActorKind, id: number | string, msg: unknown): void;
+  /** `tell`, dropped unless the actor is active (it is not activated for it). */
+  tellIfActive(kind: ChatActorKind, id: number | string, msg: unknown): void;
   ask<R>(kind: ChatActorKind, id: number | string, msg: unknown): Promise<R>;
   /**
    * Answer the current message later: the mailbox moves on to the next message now, and the reply

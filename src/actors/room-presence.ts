@@ -78,6 +78,11 @@ export class RoomPresence {
     return out;
   }
 
+  /** The room was told this member's status (since it was activated). */
+  knows(userId: number): boolean {
+    return this.#seen.has(userId);
+  }
+
   of(userId: number): MemberPresence {
     const seen = this.#seen.get(userId);
     return seen === undefined ? { status: 'offline', last_activity: null } : { status: seen.status, last_activity: seen.lastActivity };

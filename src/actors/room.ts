@@ -8,7 +8,7 @@
  * ride in one flush; their commits resolve in seq order, so events are published in seq order.
  */
 import { ChatError } from '../errors.js';
-import type { PresenceStatus, ServerEvent, WireMessage } from '../protocol/events.js';
+import type { PresenceData, PresenceStatus, ServerEvent, WireMessage } from '../protocol/events.js';
 import { jsonEvent } from '../protocol/codec.js';
 import { toWireMessage, toWireRoom } from '../protocol/events.js';
 import type { RoomPatch } from '../store/reads-sql.js';
@@ -16,7 +16,7 @@ import type { Conversation, Member, Message, StateChange } from '../store/types.
 import type { ChatContext } from './context.js';
 import type { Committed, PendingRow, SeqCounter } from './group-commit.js';
 import { mentionCandidates, namesToLookUp, resolveMentions } from './mentions.js';
-import { RoomPresence, RoomTyping } from './room-presence.js';
+import { RoomPresence, RoomTyping, type MemberPresence } from './room-presence.js';
 import {
   ROOM,
   USER,
@@ -786,7 +786,16 @@ export class RoomActor {
   async #listMembers(before: number | undefined, limit = 100) {
     const ids = [...this.#members.keys()].filter((id) => before === undefined || id < before).sort((a, b) => b - a);
     const page = ids.slice(0, limit).map((id) => this.#members.get(id) as Member);
-    const presence = page.map((m) => this.#presence?.of(m.user_id) ?? { status: 'offline' as const, last_activity: null });
+    const presence: MemberPresence[] = page.map((m) => this.#presence?.of(m.user_id) ?? { status: 'offline', last_activity: null });
+    // Members who came online while this room was not active were not told to it (a user's
+    // presence goes only to active rooms): ask their UserActors, for this page.
+    await Promise.all(
+      page.map(async (m, i) => {
+        if (this.#presence?.knows(m.user_id)) return;
+        const p = await this.#ctx.ask<PresenceData | null>(USER, m.user_id, { t: 'presence_get' });
+        if (p !== null) presence[i] = { status: p.status, last_activity: p.last_activity ?? null };
+      }),
+    );
     const names = await this.#ctx.services.usernames(page.map((m) => m.user_id));
     const members = page.map((m, i) => {
       const id = m.user_id;

@@ -159,7 +159,9 @@ export class UserPresence {
     if (this.#rooms.length === 0 && this.#peers.length === 0) return;
     this.#window();
     const msg = this.#presenceMessage();
-    for (const id of this.#rooms) this.#ctx.tell(ROOM, id, msg);
+    // Only to rooms that are active: a room with listening sockets always is (RoomActor.keepAlive),
+    // and waking every room of a user who comes online would load each one's window for nobody.
+    for (const id of this.#rooms) this.#ctx.tellIfActive(ROOM, id, msg);
     if (this.#peers.length > 0) this.#toPeers(this.#peers);
   }
 

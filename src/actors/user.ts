@@ -15,7 +15,9 @@ export type UserActorRequest =
   | UserRequest
   | { t: 'create_room'; caller: Caller; name: string; description?: string | null; isPublic?: boolean; maxMembers?: number | null }
   | { t: 'list_rooms'; caller: Caller; limit: number; before?: number | undefined }
-  | { t: 'list_dms'; caller: Caller; limit: number; before?: number | undefined };
+  | { t: 'list_dms'; caller: Caller; limit: number; before?: number | undefined }
+  /** The user's presence now: null when no connection is open (offline). */
+  | { t: 'presence_get' };
 
 /** A page of a list, by cursor (PROTOCOL.md: "Lists paginate by cursor"): pass `next_cursor` as `before`. */
 export interface ListPage<T> {
@@ -75,6 +77,8 @@ export class UserActor {
       case 'peer_added':
         this.#presence.peerAdded(msg.userId);
         return undefined;
+      case 'presence_get':
+        return this.online ? this.#presence.data : null;
       case 'presence_tick':
         return this.#presence.tick();
       case 'kick':

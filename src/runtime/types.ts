@@ -48,6 +48,11 @@ export interface ActorContext {
   /** Tell another actor (any shard); `from` is this actor. False: the link refuses (backpressure). */
   tell(kind: string, id: string, msg: unknown): boolean;
   /**
+   * `tell`, dropped on arrival unless the actor is active (never activates it): for news that
+   * matters only to an actor that holds state now, e.g. a user's presence to rooms nobody listens to.
+   */
+  tellIfActive(kind: string, id: string, msg: unknown): boolean;
+  /**
    * Ask another actor (any shard). Beware asking an actor that (directly or not) asks this one
    * back: both mailboxes wait on each other until the ask times out.
    */

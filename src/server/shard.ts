@@ -113,6 +113,10 @@ class ShardChatContext implements ChatContext {
     this.#actor.tell(kind, String(id), msg);
   }
 
+  tellIfActive(kind: ChatActorKind, id: number | string, msg: unknown): void {
+    this.#actor.tellIfActive(kind, String(id), msg);
+  }
+
   ask<R>(kind: ChatActorKind, id: number | string, msg: unknown): Promise<R> {
     return this.#actor.ask<R>(kind, String(id), msg);
   }

@@ -14,7 +14,7 @@ import { RuntimeError } from '../errors.js';
 import { PendingRequests, type Settle } from '../requests.js';
 import type { PeerLink } from '../transport/peer-link.js';
 import { shardOf } from './placement.js';
-import type { ActorEnvelope, ActorRef, ReplyEnvelope } from '../transport/envelopes.js';
+import type { ActorEnvelope, ActorRef, ReplyEnvelope, TellEnvelope } from '../transport/envelopes.js';
 import type { Topology } from '../threads/topology.js';
 
 export interface AskOptions {
@@ -69,8 +69,9 @@ export class ActorClient {
    * Fire and forget. False when the link to the actor's shard refuses (wait for `onResume`);
    * throws RuntimeError `envelope_too_large` when the message packs larger than the maximum.
    */
-  tell(kind: string, id: string, msg: unknown, from?: ActorRef): boolean {
-    const env: ActorEnvelope = from ? { type: 'tell', kind, id, msg, from } : { type: 'tell', kind, id, msg };
+  tell(kind: string, id: string, msg: unknown, from?: ActorRef, ifActive = false): boolean {
+    const env: TellEnvelope = from ? { type: 'tell', kind, id, msg, from } : { type: 'tell', kind, id, msg };
+    if (ifActive) env.ifActive = true;
     return this.#send(this.#peerFor(kind, id), env);
   }
 

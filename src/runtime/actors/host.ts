@@ -204,8 +204,9 @@ export class ActorHost {
     const key = actorKey(env.kind, env.id);
     let act = this.#activations.get(key);
     if (!act) {
-      if (env.type === 'stop') {
-        this.#shrink(); // stopping an actor that is not active: nothing to do
+      // Stopping an actor that is not active, or news only for an active one: nothing to do.
+      if (env.type === 'stop' || (env.type === 'tell' && env.ifActive === true)) {
+        this.#shrink();
         return;
       }
       act = this.#newActivation(key, { kind: env.kind, id: env.id }, spec);
@@ -382,6 +383,10 @@ class HostActorContext implements ActorContext {
 
   tell(kind: string, id: string, msg: unknown): boolean {
     return this.#opts.client.tell(kind, id, msg, this.self);
+  }
+
+  tellIfActive(kind: string, id: string, msg: unknown): boolean {
+    return this.#opts.client.tell(kind, id, msg, this.self, true);
   }
 
   ask<T = unknown>(kind: string, id: string, msg: unknown, opts?: Omit<AskOptions, 'from'>): Promise<T> {

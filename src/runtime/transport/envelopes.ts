@@ -18,6 +18,8 @@ export interface TellEnvelope {
   id: string;
   msg: unknown;
   from?: ActorRef;
+  /** Dropped unless the actor is active: news that matters only to an actor holding state now. */
+  ifActive?: true;
 }
 
 /** A request; the shard answers with one ReplyEnvelope carrying the same `req`. */
