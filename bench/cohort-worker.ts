@@ -49,9 +49,6 @@ interface Conn {
   inflight: number;
   /** `mixed`: per room of `plan.rooms` (same index), the latest message of another member that may be reacted to and marked read (0: none yet). */
   targets?: number[];
-  /** `mixed`: ids of this connection's own messages kept for edits (a few recent) and for deletes (each deleted once). */
-  editable?: number[];
-  deletable?: number[];
   /** `mixed`: the next typing state this connection sends. */
   typingStart?: boolean;
   /** `mixed`: the connection is being closed on purpose (churn): its close is no drop. */
@@ -714,16 +711,25 @@ async function resumeOne(c: Conn, deadline: number, limiter: ConnectLimiter): Pr
 /* ---------- mixed ---------- */
 
 /**
- * Every DELETE_EVERY-th message of a connection is sent to be deleted later (its ack's id goes to
- * `deletable`, its request id starts with `x`), and every one at KEEP_AT in that cycle is kept for
- * edits (`k`). Receivers read the sequence number in the marker and never react to or mark read a
- * message that is to be deleted, and edits never touch one: no operation of the mix races a
- * delete into `not_found`.
+ * Every DELETE_EVERY-th message this worker sends is sent to be deleted later (its request id
+ * starts with `x`; its ack's id goes to `deletable`), and the one at KEEP_AT in that cycle is kept
+ * for edits (`k`, to `editable`). A message to be deleted, and only such a message, has a sequence
+ * number (in its marker) that is a multiple of DELETE_EVERY: receivers never react to one or mark
+ * it read, and edits never touch one, so no operation of the mix races a delete into `not_found`.
+ * The pools are the worker's (the author's connection sends the edit or delete), so even at a
+ * fraction of an operation per connection per second there is soon something to edit and delete.
  */
 const DELETE_EVERY = 8;
 const KEEP_AT = 4;
-const EDITABLE_KEPT = 8;
-const DELETABLE_KEPT = 64;
+const EDITABLE_KEPT = 256;
+const DELETABLE_KEPT = 1024;
+interface Owned {
+  c: Conn;
+  id: number;
+}
+const editable: Owned[] = [];
+const deletable: Owned[] = [];
+let mixedSends = 0;
 const EMOJI = ['👍', '❤️', '😂', '🎉', '👀', '🙏'];
 /** The first character of a mixed operation's request id, then its send time in µs. */
 const OP_OF_CHAR: Readonly<Record<string, MixedOp>> = {
@@ -823,8 +829,8 @@ function opReply(c: Conn, ch: string, sentUs: number, env: Envelope | null): voi
     if (ch === 'k' || ch === 'x') {
       const id = Number(env?.data?.id);
       if (Number.isSafeInteger(id) && id > 0) {
-        const list = ch === 'k' ? (c.editable ??= []) : (c.deletable ??= []);
-        list.push(id);
+        const list = ch === 'k' ? editable : deletable;
+        list.push({ c, id });
         if (list.length > (ch === 'k' ? EDITABLE_KEPT : DELETABLE_KEPT)) list.shift();
       }
     }
@@ -839,10 +845,6 @@ function canDo(c: Conn, op: MixedOp): boolean {
     case 'add_reaction':
     case 'mark_read':
       return (c.targets ?? []).some((t) => t > 0);
-    case 'edit_message':
-      return (c.editable?.length ?? 0) > 0;
-    case 'delete_message':
-      return (c.deletable?.length ?? 0) > 0;
     default:
       return true;
   }
@@ -859,8 +861,12 @@ function sendMixed(c: Conn, op: MixedOp, padding: string): void {
   let room = 0;
   switch (op) {
     case 'send_message': {
-      const seq = ++c.seq;
-      const ch = seq % DELETE_EVERY === 0 ? 'x' : seq % DELETE_EVERY === KEEP_AT ? 'k' : 's';
+      const turn = ++mixedSends % DELETE_EVERY;
+      // To be deleted: the next multiple of DELETE_EVERY; any other: the next that is not one.
+      if (turn === 0) c.seq += DELETE_EVERY - (c.seq % DELETE_EVERY);
+      else if (++c.seq % DELETE_EVERY === 0) c.seq++;
+      const seq = c.seq;
+      const ch = turn === 0 ? 'x' : turn === KEEP_AT ? 'k' : 's';
       room = rooms[pickIndex(rooms.length)] as number;
       const content = benchContent(c.plan.index, seq, t, padding);
       frame = wire.message('room', room, content, `${ch}${t}`, plan.clientIds ? randomUUID() : undefined);
@@ -882,14 +888,9 @@ function sendMixed(c: Conn, op: MixedOp, padding: string): void {
           : wire.op('mark_read', { conversation_id: rooms[i], message_id: targets[i] }, `m${t}`);
       break;
     }
-    case 'edit_message': {
-      const list = c.editable as number[];
-      frame = wire.op('edit_message', { message_id: list[pickIndex(list.length)], content: `edited by ${c.plan.index} at ${t}` }, `e${t}`);
-      break;
-    }
+    case 'edit_message':
     case 'delete_message':
-      frame = wire.op('delete_message', { message_id: (c.deletable as number[]).shift() }, `d${t}`);
-      break;
+      throw new Error(`${op} is sent by sendOwned`);
   }
   if (!(c.ws as WsConnection).send(frame)) {
     count('client:send_on_closed');
@@ -904,11 +905,40 @@ function sendMixed(c: Conn, op: MixedOp, padding: string): void {
   }
 }
 
+/** An edit or a delete of a message the worker keeps for it, from its author's connection; false when there is none (or its connection is down). */
+function sendOwned(op: 'edit_message' | 'delete_message'): boolean {
+  const t = nowUs();
+  let o: Owned | undefined;
+  let frame: string | Buffer;
+  if (op === 'edit_message') {
+    o = editable[pickIndex(editable.length)];
+    if (o === undefined) return false;
+    frame = wire.op('edit_message', { message_id: o.id, content: `edited by ${o.c.plan.index} at ${t}` }, `e${t}`);
+  } else {
+    o = deletable.shift();
+    if (o === undefined) return false;
+    frame = wire.op('delete_message', { message_id: o.id }, `d${t}`);
+  }
+  const c = o.c;
+  if (c.ws === null || !c.ws.send(frame)) {
+    count('client:send_on_closed');
+    return true;
+  }
+  c.inflight++;
+  tickSent++;
+  if (t >= mFromUs && t < mToUs) {
+    sent++;
+    bump(SENT_KEY[op]);
+  }
+  return true;
+}
+
 /**
  * The mixed workload: the open-loop schedule of load mode at this worker's share of the rate,
  * each operation drawn from the mix and sent by the next connection (round robin) that has what
- * it needs; when none of the next 16 has (the first seconds: no message seen yet), a message is
- * sent instead and `substituted:<op>` counts it. Churning connections close and reconnect.
+ * it needs (edits and deletes: the author of a message the worker keeps for them); when none of
+ * the next 16 has (the first seconds: no message seen yet), a message is sent instead and
+ * `substituted:<op>` counts it. Churning connections close and reconnect.
  */
 function runMixed(g: GoMessage, mTo: number, finish: (expected: number | null) => void): void {
   const mix = plan.mix ?? {};
@@ -928,7 +958,9 @@ function runMixed(g: GoMessage, mTo: number, finish: (expected: number | null) =
   let rr = 0;
   const next = (op: MixedOp) => {
     const n = senders.length;
-    for (let k = 0; k < Math.min(16, n); k++) {
+    const owned = op === 'edit_message' || op === 'delete_message';
+    if (owned && sendOwned(op)) return;
+    for (let k = 0; k < (owned ? 0 : Math.min(16, n)); k++) {
       const c = senders[(rr + k) % n] as Conn;
       if (canDo(c, op)) {
         rr = (rr + k + 1) % n;
