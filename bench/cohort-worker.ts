@@ -1031,7 +1031,6 @@ async function churnLoop(c: Conn, mTo: number): Promise<void> {
     }
     c.ws = null;
     if (closing) return;
-    const t0 = nowUs();
     c.waiters = new Map();
     const ws = await connectOn(
       c.plan,
@@ -1087,7 +1086,7 @@ async function churnLoop(c: Conn, mTo: number): Promise<void> {
       bump('churn_failed');
       continue;
     }
-    if (t0 >= mFromUs && t0 < mToUs) bump('churn_reconnects');
+    bump('churn_reconnects');
   }
 }
 

@@ -36,7 +36,7 @@ export interface SuiteFigures {
    * (`substituted`: no message seen yet to react to...), and send → ack latency (acks only).
    */
   ops?: Record<string, { sent: number; acked: number; errors: number; substituted: number; p50_ms: number | null; p99_ms: number | null; max_ms: number | null }>;
-  /** mixed: reconnects (close, connect, authenticate, join) of the churning connections in the window. */
+  /** mixed: reconnects (close, connect, authenticate, join) of the churning connections during the run (warm-up included). */
   churn_reconnects?: number;
   /** ring: the runtime's ring against postMessage (bench/ring-bench.ts). */
   ring_per_s?: number;
