@@ -1056,6 +1056,12 @@ async function churnLoop(c: Conn, mTo: number): Promise<void> {
     }
     c.ws = ws;
     open++;
+    if (closing) {
+      // The run ended while it reconnected: closeAll has already passed this connection.
+      c.waiters = null;
+      ws.close(1000, 'bench done');
+      return;
+    }
     let ok = true;
     if (plan.auth === 'frame' && c.plan.token !== undefined) {
       const reply = waitReply(c, 'a1', plan.handshakeTimeoutMs);
