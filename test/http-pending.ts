@@ -33,8 +33,6 @@ const deps: ChatRouteDeps = {
 
 // Method, path as a client sends it, the operation the message names.
 const table: [string, string, RegExp][] = [
-  ['GET', '/messages/5', /get message/],
-  ['GET', '/messages/5/thread', /get thread/],
   ['POST', '/rooms/1/bans', /ban user/],
   ['POST', '/rooms/1/mutes', /mute user/],
   ['POST', '/rooms/1/kick', /kick user/],

@@ -38,7 +38,7 @@ t.test('bad frames on an authenticated socket', async (t) => {
   a.ws.send('{ not json');
   t.equal((await a.waitFor((f) => f.type === 'error')).data.code, 'invalid_frame', 'invalid JSON');
   t.equal(await code({ type: 'no_such_op', data: {} }), 'validation_failed', 'unknown type');
-  t.equal(await code({ type: 'typing', data: { conversation_id: roomId, state: 'start' } }), 'not_implemented', 'an operation not built yet');
+  t.equal(await code({ type: 'typing', data: { conversation_id: 999_999_999, state: 'start' } }), 'not_found', 'typing in no such conversation');
   t.equal(await code({ type: 'send_message', data: { room_id: roomId } }), 'validation_failed', 'missing content');
   t.equal(await code({ type: 'send_message', data: { room_id: roomId, content: 'x', extra: 1 } }), 'validation_failed', 'extra field');
   t.equal(await code({ type: 'send_message', data: { room_id: String(roomId), content: 'x' } }), 'validation_failed', 'wrong type');

@@ -5,13 +5,7 @@
  */
 import t, { type Test } from 'tap';
 import { call } from './helpers/http.js';
-import { startLive, type Backend, type Live, type TestClient } from './helpers/live.js';
-
-async function room(live: Live, token: string, name = 'general', isPublic = true): Promise<number> {
-  const r = await call(live.url, 'POST', '/api/v1/rooms', { token, body: { name, is_public: isPublic } });
-  if (r.status !== 201) throw new Error(`create room: ${r.status} ${r.text}`);
-  return r.body.id;
-}
+import { room, startLive, type Backend, type Live, type TestClient } from './helpers/live.js';
 
 const seqd = (c: TestClient, id: number) => c.frames.filter((f) => f.data?.conversation_id === id && typeof f.data?.seq === 'number' && f.type !== 'ack');
 

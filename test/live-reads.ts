@@ -6,15 +6,9 @@
  */
 import t, { type Test } from 'tap';
 import { call } from './helpers/http.js';
-import { startLive, type Backend, type Live, type TestClient, type TestUser } from './helpers/live.js';
+import { room, startLive, type Backend, type Live, type TestClient, type TestUser } from './helpers/live.js';
 
 const PASSWORD = 'correct horse battery'; // what live.user() registers with
-
-async function room(live: Live, token: string, name = 'general', isPublic = true): Promise<number> {
-  const r = await call(live.url, 'POST', '/api/v1/rooms', { token, body: { name, is_public: isPublic } });
-  if (r.status !== 201) throw new Error(`create room: ${r.status} ${r.text}`);
-  return r.body.id;
-}
 
 async function post(live: Live, token: string, path: string, content: string): Promise<number> {
   const r = await call(live.url, 'POST', `/api/v1${path}`, { token, body: { content } });

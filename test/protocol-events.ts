@@ -124,7 +124,7 @@ t.test('every server event of PROTOCOL.md is named', async (t) => {
     { type: 'pong', data: undefined },
     { type: 'dm_created', data: { conversation_id: 9, user_ids: [1, 2] } },
     { type: 'history', data: { conversation_id: 9, messages: [], has_more: false, next_cursor: null } },
-    { type: 'resumed', data: { conversation_id: 9, recovered: true, from_seq: 3, to_seq: 7 } },
+    { type: 'resumed', data: { conversation_id: 9, recovered: true, from_seq: 3, to_seq: 7, live: true } },
     { type: 'presence', data: { user_id: 1, status: 'offline' } },
     { type: 'read', data: { conversation_id: 1, user_id: 2, message_id: 1 } },
     { type: 'room_deleted', data: { room_id: 1 } },

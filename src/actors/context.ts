@@ -19,6 +19,12 @@ export interface ShardServices {
   /** Usernames by id (authors of history and resume), cached per shard; one query for the misses. */
   usernames(ids: Iterable<number>): Promise<Map<number, string>>;
   rememberUsername(id: number, name: string): void;
+  /**
+   * User ids by username, case-insensitively (keys lower-cased; unknown names absent), cached per
+   * shard (a username never changes owner: users are neither renamed nor deleted); one query for
+   * the misses. Unknown names are not cached: the name may be registered a moment later.
+   */
+  userIds(names: Iterable<string>): Promise<Map<string, number>>;
 }
 
 export interface ChatContext {

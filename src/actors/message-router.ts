@@ -1,13 +1,13 @@
 /**
- * MessageRouter (kind MESSAGE, one per message id that someone edits, deletes or reacts to): the
- * contract names such a message by its id alone, and only its conversation's RoomActor may change
- * it. The router finds the conversation once (one store lookup, then kept while active) and hands
+ * MessageRouter (kind MESSAGE, one per message id that someone edits, deletes, reacts to or reads
+ * by id: `GET /messages/:id`, its thread): the contract names such a message by its id alone, and
+ * only its conversation's RoomActor may change it, or decide who may read it. The router finds the conversation once (one store lookup, then kept while active) and hands
  * each request to that RoomActor; it answers `not_found` for a message that does not exist. It
  * decides nothing itself: who may do what is the RoomActor's to check.
  */
 import { ChatError } from '../errors.js';
 import type { ChatContext } from './context.js';
-import { ROOM, type ChangeReply, type MessageChangeRequest } from './messages.js';
+import { ROOM, type MessageChangeRequest, type MessageReadRequest } from './messages.js';
 
 export class MessageRouter {
   readonly #id: number;
@@ -24,10 +24,19 @@ export class MessageRouter {
     this.#conversationId = m === null ? null : m.conversation_id;
   }
 
-  receive(msg: MessageChangeRequest): unknown {
-    if (this.#conversationId === null) throw new ChatError('not_found', `message ${this.#id} not found`);
+  receive(msg: MessageChangeRequest | MessageReadRequest): unknown {
+    if (this.#conversationId === null) {
+      // Not there when activated, but an id is handed out before its message commits (a client
+      // may ask for one it was told of a moment ago): look again rather than remember "none".
+      const found = this.#ctx.services.store.getMessage(this.#id).then((m) => {
+        if (m === null) throw new ChatError('not_found', `message ${this.#id} not found`);
+        this.#conversationId = m.conversation_id;
+        return this.#ctx.ask<unknown>(ROOM, m.conversation_id, msg);
+      });
+      return this.#ctx.defer(found);
+    }
     // Deferred: the mailbox moves on while the room commits (edits of one message stay in order,
     // as the room handles its messages one at a time).
-    return this.#ctx.defer(this.#ctx.ask<ChangeReply>(ROOM, this.#conversationId, msg));
+    return this.#ctx.defer(this.#ctx.ask<unknown>(ROOM, this.#conversationId, msg));
   }
 }

@@ -3,7 +3,7 @@
  * discriminated union per actor kind (`t` is the discriminator), the replies, and what actors post
  * back to fronts. Everything here is plain data: it is packed with msgpackr onto the rings.
  */
-import type { ServerEvent, WireMessage, WireRoom } from '../protocol/events.js';
+import type { PresenceStatus, ServerEvent, WireMessage, WireRoom } from '../protocol/events.js';
 import type { ErrorCode } from '../errors.js';
 import type { JsonEvent } from '../protocol/codec.js';
 import type { UserRole } from '../store/types.js';
@@ -61,8 +61,13 @@ export type RoomRequest =
   | { t: 'history'; caller: Caller; before?: number | undefined; after?: number | undefined; limit: number; kind?: ConversationKind }
   /** Events after `lastSeq`; with `sub`, also subscribe (a resumed socket listens again). */
   | { t: 'resume'; caller: Caller; lastSeq: number; sub?: Subscriber }
+  | MessageReadRequest
   | { t: 'info'; caller: Caller; kind?: ConversationKind }
-  | { t: 'members'; caller: Caller; kind?: ConversationKind }
+  | { t: 'members'; caller: Caller; kind?: ConversationKind; before?: number | undefined; limit?: number }
+  /** Presence and typing (./room-presence.ts). `tick`: the room's own timer (presence window, typing expiry). */
+  | { t: 'typing'; caller: Caller; state: 'start' | 'stop' }
+  | { t: 'presence'; userId: number; status: PresenceStatus; lastActivity: string }
+  | { t: 'tick' }
   /** A change to one of the conversation's messages (each takes the next seq). */
   | MessageChangeRequest
   /** Pins are a room's: `kind` room. */
@@ -81,6 +86,13 @@ export type MessageChangeRequest =
   | { t: 'edit'; caller: Caller; messageId: number; content: string }
   | { t: 'delete'; caller: Caller; messageId: number }
   | { t: 'react'; caller: Caller; messageId: number; emoji: string; add: boolean };
+
+/** Reads of a message by its id alone (through the MESSAGE actor, or of its room). */
+export type MessageReadRequest =
+  /** The message (`not_found` when the caller may not read its conversation). */
+  | { t: 'message'; caller: Caller; messageId: number }
+  /** A page of the message's replies, with the message. */
+  | { t: 'thread'; caller: Caller; messageId: number; before?: number | undefined; after?: number | undefined; limit: number };
 
 /** The answer to a change: its seq, or `changed: false` when the state already was so. */
 export interface ChangeReply {
@@ -131,6 +143,14 @@ export interface HistoryReply {
   next_cursor: number | null;
 }
 
+/** `GET /messages/:id/thread`: the parent with its exact `thread_count`, and a page of its replies. */
+export interface ThreadReply {
+  parent: WireMessage;
+  messages: WireMessage[];
+  has_more: boolean;
+  next_cursor: number | null;
+}
+
 export interface ResumeReply {
   conversation_id: number;
   recovered: boolean;
@@ -139,6 +159,8 @@ export interface ResumeReply {
   events: ServerEvent[];
   /** The caller may listen to this conversation (and, when asked, was counted as a subscriber). */
   subscribed: boolean;
+  /** The caller gets the conversation's live events after the replay: a member, or a DM's user. */
+  live: boolean;
 }
 
 
@@ -149,7 +171,13 @@ export type UserRequest =
   | { t: 'session_opened'; sessionId: string; front: number }
   | { t: 'session_closed'; sessionId: string }
   /** Close every socket of the user, on every front, with `code` (logout). */
-  | { t: 'kick'; code: number; reason: string };
+  | { t: 'kick'; code: number; reason: string }
+  /** Presence (./user-presence.ts): the user's choice, the rooms and DM peers where it goes, the actor's timer. */
+  | { t: 'set_presence'; status: 'online' | 'away' }
+  | { t: 'conversation_added'; conversationId: number }
+  | { t: 'conversation_removed'; conversationId: number }
+  | { t: 'peer_added'; userId: number }
+  | { t: 'presence_tick' };
 
 export interface DmReply {
   conversation_id: number;
@@ -162,8 +190,9 @@ export type FrontPost =
   /**
    * Publish one event to a conversation's subscribers (`topics`, uWS pub/sub) or to every socket
    * of some users (`users`: DMs, dm_created). The front serialises it once per sub-protocol in use.
+   * `exceptUser`: a user whose sockets do not get it (typing: not to the typist).
    */
-  | { t: 'publish'; topics: string[]; event: JsonEvent }
+  | { t: 'publish'; topics: string[]; event: JsonEvent; exceptUser?: number }
   /**
    * `conversationId`: a socket with a join or resume of it in flight is skipped (the reply carries
    * the event). `except`: the socket of that session is skipped (it asked, and has the ack).

@@ -8,14 +8,18 @@
  * ride in one flush; their commits resolve in seq order, so events are published in seq order.
  */
 import { ChatError } from '../errors.js';
-import type { ServerEvent, WireMessage } from '../protocol/events.js';
+import type { PresenceStatus, ServerEvent, WireMessage } from '../protocol/events.js';
 import { jsonEvent } from '../protocol/codec.js';
 import { toWireMessage, toWireRoom } from '../protocol/events.js';
 import type { RoomPatch } from '../store/reads-sql.js';
 import type { Conversation, Member, Message, StateChange } from '../store/types.js';
 import type { ChatContext } from './context.js';
-import type { SeqCounter } from './group-commit.js';
+import type { Committed, PendingRow, SeqCounter } from './group-commit.js';
+import { mentionCandidates, namesToLookUp, resolveMentions } from './mentions.js';
+import { RoomPresence, RoomTyping } from './room-presence.js';
 import {
+  ROOM,
+  USER,
   roomTopic,
   type Caller,
   type ChangeReply,
@@ -30,6 +34,7 @@ import {
   type RoomRequest,
   type SendAck,
   type SendReply,
+  type ThreadReply,
 } from './messages.js';
 
 /** How far back `resume` reads the database when the window does not reach. */
@@ -39,6 +44,17 @@ function sendReply(message: WireMessage, duplicate: boolean, brief: boolean): Se
   if (!brief) return { message, duplicate };
   const { id, uuid, seq, conversation_id, client_id, created_at } = message;
   return { id, uuid, seq, conversation_id, client_id, created_at, duplicate };
+}
+
+/**
+ * The client's metadata without `mentions`: that key is the server's (PROTOCOL.md "Mentions"), set
+ * only from the content. Copied only when the client sent one.
+ */
+function ownMetadata(metadata: Record<string, unknown> | null | undefined): Record<string, unknown> {
+  if (metadata == null) return {};
+  if (!Object.hasOwn(metadata, 'mentions')) return metadata;
+  const { mentions: _dropped, ...rest } = metadata;
+  return rest;
 }
 
 export class RoomActor {
@@ -55,6 +71,20 @@ export class RoomActor {
   readonly #recentByClient = new Map<string, WireMessage>();
   /** Subscribed sockets per front thread. */
   readonly #subs = new Map<number, number>();
+  /** Members' presence and who is typing (./room-presence.ts), created with the first of each. */
+  #presence: RoomPresence | null = null;
+  #typing: RoomTyping | null = null;
+  /** The room's one timer: the next presence window or typing expiry, as a `tick` to itself. */
+  #timer: NodeJS.Timeout | null = null;
+  #timerAt = 0;
+  /** When the waiting presence changes are published (clock ms); 0 when none wait. */
+  #flushAt = 0;
+  /**
+   * Settles once the last send that had to wait for a check (a parent lookup, mentions) has been
+   * submitted, or refused. While one waits, later sends queue behind it: without that a plain
+   * message would overtake the author's own `@mention` sent just before it and take the lower seq.
+   */
+  #gate: Promise<void> | null = null;
   /**
    * The state events (edits, deletes, reactions, pins) of the window's seq range, in seq order:
    * with the window's messages, every seq from `#windowStart` to the committed seq, for `resume`.
@@ -108,11 +138,12 @@ export class RoomActor {
 
   /**
    * Not passivated while sockets listen: the subscriber counts live here only, and a room
-   * re-activated without them would post to no front (its subscribers would hear nothing).
+   * re-activated without them would post to no front (its subscribers would hear nothing). Nor
+   * while members are online (their presence is told once, when it changes) or the timer waits.
    */
   keepAlive(): boolean {
     for (const n of this.#subs.values()) if (n > 0) return true;
-    return false;
+    return (this.#presence?.online ?? 0) > 0 || this.#timer !== null;
   }
 
   receive(msg: RoomRequest): unknown {
@@ -132,13 +163,25 @@ export class RoomActor {
         return this.#history(msg.caller, msg.before, msg.after, msg.limit);
       case 'resume':
         return this.#resume(msg.caller, msg.lastSeq, msg.sub?.front);
+      case 'message':
+        this.#seeing(msg.caller, msg.messageId);
+        return this.#find(msg.messageId, msg.caller.id);
+      case 'thread':
+        this.#seeing(msg.caller, msg.messageId);
+        return this.#thread(msg.messageId, msg.caller.id, msg.before, msg.after, msg.limit);
       case 'info':
         this.#expect(msg.kind);
         return this.#info(msg.caller);
       case 'members':
         this.#expect(msg.kind);
         this.#readable(msg.caller);
-        return [...this.#members.values()];
+        return this.#listMembers(msg.before, msg.limit);
+      case 'typing':
+        return this.#typed(msg.caller, msg.state);
+      case 'presence':
+        return this.#presenceOf(msg.userId, msg.status, msg.lastActivity);
+      case 'tick':
+        return this.#tick();
       case 'edit':
       case 'delete':
       case 'react':
@@ -227,6 +270,8 @@ export class RoomActor {
       if (member.banned) throw new ChatError('forbidden', `banned from room ${this.#id}`);
       this.#ctx.services.rememberUsername(caller.id, caller.username);
       newMember = true;
+      // The user's actor adds the room to where its presence goes, and tells it the current one.
+      this.#ctx.tell(USER, caller.id, { t: 'conversation_added', conversationId: this.#id });
     }
     // One step, no await: count the subscriber, fix last_seq and answer. The reply enters the ring
     // to that front ahead of every later event, and after every earlier one (which the socket,
@@ -252,6 +297,9 @@ export class RoomActor {
     }
     await this.#ctx.services.store.removeMember(this.#id, caller.id);
     this.#members.delete(caller.id);
+    this.#presence?.forget(caller.id);
+    if (this.#typing?.stop(caller.id)) this.#publishTyping(caller.id, caller.username, 'stop');
+    this.#ctx.tell(USER, caller.id, { t: 'conversation_removed', conversationId: this.#id });
     if (front !== undefined) this.#unsub(front);
     this.#publish({ type: 'member_left', data: { room_id: this.#id, user_id: caller.id, reason: 'left' } });
     return { left: true };
@@ -272,20 +320,40 @@ export class RoomActor {
       if (seen) return sendReply(seen, true, brief);
     }
     const { committer } = this.#ctx.services;
-    const row = {
+    const row: PendingRow = {
       authorId: caller.id,
       content: input.content,
       parentMessageId: input.parentId ?? null,
-      metadata: input.metadata ?? {},
+      metadata: ownMetadata(input.metadata),
       clientId: input.clientId ?? null,
     };
-    // The store does not check references (migrations/0004): a reply's parent is checked here,
-    // from the window when it is recent, else with one lookup, before the row joins a batch.
-    const parent = row.parentMessageId;
-    const submitted =
-      parent === null || this.#recent.some((m) => m.id === parent)
-        ? committer.submit(this.#counter, row)
-        : this.#checkParent(parent).then(() => committer.submit(this.#counter, row));
+    // What must be known before the row joins a batch. The store does not check references
+    // (migrations/0004): a reply's parent is checked here, from the window when it is recent, else
+    // with one lookup. Mentions are resolved only when the content has an '@' at all, so a plain
+    // message costs one `includes` and goes straight to the committer.
+    const parent = row.parentMessageId ?? null;
+    const known = parent === null ? undefined : this.#windowMessage(parent);
+    let ready: Promise<unknown> | null = parent === null || (known !== undefined && !known.is_deleted) ? null : this.#checkParent(parent);
+    if (input.content.includes('@')) {
+      const mentions = this.#mentions(row);
+      if (mentions !== null) ready = ready === null ? mentions : Promise.all([ready, mentions]);
+    }
+    const gate = this.#gate;
+    let submitted: Promise<Committed>;
+    if (ready === null && gate === null) submitted = committer.submit(this.#counter, row);
+    else {
+      const before = gate === null ? ready! : ready === null ? gate : Promise.all([gate, ready]);
+      // Wrapped, so the turn settles when the row is submitted, not when it is committed.
+      const turn = before.then(() => ({ commit: committer.submit(this.#counter, row) }));
+      // Refused or submitted, and never before the send ahead of it (a refused check can settle first).
+      const done = turn.then(
+        () => undefined,
+        () => undefined,
+      );
+      const next: Promise<void> = (gate === null ? done : gate.then(() => done)).then(() => this.#openGate(next));
+      this.#gate = next;
+      submitted = turn.then((t) => t.commit);
+    }
     this.#sending++;
     const committed = submitted
       .then(({ message, duplicate }) => {
@@ -306,6 +374,10 @@ export class RoomActor {
     return this.#ctx.defer(committed);
   }
 
+  #openGate(gate: Promise<void>): void {
+    if (this.#gate === gate) this.#gate = null;
+  }
+
   #sent(): void {
     if (--this.#sending > 0 || this.#drained === null) return;
     const drained = this.#drained;
@@ -313,17 +385,100 @@ export class RoomActor {
     drained();
   }
 
+  /** A reply's parent is a message of this conversation, and not deleted (a tombstone takes no replies). */
   async #checkParent(id: number): Promise<void> {
-    const m = await this.#ctx.services.store.getMessage(id);
-    if (m === null || m.conversation_id !== this.#id) {
+    const known = this.#windowMessage(id);
+    const m = known === undefined ? await this.#ctx.services.store.getMessage(id) : null;
+    if (known?.is_deleted === true || (known === undefined && (m === null || m.conversation_id !== this.#id || m.deleted_at !== null))) {
       const message = 'parent message not found in this conversation';
       throw new ChatError('not_found', message, { details: [{ path: 'parent_message_id', message }] });
     }
   }
 
+  /**
+   * Resolves the `@names` of `row.content` into `row.metadata.mentions`: the ids of the users named
+   * who may see this conversation (#canSee), in order of first mention, at most MAX_MENTIONS names
+   * looked at. Null when the content names nobody (an '@' in an e-mail address, say).
+   */
+  #mentions(row: PendingRow): Promise<void> | null {
+    const candidates = mentionCandidates(row.content);
+    if (candidates.length === 0) return null;
+    return this.#ctx.services.userIds(namesToLookUp(candidates)).then((ids) => {
+      const mentions = resolveMentions(candidates, ids, (id) => this.#canSee(id));
+      if (mentions.length > 0) row.metadata = { ...row.metadata, mentions };
+    });
+  }
+
+  /**
+   * Who counts as a mention: whoever may read the conversation (#readable). A DM's two users; a
+   * private room's members; for a public room anyone, since anyone may read it; never a banned
+   * member. Admins read every room but are counted only where the rule above counts them: the
+   * actor knows their role only when they ask something themselves.
+   */
+  #canSee(userId: number): boolean {
+    const m = this.#members.get(userId);
+    if (m !== undefined) return !m.banned;
+    const conv = this.#room();
+    return conv.is_public && conv.type !== 'direct_message';
+  }
+
+  /** A message of the window by id. */
+  #windowMessage(id: number): WireMessage | undefined {
+    return this.#byId.get(id);
+  }
+
+  /**
+   * A read of one message needs the right to read its conversation; without it the message does
+   * not exist for the caller (`not_found`, not `forbidden`: its id says nothing about the room).
+   */
+  #seeing(caller: Caller, messageId: number): void {
+    try {
+      this.#readable(caller);
+    } catch (e) {
+      if (e instanceof ChatError && e.code === 'forbidden') throw new ChatError('not_found', `message ${messageId} not found`);
+      throw e;
+    }
+  }
+
+  /**
+   * One message of this conversation as `reader` sees it (a deleted one as its tombstone, as
+   * history shows it), from the window when there (its thread_count kept exact there), else the store.
+   */
+  async #find(id: number, reader: number): Promise<WireMessage> {
+    const recent = this.#windowMessage(id);
+    if (recent !== undefined) return this.#forReader([recent], reader)[0]!;
+    const row = await this.#ctx.services.store.getMessage(id);
+    if (row === null || row.conversation_id !== this.#id) throw new ChatError('not_found', `message ${id} not found`);
+    const wire = await this.#wire([row]);
+    await this.#withReactions(wire, reader);
+    return wire[0]!;
+  }
+
+  async #thread(id: number, reader: number, before: number | undefined, after: number | undefined, limit: number): Promise<ThreadReply> {
+    const parent = await this.#find(id, reader);
+    const page = await this.#ctx.services.store.listReplies(this.#id, id, {
+      limit,
+      ...(before !== undefined ? { before } : {}),
+      ...(after !== undefined ? { after } : {}),
+    });
+    const messages = await this.#wire(page.messages);
+    await this.#withReactions(messages, reader);
+    // The parent as it is now: its count then includes every reply the page could hold.
+    const now = this.#windowMessage(id);
+    return { parent: now === undefined ? parent : this.#forReader([now], reader)[0]!, messages, has_more: page.has_more, next_cursor: page.next_cursor };
+  }
+
   /** A committed message: into the window, then out to every subscriber. */
   #committed(wire: WireMessage): void {
     this.#committedSeq = wire.seq;
+    // The store counted this reply in the statement that wrote it; the window's copy of the parent
+    // follows here, or history and joins from the window would go on showing the old count. This
+    // actor is its conversation's only writer, and commits resolve in seq order, so the window's
+    // count is the stored one.
+    if (wire.parent_message_id !== null) {
+      const parent = this.#windowMessage(wire.parent_message_id);
+      if (parent !== undefined) parent.thread_count++;
+    }
     const window = this.#ctx.services.config.runtime.recentWindow;
     if (window > 0) {
       this.#recent.push(wire);
@@ -514,15 +669,20 @@ export class RoomActor {
     });
   }
 
-  /** One post per front that holds subscribers (rooms), or to every front (DMs go to both users' sockets). */
-  #publish(event: ServerEvent): void {
+  /**
+   * One post per front that holds subscribers (rooms), or to every front (DMs go to both users' sockets).
+   * `except`: a user whose sockets must not get it (typing).
+   */
+  #publish(event: ServerEvent, except?: number): void {
     const encoded = jsonEvent(event); // stringified once, whatever the number of fronts
     if (this.#isDm()) {
-      this.#ctx.broadcast({ t: 'publish', users: [...this.#members.keys()], event: encoded, conversationId: this.#id });
+      const users = except === undefined ? [...this.#members.keys()] : [...this.#members.keys()].filter((u) => u !== except);
+      this.#ctx.broadcast({ t: 'publish', users, event: encoded, conversationId: this.#id });
       return;
     }
     // One post object for every front that holds subscribers (each send packs it).
-    const post: FrontPost = { t: 'publish', topics: [roomTopic(this.#id)], event: encoded };
+    const topics = [roomTopic(this.#id)];
+    const post: FrontPost = except === undefined ? { t: 'publish', topics, event: encoded } : { t: 'publish', topics, event: encoded, exceptUser: except };
     for (const [front, n] of this.#subs) if (n > 0) this.#ctx.post(front, post);
   }
 
@@ -581,7 +741,7 @@ export class RoomActor {
     const to = this.#committedSeq;
     if (front !== undefined && subscribed) this.#subs.set(front, (this.#subs.get(front) ?? 0) + 1);
     const reply = (recovered: boolean, events: ServerEvent[]): ResumeReply =>
-      this.#ctx.answer({ conversation_id: this.#id, recovered, from_seq: lastSeq + 1, to_seq: to, events, subscribed });
+      this.#ctx.answer({ conversation_id: this.#id, recovered, from_seq: lastSeq + 1, to_seq: to, events, subscribed, live: subscribed || this.#isDm() });
     // A position ahead of the server (a client restored from elsewhere, or lying) cannot be
     // trusted for what it has: the client reloads with fetch_history.
     if (lastSeq > to) return reply(false, []);
@@ -618,6 +778,104 @@ export class RoomActor {
     this.#readable(caller);
     return { room: this.#wireRoom(), conversation: { ...this.#room(), last_seq: this.#committedSeq }, member: this.#members.get(caller.id) ?? null };
   }
+
+  // ---------------------------------------------------------------------------------------------
+  // Members listing, presence and typing (see ./room-presence.ts)
+
+  /** A page of members, by user id descending (`before`: a user id, exclusive), with names and presence. */
+  async #listMembers(before: number | undefined, limit = 100) {
+    const ids = [...this.#members.keys()].filter((id) => before === undefined || id < before).sort((a, b) => b - a);
+    const page = ids.slice(0, limit).map((id) => this.#members.get(id) as Member);
+    const presence = page.map((m) => this.#presence?.of(m.user_id) ?? { status: 'offline' as const, last_activity: null });
+    const names = await this.#ctx.services.usernames(page.map((m) => m.user_id));
+    const members = page.map((m, i) => {
+      const id = m.user_id;
+      const p = presence[i]!;
+      return {
+        conversation_id: m.conversation_id,
+        user_id: id,
+        username: names.get(id) ?? `user ${id}`,
+        role: m.role,
+        joined_at: m.joined_at,
+        muted_until: m.muted_until,
+        banned: m.banned,
+        status: p.status,
+        last_activity: p.last_activity,
+      };
+    });
+    const has_more = ids.length > limit;
+    return { members, has_more, next_cursor: has_more ? page[page.length - 1]!.user_id : null };
+  }
+
+  /** A member's typing: to the others only, never stored; throttled and ended by itself (RoomTyping). */
+  #typed(caller: Caller, state: 'start' | 'stop'): object {
+    this.#writer(caller);
+    const { typingExpireMs, typingThrottleMs } = this.#ctx.services.config.presence;
+    const typing = (this.#typing ??= new RoomTyping(typingExpireMs, typingThrottleMs));
+    const now = Date.now();
+    if (state === 'start' ? typing.start(caller.id, caller.username, now) : typing.stop(caller.id)) {
+      this.#publishTyping(caller.id, caller.username, state);
+    }
+    const next = typing.next();
+    if (next !== null) this.#wake(next);
+    return {};
+  }
+
+  #publishTyping(userId: number, username: string, state: 'start' | 'stop'): void {
+    const data = this.#isDm()
+      ? { conversation_id: this.#id, user_id: userId, username, state }
+      : { conversation_id: this.#id, room_id: this.#id, user_id: userId, username, state };
+    this.#publish({ type: 'typing', data }, userId);
+  }
+
+  /** A member's status from their UserActor: collected, published with the next window. */
+  #presenceOf(userId: number, status: PresenceStatus, lastActivity: string): undefined {
+    // DMs get presence from the users' actors directly (./user-presence.ts).
+    if (this.#conv === null || this.#isDm() || !this.#members.has(userId)) return undefined;
+    const presence = (this.#presence ??= new RoomPresence());
+    // The window opens with the first change that waits, and closes windowMs later: a status that
+    // comes back to the published one meanwhile (a reconnect, a flap) is never published.
+    if (presence.update(userId, status, lastActivity) && this.#flushAt === 0) {
+      this.#flushAt = Date.now() + this.#ctx.services.config.presence.windowMs;
+      this.#wake(this.#flushAt);
+    }
+    return undefined;
+  }
+
+  /** The timer: a presence window, typing expiries; then the next wake-up, if anything waits. */
+  #tick(): undefined {
+    // A tick already queued when the timer was moved earlier leaves a later one behind: cleared
+    // here, and set again below for whatever still waits.
+    if (this.#timer !== null) clearTimeout(this.#timer);
+    this.#timer = null;
+    const now = Date.now();
+    const { windowMs, maxPerWindow } = this.#ctx.services.config.presence;
+    const presence = this.#presence;
+    if (this.#flushAt !== 0 && now >= this.#flushAt) {
+      if (presence !== null) for (const data of presence.take(maxPerWindow)) this.#publish({ type: 'presence', data });
+      // More than one window's worth: the rest goes a window later.
+      this.#flushAt = presence !== null && presence.pending > 0 ? now + windowMs : 0;
+    }
+    if (this.#typing !== null) {
+      for (const t of this.#typing.expire(now)) this.#publishTyping(t.userId, t.username, 'stop');
+    }
+    if (this.#flushAt !== 0) this.#wake(this.#flushAt);
+    const next = this.#typing?.next() ?? null;
+    if (next !== null) this.#wake(next);
+    return undefined;
+  }
+
+  /** Have the timer tick at `at` (clock ms) or earlier. The tick is a message, so it runs in turn with the rest. */
+  #wake(at: number): void {
+    if (this.#timer !== null) {
+      if (this.#timerAt <= at) return;
+      clearTimeout(this.#timer);
+    }
+    this.#timerAt = at;
+    this.#timer = setTimeout(() => this.#ctx.tell(ROOM, this.#id, { t: 'tick' }), Math.max(0, at - Date.now()));
+    this.#timer.unref();
+  }
+
   // ------------------------------------------------------------------- read markers, room changes
 
   /**

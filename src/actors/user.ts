@@ -8,7 +8,8 @@ import { ChatError } from '../errors.js';
 import { jsonEvent } from '../protocol/codec.js';
 import { toWireRoom } from '../protocol/events.js';
 import type { ChatContext } from './context.js';
-import type { Caller, DmReply, UserRequest } from './messages.js';
+import { USER, type Caller, type DmReply, type UserRequest } from './messages.js';
+import { UserPresence } from './user-presence.js';
 
 export type UserActorRequest =
   | UserRequest
@@ -34,29 +35,48 @@ export class UserActor {
   #oneSession: string | null = null;
   #oneFront = -1;
   #moreSessions: Map<string, number> | null = null;
+  readonly #presence: UserPresence;
 
   constructor(id: number, ctx: ChatContext) {
     this.#id = id;
     this.#ctx = ctx;
+    this.#presence = new UserPresence(id, ctx);
   }
 
   get online(): boolean {
     return this.#oneSession !== null || (this.#moreSessions?.size ?? 0) > 0;
   }
 
-  /** Not passivated while a session is open: the sessions are not stored anywhere else. */
+  /** Not passivated while a session is open (the sessions are not stored anywhere else) or a presence window is. */
   keepAlive(): boolean {
-    return this.online;
+    return this.online || this.#presence.waiting;
   }
 
   receive(msg: UserActorRequest): unknown {
     switch (msg.t) {
-      case 'session_opened':
+      case 'session_opened': {
+        const was = this.online;
         this.#sessionOpened(msg.sessionId, msg.front);
-        return undefined;
-      case 'session_closed':
+        return was ? undefined : this.#presence.connected(true);
+      }
+      case 'session_closed': {
+        const was = this.online;
         this.#sessionClosed(msg.sessionId);
+        return was && !this.online ? this.#presence.connected(false) : undefined;
+      }
+      case 'set_presence':
+        return this.#presence.choose(msg.status, this.online);
+      case 'conversation_added':
+        this.#presence.added(msg.conversationId);
         return undefined;
+      case 'conversation_removed':
+        this.#presence.removed(msg.conversationId);
+        return undefined;
+      case 'peer_added':
+        this.#presence.peerAdded(msg.userId);
+        return undefined;
+      case 'presence_tick':
+        return this.#presence.tick();
       case 'kick':
         // Every front: a socket may be opening on one that holds no session of the user yet.
         this.#ctx.broadcast({ t: 'kick', userId: this.#id, code: msg.code, reason: msg.reason });
@@ -106,6 +126,11 @@ export class UserActor {
     const event = { type: 'dm_created' as const, data: { conversation_id: conversation.id, user_ids } };
     const encoded = jsonEvent(event);
     this.#ctx.broadcast({ t: 'publish', users: user_ids, event: encoded });
+    if (created) {
+      // Presence goes to the new DM's other user too, both ways.
+      this.#presence.peerAdded(peerId);
+      this.#ctx.tell(USER, peerId, { t: 'peer_added', userId: caller.id });
+    }
     return { conversation_id: conversation.id, user_ids, created };
   }
 

@@ -102,6 +102,24 @@ export const configSchema = z
         message: 'must be below idleTimeoutMs (a client that answers pings would otherwise be closed)',
       })
       .prefault({}),
+    /** Presence and typing (docs/ARCHITECTURE.md "Presence and typing"). */
+    presence: z
+      .object({
+        /** A room publishes the presence changes of its members at most once per window. */
+        windowMs: int(10, 60_000).default(1000),
+        /** Presence events a room publishes per window at most; later changes wait for the next. */
+        maxPerWindow: int(1, 10_000).default(50),
+        /** A `typing` start with no stop is ended by the server (state `stop`) this long after the last start. */
+        typingExpireMs: int(100, 60_000).default(5000),
+        /** Repeated starts of one user in one conversation within this are not broadcast again. */
+        typingThrottleMs: int(0, 60_000).default(3000),
+      })
+      .strict()
+      .refine((p) => p.typingThrottleMs < p.typingExpireMs, {
+        path: ['typingThrottleMs'],
+        message: 'must be below typingExpireMs (a client repeating start would otherwise be seen to stop)',
+      })
+      .prefault({}),
     runtime: z
       .object({
         /** Bytes of each SharedArrayBuffer ring between two threads. */

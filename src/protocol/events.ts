@@ -133,6 +133,8 @@ export type PresenceStatus = 'online' | 'away' | 'offline';
 export interface PresenceData {
   user_id: number;
   status: PresenceStatus;
+  /** When the user last changed status or said what it is (ISO 8601). */
+  last_activity?: string;
 }
 export interface MemberJoinedData {
   room_id: number;
@@ -174,6 +176,11 @@ export interface ResumedData {
   from_seq: number;
   /** The conversation's seq when the replay was taken; the last replayed event has it. */
   to_seq: number;
+  /**
+   * This socket gets the conversation's live events after the replay (a member of the room, a
+   * DM's user). False for a public room the user only reads: `join_room` to listen.
+   */
+  live: boolean;
 }
 /** What an `ack` carries depends on the operation (e.g. the stored message for send_message); `{}` when nothing. */
 export type AckData = object;

@@ -21,6 +21,8 @@ export async function setup(ctx: ShardSetupContext): Promise<ShardServices> {
     intervalMs: config.runtime.commitIntervalMs,
   });
   const names = new Map<number, string>();
+  /** Lower-cased username → id, for mentions (the reverse of `names`). */
+  const ids = new Map<string, number>();
   const services: ChatServices = {
     store,
     committer,
@@ -45,6 +47,24 @@ export async function setup(ctx: ShardSetupContext): Promise<ShardServices> {
     },
     rememberUsername(id, name) {
       names.set(id, name);
+      ids.set(name.toLowerCase(), id);
+    },
+    async userIds(wanted) {
+      const out = new Map<string, number>();
+      const missing: string[] = [];
+      for (const name of wanted) {
+        const lower = name.toLowerCase();
+        const id = ids.get(lower);
+        if (id === undefined) missing.push(lower);
+        else out.set(lower, id);
+      }
+      if (missing.length > 0) {
+        for (const [name, id] of await store.usersByName(missing)) {
+          ids.set(name, id);
+          out.set(name, id);
+        }
+      }
+      return out;
     },
   };
   const chat = (actor: ActorContext): ChatContext => new ShardChatContext(services, actor);

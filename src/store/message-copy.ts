@@ -34,7 +34,11 @@ export const bumpThreads = (source: string): string => `
            WHERE parent_message_id IS NOT NULL GROUP BY conversation_id, parent_message_id) r
    WHERE p.conversation_id = r.conversation_id AND p.id = r.parent_message_id`;
 
-/** The thread-count bump for the replies of a batch COPY wrote: `$1` conversations, `$2` parents. */
+/**
+ * The thread-count bump for the replies of a batch COPY wrote: `$1` conversations, `$2` parents.
+ * It runs after the COPY in the same transaction (PgStoreOptions.copyMessages), as a statement of
+ * its own, so it sees the rows the COPY wrote: a parent written by the same batch is bumped too.
+ */
 export const BUMP_THREADS = bumpThreads('unnest($1::bigint[], $2::bigint[]) AS t(conversation_id, parent_message_id)');
 
 /** Ids per block: a restart loses at most this many ids (a gap, harmless in a bigint). */

@@ -169,18 +169,27 @@ const Q = {
     name: 'veza_insert_messages',
     // One statement for the whole batch. `input` numbers the rows (WITH ORDINALITY); the result is
     // joined back to it on (conversation_id, seq), unique per row, and sorted by that number, so
-    // the output order is guaranteed, not an accident of RETURNING. `ORDER BY ord` in the insert
-    // makes ids follow input order too, so history by id and replay by seq agree. Replies bump
-    // their parent's thread_count in the same statement (a parent inserted in the same batch is
-    // not visible to that UPDATE and is not bumped: the batch is one snapshot).
+    // the output order is guaranteed, not an accident of RETURNING. Ids are taken from the
+    // sequence in `input`, row by row in input order, so history by id and replay by seq agree.
+    //
+    // Replies add to their parent's thread_count in the same statement, exactly once each. The
+    // UPDATE sees the snapshot the statement started with, so it cannot reach a parent inserted
+    // by this same batch: such a parent is inserted with its count already made (`kids`, matched
+    // on the ids taken in `input`), and the UPDATE bumps only the parents stored before.
     text: `
       WITH input AS (
-        SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::bigint[], $7::text[], $8::uuid[])
+        SELECT t.*, nextval('messages_id_seq') AS id
+          FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::bigint[], $7::text[], $8::uuid[])
           WITH ORDINALITY AS t(conversation_id, seq, author_id, content, message_type, parent_message_id, metadata, client_id, ord)
+      ), kids AS (
+        SELECT conversation_id, parent_message_id, count(*)::int AS n FROM input
+         WHERE parent_message_id IS NOT NULL GROUP BY conversation_id, parent_message_id
       ), ins AS (
-        INSERT INTO messages (conversation_id, seq, author_id, content, message_type, parent_message_id, metadata, client_id)
-        SELECT conversation_id, seq, author_id, content, message_type::message_type, parent_message_id, metadata::jsonb, client_id
-          FROM input ORDER BY ord
+        INSERT INTO messages (id, conversation_id, seq, author_id, content, message_type, parent_message_id, metadata, client_id, thread_count)
+        SELECT i.id, i.conversation_id, i.seq, i.author_id, i.content, i.message_type::message_type, i.parent_message_id,
+               i.metadata::jsonb, i.client_id, COALESCE(k.n, 0)
+          FROM input i LEFT JOIN kids k ON k.conversation_id = i.conversation_id AND k.parent_message_id = i.id
+         ORDER BY i.ord
         RETURNING id, uuid, created_at, conversation_id, seq
       ), threads AS (${bumpThreads('input')}
       )
@@ -213,6 +222,19 @@ const Q = {
     text:
       `SELECT ${MESSAGE} FROM messages ` +
       `WHERE (author_id, client_id) IN (SELECT * FROM unnest($1::bigint[], $2::uuid[]))`,
+  },
+  usersByName: {
+    name: 'veza_users_by_name',
+    // users_username_key is on lower(username): one index probe per name.
+    text: `SELECT id, username FROM users WHERE lower(username) = ANY($1::text[])`,
+  },
+  repliesBackward: {
+    name: 'veza_replies_before',
+    text: `SELECT ${MESSAGE} FROM messages WHERE parent_message_id = $1 AND conversation_id = $2 AND id < $3 ORDER BY id DESC LIMIT $4`,
+  },
+  repliesForward: {
+    name: 'veza_replies_after',
+    text: `SELECT ${MESSAGE} FROM messages WHERE parent_message_id = $1 AND conversation_id = $2 AND id > $3 AND id < $4 ORDER BY id ASC LIMIT $5`,
   },
   usernames: {
     name: 'veza_usernames',
@@ -608,6 +630,28 @@ export class PgStore implements Store {
     });
   }
 
+  listPresenceTargets(userIds: readonly number[]): Promise<Map<number, { rooms: number[]; peers: number[] }>> {
+    return this.#guard(async () => {
+      const r = await this.#pool.query<{ user_id: number; id: number; peer: number | null }>(
+        `SELECT m.user_id, m.conversation_id AS id, o.user_id AS peer
+           FROM conversation_members m
+           JOIN conversations c ON c.id = m.conversation_id
+           LEFT JOIN conversation_members o
+             ON c.type = 'direct_message' AND o.conversation_id = m.conversation_id AND o.user_id <> m.user_id
+          WHERE m.user_id = ANY($1::bigint[]) AND NOT m.banned`,
+        [userIds],
+      );
+      const out = new Map<number, { rooms: number[]; peers: number[] }>();
+      for (const id of userIds) out.set(id, { rooms: [], peers: [] });
+      for (const row of r.rows) {
+        const t = out.get(row.user_id)!;
+        if (row.peer !== null) t.peers.push(row.peer);
+        else t.rooms.push(row.id);
+      }
+      return out;
+    });
+  }
+
   countMemberships(userId: number): Promise<number> {
     return this.#guard(async () => {
       const r = await this.#pool.query<{ n: number }>(
@@ -704,6 +748,15 @@ export class PgStore implements Store {
     });
   }
 
+  usersByName(names: readonly string[]): Promise<Map<string, number>> {
+    return this.#guard(async () => {
+      if (names.length === 0) return new Map();
+      const lower = names.map((n) => n.toLowerCase());
+      const r = await this.#pool.query<{ id: number; username: string }>({ ...Q.usersByName, values: [lower] });
+      return new Map(r.rows.map((row) => [row.username.toLowerCase(), row.id]));
+    });
+  }
+
   /**
    * Cursor pagination by message id, oldest first in the page.
    * - `after` set: the `limit` oldest messages newer than it (and older than `before`, when also
@@ -726,6 +779,26 @@ export class PgStore implements Store {
         return { messages, has_more, next_cursor: has_more ? messages[messages.length - 1]!.id : null };
       }
       const rows = await this.#read<Message>({ ...Q.pageBackward, values: [conversationId, before, limit + 1] });
+      const has_more = rows.length > limit;
+      const messages = (has_more ? rows.slice(0, limit) : rows).reverse();
+      return { messages, has_more, next_cursor: has_more ? messages[0]!.id : null };
+    });
+  }
+
+  /** A thread's replies (`parent_message_id` = `parentId` in the conversation), paged as listMessages. */
+  listReplies(conversationId: number, parentId: number, page: Page): Promise<MessagePage> {
+    return this.#guard(async () => {
+      const limit = positiveInt(page.limit, 'limit', 100);
+      if (page.before !== undefined) positiveInt(page.before, 'before');
+      if (page.after !== undefined) positiveInt(page.after, 'after');
+      const before = page.before ?? MAX_ID;
+      if (page.after !== undefined) {
+        const rows = await this.#read<Message>({ ...Q.repliesForward, values: [parentId, conversationId, page.after, before, limit + 1] });
+        const has_more = rows.length > limit;
+        const messages = has_more ? rows.slice(0, limit) : rows;
+        return { messages, has_more, next_cursor: has_more ? messages[messages.length - 1]!.id : null };
+      }
+      const rows = await this.#read<Message>({ ...Q.repliesBackward, values: [parentId, conversationId, before, limit + 1] });
       const has_more = rows.length > limit;
       const messages = (has_more ? rows.slice(0, limit) : rows).reverse();
       return { messages, has_more, next_cursor: has_more ? messages[0]!.id : null };

@@ -36,6 +36,8 @@ export interface Store {
   touchUser(id: number): Promise<void>;
   /** Usernames of the given ids (unknown ids are absent). */
   usernames(ids: readonly number[]): Promise<Map<number, string>>;
+  /** User ids by username, matched case-insensitively; keys are the lower-cased names (unknown names are absent). */
+  usersByName(names: readonly string[]): Promise<Map<string, number>>;
 
   // Refresh tokens: stored as hashes; one family per login.
   insertRefreshToken(t: { userId: number; tokenHash: string; familyId: string; expiresAt: Date }): Promise<void>;
@@ -73,6 +75,11 @@ export interface Store {
   getMember(conversationId: number, userId: number): Promise<Member | null>;
   listMembers(conversationId: number): Promise<Member[]>;
   countMemberships(userId: number): Promise<number>;
+  /**
+   * Where each user's presence goes: the rooms they are a member of (not banned), the other users
+   * of their DMs. Many users in one query: a burst of connections asks for thousands at once.
+   */
+  listPresenceTargets(userIds: readonly number[]): Promise<Map<number, { rooms: number[]; peers: number[] }>>;
 
   // Read markers and room changes (./reads-sql.ts)
   /**
@@ -96,6 +103,8 @@ export interface Store {
   /** Every stored message matching one of the (author, client_id) pairs: one query for a batch. */
   findByClientIds(pairs: ReadonlyArray<{ authorId: number; clientId: string }>): Promise<Message[]>;
   listMessages(conversationId: number, page: Page): Promise<MessagePage>;
+  /** The replies to `parentId` in the conversation, oldest first, by id cursor as listMessages. */
+  listReplies(conversationId: number, parentId: number, page: Page): Promise<MessagePage>;
   /** Messages with seq > afterSeq, oldest first, at most `limit`. */
   messagesAfterSeq(conversationId: number, afterSeq: number, limit: number): Promise<Message[]>;
   lastSeq(conversationId: number): Promise<number>;

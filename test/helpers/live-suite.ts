@@ -5,13 +5,7 @@
 import type { Test } from 'tap';
 import { randomUUID } from 'node:crypto';
 import { call } from './http.js';
-import { startLive, type Backend, type Live, type TestClient } from './live.js';
-
-async function room(live: Live, token: string, name = 'general', isPublic = true): Promise<number> {
-  const r = await call(live.url, 'POST', '/api/v1/rooms', { token, body: { name, is_public: isPublic } });
-  if (r.status !== 201) throw new Error(`create room: ${r.status} ${r.text}`);
-  return r.body.id;
-}
+import { room, startLive, type Backend, type Live, type TestClient } from './live.js';
 
 const messagesOf = (c: TestClient, roomId: number) => c.of('message').filter((f) => f.data.conversation_id === roomId);
 
@@ -331,6 +325,9 @@ export function liveSuite(t: Test, backend: Backend): void {
     const outsider = await live.client(carol.token);
     const refused = await outsider.request('resume', { positions: { [id]: 0 } });
     t.equal(refused.type, 'ack', 'a public room can be read by anyone');
+    t.match(refused.data.conversations, [{ conversation_id: id, recovered: true, live: false }], 'and the answer says no live events follow');
+    t.equal(outsider.of('resumed')[0]?.data.live, false);
+    t.equal(current.conversations[0].live, true, 'a member resumes live');
     t.equal(outsider.of('message').length, 9, 'its history comes back');
     await a.ok('send_message', { room_id: id, content: 'members only' });
     await c.waitFor((f) => f.type === 'message' && f.data.seq === 10);

@@ -217,3 +217,10 @@ export async function openClient(wsUrl: string, token: string | null, opts: Clie
   });
   return client;
 }
+
+/** Create a room as the holder of `token`; its id. */
+export async function room(live: Live, token: string, name = 'general', isPublic = true): Promise<number> {
+  const r = await call(live.url, 'POST', '/api/v1/rooms', { token, body: { name, is_public: isPublic } });
+  if (r.status !== 201) throw new Error(`create room: ${r.status} ${r.text}`);
+  return r.body.id;
+}

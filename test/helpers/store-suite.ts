@@ -291,6 +291,11 @@ export async function storeSuite(t: Test, makeStore: () => Promise<SuiteTarget>)
     const other = await store.createRoom({ name: name('mroom2'), ownerId: owner.id });
     await store.addMember(other.id, m1.id);
     t.equal(await store.countMemberships(m1.id), 2, 'rooms only, not DMs');
+    const many = await store.listPresenceTargets([m1.id, m2.id, 999_999_999]);
+    t.same(many.get(999_999_999), { rooms: [], peers: [] }, 'a user in nothing');
+    const targets = many.get(m1.id)!;
+    t.same(targets.rooms.sort((a, b) => a - b), [room.id, other.id].sort((a, b) => a - b), 'presence goes to the rooms');
+    t.same(targets.peers, [m2.id], 'and to the other user of each DM');
 
     t.equal(await store.removeMember(room.id, m1.id), true);
     t.equal(await store.removeMember(room.id, m1.id), false);
@@ -303,6 +308,7 @@ export async function storeSuite(t: Test, makeStore: () => Promise<SuiteTarget>)
     t.equal((await store.getMember(room.id, m2.id))?.banned, true);
     t.equal((await store.addMember(room.id, m2.id)).banned, true, 'rejoining returns the ban');
     t.equal(await store.countMemberships(m2.id), 0, 'bans do not count');
+    t.notOk((await store.listPresenceTargets([m2.id])).get(m2.id)!.rooms.includes(room.id), 'nor for presence');
 
     await fails(t, store.addMember(999_999_999, m1.id), 'not_found', 'conversation_id');
     await fails(t, store.addMember(room.id, 999_999_999), 'not_found', 'user_id');
@@ -479,6 +485,52 @@ export async function storeSuite(t: Test, makeStore: () => Promise<SuiteTarget>)
     t.match(await store.getMessage(wide[0]!.id), { conversation_id: wideConv, seq: 2 ** 33 + 1, parent_message_id: 2 ** 35 + 3 }, 'wide integers round-trip');
     const page = await store.listMessages(r.id, { limit: 3 });
     t.same(page.messages.map((m) => m.seq), [tricky.length + 1100, tricky.length + 1101, tricky.length + 1102], 'the newest page by id holds the newest seqs');
+  });
+
+  await t.test('threads: exact counts whatever a batch holds, replies by cursor', async (t) => {
+    const a = await user('ta');
+    const room = await store.createRoom({ name: name('thread'), ownerId: a.id });
+    const [root] = await store.insertMessages([msg(room.id, 1, a.id)]);
+    // The next batch takes the next ids (a fresh block on PGlite, the sequence on PostgreSQL), so
+    // its first row's id is known and a reply in the same batch can name it. The RoomActor never
+    // lets this happen (a parent is committed before a reply can name it); the store counts it
+    // right anyway: the INSERT cannot see its own rows, the COPY's bump runs after the COPY.
+    const next = (await store.insertMessages([msg(room.id, 2, a.id)]))[0]!.id + 1;
+    const batch = await store.insertMessages([
+      msg(room.id, 3, a.id),
+      msg(room.id, 4, a.id, { parentMessageId: next }),
+      msg(room.id, 5, a.id, { parentMessageId: root!.id }),
+      msg(room.id, 6, a.id, { parentMessageId: next }),
+      msg(room.id, 7, a.id, { parentMessageId: root!.id }),
+      msg(room.id, 8, a.id, { parentMessageId: next + 1 }),
+    ]);
+    t.equal(batch[0]!.id, next, 'the batch took the expected ids');
+    t.equal((await store.getMessage(next))!.thread_count, 2, 'a parent written in the same batch as its replies counts them');
+    t.equal((await store.getMessage(next + 1))!.thread_count, 1, 'a reply is a parent too');
+    t.equal((await store.getMessage(root!.id))!.thread_count, 2, 'a parent stored before: bumped once per reply');
+    t.equal((await store.getMessage(batch[5]!.id))!.thread_count, 0);
+
+    // Replies by cursor, oldest first, as listMessages pages.
+    const many = await store.insertMessages(Array.from({ length: 7 }, (_, i) => msg(room.id, 9 + i, a.id, { parentMessageId: root!.id })));
+    const replies = [batch[2]!.id, batch[4]!.id, ...many.map((m) => m.id)];
+    t.equal((await store.getMessage(root!.id))!.thread_count, 9);
+    const idsOf = (p: { messages: Message[] }) => p.messages.map((m) => m.id);
+    const p1 = await store.listReplies(room.id, root!.id, { limit: 4 });
+    t.same([idsOf(p1), p1.has_more, p1.next_cursor], [replies.slice(5), true, replies[5]], 'latest replies');
+    const p2 = await store.listReplies(room.id, root!.id, { before: p1.next_cursor!, limit: 4 });
+    t.same([idsOf(p2), p2.has_more, p2.next_cursor], [replies.slice(1, 5), true, replies[1]]);
+    const p3 = await store.listReplies(room.id, root!.id, { before: p2.next_cursor!, limit: 4 });
+    t.same([idsOf(p3), p3.has_more, p3.next_cursor], [replies.slice(0, 1), false, null]);
+    const f1 = await store.listReplies(room.id, root!.id, { after: replies[0]!, limit: 5 });
+    t.same([idsOf(f1), f1.has_more, f1.next_cursor], [replies.slice(1, 6), true, replies[5]], 'forward');
+    t.same(idsOf(await store.listReplies(room.id, root!.id, { after: f1.next_cursor!, limit: 5 })), replies.slice(6));
+    t.same(await store.listReplies(room.id + 1_000_000, root!.id, { limit: 5 }), { messages: [], has_more: false, next_cursor: null }, 'another conversation: none');
+    await fails(t, store.listReplies(room.id, root!.id, { limit: 101 }), 'validation_failed', 'limit');
+
+    // Users by name, case-insensitively (mentions).
+    const found = await store.usersByName([a.username.toUpperCase(), 'nobody_' + a.username]);
+    t.same([...found.entries()], [[a.username.toLowerCase(), a.id]], 'keys lower-cased, unknown names absent');
+    t.same(await store.usersByName([]), new Map());
   });
 
   await t.test('history: cursor pagination both ways, replay by seq, last seq', async (t) => {

@@ -6,6 +6,7 @@
  * (./routes-pending.ts).
  */
 import {
+  MESSAGE,
   ROOM,
   USER,
   type ActorCaller,
@@ -15,12 +16,14 @@ import {
   type HistoryReply,
   type JoinReply,
   type SendReply,
+  type ThreadReply,
 } from '../../actors/messages.js';
 import type { AccessTokens } from '../../auth/jwt.js';
 import type { Config } from '../../config/schema.js';
 import { ChatError } from '../../errors.js';
 import type { Limiter } from '../../limits/shared-buckets.js';
 import type { ListPage } from '../../actors/user.js';
+import type { WireMessage } from '../../protocol/events.js';
 import { buildRestSchemas, listQuery, pageQuery, parseRest } from '../../protocol/rest.js';
 import { dmPeerId } from '../../protocol/validation.js';
 import { requestCaller } from './caller.js';
@@ -133,7 +136,9 @@ export function chatRoutes(deps: ChatRouteDeps, prefix = API_PREFIX): Route[] {
       path: `${prefix}/rooms/:id/members`,
       handler: async (req) => {
         const user = await caller(req);
-        return json(200, { members: await actors.ask(ROOM, idParam(req, 'id'), { t: 'members', kind: 'room', caller: user }) });
+        const q = parseRest(listQuery, req.query);
+        // A page by user id, newest first like the other lists, with usernames and presence.
+        return json(200, await actors.ask(ROOM, idParam(req, 'id'), { t: 'members', kind: 'room', caller: user, ...q }));
       },
     },
     { method: 'GET', path: `${prefix}/rooms/:id/messages`, handler: history('room') },
@@ -161,6 +166,27 @@ export function chatRoutes(deps: ChatRouteDeps, prefix = API_PREFIX): Route[] {
         const q = parseRest(listQuery, req.query);
         const p = await actors.ask<ListPage<unknown>>(USER, user.id, { t: 'list_dms', caller: user, ...q });
         return json(200, { conversations: p.items, has_more: p.has_more, next_cursor: p.next_cursor });
+      },
+    },
+    {
+      method: 'GET',
+      path: `${prefix}/messages/:id`,
+      handler: async (req) => {
+        const user = await caller(req);
+        const messageId = idParam(req, 'id');
+        // A message id names no conversation: its MessageRouter finds it, the room decides who reads.
+        return json(200, await actors.ask<WireMessage>(MESSAGE, messageId, { t: 'message', caller: user, messageId }));
+      },
+    },
+    {
+      method: 'GET',
+      path: `${prefix}/messages/:id/thread`,
+      handler: async (req) => {
+        const user = await caller(req);
+        const messageId = idParam(req, 'id');
+        const page = parseRest(pageQuery, req.query);
+        const r = await actors.ask<ThreadReply>(MESSAGE, messageId, { t: 'thread', caller: user, messageId, ...page });
+        return json(200, { parent: r.parent, messages: r.messages, has_more: r.has_more, next_cursor: r.next_cursor });
       },
     },
     { method: 'GET', path: `${prefix}/dm/:id/messages`, handler: history('dm') },

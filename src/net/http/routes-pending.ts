@@ -13,8 +13,6 @@ import type { Method, Route } from './types.js';
 
 /** Method, path under the prefix, and the operation's name as the 501 message says it. */
 const NOT_IMPLEMENTED: readonly (readonly [Method, string, string])[] = [
-  ['GET', '/messages/:id', 'get message'],
-  ['GET', '/messages/:id/thread', 'get thread'],
   ['POST', '/rooms/:id/bans', 'ban user'],
   ['POST', '/rooms/:id/mutes', 'mute user'],
   ['POST', '/rooms/:id/kick', 'kick user'],

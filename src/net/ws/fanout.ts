@@ -20,9 +20,11 @@
 import { roomTopic } from '../../actors/messages.js';
 import { encodeEvent, preencodeJson, type JsonEvent, type PreEncoded } from '../../protocol/codec.js';
 import type { ServerEventDataMap, ServerEventType } from '../../protocol/events.js';
-import type { TemplatedApp } from '../uws.js';
+import type { TemplatedApp, WebSocket } from '../uws.js';
 import { topicFor, type Conn } from './conn.js';
 import type { Sockets } from './sockets.js';
+
+const PROTOCOLS = ['veza.json', 'veza.msgpack'] as const;
 
 export class Fanout {
   readonly #sockets: Sockets;
@@ -56,6 +58,39 @@ export class Fanout {
       if (app.numSubscribers(j) > 0) app.publish(j, pre.json, false);
       const m = topicFor(base, 'veza.msgpack');
       if (app.numSubscribers(m) > 0) app.publish(m, pre.msgpack, true);
+    }
+  }
+
+  /**
+   * `publish`, but not to `userId`'s sockets (typing: not to the typist). uWS cannot leave a
+   * socket out of `app.publish`; `ws.publish` leaves out its own socket, so one socket of the
+   * user on the topic publishes, and the user's other sockets there (tabs on the same front) are
+   * off the topic for that one call. Only typing takes this path, at most once per throttle
+   * window per typist: the `message` path is untouched.
+   */
+  publishExcept(topics: readonly string[], event: JsonEvent, userId: number): void {
+    const app = this.#app;
+    if (app === null) return;
+    const pre = preencodeJson(event);
+    for (const base of topics) {
+      for (const protocol of PROTOCOLS) {
+        const topic = topicFor(base, protocol);
+        if (app.numSubscribers(topic) === 0) continue;
+        const bytes = pre.for(protocol);
+        const binary = protocol === 'veza.msgpack';
+        const own: WebSocket<Conn>[] = [];
+        this.#sockets.eachOf(userId, (conn) => {
+          if (!conn.closed && conn.ws !== null && conn.protocol === protocol && conn.ws.isSubscribed(topic)) own.push(conn.ws);
+        });
+        const [publisher, ...others] = own;
+        if (publisher === undefined) {
+          app.publish(topic, bytes, binary);
+          continue;
+        }
+        for (const ws of others) ws.unsubscribe(topic);
+        publisher.publish(topic, bytes, binary);
+        for (const ws of others) ws.subscribe(topic);
+      }
     }
   }
 

@@ -169,7 +169,8 @@ export class Gateway implements GatewayCore {
   deliver(post: FrontPost): void {
     if (post.t === 'publish') {
       if ('users' in post) this.fanout.toUsers(post.users, post.event, post.conversationId, post.except);
-      else this.fanout.publish(post.topics, post.event);
+      else if (post.exceptUser === undefined) this.fanout.publish(post.topics, post.event);
+      else this.fanout.publishExcept(post.topics, post.event, post.exceptUser);
     } else if (post.t === 'kick') {
       for (const conn of this.#sockets.of(post.userId)) this.#close(conn, post.code, post.reason);
     } else if (post.t === 'room_deleted') {

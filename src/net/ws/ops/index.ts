@@ -1,21 +1,16 @@
 /**
- * The WebSocket operations: a table from `type` to handler, a family per file. Operations of the
- * contract that are not built yet answer `not_implemented`, so a client can tell a missing feature
- * from a bad frame (`validation_failed`).
+ * The WebSocket operations: a table from `type` to handler, a family per file. Every operation of
+ * the contract is built; a `type` with no handler is `validation_failed` (./dispatch.ts).
  */
-import { ChatError } from '../../../errors.js';
 import type { ClientOp, ClientOpType } from '../../../protocol/client-ops.js';
 import { changeOps } from './changes.js';
 import { dmOps } from './dm.js';
 import { messageOps } from './messages.js';
+import { presenceOps } from './presence.js';
 import { readOps } from './reads.js';
 import { resumeOps } from './resume.js';
 import { roomOps } from './rooms.js';
 import type { Handler, OpTable } from './types.js';
-
-const notBuilt = (type: ClientOpType) => () => {
-  throw new ChatError('not_implemented', `operation "${type}" is not built on this server yet`);
-};
 
 const OPS: OpTable = {
   ...roomOps,
@@ -24,9 +19,8 @@ const OPS: OpTable = {
   ...resumeOps,
   ...changeOps,
   ...readOps,
+  ...presenceOps,
   ping: () => ({}),
-  typing: notBuilt('typing'),
-  set_presence: notBuilt('set_presence'),
 };
 
 /**

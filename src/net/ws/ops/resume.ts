@@ -9,7 +9,7 @@ import { ChatError, toChatError } from '../../../errors.js';
 import type { OpTable } from './types.js';
 
 type Outcome =
-  | { conversation_id: number; recovered: boolean; from_seq: number; to_seq: number }
+  | { conversation_id: number; recovered: boolean; from_seq: number; to_seq: number; live: boolean }
   | { conversation_id: number; error: string };
 
 export const resumeOps: OpTable = {
@@ -37,10 +37,11 @@ export const resumeOps: OpTable = {
         }
         // The room counted this socket as a subscriber (a member of a room, not a DM): listen.
         if (subscribe && r.subscribed && !gw.subscribe(conn, id)) return;
-        gw.send(conn, 'resumed', { conversation_id: id, recovered: r.recovered, from_seq: r.from_seq, to_seq: r.to_seq });
+        const live = r.live || (conn.rooms?.has(id) ?? false);
+        gw.send(conn, 'resumed', { conversation_id: id, recovered: r.recovered, from_seq: r.from_seq, to_seq: r.to_seq, live });
         for (const ev of r.events) gw.send(conn, ev.type, ev.data);
         gw.fanout.settle(conn, id);
-        outcomes[i] = { conversation_id: id, recovered: r.recovered, from_seq: r.from_seq, to_seq: r.to_seq };
+        outcomes[i] = { conversation_id: id, recovered: r.recovered, from_seq: r.from_seq, to_seq: r.to_seq, live };
         done();
       });
     });
