@@ -22,6 +22,9 @@
  * - churn: `conns` slots connecting, authenticating and closing in a loop;
  * - resume: `conns` clients, members of `roomsPerConn` of `rooms` rooms, away while `missed`
  *   messages go to each room, then all reconnect at once and `resume`;
+ * - mixed: `conns` connections in rooms of mixed sizes (cohort.ts `mixedLayout`), the realistic
+ *   mix of operations (messages, typing, reactions, read markers, edits, deletes) at `rate`
+ *   operations/s, 2 % of the connections closing and reconnecting (bench/README.md, "mixed");
  * - ring: the runtime's ring micro-benchmark (no server).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
