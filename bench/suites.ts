@@ -84,7 +84,7 @@ export interface SuiteParams {
 }
 
 /** `mixed`'s default rate, operations per second (see bench/README.md for how it was found). */
-export const MIXED_RATE = 1000;
+export const MIXED_RATE = 800;
 
 export const DEFAULTS: Readonly<Record<Suite, Readonly<Partial<SuiteParams>>>> = {
   fanout: { conns: 1000, rooms: 1, senders: 10, rate: 300, durationS: 10, warmupS: 2 },
