@@ -23,9 +23,18 @@ export type AuthMode = 'none' | 'header' | 'query' | 'frame';
  * - `churn`: every connection plan is a slot that connects, authenticates and closes, over and
  *   over, until the window ends (nothing is opened at set-up);
  * - `resume`: nothing is opened at set-up; at `go` every connection connects at once, sends
- *   `resume` with its positions and counts `resumed` and the recovered events.
+ *   `resume` with its positions and counts `resumed` and the recovered events;
+ * - `mixed`: connections opened and joined at set-up send a mix of operations (`mix`: messages,
+ *   typing, reactions, read markers, edits, deletes) on the open-loop schedule at `ratePerSender`
+ *   operations per second; the connections marked `churns` send nothing and close and reconnect
+ *   (authenticate, join again) over and over (cohort-worker.ts, `runMixed`).
  */
-export type CohortMode = 'load' | 'churn' | 'resume';
+export type CohortMode = 'load' | 'churn' | 'resume' | 'mixed';
+/** The operations of the `mixed` mode. */
+export const MIXED_OPS = ['send_message', 'typing', 'add_reaction', 'mark_read', 'edit_message', 'delete_message'] as const;
+export type MixedOp = (typeof MIXED_OPS)[number];
+/** Relative weights of the operations (`mixed` mode); absent ones are never sent. */
+export type MixWeights = Partial<Record<MixedOp, number>>;
 /** What a sender sends: `send_message` to a room, or `send_dm` to a direct conversation. */
 export type SendKind = 'room' | 'dm';
 
@@ -41,6 +50,8 @@ export interface WorkerConnPlan {
   positions?: Record<string, number>;
   /** `resume` mode: recovered events this connection should get. */
   expectEvents?: number;
+  /** `mixed` mode: this connection closes and reconnects during the run (and sends nothing, counts no delivery). */
+  churns?: boolean;
 }
 
 export interface StartMessage {
@@ -64,6 +75,10 @@ export interface StartMessage {
   connectConcurrency: number;
   handshakeTimeoutMs: number;
   setupTimeoutMs: number;
+  /** `mixed` mode: the operations' weights. */
+  mix?: MixWeights;
+  /** `mixed` mode: how long a churning connection stays connected, ms (uniform in [min, max]). */
+  churnOnlineMs?: [number, number];
 }
 
 export interface GoMessage {
@@ -148,6 +163,8 @@ export interface DoneMessage {
   expected: number | null;
   /** Mode-specific counts (churn cycles, resumed, recovered...), summed over workers. */
   counters: Record<string, number>;
+  /** `mixed` mode: send → ack latency of each operation sent in the window, µs. */
+  opLatency?: Partial<Record<MixedOp, HistogramSnapshot>>;
 }
 
 export interface ClosedMessage {

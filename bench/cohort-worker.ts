@@ -26,11 +26,12 @@ import { randomUUID } from 'node:crypto';
 import { parentPort } from 'node:worker_threads';
 import { performance, type EventLoopUtilization } from 'node:perf_hooks';
 import { nowMs, nowUs } from './clock.js';
-import { benchContent, KIND_ACK, KIND_MESSAGE, type Envelope } from './frames.js';
+import { benchContent, KIND_ACK, KIND_MESSAGE, startsWith, type Envelope, type FrameReader } from './frames.js';
 import { Histogram } from './histogram.js';
 import { makeWire, type Wire, type WireConn, type WireReader } from './wire.js';
 import { ConnectLimiter, WsClientError, WsConnection } from './ws-client.js';
-import type { DoneMessage, GoMessage, MainToWorker, StartMessage, TickMessage, WorkerConnPlan, WorkerToMain } from './cohort-messages.js';
+import { MIXED_OPS } from './cohort-messages.js';
+import type { DoneMessage, GoMessage, MainToWorker, MixedOp, StartMessage, TickMessage, WorkerConnPlan, WorkerToMain } from './cohort-messages.js';
 
 if (!parentPort) throw new Error('cohort-worker.ts runs as a worker thread');
 const port = parentPort;
@@ -46,6 +47,12 @@ interface Conn {
   waiters: Map<string, (env: Envelope) => void> | null;
   /** Closed loop: sends awaiting their reply. */
   inflight: number;
+  /** `mixed`: per room of `plan.rooms` (same index), the latest message of another member that may be reacted to and marked read (0: none yet). */
+  targets?: number[];
+  /** `mixed`: the next typing state this connection sends. */
+  typingStart?: boolean;
+  /** `mixed`: the connection is being closed on purpose (churn): its close is no drop. */
+  leaving?: boolean;
 }
 
 let plan: StartMessage;
@@ -256,14 +263,19 @@ async function setup(m: StartMessage): Promise<void> {
       cp,
       wc,
       limiter,
-      (buf, isBinary) => {
-        const kind = reader.read(buf);
-        if (kind === KIND_MESSAGE) onDelivery(reader.sentUs);
-        else if (kind === KIND_ACK) onAck(c, reader.sentUs);
-        else slow(c, buf, isBinary);
-      },
+      m.mode === 'mixed'
+        ? (buf, isBinary) => mixedReceive(c, buf, isBinary)
+        : (buf, isBinary) => {
+            const kind = reader.read(buf);
+            if (kind === KIND_MESSAGE) onDelivery(reader.sentUs);
+            else if (kind === KIND_ACK) onAck(c, reader.sentUs);
+            else slow(c, buf, isBinary);
+          },
       (code) => {
-        lost(code);
+        if (c.leaving) {
+          open--;
+          c.leaving = false;
+        } else lost(code);
         // A set-up reply that can no longer come: answer its waiter now, not at the deadline.
         if (c.waiters !== null) {
           for (const [key, w] of [...c.waiters]) {
@@ -329,7 +341,8 @@ async function setup(m: StartMessage): Promise<void> {
     envs.forEach((env, i) => {
       if (env !== null && (env.type === 'joined' || env.type === 'ack')) {
         const room = cp.rooms[i] as number;
-        members.set(room, (members.get(room) ?? 0) + 1);
+        // A churning connection is away part of the time: not counted as a member for deliveries.
+        if (!cp.churns) members.set(room, (members.get(room) ?? 0) + 1);
       } else {
         ok = false;
         count(env === null ? 'join:timeout' : `join:${String(env.data?.code ?? env.type)}`);
@@ -339,7 +352,7 @@ async function setup(m: StartMessage): Promise<void> {
   };
 
   // churn and resume connect after `go`.
-  if (m.mode === 'load') await Promise.all(m.conns.map(one));
+  if (m.mode === 'load' || m.mode === 'mixed') await Promise.all(m.conns.map(one));
   else for (const cp of m.conns) conns.push({ plan: cp, ws: null, wc: null, seq: 0, waiters: null, inflight: 0 });
   clearInterval(progress);
   for (const c of conns) c.waiters = null;
@@ -410,6 +423,10 @@ function run(g: GoMessage): void {
     setTimeout(() => {
       Promise.all(conns.map((c) => churnSlot(c, mTo, g.drainMs))).then(() => finish(null), fatal);
     }, Math.max(0, startAt - nowMs()));
+    return;
+  }
+  if (plan.mode === 'mixed') {
+    runMixed(g, mTo, finish);
     return;
   }
   if (plan.mode === 'resume') {
@@ -509,6 +526,7 @@ function postDone(expected: number | null): void {
     acks,
     latency: latency.snapshot(),
     ackLatency: ackLatency.snapshot(),
+    ...(plan.mode === 'mixed' ? { opLatency: Object.fromEntries(Object.entries(opLatency).map(([op, h]) => [op, h.snapshot()])) } : {}),
     errors: { ...errors },
     elu: eluWindow ?? windowElu(),
     lagMaxMs: lagMax,
@@ -688,6 +706,394 @@ async function resumeOne(c: Conn, deadline: number, limiter: ConnectLimiter): Pr
     bump('resume_incomplete');
   }
   if (events > expect) bump('resume_extra_events', events - expect);
+}
+
+/* ---------- mixed ---------- */
+
+/**
+ * Every DELETE_EVERY-th message this worker sends is sent to be deleted later (its request id
+ * starts with `x`; its ack's id goes to `deletable`), and the one at KEEP_AT in that cycle is kept
+ * for edits (`k`, to `editable`). A message to be deleted, and only such a message, has a sequence
+ * number (in its marker) that is a multiple of DELETE_EVERY: receivers never react to one or mark
+ * it read, and edits never touch one, so no operation of the mix races a delete into `not_found`.
+ * The pools are the worker's (the author's connection sends the edit or delete), so even at a
+ * fraction of an operation per connection per second there is soon something to edit and delete.
+ */
+const DELETE_EVERY = 8;
+const KEEP_AT = 4;
+const EDITABLE_KEPT = 256;
+const DELETABLE_KEPT = 1024;
+interface Owned {
+  c: Conn;
+  id: number;
+}
+const editable: Owned[] = [];
+const deletable: Owned[] = [];
+let mixedSends = 0;
+const EMOJI = ['👍', '❤️', '😂', '🎉', '👀', '🙏'];
+/** The first character of a mixed operation's request id, then its send time in µs. */
+const OP_OF_CHAR: Readonly<Record<string, MixedOp>> = {
+  s: 'send_message',
+  k: 'send_message',
+  x: 'send_message',
+  t: 'typing',
+  r: 'add_reaction',
+  m: 'mark_read',
+  e: 'edit_message',
+  d: 'delete_message',
+};
+const SENT_KEY = Object.fromEntries(MIXED_OPS.map((op) => [op, `sent:${op}`])) as Record<MixedOp, string>;
+const ACKED_KEY = Object.fromEntries(MIXED_OPS.map((op) => [op, `acked:${op}`])) as Record<MixedOp, string>;
+const opLatency: Partial<Record<MixedOp, Histogram>> = {};
+const JSON_TYPE = Buffer.from('{"type":"');
+/** Frames the mixed receive path decodes (the rest it only counts by type). */
+const DECODED_TYPES = new Set(['ack', 'error', 'joined', 'authenticated', 'message']);
+
+/** A frame on a mixed connection: deliveries and `s` acks on the fast path, replies decoded, other events counted by type. */
+function mixedReceive(c: Conn, buf: Buffer, isBinary: boolean): void {
+  const kind = reader.read(buf);
+  if (kind === KIND_MESSAGE) return mixedDelivery(c, buf);
+  if (kind === KIND_ACK) return opReply(c, 's', reader.sentUs, null);
+  if (!isBinary && startsWith(buf, JSON_TYPE, 0)) {
+    // Reaction, typing, presence, edit, delete events fan out to whole rooms: tell them by their
+    // type (the envelope's first key, as the server writes it) without decoding them.
+    const end = buf.indexOf(0x22, JSON_TYPE.length);
+    if (end > 0) {
+      const type = buf.toString('latin1', JSON_TYPE.length, end);
+      if (!DECODED_TYPES.has(type)) {
+        if (running) bump(`events:${type}`);
+        return;
+      }
+    }
+  }
+  const d = (c.wc as WireConn).decode(buf, isBinary);
+  if (d.kind === 'none') return;
+  if (d.kind === 'invalid') return count(d.key);
+  const env = d.env;
+  const r = env.reply_to;
+  if (env.type === 'ack' || env.type === 'error') {
+    if (typeof r === 'string' && r.length > 1 && OP_OF_CHAR[r[0] as string] !== undefined && /^[a-z]\d+$/.test(r)) {
+      return opReply(c, r[0] as string, Number(r.slice(1)), env);
+    }
+    if (resolveWaiter(c, r, env)) return;
+    if (env.type === 'error') count(`server:${String(env.data?.code ?? 'unknown')}`);
+    return;
+  }
+  if (env.type === 'authenticated') {
+    resolveWaiter(c, 'a1', env);
+    return;
+  }
+  if (env.type === 'joined') {
+    resolveWaiter(c, `j${String(env.data?.room_id)}`, env);
+    return;
+  }
+  if (env.type !== 'message' && running) bump(`events:${env.type}`);
+}
+
+/** A bench message delivered to `c`: timed when it is another member's; kept as a target for reactions and read markers. */
+function mixedDelivery(c: Conn, buf: Buffer): void {
+  // A churning connection is away part of the time: it neither counts nor is counted (cohort.ts).
+  if (c.plan.churns) return;
+  // The sender's own copy is not a delivery to another member.
+  if (reader.sender === c.plan.index) return;
+  onDelivery(reader.sentUs);
+  const targets = c.targets;
+  if (targets === undefined || reader.seq % DELETE_EVERY === 0) return;
+  const fr = reader as FrameReader;
+  if (!fr.readIds(buf)) return;
+  const rooms = c.plan.rooms;
+  for (let i = 0; i < rooms.length; i++) {
+    if (rooms[i] === fr.conversationId) {
+      targets[i] = fr.messageId;
+      return;
+    }
+  }
+}
+
+/** The reply to a mixed operation (`env` null: a send's ack on the fast path). */
+function opReply(c: Conn, ch: string, sentUs: number, env: Envelope | null): void {
+  const op = OP_OF_CHAR[ch] as MixedOp;
+  const now = nowUs();
+  tickAcks++;
+  lastActivityUs = now;
+  if (c.inflight > 0) c.inflight--;
+  const inWindow = sentUs >= mFromUs && sentUs < mToUs;
+  // `acks` counts the operations answered (an ack or an error): the drain waits for all of them.
+  if (inWindow) acks++;
+  if (env === null || env.type === 'ack') {
+    if (inWindow) {
+      bump(ACKED_KEY[op]);
+      ackLatency.record(now - sentUs);
+      (opLatency[op] ??= new Histogram()).record(now - sentUs);
+    }
+    if (ch === 'k' || ch === 'x') {
+      const id = Number(env?.data?.id);
+      if (Number.isSafeInteger(id) && id > 0) {
+        const list = ch === 'k' ? editable : deletable;
+        list.push({ c, id });
+        if (list.length > (ch === 'k' ? EDITABLE_KEPT : DELETABLE_KEPT)) list.shift();
+      }
+    }
+    return;
+  }
+  count(`server:${op}:${String(env.data?.code ?? 'unknown')}`);
+}
+
+/** Whether `c` has what `op` needs (a message to react to or mark read, an own message to edit or delete). */
+function canDo(c: Conn, op: MixedOp): boolean {
+  switch (op) {
+    case 'add_reaction':
+    case 'mark_read':
+      return (c.targets ?? []).some((t) => t > 0);
+    default:
+      return true;
+  }
+}
+
+const pickIndex = (n: number) => Math.floor(Math.random() * n);
+
+/** Send one operation of the mix from `c`. */
+function sendMixed(c: Conn, op: MixedOp, padding: string): void {
+  const t = nowUs();
+  const inWindow = t >= mFromUs && t < mToUs;
+  const rooms = c.plan.rooms;
+  let frame: string | Buffer;
+  let room = 0;
+  switch (op) {
+    case 'send_message': {
+      const turn = ++mixedSends % DELETE_EVERY;
+      // To be deleted: the next multiple of DELETE_EVERY; any other: the next that is not one.
+      if (turn === 0) c.seq += DELETE_EVERY - (c.seq % DELETE_EVERY);
+      else if (++c.seq % DELETE_EVERY === 0) c.seq++;
+      const seq = c.seq;
+      const ch = turn === 0 ? 'x' : turn === KEEP_AT ? 'k' : 's';
+      room = rooms[pickIndex(rooms.length)] as number;
+      const content = benchContent(c.plan.index, seq, t, padding);
+      frame = wire.message('room', room, content, `${ch}${t}`, plan.clientIds ? randomUUID() : undefined);
+      break;
+    }
+    case 'typing':
+      frame = wire.op('typing', { room_id: rooms[pickIndex(rooms.length)], state: c.typingStart === false ? 'stop' : 'start' }, `t${t}`);
+      c.typingStart = c.typingStart === false;
+      break;
+    case 'add_reaction':
+    case 'mark_read': {
+      const targets = c.targets as number[];
+      const known: number[] = [];
+      for (let i = 0; i < targets.length; i++) if ((targets[i] as number) > 0) known.push(i);
+      const i = known[pickIndex(known.length)] as number;
+      frame =
+        op === 'add_reaction'
+          ? wire.op('add_reaction', { message_id: targets[i], emoji: EMOJI[pickIndex(EMOJI.length)] }, `r${t}`)
+          : wire.op('mark_read', { conversation_id: rooms[i], message_id: targets[i] }, `m${t}`);
+      break;
+    }
+    case 'edit_message':
+    case 'delete_message':
+      throw new Error(`${op} is sent by sendOwned`);
+  }
+  if (!(c.ws as WsConnection).send(frame)) {
+    count('client:send_on_closed');
+    return;
+  }
+  c.inflight++;
+  tickSent++;
+  if (inWindow) {
+    sent++;
+    bump(SENT_KEY[op]);
+    if (op === 'send_message') sentByRoom.set(room, (sentByRoom.get(room) ?? 0) + 1);
+  }
+}
+
+/** An edit or a delete of a message the worker keeps for it, from its author's connection; false when there is none (or its connection is down). */
+function sendOwned(op: 'edit_message' | 'delete_message'): boolean {
+  const t = nowUs();
+  let o: Owned | undefined;
+  let frame: string | Buffer;
+  if (op === 'edit_message') {
+    o = editable[pickIndex(editable.length)];
+    if (o === undefined) return false;
+    frame = wire.op('edit_message', { message_id: o.id, content: `edited by ${o.c.plan.index} at ${t}` }, `e${t}`);
+  } else {
+    o = deletable.shift();
+    if (o === undefined) return false;
+    frame = wire.op('delete_message', { message_id: o.id }, `d${t}`);
+  }
+  const c = o.c;
+  if (c.ws === null || !c.ws.send(frame)) {
+    count('client:send_on_closed');
+    return true;
+  }
+  c.inflight++;
+  tickSent++;
+  if (t >= mFromUs && t < mToUs) {
+    sent++;
+    bump(SENT_KEY[op]);
+  }
+  return true;
+}
+
+/**
+ * The mixed workload: the open-loop schedule of load mode at this worker's share of the rate,
+ * each operation drawn from the mix and sent by the next connection (round robin) that has what
+ * it needs (edits and deletes: the author of a message the worker keeps for them); when none of
+ * the next 16 has (the first seconds: no message seen yet), a message is sent instead and
+ * `substituted:<op>` counts it. Churning connections close and reconnect.
+ */
+function runMixed(g: GoMessage, mTo: number, finish: (expected: number | null) => void): void {
+  const mix = plan.mix ?? {};
+  const ops = MIXED_OPS.filter((op) => (mix[op] ?? 0) > 0);
+  const cumulative: number[] = [];
+  let total = 0;
+  for (const op of ops) cumulative.push((total += mix[op] as number));
+  const pickOp = (): MixedOp => {
+    const x = Math.random() * total;
+    for (let i = 0; i < ops.length; i++) if (x < (cumulative[i] as number)) return ops[i] as MixedOp;
+    return ops[ops.length - 1] as MixedOp;
+  };
+  const senders = conns.filter((c) => c.plan.sends && !c.plan.churns && c.ws !== null && c.plan.rooms.length > 0);
+  for (const c of senders) c.targets = c.plan.rooms.map(() => 0);
+  const rate = plan.ratePerSender * senders.length;
+  const padding = 'x'.repeat(plan.payloadBytes);
+  let rr = 0;
+  const next = (op: MixedOp) => {
+    const n = senders.length;
+    const owned = op === 'edit_message' || op === 'delete_message';
+    if (owned && sendOwned(op)) return;
+    for (let k = 0; k < (owned ? 0 : Math.min(16, n)); k++) {
+      const c = senders[(rr + k) % n] as Conn;
+      if (canDo(c, op)) {
+        rr = (rr + k + 1) % n;
+        sendMixed(c, op, padding);
+        return;
+      }
+    }
+    if (nowUs() >= mFromUs && nowUs() < mToUs) bump(`substituted:${op}`);
+    sendMixed(senders[rr] as Conn, 'send_message', padding);
+    rr = (rr + 1) % n;
+  };
+  const pump = () => {
+    const now = nowMs();
+    if (now >= mTo) return;
+    if (now >= startAt && rate > 0) {
+      const due = Math.floor(((now - startAt) * rate) / 1000);
+      if (due > sentTotal) {
+        const lag = now - (startAt + ((sentTotal + 1) * 1000) / rate);
+        if (lag > tickLag) tickLag = lag;
+        while (sentTotal < due) {
+          next(ops.length > 0 ? pickOp() : 'send_message');
+          sentTotal++;
+        }
+      }
+    }
+    const at = rate > 0 ? startAt + ((sentTotal + 1) * 1000) / rate : mTo;
+    setTimeout(pump, Math.max(1, Math.min(at, mTo) - nowMs()));
+  };
+  if (senders.length > 0) setTimeout(pump, Math.max(0, startAt - nowMs()));
+  const churning = conns.filter((c) => c.plan.churns && c.ws !== null);
+  setTimeout(() => {
+    for (const c of churning) churnLoop(c, mTo).catch(fatal);
+  }, Math.max(0, startAt - nowMs()));
+
+  const checkDone = () => {
+    const now = nowMs();
+    const quiet = now - lastActivityUs / 1000 >= g.quietMs && acks >= sent;
+    if ((now >= mTo + g.quietMs && quiet) || now >= mTo + g.drainMs) {
+      finish(null);
+      return;
+    }
+    setTimeout(checkDone, 50);
+  };
+  setTimeout(checkDone, Math.max(0, mTo - nowMs()));
+}
+
+/**
+ * A churning connection of the mixed workload: stays connected a while (`churnOnlineMs`), closes,
+ * reconnects (authenticates, joins its rooms again), until the window ends. What the server
+ * makes of it (presence, when built) reaches the others as events.
+ */
+async function churnLoop(c: Conn, mTo: number): Promise<void> {
+  const [lo, hi] = plan.churnOnlineMs ?? [1000, 3000];
+  while (!closing && nowMs() < mTo) {
+    await sleep(lo + Math.random() * Math.max(0, hi - lo));
+    if (closing || nowMs() >= mTo) return;
+    const old = c.ws;
+    if (old !== null) {
+      c.leaving = true;
+      old.close(1000, 'churn');
+      const until = nowMs() + 3000;
+      while (c.leaving && nowMs() < until) await sleep(10);
+      if (c.leaving) {
+        old.terminate();
+        c.leaving = false;
+        open--;
+      }
+    }
+    c.ws = null;
+    if (closing) return;
+    c.waiters = new Map();
+    const ws = await connectOn(
+      c.plan,
+      c.wc as WireConn,
+      undefined,
+      (buf, isBinary) => mixedReceive(c, buf, isBinary),
+      (code) => {
+        if (c.leaving) {
+          open--;
+          c.leaving = false;
+        } else lost(code);
+        for (const [key, w] of [...(c.waiters ?? [])]) {
+          c.waiters?.delete(key);
+          w({ type: 'closed', data: { code: `closed_${code}` } });
+        }
+      },
+    );
+    if (ws === null) {
+      c.waiters = null;
+      bump('churn_failed');
+      await sleep(100);
+      continue;
+    }
+    c.ws = ws;
+    open++;
+    if (closing) {
+      // The run ended while it reconnected: closeAll has already passed this connection.
+      c.waiters = null;
+      ws.close(1000, 'bench done');
+      return;
+    }
+    let ok = true;
+    if (plan.auth === 'frame' && c.plan.token !== undefined) {
+      const reply = waitReply(c, 'a1', plan.handshakeTimeoutMs);
+      ws.send(wire.op('authenticate', { token: c.plan.token }, 'a1'));
+      const env = await reply;
+      if (env === null || (env.type !== 'authenticated' && env.type !== 'ack')) {
+        ok = false;
+        count(env === null ? 'churn:auth:timeout' : `churn:auth:${String(env.data?.code ?? env.type)}`);
+      }
+    }
+    if (ok) {
+      const envs = await Promise.all(
+        c.plan.rooms.map((room) => {
+          const r = waitReply(c, `j${room}`, plan.handshakeTimeoutMs);
+          ws.send(wire.op('join_room', { room_id: room }, `j${room}`));
+          return r;
+        }),
+      );
+      for (const env of envs) {
+        if (env === null || (env.type !== 'ack' && env.type !== 'joined')) {
+          ok = false;
+          count(env === null ? 'churn:join:timeout' : `churn:join:${String(env.data?.code ?? env.type)}`);
+        }
+      }
+    }
+    c.waiters = null;
+    if (!ok) {
+      bump('churn_failed');
+      continue;
+    }
+    bump('churn_reconnects');
+  }
 }
 
 async function closeAll(): Promise<void> {

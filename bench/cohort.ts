@@ -21,9 +21,12 @@ import { Histogram, type HistogramSnapshot, type Percentiles } from './histogram
 import { byRole, mapRoles, readProc, readThreads, threadCpuByName, type ProcSample, type RoleFigures, type ThreadSample } from './proc.js';
 import type { Codec } from './frames.js';
 import type { WireName } from './wire.js';
+import { MIXED_OPS } from './cohort-messages.js';
 import type {
   AuthMode,
   CohortMode,
+  MixedOp,
+  MixWeights,
   DoneMessage,
   SendKind,
   MainToWorker,
@@ -78,6 +81,12 @@ export interface LoadPlan {
   /** Resume mode: positions[i] is connection i's `resume` positions, expectEvents[i] what it should get back. */
   positions?: Array<Record<string, number>>;
   expectEvents?: number[];
+  /** `mixed` mode: the operations' weights (per 100: 60 messages, 15 typing...). */
+  mix?: MixWeights;
+  /** `mixed` mode: connections that close and reconnect during the run (they send nothing, and neither count nor are counted as members for deliveries). */
+  churners?: number[];
+  /** `mixed` mode: how long a churning connection stays connected between reconnects, ms. Default [1000, 3000]. */
+  churnOnlineMs?: [number, number];
   /** Handshakes in flight, over all workers. Default 128. */
   connectConcurrency?: number;
   handshakeTimeoutMs?: number;
@@ -150,6 +159,8 @@ export interface LoadOutcome {
   /** Microseconds. */
   latency: Histogram;
   ackLatency: Histogram;
+  /** `mixed` mode: send → ack latency per operation (µs), of the operations sent in the window. */
+  opLatency?: Partial<Record<MixedOp, Histogram>>;
   errors: Record<string, number>;
   server: {
     cpu_s: number | null;
@@ -175,6 +186,9 @@ export interface LoadOutcome {
   counters?: Record<string, number>;
   timeline: TimelinePoint[];
 }
+
+/** Modes whose connections are opened and joined at set-up (the others connect after `go`). */
+const inPlace = (mode: CohortMode | undefined) => mode === undefined || mode === 'load' || mode === 'mixed';
 
 /** The worker entry next to this module (see `siblingEntry`). */
 function cohortWorkerUrl(): URL {
@@ -225,6 +239,7 @@ export async function runLoad(plan: LoadPlan, opts: RunOptions = {}): Promise<Lo
   const log = opts.log ?? (() => undefined);
   const senders = new Set(plan.senders);
   for (const s of senders) if (!(s >= 0 && s < n)) throw new RangeError(`sender ${s} is not a connection`);
+  const churners = new Set(plan.churners ?? []);
   if (plan.wire === 'socketio' && ((plan.protocol ?? 'veza.json') !== 'veza.json' || (plan.auth ?? 'none') !== 'none')) {
     // Socket.IO's default parser is JSON, and its token rides in the connect packet.
     throw new RangeError('the socketio wire takes neither a protocol nor an auth mode (JSON, token in the connect packet)');
@@ -242,6 +257,7 @@ export async function runLoad(plan: LoadPlan, opts: RunOptions = {}): Promise<Lo
     if (pos !== undefined) cp.positions = pos;
     const exp = plan.expectEvents?.[i];
     if (exp !== undefined) cp.expectEvents = exp;
+    if (churners.has(i)) cp.churns = true;
     (shares[i % W] as WorkerConnPlan[]).push(cp);
   }
 
@@ -355,10 +371,12 @@ export async function runLoad(plan: LoadPlan, opts: RunOptions = {}): Promise<Lo
         connectConcurrency: perWorkerConcurrency,
         handshakeTimeoutMs: plan.handshakeTimeoutMs ?? 15_000,
         setupTimeoutMs: plan.setupTimeoutMs ?? 60_000,
+        ...(plan.mix ? { mix: plan.mix } : {}),
+        ...(plan.churnOnlineMs ? { churnOnlineMs: plan.churnOnlineMs } : {}),
       };
       worker.postMessage(start);
     });
-    log(`bench: ${n} ${(plan.mode ?? 'load') === 'load' ? 'connections' : 'clients'} on ${W} worker threads`);
+    log(`bench: ${n} ${inPlace(plan.mode) ? 'connections' : 'clients'} on ${W} worker threads`);
     const progressTimer = setInterval(() => {
       let c = 0;
       let f = 0;
@@ -392,7 +410,7 @@ export async function runLoad(plan: LoadPlan, opts: RunOptions = {}): Promise<Lo
       setupMs = Math.max(setupMs, r.setupMs);
       connectHist.merge(r.connectUs);
     }
-    if ((plan.mode ?? 'load') === 'load') log(`bench: ${connected}/${n} connected, ${joined} joined, set-up ${Math.round(setupMs)} ms`);
+    if (inPlace(plan.mode)) log(`bench: ${connected}/${n} connected, ${joined} joined, set-up ${Math.round(setupMs)} ms`);
     else log(`bench: ${n} ${plan.mode === 'churn' ? 'churn slots' : 'clients'} start together`);
 
     // Start a little ahead so every worker has the `go` before the first send is due.
@@ -429,6 +447,7 @@ export async function runLoad(plan: LoadPlan, opts: RunOptions = {}): Promise<Lo
     // Totals.
     const latency = new Histogram();
     const ackLatency = new Histogram();
+    const opLatency: Partial<Record<MixedOp, Histogram>> = {};
     const sentByRoom = new Map<number, number>();
     let sent = 0;
     let delivered = 0;
@@ -447,6 +466,7 @@ export async function runLoad(plan: LoadPlan, opts: RunOptions = {}): Promise<Lo
       acks += d.acks;
       latency.merge(d.latency as HistogramSnapshot);
       ackLatency.merge(d.ackLatency as HistogramSnapshot);
+      for (const [op, h] of Object.entries(d.opLatency ?? {}) as Array<[MixedOp, HistogramSnapshot]>) (opLatency[op] ??= new Histogram()).merge(h);
       lagMax = Math.max(lagMax, d.lagMaxMs);
       dropped += d.dropped;
       elus[d.worker] = d.elu;
@@ -504,6 +524,7 @@ export async function runLoad(plan: LoadPlan, opts: RunOptions = {}): Promise<Lo
       acks,
       latency,
       ackLatency,
+      ...(plan.mode === 'mixed' ? { opLatency } : {}),
       errors,
       server: {
         cpu_s: serverCpu,
@@ -623,3 +644,137 @@ export function resumePlan(o: ShapeCommon & { positions: Array<Record<string, nu
     warmupMs: 0,
   };
 }
+
+/**
+ * The realistic mix (issue 16), per 100 operations: 60 messages, 15 typing, 10 reactions, 10 read
+ * markers, 3 edits, 2 deletes.
+ */
+export const DEFAULT_MIX: Readonly<Record<MixedOp, number>> = {
+  send_message: 60,
+  typing: 15,
+  add_reaction: 10,
+  mark_read: 10,
+  edit_message: 3,
+  delete_message: 2,
+};
+
+/** Where `conns` connections sit in a mixed workload: `rooms[r]` lists room r's members, `connRooms[i]` connection i's rooms (indices into `rooms`). */
+export interface MixedLayout {
+  rooms: number[][];
+  connRooms: number[][];
+}
+
+/** A small deterministic PRNG (mulberry32): the same layout for the same size on every run. */
+export function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/**
+ * Rooms of mixed sizes for `conns` connections, each in 1 to 3 rooms (half in 1, 30 % in 2, 20 % in
+ * 3): three large rooms of 30 %, 20 % and 10 % of the connections (hundreds of members from 1,000
+ * connections), a long tail of mid-sized rooms (11 to 60 members, smaller ones likelier) taking
+ * about a quarter of the memberships, and small rooms of 2 to 10 for the rest. Deterministic for a
+ * given `conns` and `seed`; every room has at least 2 members (when `conns` ≥ 2).
+ */
+export function mixedLayout(conns: number, seed = 16): MixedLayout {
+  const rand = prng(seed);
+  const int = (lo: number, hi: number) => lo + Math.floor(rand() * (hi - lo + 1));
+  const want = Array.from({ length: conns }, () => {
+    const x = rand();
+    return Math.min(conns > 1 ? 3 : 1, x < 0.5 ? 1 : x < 0.8 ? 2 : 3);
+  });
+  const slots = want.reduce((a, k) => a + k, 0);
+  const sizes: number[] = [];
+  for (const share of [0.3, 0.2, 0.1]) {
+    const size = Math.floor(conns * share);
+    if (size >= 2) sizes.push(size);
+  }
+  let used = sizes.reduce((a, v) => a + v, 0);
+  // The long tail: sizes ∝ 1/size between 11 and 60 (as many as fit in a quarter of the memberships).
+  const tailMax = Math.min(60, Math.floor(conns / 4));
+  if (tailMax > 11) {
+    const tailEnd = used + Math.floor(slots * 0.25);
+    while (used < tailEnd) {
+      const size = Math.min(tailMax, Math.round(11 * (tailMax / 11) ** rand()));
+      sizes.push(size);
+      used += size;
+    }
+  }
+  while (used < slots) {
+    const size = Math.min(int(2, 10), Math.max(2, slots - used));
+    sizes.push(size);
+    used += size;
+  }
+  // Fill the rooms from the largest, each with distinct connections that still want a room, the
+  // ones wanting the most first (random among equals): nobody ends up in no room.
+  const left = [...want];
+  const rooms: number[][] = [];
+  const connRooms: number[][] = Array.from({ length: conns }, () => []);
+  const order = Array.from({ length: conns }, (_, i) => i);
+  sizes.sort((a, b) => b - a);
+  for (const size of sizes) {
+    for (let i = order.length - 1; i > 0; i--) {
+      const j = Math.floor(rand() * (i + 1));
+      [order[i], order[j]] = [order[j] as number, order[i] as number];
+    }
+    const pick = order
+      .filter((c) => (left[c] as number) > 0)
+      .sort((a, b) => (left[b] as number) - (left[a] as number))
+      .slice(0, size);
+    if (pick.length < 2) break;
+    const r = rooms.length;
+    rooms.push(pick);
+    for (const c of pick) {
+      left[c] = (left[c] as number) - 1;
+      (connRooms[c] as number[]).push(r);
+    }
+  }
+  // Whoever is still in no room (a tiny `conns`): into the smallest room.
+  for (let c = 0; c < conns; c++) {
+    if ((connRooms[c] as number[]).length > 0 || rooms.length === 0) continue;
+    let smallest = 0;
+    for (let r = 1; r < rooms.length; r++) if ((rooms[r] as number[]).length < (rooms[smallest] as number[]).length) smallest = r;
+    (rooms[smallest] as number[]).push(c);
+    (connRooms[c] as number[]).push(smallest);
+  }
+  return { rooms, connRooms };
+}
+
+/**
+ * The mixed workload: `conns` connections in the rooms of `layout` (room r's id is `roomIds[r]`),
+ * `churnShare` of them (at least one) closing and reconnecting during the run, the others sending
+ * the `mix` of operations at `totalRate` operations per second together. Deliveries counted are
+ * `message` events to the other members (not the sender's own copy).
+ */
+export function mixedPlan(
+  o: ShapeCommon & { conns: number; totalRate: number; layout: MixedLayout; roomIds: number[]; mix?: MixWeights; churnShare?: number; churnOnlineMs?: [number, number] },
+): LoadPlan {
+  const share = o.churnShare ?? 0.02;
+  const nChurn = o.conns < 4 || share <= 0 ? 0 : Math.max(1, Math.round(o.conns * share));
+  // Spread the churners over the connection indices (and so over the rooms and the workers).
+  const churners = Array.from({ length: nChurn }, (_, k) => Math.floor(((k + 0.5) * o.conns) / nChurn));
+  const churning = new Set(churners);
+  const senders = Array.from({ length: o.conns }, (_, i) => i).filter((i) => !churning.has(i));
+  const { layout, roomIds, mix, churnShare: _share, churnOnlineMs, ...common } = o;
+  return {
+    ...common,
+    rooms: layout.connRooms.map((rs) => rs.map((r) => roomIds[r] as number)),
+    senders,
+    ratePerSender: senders.length > 0 ? o.totalRate / senders.length : 0,
+    mode: 'mixed',
+    senderReceivesOwn: false,
+    mix: { ...(mix ?? DEFAULT_MIX) },
+    churners,
+    ...(churnOnlineMs ? { churnOnlineMs } : {}),
+  };
+}
+
+/** The operations a mix sends (weight > 0), in MIXED_OPS's order. */
+export const mixedOps = (mix: MixWeights): MixedOp[] => MIXED_OPS.filter((op) => (mix[op] ?? 0) > 0);

@@ -152,13 +152,54 @@ export class FrameReader extends MarkReader {
   readonly #msgPrefix: Buffer;
   readonly #ackPrefix: Buffer;
   readonly #replyKey: Buffer;
+  readonly #idKey: Buffer;
+  readonly #convKey: Buffer;
 
   constructor(codec: Codec) {
     super();
     this.#codec = codec;
+    const key = (k: string) => (codec === 'veza.msgpack' ? Buffer.from([0xa0 | k.length, ...Buffer.from(k)]) : Buffer.from(`"${k}":`));
+    this.#idKey = key('id');
+    this.#convKey = key('conversation_id');
     this.#msgPrefix = prefix(codec, 'message');
     this.#ackPrefix = prefix(codec, 'ack');
     this.#replyKey = codec === 'veza.msgpack' ? Buffer.from([0xa8, ...Buffer.from('reply_to')]) : Buffer.from('"reply_to":"');
+  }
+
+  /** `readIds`: the message's `id` and `conversation_id`. */
+  messageId = 0;
+  conversationId = 0;
+
+  /**
+   * After `read` returned KIND_MESSAGE on `buf`: its message's `id` and `conversation_id` into the
+   * fields (the first `id` and `conversation_id` keys: the message object's, which come first in
+   * its `data`, PROTOCOL.md's key order). Allocates nothing; false when they are not found.
+   */
+  readIds(buf: Buffer): boolean {
+    const at = this.#msgPrefix.length;
+    const id = this.#intAfter(buf, this.#idKey, at);
+    if (id < 0) return false;
+    const conv = this.#intAfter(buf, this.#convKey, at);
+    if (conv < 0) return false;
+    this.messageId = id;
+    this.conversationId = conv;
+    return true;
+  }
+
+  /** The non-negative integer right after the first `key` from `from`, or -1. */
+  #intAfter(buf: Buffer, key: Buffer, from: number): number {
+    const k = buf.indexOf(key, from);
+    if (k < 0) return -1;
+    const p = k + key.length;
+    if (this.#codec === 'veza.json') return this.readUint(buf, p) < 0 ? -1 : this.uint;
+    // MessagePack: positive fixint, uint8, uint16, uint32 (ids are below 2^32 in any bench).
+    const b = buf[p];
+    if (b === undefined) return -1;
+    if (b < 0x80) return b;
+    if (b === 0xcc && p + 1 < buf.length) return buf[p + 1] as number;
+    if (b === 0xcd && p + 2 < buf.length) return buf.readUInt16BE(p + 1);
+    if (b === 0xce && p + 4 < buf.length) return buf.readUInt32BE(p + 1);
+    return -1;
   }
 
   /** KIND_MESSAGE / KIND_ACK for bench frames (fields set), else KIND_OTHER. Allocates nothing. */

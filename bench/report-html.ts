@@ -181,6 +181,17 @@ function suiteRows(r: BenchResult): Array<[string, unknown]> {
     rows.push(['RSS per connection (KiB)', formatNumber(f.rss_kb_per_connection, 2)]);
   }
   if (f.churn_per_s !== undefined) rows.push(['connect+authenticate+close / s', formatNumber(f.churn_per_s)]);
+  if (f.ops_per_s !== undefined) {
+    rows.push(['operations answered / s (mixed)', formatNumber(f.ops_per_s)]);
+    for (const [op, o] of Object.entries(f.ops ?? {})) {
+      rows.push([
+        `${op}: sent, acked, errors; ack p50 / p99 / max (ms)`,
+        `${formatNumber(o.sent)}, ${formatNumber(o.acked)}, ${formatNumber(o.errors)}${o.substituted > 0 ? ` (${formatNumber(o.substituted)} sent as messages for want of a target)` : ''}; ` +
+          `${formatNumber(o.p50_ms)} / ${formatNumber(o.p99_ms)} / ${formatNumber(o.max_ms)}`,
+      ]);
+    }
+    rows.push(['reconnects of the churning connections', formatNumber(f.churn_reconnects)]);
+  }
   if (f.resumed !== undefined) {
     rows.push(['clients resumed completely', `${formatNumber(f.resume_complete)} / ${formatNumber(f.resume_clients)}`]);
     rows.push(['resumed (recovered)', `${formatNumber(f.resumed)} (${formatNumber(f.resumed_recovered)})`]);

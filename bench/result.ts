@@ -28,6 +28,16 @@ export interface SuiteFigures {
   resume_clients?: number;
   resume_complete?: number;
   recovered_events?: number;
+  /** mixed: operations answered per second, in the window (an ack or an error: see `ops` and `errors`). */
+  ops_per_s?: number;
+  /**
+   * mixed: per operation, those sent in the window, acked, answered with an error (`errors` has
+   * them by code, `server:<op>:<code>`), sent as a message instead for want of a target
+   * (`substituted`: no message seen yet to react to...), and send → ack latency (acks only).
+   */
+  ops?: Record<string, { sent: number; acked: number; errors: number; substituted: number; p50_ms: number | null; p99_ms: number | null; max_ms: number | null }>;
+  /** mixed: reconnects (close, connect, authenticate, join) of the churning connections during the run (warm-up included). */
+  churn_reconnects?: number;
   /** ring: the runtime's ring against postMessage (bench/ring-bench.ts). */
   ring_per_s?: number;
   postmessage_per_s?: number;

@@ -15,7 +15,7 @@ import type { CliIO } from '../src/cli/io.js';
 import { renderReport } from '../bench/report-html.js';
 import { readResults, type BenchResult } from '../bench/result.js';
 import { benchServerConfig, newJwtSecret, spawnVeza, writeBenchConfig } from '../bench/server.js';
-import { BenchSession, runSuite, type SuiteContext, type SuiteParams } from '../bench/suites.js';
+import { BenchSession, runSuite, summaryRows, verdicts, type SuiteContext, type SuiteParams } from '../bench/suites.js';
 import { BENCH_PASSWORD } from '../bench/users.js';
 import { compiledBenchEntries, compiledNode } from './helpers/dist.js';
 
@@ -171,6 +171,46 @@ t.test('resume: everyone reconnects at once and gets the missed messages', async
   t.ok(r.figures.latency_ms.p50 > 0);
 });
 
+t.test('mixed: every operation of the mix answered, over rooms of mixed sizes, with churn', async (t) => {
+  const r = await one('mixed', { conns: 30, rate: 80, durationS: 2.5, warmupS: 1.5 });
+  const f = r.figures;
+  // Typing may not be built on this server yet: `not_implemented`, counted apart. Nothing else.
+  const unexpected = Object.entries(r.errors).filter(([k]) => k !== 'server:typing:not_implemented');
+  t.same(unexpected, [], `no other error ${JSON.stringify(r.errors)} ${JSON.stringify(r.notes ?? [])}`);
+  t.equal(f.connections.connected, 30, 'every connection opened');
+  t.equal(f.connections.joined, 30, 'every connection joined its rooms');
+  t.ok((r.config.rooms_total as number) >= 4, `rooms of mixed sizes ${JSON.stringify(r.config.room_sizes)}`);
+  t.equal(r.config.churning_connections, 1, 'one connection churns');
+  t.ok((f.churn_reconnects ?? 0) >= 1, `it reconnected (${f.churn_reconnects})`);
+  const ops = f.ops ?? {};
+  t.same(Object.keys(ops), ['send_message', 'typing', 'add_reaction', 'mark_read', 'edit_message', 'delete_message']);
+  for (const [op, o] of Object.entries(ops)) {
+    t.ok(o.sent > 0, `${op} sent (${o.sent})`);
+    if (op === 'typing' && o.acked === 0) {
+      t.equal(o.errors, r.errors['server:typing:not_implemented'], 'typing: not built here, every reply not_implemented');
+      t.ok(o.errors >= o.sent, 'and every one answered');
+      continue;
+    }
+    t.ok(o.acked > 0, `${op} acked (${o.acked} of ${o.sent})`);
+    t.equal(o.errors, 0, `${op}: no error`);
+    t.ok(o.p50_ms !== null && o.p99_ms !== null && o.p50_ms > 0 && o.p50_ms <= o.p99_ms, `${op} ack latency ${o.p50_ms}..${o.p99_ms} ms`);
+  }
+  t.equal(f.acks, f.sent, 'every operation sent in the window answered');
+  t.ok((f.ops_per_s ?? 0) > 0, `${f.ops_per_s} ops/s`);
+  // Deliveries: message events to the other members (not the sender's own copy, not the churner).
+  t.ok(f.delivered > 0);
+  t.equal(f.delivered, f.expected, `every delivery arrived (${f.delivered})`);
+  t.ok(f.latency_ms.p50 > 0 && f.latency_ms.p50 <= f.latency_ms.p99, `delivery latency ${JSON.stringify(f.latency_ms)}`);
+  t.ok((f.counters?.['events:reaction_added'] ?? 0) > 0, 'reaction events reached the rooms');
+  const v = verdicts(r);
+  t.same(
+    v.map((x) => x.what),
+    ['mixed delivery p99 ≤ 50 ms', 'mixed ack p99 ≤ 50 ms, all operations', 'mixed: every operation acked'],
+  );
+  t.ok(v[2]?.ok, `every operation acked: ${v[2]?.detail}`);
+  t.match(summaryRows([r])[1]?.[9] ?? '', /^ops [\d,]+\/s, acked and ack p99 ms: send_message \d+/);
+});
+
 t.test('ring: the runtime micro-bench', async (t) => {
   const [r] = await runSuite('ring', 'veza', { envelopes: 2000, roundTrips: 500 }, ctx);
   const f = (r as BenchResult).figures;
@@ -278,4 +318,7 @@ t.test('CLI: what a target cannot run is refused by name; bad usage fails', asyn
   const d = captured();
   t.equal(await run(['bench', 'dm', '--target', 'uws-baseline', '--conns', '2'], d), 1);
   t.match(d.stderr(), /no direct conversations/);
+  const m = captured();
+  t.equal(await run(['bench', 'mixed', '--target', 'uws-baseline'], m), 1);
+  t.match(m.stderr(), /bench mixed: the uws-baseline target has no mixed workload/);
 });

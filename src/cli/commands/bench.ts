@@ -59,6 +59,8 @@ const STANDARD: ReadonlyArray<{ suite: Suite; params: Partial<SuiteParams>; base
   { suite: 'fanout', params: { conns: 1000, senders: 10, rate: 300, durationS: 10, warmupS: 2 }, baseline: true },
   { suite: 'rooms', params: { conns: 2000, rooms: 1000, rate: 10_000, durationS: 10, warmupS: 2 }, baseline: true },
   { suite: 'connections', params: { conns: 15_000, durationS: 3, warmupS: 1 }, baseline: false },
+  // No baseline: the uWS baseline has none of its operations (typing, reactions, read markers, edits).
+  { suite: 'mixed', params: { conns: 1000, durationS: 10, warmupS: 3 }, baseline: false },
 ];
 
 /** bench/results under the working directory (the repository's, for `npm run bench`; never inside an installed package). */
@@ -68,7 +70,7 @@ export function registerBench(program: Command, io: CliIO): void {
   program
     .command('bench')
     .description(
-      'load-test a server and write results (JSON, HTML): suites fanout, rooms, dm, latency, ingest, connections, churn, resume, ring; ' +
+      'load-test a server and write results (JSON, HTML): suites fanout, rooms, dm, latency, ingest, connections, churn, resume, mixed, ring; ' +
         '`standard` runs the set `npm run bench` runs; `compare A.json B.json` checks for regressions',
     )
     .addArgument(new Argument('<suite>', 'what to run').choices([...SUITES, 'standard', 'compare']))
@@ -86,10 +88,10 @@ export function registerBench(program: Command, io: CliIO): void {
     .option('--keep-data', 'self-started server: keep its temp directory (data, configuration)')
     .option('--duration <s>', 'measured seconds (resume: the longest wait)', number(0))
     .option('--warmup <s>', 'seconds of load before the measured window', number(0))
-    .option('--conns <n>', 'connections (fanout: room members; churn: parallel slots; resume: clients)', integer(1))
+    .option('--conns <n>', 'connections (fanout: room members; churn: parallel slots; resume: clients; mixed: in rooms of mixed sizes)', integer(1))
     .option('--rooms <n>', 'rooms (rooms, latency, ingest, resume)', integer(1))
     .option('--senders <n>', 'fanout: members that send', integer(1))
-    .option('--rate <n>', 'total messages per second (fanout, rooms, dm, latency)', number(0))
+    .option('--rate <n>', 'total messages per second (fanout, rooms, dm, latency); mixed: operations per second', number(0))
     .option('--size <bytes>', 'message content bytes', integer(24, 1_000_000))
     .option('--window <n>', 'ingest: sends in flight per sender', integer(1))
     .option('--missed <n>', 'resume: messages each room gets while its members are away', integer(0))
