@@ -86,6 +86,32 @@ let tickSent = 0;
 let tickDelivered = 0;
 let tickAcks = 0;
 let tickLag = 0;
+
+/**
+ * The open-loop schedule: from `startAt` until `mTo` (ms on nowMs's clock), `send` is called
+ * `rate` times a second, on time or in a burst that catches up when a timer fires late (the
+ * lateness goes into `tickLag`); `sentTotal` is the schedule's position.
+ */
+function paced(rate: number, startAt: number, mTo: number, send: () => void): void {
+  const pump = () => {
+    const now = nowMs();
+    if (now >= mTo) return;
+    if (now >= startAt && rate > 0) {
+      const due = Math.floor(((now - startAt) * rate) / 1000);
+      if (due > sentTotal) {
+        const lag = now - (startAt + ((sentTotal + 1) * 1000) / rate);
+        if (lag > tickLag) tickLag = lag;
+        while (sentTotal < due) {
+          send();
+          sentTotal++;
+        }
+      }
+    }
+    const next = rate > 0 ? startAt + ((sentTotal + 1) * 1000) / rate : mTo;
+    setTimeout(pump, Math.max(1, Math.min(next, mTo) - nowMs()));
+  };
+  setTimeout(pump, Math.max(0, startAt - nowMs()));
+}
 let lagMax = 0;
 let eluAtFrom: EventLoopUtilization | null = null;
 let eluWindow: number | null = null;
@@ -473,25 +499,12 @@ function run(g: GoMessage): void {
       for (const c of senders) for (let i = 0; i < plan.window; i++) sendNext?.(c);
     }, Math.max(0, startAt - nowMs()));
   } else {
-    const pump = () => {
-      const now = nowMs();
-      if (now >= mTo) return;
-      if (now >= startAt && rate > 0) {
-        const due = Math.floor(((now - startAt) * rate) / 1000);
-        if (due > sentTotal) {
-          const lag = now - (startAt + ((sentTotal + 1) * 1000) / rate);
-          if (lag > tickLag) tickLag = lag;
-          while (sentTotal < due) {
-            sendOne(senders[rr] as Conn);
-            rr = (rr + 1) % senders.length;
-            sentTotal++;
-          }
-        }
-      }
-      const next = rate > 0 ? startAt + ((sentTotal + 1) * 1000) / rate : mTo;
-      setTimeout(pump, Math.max(1, Math.min(next, mTo) - nowMs()));
-    };
-    if (senders.length > 0) setTimeout(pump, Math.max(0, startAt - nowMs()));
+    if (senders.length > 0) {
+      paced(rate, startAt, mTo, () => {
+        sendOne(senders[rr] as Conn);
+        rr = (rr + 1) % senders.length;
+      });
+    }
   }
 
   // Drain: after the window, until deliveries stop for quietMs with every send of the window
@@ -972,24 +985,7 @@ function runMixed(g: GoMessage, mTo: number, finish: (expected: number | null) =
     sendMixed(senders[rr] as Conn, 'send_message', padding);
     rr = (rr + 1) % n;
   };
-  const pump = () => {
-    const now = nowMs();
-    if (now >= mTo) return;
-    if (now >= startAt && rate > 0) {
-      const due = Math.floor(((now - startAt) * rate) / 1000);
-      if (due > sentTotal) {
-        const lag = now - (startAt + ((sentTotal + 1) * 1000) / rate);
-        if (lag > tickLag) tickLag = lag;
-        while (sentTotal < due) {
-          next(ops.length > 0 ? pickOp() : 'send_message');
-          sentTotal++;
-        }
-      }
-    }
-    const at = rate > 0 ? startAt + ((sentTotal + 1) * 1000) / rate : mTo;
-    setTimeout(pump, Math.max(1, Math.min(at, mTo) - nowMs()));
-  };
-  if (senders.length > 0) setTimeout(pump, Math.max(0, startAt - nowMs()));
+  if (senders.length > 0) paced(rate, startAt, mTo, () => next(ops.length > 0 ? pickOp() : 'send_message'));
   const churning = conns.filter((c) => c.plan.churns && c.ws !== null);
   setTimeout(() => {
     for (const c of churning) churnLoop(c, mTo).catch(fatal);
