@@ -21,6 +21,9 @@ import { restart, type SupervisionStrategy } from './supervision.js';
 import type { Topology } from '../threads/topology.js';
 import type { Actor, ActorContext, ActorFactory, ActorKind, Sender } from '../types.js';
 
+/** No ask being handled (request ids start at 1). */
+const NO_REQ = 0;
+
 /** What `ctx.defer(p)` returns: not a thenable, so `await` hands it over as it is. */
 class Deferred {
   constructor(readonly promise: Promise<unknown>) {}
@@ -243,20 +246,21 @@ export class ActorHost {
   async #handle(act: Activation, env: TellEnvelope | AskEnvelope, peer: number): Promise<void> {
     let value: unknown;
     let activated = false;
-    const asked = env.type === 'ask' ? { peer, req: env.req, answered: false } : null;
+    const req = env.type === 'ask' ? env.req : NO_REQ;
+    let answered = false;
     try {
       const actor = act.actor ?? (await this.#activate(act));
       activated = true;
-      act.ctx.asked = asked;
+      act.ctx.openAsk(peer, req);
       try {
         value = await actor.receive(env.msg, this.#sender(peer, env.from));
       } finally {
-        act.ctx.asked = null;
+        answered = act.ctx.closeAsk();
       }
       act.failures = 0;
     } catch (err) {
-      if (asked !== null && !asked.answered) this.#replyError(peer, asked.req, err);
-      else if (asked !== null) this.#opts.log.error('actor failed after answering', { actor: `${act.ref.kind}/${act.ref.id}`, err });
+      if (req !== NO_REQ && !answered) this.#replyError(peer, req, err);
+      else if (req !== NO_REQ) this.#opts.log.error('actor failed after answering', { actor: `${act.ref.kind}/${act.ref.id}`, err });
       // A ChatError other than `internal` from `receive` is the actor's answer (forbidden,
       // not_found, ...), given on purpose with its state intact: not a failure to restart from.
       if (activated && isRefusal(err)) return;
@@ -264,19 +268,19 @@ export class ActorHost {
       return;
     }
     if (value instanceof Deferred) {
-      const req = asked !== null && !asked.answered ? asked.req : null;
+      const later = req !== NO_REQ && !answered ? req : NO_REQ;
       value.promise.then(
         (v) => {
-          if (req !== null) this.#opts.reply(peer, { type: 'reply', req, ok: true, value: v });
+          if (later !== NO_REQ) this.#opts.reply(peer, { type: 'reply', req: later, ok: true, value: v });
         },
         (err: unknown) => {
-          if (req !== null) this.#replyError(peer, req, err);
+          if (later !== NO_REQ) this.#replyError(peer, later, err);
           if (!isRefusal(err)) this.#opts.log.error('deferred reply failed', { actor: `${act.ref.kind}/${act.ref.id}`, err });
         },
       );
       return;
     }
-    if (asked !== null && !asked.answered) this.#opts.reply(peer, { type: 'reply', req: asked.req, ok: true, value });
+    if (req !== NO_REQ && !answered) this.#opts.reply(peer, { type: 'reply', req, ok: true, value });
   }
 
   async #activate(act: Activation): Promise<Actor> {
@@ -360,8 +364,13 @@ class HostActorContext implements ActorContext {
   readonly #opts: ActorHostOptions;
   readonly #host: ActorHost;
   #log: Logger | null = null;
-  /** The ask being handled (set by the host around `receive`), for `answer`. */
-  asked: { peer: number; req: number; answered: boolean } | null = null;
+  /**
+   * The ask being handled, set by the host around `receive` (fields, not an object: this runs for
+   * every message), for `answer`.
+   */
+  #askPeer = 0;
+  #askReq = NO_REQ;
+  #answered = false;
 
   constructor(opts: ActorHostOptions, ref: ActorRef, host: ActorHost) {
     this.self = ref;
@@ -412,9 +421,23 @@ class HostActorContext implements ActorContext {
   }
 
   answer(value: unknown): void {
-    const asked = this.asked;
-    if (asked === null || asked.answered) return;
-    asked.answered = true;
-    this.#opts.reply(asked.peer, { type: 'reply', req: asked.req, ok: true, value });
+    if (this.#askReq === NO_REQ || this.#answered) return;
+    this.#answered = true;
+    this.#opts.reply(this.#askPeer, { type: 'reply', req: this.#askReq, ok: true, value });
+  }
+
+  /** The host starts handling a message: an ask from `peer` (`req`), or a tell (NO_REQ). */
+  openAsk(peer: number, req: number): void {
+    this.#askPeer = peer;
+    this.#askReq = req;
+    this.#answered = false;
+  }
+
+  /** The message is handled: whether `answer` replied to it already. */
+  closeAsk(): boolean {
+    const answered = this.#answered;
+    this.#askReq = NO_REQ;
+    this.#answered = false;
+    return answered;
   }
 }
