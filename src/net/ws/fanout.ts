@@ -101,13 +101,20 @@ export class Fanout {
    */
   toUsers(users: readonly number[], event: JsonEvent, conversationId: number | undefined, exceptSession?: string): void {
     let pre: PreEncoded | undefined;
+    // Every DM message and presence change comes this way: no closure per user and event.
     for (const userId of users) {
-      this.#sockets.eachOf(userId, (conn) => {
-        if (conversationId !== undefined && conn.pending?.has(conversationId)) return;
-        if (exceptSession !== undefined && conn.sessionId === exceptSession) return;
-        this.#sendBytes(conn, (pre ??= preencodeJson(event)));
-      });
+      const held = this.#sockets.held(userId);
+      if (held === undefined) continue;
+      pre ??= preencodeJson(event);
+      if (held instanceof Set) for (const conn of held) this.#toUser(conn, pre, conversationId, exceptSession);
+      else this.#toUser(held, pre, conversationId, exceptSession);
     }
+  }
+
+  #toUser(conn: Conn, pre: PreEncoded, conversationId: number | undefined, exceptSession: string | undefined): void {
+    if (conversationId !== undefined && conn.pending?.has(conversationId)) return;
+    if (exceptSession !== undefined && conn.sessionId === exceptSession) return;
+    this.#sendBytes(conn, pre);
   }
 
   /** Put the socket on the conversation's topic. False when it is gone. */

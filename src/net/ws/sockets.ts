@@ -46,6 +46,11 @@ export class Sockets {
     }
   }
 
+  /** `userId`'s sockets as held: one, a Set beyond, or undefined (the DM path iterates them with no closure). */
+  held(userId: number): Conn | Set<Conn> | undefined {
+    return this.#byUser.get(userId);
+  }
+
   /** Call `fn` for each socket of `userId` (none: not called). */
   eachOf(userId: number, fn: (conn: Conn) => void): void {
     const held = this.#byUser.get(userId);
