@@ -21,7 +21,7 @@ import { roomTopic } from '../../actors/messages.js';
 import { encodeEvent, preencodeJson, type JsonEvent, type PreEncoded } from '../../protocol/codec.js';
 import type { ServerEventDataMap, ServerEventType } from '../../protocol/events.js';
 import type { TemplatedApp, WebSocket } from '../uws.js';
-import { topicFor, type Conn } from './conn.js';
+import { topicFor, type Conn, type SocketData } from './conn.js';
 import type { Sockets } from './sockets.js';
 
 const PROTOCOLS = ['veza.json', 'veza.msgpack'] as const;
@@ -78,7 +78,7 @@ export class Fanout {
         if (app.numSubscribers(topic) === 0) continue;
         const bytes = pre.for(protocol);
         const binary = protocol === 'veza.msgpack';
-        const own: WebSocket<Conn>[] = [];
+        const own: WebSocket<SocketData>[] = [];
         this.#sockets.eachOf(userId, (conn) => {
           if (!conn.closed && conn.ws !== null && conn.protocol === protocol && conn.ws.isSubscribed(topic)) own.push(conn.ws);
         });

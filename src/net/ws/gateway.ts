@@ -18,7 +18,7 @@ import { buildClientSchemas } from '../../protocol/client-ops.js';
 import { decodeFrame, FrameError } from '../../protocol/codec.js';
 import type { ServerEventDataMap, ServerEventType } from '../../protocol/events.js';
 import type { TemplatedApp } from '../uws.js';
-import type { Conn } from './conn.js';
+import type { Conn, SocketData } from './conn.js';
 import { Dispatcher } from './dispatch.js';
 import { Fanout } from './fanout.js';
 import { FloodPolicy, type Action } from './flood.js';
@@ -102,7 +102,7 @@ export class Gateway implements GatewayCore {
     this.fanout.attach(app);
     this.#sweeper.start();
     const { limits, ws } = this.#config;
-    app.ws<Conn>('/ws', {
+    app.ws<SocketData>('/ws', {
       // uWS drops a connection whose frame passes maxPayloadLength without a close frame (1006);
       // with room above the limit, a frame that is merely too large gets a proper 1009 below.
       maxPayloadLength: limits.maxFrameBytes * 2,
@@ -119,14 +119,14 @@ export class Gateway implements GatewayCore {
       sendPingsAutomatically: false,
       upgrade: upgradeHandler(this.#config, this.#tokens),
       open: (socket) => {
-        const conn = socket.getUserData();
+        const conn = socket.getUserData().conn;
         conn.ws = socket;
         conn.pingedAt = this.#clock();
         this.#sessions.opened(conn);
       },
-      message: (socket, message, isBinary) => this.#onMessage(socket.getUserData(), message, isBinary),
+      message: (socket, message, isBinary) => this.#onMessage(socket.getUserData().conn, message, isBinary),
       drain: () => {},
-      close: (socket) => this.#sessions.closed(socket.getUserData()),
+      close: (socket) => this.#sessions.closed(socket.getUserData().conn),
     });
   }
 

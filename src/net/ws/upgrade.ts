@@ -10,7 +10,7 @@ import type { Config } from '../../config/schema.js';
 import { toChatError } from '../../errors.js';
 import { selectSubprotocol } from '../../protocol/codec.js';
 import type { HttpRequest, HttpResponse, us_socket_context_t } from '../uws.js';
-import { newConn } from './conn.js';
+import { newConn, type SocketData } from './conn.js';
 
 export function upgradeHandler(config: Config, tokens: AccessTokens) {
   return (res: HttpResponse, req: HttpRequest, context: us_socket_context_t): void => {
@@ -40,7 +40,7 @@ export function upgradeHandler(config: Config, tokens: AccessTokens) {
         return refuse(res, 401, 'unauthenticated', err.code === 'unauthenticated' ? err.message : 'invalid token');
       }
     }
-    res.upgrade(conn, key, echoed, extensions, context);
+    res.upgrade<SocketData>({ conn }, key, echoed, extensions, context);
   };
 }
 
