@@ -239,8 +239,8 @@ export type FrontPost =
    */
   | { t: 'room_deleted'; roomId: number; users: number[] }
   /**
-   * A user was kicked or banned from a room: each of the user's sockets is taken off the room's
-   * topic (after `member_left`, which reached the subscribed ones), and the others are told.
+   * A user was kicked or banned from a room: `member_left` to each of the user's sockets, which
+   * are then taken off the room's topic, and to the room's other subscribers (src/net/ws/member-removed.ts).
    */
   | { t: 'member_removed'; roomId: number; userId: number; reason: 'kicked' | 'banned' }
   /** Close every socket of a user (logout, ban) with a close code. */

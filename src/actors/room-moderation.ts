@@ -151,15 +151,14 @@ export async function sanctions(room: ModeratedRoom, msg: { caller: ModerationRe
 }
 
 /**
- * A member kicked or banned: out of the membership, `member_left` to the room's subscribers (the
- * user's subscribed sockets too), then every front takes the user's sockets off the room and tells
- * those that were not subscribed (src/net/ws/member-removed.ts). One actor's posts reach a front
- * in order, so the user's sockets get `member_left` and nothing of the room after it.
+ * A member kicked or banned: out of the membership, then every front tells the user's sockets,
+ * takes the subscribed ones off the room, and publishes `member_left` to the room's other
+ * subscribers (src/net/ws/member-removed.ts). One actor's posts reach a front in order, so the
+ * user's sockets get the room's earlier events, then `member_left`, then nothing of the room.
  */
 async function removed(room: ModeratedRoom, userId: number, reason: 'kicked' | 'banned'): Promise<void> {
   room.members.delete(userId);
   await room.forget(userId);
-  room.publish({ type: 'member_left', data: { room_id: room.id, user_id: userId, reason } });
   room.ctx.broadcast({ t: 'member_removed', roomId: room.id, userId, reason });
 }
 

@@ -1,25 +1,28 @@
 /**
- * A user was kicked or banned from a room: its RoomActor publishes `member_left` to the room's
- * subscribers, then posts `member_removed` to every front. Each front takes that user's sockets
- * off the room's topic (the room counts them down: one `detach` each), and tells the user's
- * sockets that did not hear it on the topic (not subscribed, or a join or resume of the room in
- * flight) with the same `member_left`. The actor's posts reach a front in order, so a subscribed
- * socket gets `member_left` and then nothing more of the room: as `room_deleted` does
- * (./room-deleted.ts), on one user's sockets only.
+ * A user was kicked or banned from a room: its RoomActor posts `member_removed` to every front
+ * (after the membership is gone). Each front, in one turn:
+ * 1. sends `member_left` straight to each of that user's sockets, subscribed to the room or not
+ *    (`ws.send` first writes out what uWS still holds for the socket from earlier publishes, so
+ *    the room's earlier events keep their order before it);
+ * 2. takes the subscribed ones off the room's topic (the room counts them down: one `detach`
+ *    each), so nothing of the room reaches them after `member_left`;
+ * 3. publishes `member_left` to the room's remaining subscribers on this front.
+ * Not through the topic for the user's own sockets: uWS drops what a topic still holds for a
+ * socket that unsubscribes in the same turn, and the user would not hear of it. As `room_deleted`
+ * does (./room-deleted.ts), on one user's sockets only.
  */
-import { ROOM } from '../../actors/messages.js';
-import type { Conn } from './conn.js';
+import { ROOM, roomTopic } from '../../actors/messages.js';
+import { jsonEvent } from '../../protocol/codec.js';
 import type { GatewayCore } from './ops/types.js';
 import type { Sockets } from './sockets.js';
 
 export function memberRemoved(gw: GatewayCore, sockets: Pick<Sockets, 'of'>, roomId: number, userId: number, reason: 'kicked' | 'banned'): void {
-  for (const conn of sockets.of(userId)) removeFrom(gw, conn, roomId, userId, reason);
-}
-
-function removeFrom(gw: GatewayCore, conn: Conn, roomId: number, userId: number, reason: 'kicked' | 'banned'): void {
-  const subscribed = conn.rooms?.has(roomId) ?? false;
-  if (!subscribed || conn.pending?.has(roomId)) gw.send(conn, 'member_left', { room_id: roomId, user_id: userId, reason });
-  if (!subscribed) return;
-  gw.unsubscribe(conn, roomId);
-  gw.actors.tell(ROOM, roomId, { t: 'detach', sub: { front: gw.front } });
+  const data = { room_id: roomId, user_id: userId, reason };
+  for (const conn of sockets.of(userId)) {
+    gw.send(conn, 'member_left', data);
+    if (!conn.rooms?.has(roomId)) continue;
+    gw.unsubscribe(conn, roomId);
+    gw.actors.tell(ROOM, roomId, { t: 'detach', sub: { front: gw.front } });
+  }
+  gw.fanout.publish([roomTopic(roomId)], jsonEvent({ type: 'member_left', data }));
 }
