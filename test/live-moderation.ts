@@ -10,6 +10,7 @@
  * - every action is in audit_log, with its actor and source address.
  */
 import t, { type Test } from 'tap';
+import { run } from '../src/cli/program.js';
 import { call } from './helpers/http.js';
 import { startLive, type Backend, type Live, type TestClient, type TestUser } from './helpers/live.js';
 
@@ -268,6 +269,28 @@ async function suite(t: Test, backend: Backend): Promise<void> {
     t.match(JSON.parse(Buffer.from(back.token.split('.')[1]!, 'base64url').toString()), { role: 'moderator' }, 'logs in again, with the new role');
     for (const [action, n] of [['user.ban', 1], ['user.unban', 1], ['user.role', 1]] as const) {
       t.equal(await auditCount(live, action, `target_id = $2 AND actor_id = $3 AND ip IS NOT NULL`, [String(g.id), users.admin.id]), n, `${action} audited`);
+    }
+  });
+
+  t.test('the operator CLI on the running node\'s database: role, ban and unban', { skip: backend === 'pglite' && 'the embedded database is the running node\'s alone' }, async (t) => {
+    const h = await live.user('operated');
+    const db = ['--database-url', live.config.database.url!];
+    const out = async (args: string[]) => {
+      let text = '';
+      let err = '';
+      const code = await run(args, { out: (x) => void (text += x), err: (x) => void (err += x), env: { VEZA_LOG_LEVEL: 'warn' } });
+      t.equal(code, 0, `${args.slice(0, 2).join(' ')}: ${err}`);
+      return JSON.parse(text);
+    };
+    t.match(await out(['user', 'ban', h.username, '--reason', 'by hand', ...db]), { user_id: h.id, banned: true, banned_until: null, reason: 'by hand' });
+    t.match(await call(live.url, 'POST', '/api/v1/auth/login', { body: { username: h.username, password: PASSWORD } }), { status: 403 }, 'the node refuses the next login');
+    t.match(await call(live.url, 'POST', '/api/v1/auth/refresh', { body: { refresh_token: h.refreshToken } }), { status: 403 }, 'and the next refresh');
+    t.match(await out(['user', 'unban', h.username, ...db]), { user_id: h.id, banned: false, changed: true });
+    t.match(await out(['user', 'role', h.username, 'moderator', ...db]), { id: h.id, role: 'moderator' });
+    const back = await relogin(live, h);
+    t.match(JSON.parse(Buffer.from(back.token.split('.')[1]!, 'base64url').toString()), { role: 'moderator' }, 'logs in again, with the new role');
+    for (const action of ['user.ban', 'user.unban', 'user.role']) {
+      t.equal(await auditCount(live, action, `target_id = $2 AND actor_id IS NULL AND details->>'via' = 'cli'`, [String(h.id)]), 1, `${action} by an operator audited`);
     }
   });
 
