@@ -43,11 +43,14 @@ function rank(role: UserRole, member: Member | undefined, conv: Conversation, us
   return member === undefined ? 0 : 1;
 }
 
+/** A ban that ends at `until` (null: never) holds at `now`. */
+export const banInForce = (until: string | null, now = Date.now()): boolean => until === null || Date.parse(until) > now;
+
 /** A ban in force at `now` (a timed one past its end is forgotten here; the store row goes at the next join). */
 export function bannedNow(bans: Map<number, string | null>, userId: number, now = Date.now()): boolean {
   const until = bans.get(userId);
   if (until === undefined) return false;
-  if (until === null || Date.parse(until) > now) return true;
+  if (banInForce(until, now)) return true;
   bans.delete(userId);
   return false;
 }

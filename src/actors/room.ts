@@ -16,7 +16,7 @@ import type { AuditEntry, Conversation, Member, Message, StateChange } from '../
 import type { ChatContext } from './context.js';
 import type { Committed, PendingRow, SeqCounter } from './group-commit.js';
 import { mentionCandidates, namesToLookUp, resolveMentions } from './mentions.js';
-import { bannedNow, moderate, sanctions, type ModeratedRoom } from './room-moderation.js';
+import { banInForce, bannedNow, moderate, sanctions, type ModeratedRoom } from './room-moderation.js';
 import { RoomPresence, RoomTyping, type MemberPresence } from './room-presence.js';
 import {
   ROOM,
@@ -290,7 +290,7 @@ export class RoomActor {
       member = await store.joinRoom(this.#id, caller.id, config.limits.roomsPerUser);
       if (member.banned) {
         // A ban this actor does not hold in force: a timed one that ended goes, and the join goes on.
-        if (bannedNow(new Map([[caller.id, member.banned_until]]), caller.id)) {
+        if (banInForce(member.banned_until)) {
           this.#bans.set(caller.id, member.banned_until);
           throw new ChatError('forbidden', `banned from room ${this.#id}`);
         }

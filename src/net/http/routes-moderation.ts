@@ -59,7 +59,7 @@ export function moderationRoutes(deps: ModerationRouteDeps, prefix = API_PREFIX)
     const user = await caller(req);
     const row = user.role === 'admin' ? await store.getUser(user.id) : null;
     if (row === null || row.role !== 'admin' || !row.is_active || isUserBanned(row, Date.now())) {
-      throw new ChatError('forbidden', 'only an admin may change a user's role or ban them');
+      throw new ChatError('forbidden', "only an admin may change a user's role or ban them");
     }
     return user;
   };
