@@ -208,6 +208,7 @@ async function suite(t: Test, backend: Backend): Promise<void> {
     t.match(await viaRest(live, users.owner.token, 'DELETE', `/rooms/${id}/bans/${b.id}`), { ok: true, data: { changed: true, banned: false } }, 'lifted');
     t.match(await viaRest(live, users.owner.token, 'DELETE', `/rooms/${id}/bans/${b.id}`), { ok: true, data: { changed: false } }, 'lifting again changes nothing');
     t.equal((await b1.request('join_room', { room_id: id })).type, 'ack', 'joins again once lifted');
+    t.equal(await auditCount(live, 'room.unban', `target_id = $2 AND actor_id = $3 AND ip IS NOT NULL`, [String(b.id), users.owner.id]), 1, 'the lift audited once');
 
     // A timed ban ends by itself, and banning someone who is not a member keeps them out too.
     const x = await live.user('timed');
