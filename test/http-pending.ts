@@ -33,9 +33,6 @@ const deps: ChatRouteDeps = {
 
 // Method, path as a client sends it, the operation the message names.
 const table: [string, string, RegExp][] = [
-  ['POST', '/rooms/1/bans', /ban user/],
-  ['POST', '/rooms/1/mutes', /mute user/],
-  ['POST', '/rooms/1/kick', /kick user/],
   ['GET', '/admin/audit', /audit trail/],
   ['POST', '/files', /upload file/],
   ['GET', '/files/9', /get file/],

@@ -67,7 +67,25 @@ const VALID: Record<string, { data?: Record<string, unknown>; required: string[]
   resume: { data: { positions: { '123': 981, '7': 0 } }, required: ['positions'], ids: [] },
   set_presence: { data: { status: 'away' }, required: ['status'], ids: [] },
   ping: { required: [], ids: [] },
+  kick_member: { data: { room_id: 1, user_id: 2, reason: 'spam' }, required: ['room_id', 'user_id'], ids: ['room_id', 'user_id'] },
+  ban_member: { data: { room_id: 1, user_id: 2, duration_s: 3600, reason: null }, required: ['room_id', 'user_id'], ids: ['room_id', 'user_id'] },
+  unban_member: { data: { room_id: 1, user_id: 2 }, required: ['room_id', 'user_id'], ids: ['room_id', 'user_id'] },
+  // duration_s is required too (a mute always ends): checked below, as 12345 is a valid length.
+  mute_member: { data: { room_id: 1, user_id: 2, duration_s: 60 }, required: ['room_id', 'user_id'], ids: ['room_id', 'user_id'] },
+  unmute_member: { data: { room_id: 1, user_id: 2 }, required: ['room_id', 'user_id'], ids: ['room_id', 'user_id'] },
+  set_member_role: { data: { room_id: 1, user_id: 2, role: 'moderator' }, required: ['room_id', 'user_id', 'role'], ids: ['room_id', 'user_id'] },
 };
+
+t.test('moderation operations: lengths, reasons and roles', async (t) => {
+  rejects(t, () => parse('mute_member', { room_id: 1, user_id: 2 }), 'validation_failed', 'data.duration_s', /required/);
+  for (const bad of [0, -5, 1.5, 365 * 86_400 + 1, '60']) {
+    rejects(t, () => parse('mute_member', { room_id: 1, user_id: 2, duration_s: bad }), 'validation_failed', 'data.duration_s');
+    rejects(t, () => parse('ban_member', { room_id: 1, user_id: 2, duration_s: bad }), 'validation_failed', 'data.duration_s');
+  }
+  t.same(parse('ban_member', { room_id: 1, user_id: 2 }).data, { room_id: 1, user_id: 2 }, 'a ban without a length is permanent');
+  rejects(t, () => parse('kick_member', { room_id: 1, user_id: 2, reason: 'x'.repeat(501) }), 'validation_failed', 'data.reason');
+  rejects(t, () => parse('set_member_role', { room_id: 1, user_id: 2, role: 'owner' }), 'validation_failed', 'data.role');
+});
 
 t.test('the table covers every operation of PROTOCOL.md', async (t) => {
   // The table as the gateway builds it from the configured limits.

@@ -85,7 +85,7 @@ t.test('room and user objects', async (t) => {
 t.test('every server event of PROTOCOL.md is named', async (t) => {
   const protocol =
     'authenticated joined left message message_edited message_deleted reaction_added reaction_removed message_pinned ' +
-    'message_unpinned typing read presence member_joined member_left dm_created room_updated room_deleted history resumed ack error pong';
+    'message_unpinned typing read presence member_joined member_left member_updated dm_created room_updated room_deleted history resumed ack error pong';
   // A Record over ServerEventType: a missing or an unknown name fails the type check (TAP_TYPECHECK=1).
   const named: Record<ServerEventType, true> = {
     authenticated: true,
@@ -103,6 +103,7 @@ t.test('every server event of PROTOCOL.md is named', async (t) => {
     presence: true,
     member_joined: true,
     member_left: true,
+    member_updated: true,
     dm_created: true,
     room_updated: true,
     room_deleted: true,

@@ -77,14 +77,49 @@ export type RoomRequest =
   /** Move the caller's read marker forward; `except`: the session that asked (it has the ack, not the `read` event). */
   | { t: 'read'; caller: Caller; messageId: number; except?: string }
   /** PATCH /rooms/:id: owner, room moderator or admin. */
-  | { t: 'update'; caller: Caller; patch: RoomPatch }
+  | { t: 'update'; caller: Caller; patch: RoomPatch; ip?: string | undefined }
   /** DELETE /rooms/:id: owner or admin. The actor stops; the conversation is gone. */
-  | { t: 'delete_room'; caller: Caller };
+  | { t: 'delete_room'; caller: Caller; ip?: string | undefined }
+  /** Kick, ban, mute, roles (./room-moderation.ts). */
+  | ModerationRequest
+  /** The bans or mutes in force, highest user id first (moderators). */
+  | { t: 'sanctions'; caller: Caller; kind: 'bans' | 'mutes'; before?: number | undefined; limit: number };
+
+export type ModerationAction = 'kick' | 'ban' | 'unban' | 'mute' | 'unmute' | 'role';
+
+/**
+ * A moderation action on `userId` in a room. `durationS`: a ban's (absent or null: permanent) or a
+ * mute's length; `role`: for `role`. `ip`: the request's source, for the audit trail.
+ */
+export interface ModerationRequest {
+  t: 'moderate';
+  caller: Caller;
+  action: ModerationAction;
+  userId: number;
+  durationS?: number | null | undefined;
+  reason?: string | null | undefined;
+  role?: 'moderator' | 'member' | undefined;
+  ip?: string | undefined;
+}
+
+/** The answer to a moderation action: the target's standing in the room afterwards. */
+export interface ModerationReply {
+  room_id: number;
+  user_id: number;
+  /** False when nothing changed (lifting a ban or mute there was not). */
+  changed: boolean;
+  /** Kick and ban: the user is no longer a member. */
+  member: boolean;
+  role: 'owner' | 'moderator' | 'member' | null;
+  banned: boolean;
+  banned_until: string | null;
+  muted_until: string | null;
+}
 
 /** What can be asked of a message by its id alone (through the MESSAGE actor, or of its room). */
 export type MessageChangeRequest =
   | { t: 'edit'; caller: Caller; messageId: number; content: string }
-  | { t: 'delete'; caller: Caller; messageId: number }
+  | { t: 'delete'; caller: Caller; messageId: number; ip?: string | undefined }
   | { t: 'react'; caller: Caller; messageId: number; emoji: string; add: boolean };
 
 /** Reads of a message by its id alone (through the MESSAGE actor, or of its room). */
@@ -203,6 +238,11 @@ export type FrontPost =
    * last members (`users`), then every subscribed socket is taken off its topic.
    */
   | { t: 'room_deleted'; roomId: number; users: number[] }
+  /**
+   * A user was kicked or banned from a room: `member_left` to each of the user's sockets, which
+   * are then taken off the room's topic, and to the room's other subscribers (src/net/ws/member-removed.ts).
+   */
+  | { t: 'member_removed'; roomId: number; userId: number; reason: 'kicked' | 'banned' }
   /** Close every socket of a user (logout, ban) with a close code. */
   | { t: 'kick'; userId: number; code: number; reason: string };
 

@@ -12,10 +12,11 @@ import type { PresenceData, PresenceStatus, ServerEvent, WireMessage } from '../
 import { jsonEvent } from '../protocol/codec.js';
 import { toWireMessage, toWireRoom } from '../protocol/events.js';
 import type { RoomPatch } from '../store/reads-sql.js';
-import type { Conversation, Member, Message, StateChange } from '../store/types.js';
+import type { AuditEntry, Conversation, Member, Message, StateChange } from '../store/types.js';
 import type { ChatContext } from './context.js';
 import type { Committed, PendingRow, SeqCounter } from './group-commit.js';
 import { mentionCandidates, namesToLookUp, resolveMentions } from './mentions.js';
+import { banInForce, bannedNow, moderate, sanctions, type ModeratedRoom } from './room-moderation.js';
 import { RoomPresence, RoomTyping, type MemberPresence } from './room-presence.js';
 import {
   ROOM,
@@ -62,6 +63,10 @@ export class RoomActor {
   readonly #ctx: ChatContext;
   #conv: Conversation | null = null;
   readonly #members = new Map<number, Member>();
+  /** Users banned from the room (never in #members): the end of each ban, null when permanent. */
+  readonly #bans = new Map<number, string | null>();
+  /** This actor as moderation sees it (./room-moderation.ts), made with the first action. */
+  #moderated: ModeratedRoom | null = null;
   #counter: SeqCounter;
   /** Highest seq committed and published; `lastSeq` of the counter may be ahead while a flush runs. */
   #committedSeq = 0;
@@ -113,7 +118,10 @@ export class RoomActor {
     const { store } = this.#ctx.services;
     this.#conv = await store.getConversation(this.#id);
     if (this.#conv === null) return;
-    for (const m of await store.listMembers(this.#id)) this.#members.set(m.user_id, m);
+    for (const m of await store.listMembers(this.#id)) {
+      if (m.banned) this.#bans.set(m.user_id, m.banned_until);
+      else this.#members.set(m.user_id, m);
+    }
     const last = await store.lastSeq(this.#id);
     this.#counter = { conversationId: this.#id, lastSeq: last };
     this.#committedSeq = last;
@@ -192,9 +200,15 @@ export class RoomActor {
       case 'read':
         return this.#markRead(msg.caller, msg.messageId, msg.except);
       case 'update':
-        return this.#update(msg.caller, msg.patch);
+        return this.#update(msg.caller, msg.patch, msg.ip);
       case 'delete_room':
-        return this.#delete(msg.caller);
+        return this.#delete(msg.caller, msg.ip);
+      case 'moderate':
+        this.#expect('room');
+        return moderate(this.#moderation(), msg);
+      case 'sanctions':
+        this.#expect('room');
+        return sanctions(this.#moderation(), msg);
     }
   }
 
@@ -215,11 +229,11 @@ export class RoomActor {
     throw new ChatError('not_found', kind === 'dm' ? `direct conversation ${this.#id} not found` : `room ${this.#id} not found`);
   }
 
-  /** A member who may post: not banned, not muted. */
+  /** A member who may post, edit, react or type: not banned, not muted. */
   #writer(caller: Caller): Member {
     this.#room();
     const m = this.#members.get(caller.id);
-    if (m === undefined) throw new ChatError('forbidden', `not a member of conversation ${this.#id}: join it first`);
+    if (m === undefined) throw this.#outsider(caller.id);
     if (m.banned) throw new ChatError('forbidden', `banned from conversation ${this.#id}`);
     if (m.muted_until !== null && Date.parse(m.muted_until) > Date.now()) {
       throw new ChatError('forbidden', `muted in conversation ${this.#id} until ${m.muted_until}`);
@@ -227,20 +241,28 @@ export class RoomActor {
     return m;
   }
 
-  /** A member, not banned (reactions: a mute stops sending, not reacting). */
+  /** A member, muted or not (an author deletes their own message even while muted). */
   #member(caller: Caller): Member {
     this.#room();
     const m = this.#members.get(caller.id);
-    if (m === undefined) throw new ChatError('forbidden', `not a member of conversation ${this.#id}: join it first`);
+    if (m === undefined) throw this.#outsider(caller.id);
     if (m.banned) throw new ChatError('forbidden', `banned from conversation ${this.#id}`);
     return m;
   }
 
-  /** Members read; so does anyone for a public room (as the REST listing shows it). */
+  /** Why a user who is not a member may not write: banned, or not joined. */
+  #outsider(userId: number): ChatError {
+    if (bannedNow(this.#bans, userId)) return new ChatError('forbidden', `banned from conversation ${this.#id}`);
+    return new ChatError('forbidden', `not a member of conversation ${this.#id}: join it first`);
+  }
+
+  /** Members read; so does anyone for a public room (as the REST listing shows it), but the banned. */
   #readable(caller: Caller): void {
     const conv = this.#room();
     const m = this.#members.get(caller.id);
-    if (m?.banned) throw new ChatError('forbidden', `banned from conversation ${this.#id}`);
+    if (m?.banned || (m === undefined && this.#bans.size > 0 && bannedNow(this.#bans, caller.id))) {
+      throw new ChatError('forbidden', `banned from conversation ${this.#id}`);
+    }
     if (m === undefined && !(conv.is_public && conv.type !== 'direct_message') && caller.role !== 'admin') {
       throw new ChatError('forbidden', `not a member of conversation ${this.#id}`);
     }
@@ -256,7 +278,7 @@ export class RoomActor {
     if (conv.type === 'direct_message') throw new ChatError('forbidden', `conversation ${this.#id} is a direct conversation, not a room`);
     let member = this.#members.get(caller.id);
     let newMember = false;
-    if (member?.banned) throw new ChatError('forbidden', `banned from room ${this.#id}`);
+    if (member?.banned || (member === undefined && bannedNow(this.#bans, caller.id))) throw new ChatError('forbidden', `banned from room ${this.#id}`);
     if (member === undefined) {
       if (!conv.is_public && caller.role !== 'admin') throw new ChatError('forbidden', `room ${this.#id} is private`);
       if (conv.max_members !== null && this.#members.size >= conv.max_members) {
@@ -266,8 +288,17 @@ export class RoomActor {
       // One store round trip: joins of a room are handled one at a time, and 1,000 members
       // joining at once wait for each other's.
       member = await store.joinRoom(this.#id, caller.id, config.limits.roomsPerUser);
+      if (member.banned) {
+        // A ban this actor does not hold in force: a timed one that ended goes, and the join goes on.
+        if (banInForce(member.banned_until)) {
+          this.#bans.set(caller.id, member.banned_until);
+          throw new ChatError('forbidden', `banned from room ${this.#id}`);
+        }
+        await store.unbanMember(this.#id, caller.id, null);
+        member = await store.joinRoom(this.#id, caller.id, config.limits.roomsPerUser);
+        if (member.banned) throw new ChatError('forbidden', `banned from room ${this.#id}`);
+      }
       this.#members.set(caller.id, member);
-      if (member.banned) throw new ChatError('forbidden', `banned from room ${this.#id}`);
       this.#ctx.services.rememberUsername(caller.id, caller.username);
       newMember = true;
       // The user's actor adds the room to where its presence goes, and tells it the current one.
@@ -416,6 +447,7 @@ export class RoomActor {
    * actor knows their role only when they ask something themselves.
    */
   #canSee(userId: number): boolean {
+    if (this.#bans.size > 0 && bannedNow(this.#bans, userId)) return false;
     const m = this.#members.get(userId);
     if (m !== undefined) return !m.banned;
     const conv = this.#room();
@@ -518,6 +550,8 @@ export class RoomActor {
     const where = this.#isDm() ? { conversation_id: this.#id } : { conversation_id: this.#id, room_id: this.#id };
     let change: StateChange;
     let data: (seq: number) => Record<string, unknown>;
+    /** A deletion by someone else than the author: audited once committed. */
+    let moderated: AuditEntry | null = null;
     switch (msg.t) {
       case 'edit': {
         this.#writer(caller);
@@ -533,13 +567,14 @@ export class RoomActor {
         const global = caller.role === 'moderator' || caller.role === 'admin';
         if (m.author_id === caller.id) this.#member(caller);
         else if (!moderates && !global) throw new ChatError('forbidden', "only the author, the room's owner or moderators, or a moderator deletes a message");
+        else moderated = { actorId: caller.id, action: 'message.delete', targetType: 'message', targetId: String(m.id), details: { conversation_id: this.#id, author_id: m.author_id }, ip: msg.ip ?? null };
         const at = new Date().toISOString();
         change = { type: 'message_deleted', messageId: m.id, by: caller.id, at };
         data = (seq) => ({ ...where, seq, message_id: m.id, deleted_by: caller.id });
         break;
       }
       case 'react': {
-        this.#member(caller);
+        this.#writer(caller);
         const type = msg.add ? 'reaction_added' : 'reaction_removed';
         const has = this.#reactions.get(m.id)?.get(msg.emoji)?.has(caller.id);
         // Known from the window: nothing to change, no seq to take.
@@ -565,6 +600,12 @@ export class RoomActor {
       this.#changed(change, event, out.seq);
       return { conversation_id: this.#id, message_id: m.id, changed: true, seq: out.seq };
     });
+    if (moderated !== null) {
+      const entry = moderated;
+      // After the commit, off the mailbox (deferred): a moderator's deletion is rare, and the
+      // answer waits for its entry so the trail holds it when the client hears of it.
+      return this.#ctx.defer(committed.then(async (reply) => (reply.changed ? (await this.#ctx.services.store.audit(entry), reply) : reply)));
+    }
     return this.#ctx.defer(committed);
   }
 
@@ -924,14 +965,36 @@ export class RoomActor {
     throw new ChatError('forbidden', `only ${allowed} ${this.#id} or an admin may ${what}`);
   }
 
-  async #update(caller: Caller, patch: RoomPatch) {
+  /** This actor as moderation sees it (./room-moderation.ts). */
+  #moderation(): ModeratedRoom {
+    if (this.#moderated !== null) return this.#moderated;
+    const self = {
+      id: this.#id,
+      ctx: this.#ctx,
+      members: this.#members,
+      bans: this.#bans,
+      room: (): Conversation => this.#room(),
+      publish: (event: ServerEvent) => this.#publish(event),
+      forget: async (userId: number) => {
+        this.#presence?.forget(userId);
+        if (this.#typing?.stop(userId)) {
+          const names = await this.#ctx.services.usernames([userId]);
+          this.#publishTyping(userId, names.get(userId) ?? `user ${userId}`, 'stop');
+        }
+        this.#ctx.tell(USER, userId, { t: 'conversation_removed', conversationId: this.#id });
+      },
+    };
+    return (this.#moderated = self);
+  }
+
+  async #update(caller: Caller, patch: RoomPatch, ip?: string) {
     this.#authorize(caller, 'moderators', 'change it');
     const { store } = this.#ctx.services;
     const row = await store.updateRoom(this.#id, patch);
     if (row === null) throw new ChatError('not_found', `room ${this.#id} not found`);
     this.#conv = row;
     const room = this.#wireRoom()!;
-    await store.audit({ actorId: caller.id, action: 'room.update', targetType: 'conversation', targetId: String(this.#id), details: { ...patch } });
+    await store.audit({ actorId: caller.id, action: 'room.update', targetType: 'conversation', targetId: String(this.#id), details: { ...patch }, ip: ip ?? null });
     this.#publish({ type: 'room_updated', data: { room } });
     return room;
   }
@@ -941,13 +1004,13 @@ export class RoomActor {
    * every later operation on it is `not_found`. Sends already submitted are waited for first: a
    * row committed after the DELETE would outlive its room (messages have no foreign key).
    */
-  async #delete(caller: Caller): Promise<{ room_id: number }> {
+  async #delete(caller: Caller, ip?: string): Promise<{ room_id: number }> {
     const conv = this.#authorize(caller, 'owner', 'delete it');
     // The mailbox is held by this message, so no send can be accepted while it waits.
     if (this.#sending > 0) await new Promise<void>((resolve) => (this.#drained = resolve));
     const { store } = this.#ctx.services;
     if (!(await store.deleteRoom(this.#id))) throw new ChatError('not_found', `room ${this.#id} not found`);
-    await store.audit({ actorId: caller.id, action: 'room.delete', targetType: 'conversation', targetId: String(this.#id), details: { name: conv.name } });
+    await store.audit({ actorId: caller.id, action: 'room.delete', targetType: 'conversation', targetId: String(this.#id), details: { name: conv.name }, ip: ip ?? null });
     const users = [...this.#members.keys()];
     this.#conv = null;
     this.#members.clear();

@@ -12,6 +12,7 @@ import type { User, UserRole } from '../store/types.js';
 import type { PasswordHasher } from './hasher.js';
 import { bearerToken, type AccessClaims, type AccessTokens } from './jwt.js';
 import { hashRefreshToken, isWellFormedRefreshToken, newFamilyId, newRefreshToken } from './refresh.js';
+import { isUserBanned } from '../store/moderation-sql.js';
 
 /** A user as a client sees it: never the password hash; the e-mail only for the user or an admin. */
 export interface PublicUser {
@@ -90,6 +91,9 @@ const DEFAULT_LIMITS = configSchema.shape.limits.parse(undefined);
 
 const badCredentials = () => new ChatError('unauthenticated', 'invalid username or password');
 const badRefresh = () => new ChatError('unauthenticated', 'invalid refresh token');
+/** A globally banned user (PROTOCOL.md "Moderation"): 403, checked after the password, like a disabled account. */
+const bannedError = (u: User) =>
+  new ChatError('forbidden', u.banned_until === null ? 'this account is banned' : `this account is banned until ${u.banned_until}`);
 
 export class AuthService {
   readonly #store: AuthStore;
@@ -144,6 +148,7 @@ export class AuthService {
       throw badCredentials();
     }
     if (!creds.is_active) throw new ChatError('forbidden', 'this account is disabled');
+    if (isUserBanned(creds, this.#now())) throw bannedError(creds);
     if (failures.count > 0) await this.#store.clearLoginFailures(creds.id);
 
     const refresh = newRefreshToken();
@@ -188,6 +193,10 @@ export class AuthService {
     if (!user || !user.is_active) {
       await this.#store.revokeRefreshToken(next.hash);
       throw badRefresh();
+    }
+    if (isUserBanned(user, this.#now())) {
+      await this.#store.revokeRefreshToken(next.hash);
+      throw bannedError(user);
     }
     const access = await this.#tokens.sign(user);
     return { access_token: access.token, refresh_token: next.token, expires_in: access.expiresIn };

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { configSchema, type Config } from '../config/schema.js';
 import { ChatError } from '../errors.js';
 import type { Envelope } from './codec.js';
-import { clientId, content, dmTarget, emoji, id, metadata, parseOrThrow } from './validation.js';
+import { clientId, content, dmTarget, emoji, id, metadata, parseOrThrow, reason, sanctionSeconds } from './validation.js';
 
 /**
  * One strict zod schema per client operation of PROTOCOL.md ("Client operations"). Conventions:
@@ -102,6 +102,13 @@ export function buildClientSchemas(limits: ClientLimits) {
       }),
     resume: z.strictObject({ positions }),
     set_presence: z.strictObject({ status: z.enum(['online', 'away']) }),
+    // Moderation (PROTOCOL.md "Moderation"): the REST bodies' rules, with the room in `data`.
+    kick_member: z.strictObject({ room_id: id(), user_id: id(), reason: reason() }),
+    ban_member: z.strictObject({ room_id: id(), user_id: id(), reason: reason(), duration_s: sanctionSeconds().nullish() }),
+    unban_member: z.strictObject({ room_id: id(), user_id: id() }),
+    mute_member: z.strictObject({ room_id: id(), user_id: id(), reason: reason(), duration_s: sanctionSeconds() }),
+    unmute_member: z.strictObject({ room_id: id(), user_id: id() }),
+    set_member_role: z.strictObject({ room_id: id(), user_id: id(), role: z.enum(['moderator', 'member']) }),
     ping: z.strictObject({}),
   };
   return Object.freeze(schemas);

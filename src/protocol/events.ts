@@ -147,6 +147,14 @@ export interface MemberLeftData {
   /** Why: left on their own, kicked, or banned. */
   reason: 'left' | 'kicked' | 'banned';
 }
+/** A member's role or mute changed (moderation): the member's standing as it is now. */
+export interface MemberUpdatedData {
+  room_id: number;
+  user_id: number;
+  role: 'owner' | 'moderator' | 'member';
+  /** The end of the member's mute, or null when not muted. */
+  muted_until: string | null;
+}
 /** A room's settings changed (PATCH /rooms/:id): the room as it is now. */
 export interface RoomUpdatedData {
   room: WireRoom;
@@ -208,6 +216,7 @@ export interface ServerEventDataMap {
   presence: PresenceData;
   member_joined: MemberJoinedData;
   member_left: MemberLeftData;
+  member_updated: MemberUpdatedData;
   dm_created: DmCreatedData;
   room_updated: RoomUpdatedData;
   room_deleted: RoomDeletedData;

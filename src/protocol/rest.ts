@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { Config } from '../config/schema.js';
-import { clientId, content, dmTarget, emoji, id, metadata, parseOrThrow } from './validation.js';
+import { clientId, content, dmTarget, emoji, id, metadata, parseOrThrow, reason as reasonSchema, sanctionSeconds } from './validation.js';
 
 /**
  * REST bodies, path parameters and queries of PROTOCOL.md ("REST"). Bodies are `.strict()`
@@ -13,9 +13,6 @@ const USERNAME = /^[A-Za-z0-9_.-]+$/;
 const ROOM_NAME_MAX_CHARS = 100;
 const ROOM_DESCRIPTION_MAX_CHARS = 1000;
 const ROOM_MAX_MEMBERS = 100_000;
-const REASON_MAX_CHARS = 500;
-/** Longest timed ban or mute (a ban without a duration is permanent). */
-const SANCTION_MAX_S = 365 * 86_400;
 /** scrypt hashes any length, but bounding the input bounds the work a request can ask for. */
 const PASSWORD_MAX_CHARS = 1024;
 const TOKEN_MAX_CHARS = 512;
@@ -75,7 +72,8 @@ export function buildRestSchemas(cfg: RestLimits) {
     .refine((s) => s.trim() !== '', 'must not be blank');
   const description = z.string().max(ROOM_DESCRIPTION_MAX_CHARS).nullish();
   const maxMembers = z.int().min(2).max(ROOM_MAX_MEMBERS).nullish();
-  const reason = z.string().max(REASON_MAX_CHARS).nullish();
+  const reason = reasonSchema();
+  const seconds = sanctionSeconds();
   const newMessage = z.strictObject({
     content: text,
     parent_message_id: id().nullish(),
@@ -123,11 +121,17 @@ export function buildRestSchemas(cfg: RestLimits) {
     /** POST /rooms/:id/pins */
     pin: z.strictObject({ message_id: id() }),
     /** POST /rooms/:id/bans: permanent without `duration_s`. */
-    ban: z.strictObject({ user_id: id(), reason, duration_s: z.int().min(1).max(SANCTION_MAX_S).nullish() }),
+    ban: z.strictObject({ user_id: id(), reason, duration_s: seconds.nullish() }),
     /** POST /rooms/:id/mutes: a mute always ends. */
-    mute: z.strictObject({ user_id: id(), reason, duration_s: z.int().min(1).max(SANCTION_MAX_S) }),
+    mute: z.strictObject({ user_id: id(), reason, duration_s: seconds }),
     /** POST /rooms/:id/kick */
     kick: z.strictObject({ user_id: id(), reason }),
+    /** PUT /rooms/:id/members/:user_id/role: the owner's role is not one to give. */
+    memberRole: z.strictObject({ role: z.enum(['moderator', 'member']) }),
+    /** PUT /users/:id/role (admins) */
+    userRole: z.strictObject({ role: z.enum(['user', 'moderator', 'admin']) }),
+    /** POST /users/:id/ban (admins): permanent without `duration_s`. */
+    userBan: z.strictObject({ reason, duration_s: seconds.nullish() }),
   });
 }
 

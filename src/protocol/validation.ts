@@ -54,6 +54,16 @@ export function dmPeerId(data: DmTarget, callerId: number): number {
 }
 
 /** A client idempotency key: the 8-4-4-4-12 hex form PostgreSQL's `uuid` type accepts, lower-cased the way PostgreSQL prints it. */
+const REASON_MAX_CHARS = 500;
+/** Longest timed ban or mute, in seconds (a ban without a duration is permanent). */
+const SANCTION_MAX_S = 365 * 86_400;
+
+/** A moderation action's reason: at most 500 characters, optional (null counts as absent). */
+export const reason = () => z.string().max(REASON_MAX_CHARS).nullish();
+
+/** A ban's or mute's length in seconds: 1 s .. one year. */
+export const sanctionSeconds = () => z.int().min(1).max(SANCTION_MAX_S);
+
 export const clientId = () =>
   z
     .string()

@@ -15,6 +15,7 @@ import { attachRoutes } from '../net/http/uws-adapter.js';
 import { authRoutes } from '../net/http/routes-auth.js';
 import { chatRoutes } from '../net/http/routes-chat.js';
 import { healthRoutes } from '../net/http/routes-health.js';
+import { moderationRoutes } from '../net/http/routes-moderation.js';
 import { closeApp, createApp, listen, type Listening } from '../net/uws.js';
 import { Gateway } from '../net/ws/gateway.js';
 import type { FrontContext, FrontServices } from '../runtime/types.js';
@@ -67,6 +68,16 @@ async function setupFront(ctx: FrontContext, data: ThreadData, gate: StartGate |
   ctx.actors.onPause(() => gateway.pause());
   ctx.actors.onResume(() => gateway.resume());
 
+  /**
+   * A user was banned globally (`POST /users/:id/ban`): every live socket of theirs, on every
+   * front, closes with 4403 (through their UserActor, as a logout's 4401). Login and refresh
+   * refuse them from now on (src/auth/service.ts). The merge with session revocation adds
+   * `revokeUserSessions(userId, 'banned')` here, so their access tokens stop working too.
+   */
+  const onUserBanned = (userId: number): void => {
+    actors.tell(USER, userId, { t: 'kick', code: CLOSE.FORBIDDEN, reason: 'banned' });
+  };
+
   const redis = config.redis.url ? connectRedis(config.redis.url, log) : null;
   try {
     await gate?.prepared(ctx.fronts);
@@ -86,6 +97,7 @@ async function setupFront(ctx: FrontContext, data: ThreadData, gate: StartGate |
         onLogout: (userId) => actors.tell(USER, userId, { t: 'kick', code: CLOSE.UNAUTHENTICATED, reason: 'logged out' }),
       }),
       ...chatRoutes({ actors, tokens, config, limiter }),
+      ...moderationRoutes({ actors, tokens, config, store, onUserBanned }),
     ],
     { maxBodyBytes: config.server.maxBodyBytes, log },
   );

@@ -3,6 +3,7 @@ import { ChatError, toChatError } from '../errors.js';
 import { log } from '../log.js';
 import { BUMP_THREADS, bumpThreads, copyBatch, IdBlocks, RESERVE_IDS } from './message-copy.js';
 import { isConnectionFailure } from './pg-errors.js';
+import * as mod from './moderation-sql.js';
 import * as reads from './reads-sql.js';
 import type { Store } from './store.js';
 import { inTransaction, rollback } from './transaction.js';
@@ -20,11 +21,13 @@ import type {
   NewUser,
   Page,
   Reaction,
+  Sanction,
   StateChange,
   StoredEvent,
   RotateResult,
   User,
   UserCredentials,
+  UserRole,
 } from './types.js';
 
 /**
@@ -58,8 +61,8 @@ const MAX_ID = '9223372036854775807';
 /** While the replica is failing, reads go to the primary for this long before it is tried again. */
 const REPLICA_RETRY_MS = 5_000;
 
-const USER = 'id, username, email, role, is_active, last_activity, created_at, updated_at';
-const MEMBER = 'conversation_id, user_id, role, joined_at, muted_until, banned';
+const USER = mod.USER_COLUMNS;
+const MEMBER = mod.MEMBER_COLUMNS;
 const MESSAGE =
   'id, uuid, conversation_id, seq, author_id, content, message_type, parent_message_id, thread_count, status, ' +
   'is_edited, edit_count, is_pinned, metadata, client_id, created_at, updated_at, edited_at, deleted_at';
@@ -856,6 +859,44 @@ export class PgStore implements Store {
       const r = await this.#pool.query<{ last_seq: number }>({ ...Q.lastSeq, values: [conversationId] });
       return r.rows[0]!.last_seq;
     });
+  }
+
+  // ---------------------------------------------------------------- moderation (./moderation-sql.ts)
+
+  setMemberRole(conversationId: number, userId: number, role: MemberRole, audit: AuditEntry): Promise<Member | null> {
+    return this.#guard(() => this.#tx((c) => mod.setMemberRole(c, conversationId, userId, role, audit)));
+  }
+
+  kickMember(conversationId: number, userId: number, audit: AuditEntry): Promise<boolean> {
+    return this.#guard(() => this.#tx((c) => mod.kickMember(c, conversationId, userId, audit)));
+  }
+
+  banMember(conversationId: number, userId: number, ban: mod.RoomBan, audit: AuditEntry): Promise<Member> {
+    return this.#guard(() => this.#tx((c) => mod.banMember(c, conversationId, userId, ban, audit)));
+  }
+
+  unbanMember(conversationId: number, userId: number, audit: AuditEntry | null): Promise<boolean> {
+    return this.#guard(() => this.#tx((c) => mod.unbanMember(c, conversationId, userId, audit)));
+  }
+
+  muteMember(conversationId: number, userId: number, mute: mod.RoomMute, audit: AuditEntry): Promise<Member | null> {
+    return this.#guard(() => this.#tx((c) => mod.muteMember(c, conversationId, userId, mute, audit)));
+  }
+
+  listSanctions(conversationId: number, kind: 'bans' | 'mutes', page: { before?: number | undefined; limit: number }): Promise<Sanction[]> {
+    return this.#guard(() => mod.listSanctions(this.#pool, conversationId, kind, page));
+  }
+
+  setUserRole(userId: number, role: UserRole, audit: AuditEntry): Promise<User | null> {
+    return this.#guard(() => this.#tx((c) => mod.setUserRole(c, userId, role, audit)));
+  }
+
+  banUser(userId: number, ban: mod.UserBan, audit: AuditEntry): Promise<User | null> {
+    return this.#guard(() => this.#tx((c) => mod.banUser(c, userId, ban, audit)));
+  }
+
+  unbanUser(userId: number, audit: AuditEntry): Promise<User | null> {
+    return this.#guard(() => this.#tx((c) => mod.unbanUser(c, userId, audit)));
   }
 
   // ---------------------------------------------------------------- audit, health

@@ -13,11 +13,14 @@ import type {
   Page,
   Reaction,
   RotateResult,
+  Sanction,
   StateChange,
   StoredEvent,
   User,
   UserCredentials,
+  UserRole,
 } from './types.js';
+import type { RoomBan, RoomMute, UserBan } from './moderation-sql.js';
 import type { ReadMarker, RoomPatch } from './reads-sql.js';
 
 /**
@@ -121,6 +124,27 @@ export interface Store {
   pinnedMessages(conversationId: number): Promise<Message[]>;
   /** The reactions to these messages. */
   reactionsFor(messageIds: readonly number[]): Promise<Reaction[]>;
+
+  // Moderation (./moderation-sql.ts). Each write and its audit entry are one transaction; the entry
+  // is written only when the write changed something.
+  /** A member's role in a room (not a banned row's); null when the user is not a member. */
+  setMemberRole(conversationId: number, userId: number, role: MemberRole, audit: AuditEntry): Promise<Member | null>;
+  /** Removes a membership (not a ban); false when the user was not a member. */
+  kickMember(conversationId: number, userId: number, audit: AuditEntry): Promise<boolean>;
+  /** Bans the user from the room, member or not (the row stays as the ban). */
+  banMember(conversationId: number, userId: number, ban: RoomBan, audit: AuditEntry): Promise<Member>;
+  /** Lifts a ban (deletes the banned row); false when there was none. `audit` null: an expired ban cleared. */
+  unbanMember(conversationId: number, userId: number, audit: AuditEntry | null): Promise<boolean>;
+  /** Sets (`until` null: lifts) a member's mute; null when the user is not a member. */
+  muteMember(conversationId: number, userId: number, mute: RoomMute, audit: AuditEntry): Promise<Member | null>;
+  /** Bans or mutes in force, highest user id first, from `before` (a user id, exclusive) on. */
+  listSanctions(conversationId: number, kind: 'bans' | 'mutes', page: { before?: number | undefined; limit: number }): Promise<Sanction[]>;
+  /** A user's global role; null when there is no such user. */
+  setUserRole(userId: number, role: UserRole, audit: AuditEntry): Promise<User | null>;
+  /** A global ban; null when there is no such user. */
+  banUser(userId: number, ban: UserBan, audit: AuditEntry): Promise<User | null>;
+  /** Lifts a global ban; null when there is no such user. */
+  unbanUser(userId: number, audit: AuditEntry): Promise<User | null>;
 
   // Audit
   audit(entry: AuditEntry): Promise<void>;

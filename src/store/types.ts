@@ -17,6 +17,9 @@ export interface User {
   last_activity: string | null;
   created_at: string;
   updated_at: string;
+  /** A global ban (migrations/0008): when it was set (null: not banned), and its end (null: permanent). */
+  banned_at: string | null;
+  banned_until: string | null;
 }
 
 /** A user with the password hash, for login only. Never serialised to a client. */
@@ -61,6 +64,20 @@ export interface Member {
   joined_at: string;
   muted_until: string | null;
   banned: boolean;
+  /** The end of a timed ban (null: permanent, or not banned). */
+  banned_until: string | null;
+}
+
+/** A room ban or mute in force, as `GET /rooms/:id/bans|mutes` lists it (moderation-sql.ts). */
+export interface Sanction {
+  user_id: number;
+  username: string;
+  /** The end (null: a permanent ban). */
+  until: string | null;
+  reason: string | null;
+  by: number | null;
+  /** When the ban was set (null for mutes: not recorded). */
+  at: string | null;
 }
 
 export interface Message {

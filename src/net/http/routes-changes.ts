@@ -64,7 +64,7 @@ export function changeRoutes(deps: ChangeRouteDeps, prefix = API_PREFIX): Route[
       path: `${prefix}/messages/:id`,
       handler: change((user, req) => {
         const id = idParam(req, 'id');
-        return { kind: MESSAGE, id, body: { t: 'delete', caller: user, messageId: id } };
+        return { kind: MESSAGE, id, body: { t: 'delete', caller: user, messageId: id, ip: req.ip } };
       }),
     },
     { method: 'POST', path: `${prefix}/messages/:id/reactions`, handler: react(true) },

@@ -30,7 +30,7 @@ export function readRoutes({ actors, tokens, schemas }: ReadRouteDeps, prefix: s
         const user = await caller(req);
         const id = idParam(req, 'id');
         const patch = roomPatch(jsonBody(req, schemas.updateRoom));
-        return json(200, await actors.ask(ROOM, id, { t: 'update', caller: user, patch }));
+        return json(200, await actors.ask(ROOM, id, { t: 'update', caller: user, patch, ip: req.ip }));
       },
     },
     {
@@ -39,7 +39,7 @@ export function readRoutes({ actors, tokens, schemas }: ReadRouteDeps, prefix: s
       handler: async (req) => {
         const user = await caller(req);
         const id = idParam(req, 'id');
-        await actors.ask(ROOM, id, { t: 'delete_room', caller: user });
+        await actors.ask(ROOM, id, { t: 'delete_room', caller: user, ip: req.ip });
         return noContent();
       },
     },

@@ -23,6 +23,7 @@ import { Dispatcher } from './dispatch.js';
 import { Fanout } from './fanout.js';
 import { FloodPolicy, type Action } from './flood.js';
 import type { GatewayCore } from './ops/types.js';
+import { memberRemoved } from './member-removed.js';
 import { roomDeleted } from './room-deleted.js';
 import { Sessions } from './session.js';
 import { Sockets } from './sockets.js';
@@ -175,6 +176,8 @@ export class Gateway implements GatewayCore {
       for (const conn of this.#sockets.of(post.userId)) this.#close(conn, post.code, post.reason);
     } else if (post.t === 'room_deleted') {
       roomDeleted(this, this.#sockets, post.roomId, post.users);
+    } else if (post.t === 'member_removed') {
+      memberRemoved(this, this.#sockets, post.roomId, post.userId, post.reason);
     }
   }
 

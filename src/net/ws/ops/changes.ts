@@ -14,7 +14,7 @@ export const changeOps: OpTable = {
   },
 
   delete_message(ctx, data) {
-    return ctx.gw.actors.ask<ChangeReply>(MESSAGE, data.message_id, { t: 'delete', caller: ctx.user, messageId: data.message_id });
+    return ctx.gw.actors.ask<ChangeReply>(MESSAGE, data.message_id, { t: 'delete', caller: ctx.user, messageId: data.message_id, ip: ctx.conn.remote });
   },
 
   add_reaction(ctx, data) {

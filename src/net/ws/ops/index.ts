@@ -6,6 +6,7 @@ import type { ClientOp, ClientOpType } from '../../../protocol/client-ops.js';
 import { changeOps } from './changes.js';
 import { dmOps } from './dm.js';
 import { messageOps } from './messages.js';
+import { moderationOps } from './moderation.js';
 import { presenceOps } from './presence.js';
 import { readOps } from './reads.js';
 import { resumeOps } from './resume.js';
@@ -20,6 +21,7 @@ const OPS: OpTable = {
   ...changeOps,
   ...readOps,
   ...presenceOps,
+  ...moderationOps,
   ping: () => ({}),
 };
 
