@@ -16,7 +16,6 @@ const NOT_IMPLEMENTED: readonly (readonly [Method, string, string])[] = [
   ['POST', '/rooms/:id/bans', 'ban user'],
   ['POST', '/rooms/:id/mutes', 'mute user'],
   ['POST', '/rooms/:id/kick', 'kick user'],
-  ['GET', '/admin/audit', 'audit trail'],
   ['POST', '/files', 'upload file'],
   ['GET', '/files/:id', 'get file'],
 ];

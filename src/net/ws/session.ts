@@ -48,7 +48,7 @@ export class Sessions {
     let claims;
     try {
       const op = parseClientFrame({ type: 'authenticate', data: data ?? {} }, this.#d.schemas);
-      claims = await this.#d.tokens.verify((op.data as { token: string }).token);
+      claims = this.#d.tokens.verify((op.data as { token: string }).token);
     } catch (e) {
       if (conn.closed) return;
       if (conn.user) return this.#d.dispatcher.fail(conn, e, id);
@@ -64,6 +64,7 @@ export class Sessions {
     const first = conn.user === null;
     conn.user = { id: claims.user_id, username: claims.username, role: claims.role };
     conn.expiresAt = claims.exp * 1000;
+    conn.authSession = claims.sid ?? '';
     // A renewal only moves `expiresAt`: the once-a-second sweep closes expired sockets.
     if (first) this.#authenticated(conn, id);
     else this.#replyAuthenticated(conn, id);
