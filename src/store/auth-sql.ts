@@ -19,8 +19,9 @@ export interface RevokedSession {
 /**
  * Atomically spend `oldHash` and store `newHash` in its family. The new token is derived from the
  * old one (src/auth/service.ts), so a retry of the same refresh brings the same `newHash`: when the
- * old token was spent by exactly that rotation less than `graceS` seconds ago and the session is
- * not revoked, the answer is the same rotation again (`retried`), not a reuse. Otherwise a spent
+ * old token was spent by exactly that rotation less than `graceS` seconds ago and its replacement
+ * is still live (not spent in turn, not revoked with its session), the answer is the same rotation
+ * again (`retried`), not a reuse. Otherwise a spent
  * token revokes its whole family.
  */
 export async function rotateRefreshToken(c: pg.PoolClient, oldHash: string, newHash: string, expiresAt: Date, graceS: number): Promise<RotateResult> {
@@ -35,14 +36,14 @@ export async function rotateRefreshToken(c: pg.PoolClient, oldHash: string, newH
   if (!old) return { kind: 'invalid' };
   const userId = Number(old.user_id);
   if (old.revoked && old.replaced_by !== null) {
-    const next = await c.query<{ token_hash: string; issued_at: Date; in_grace: boolean; family_live: boolean }>(
-      `SELECT n.token_hash, n.created_at AS issued_at, now() - n.created_at < make_interval(secs => $2) AS in_grace,
-              NOT EXISTS (SELECT 1 FROM refresh_tokens f WHERE f.family_id = n.family_id AND f.revoked_at IS NOT NULL AND f.replaced_by IS NULL) AS family_live
-         FROM refresh_tokens n WHERE n.id = $1`,
+    // The replacement still live (neither spent nor revoked with its session) and young.
+    const next = await c.query<{ token_hash: string; issued_at: Date; in_grace: boolean; live: boolean }>(
+      `SELECT token_hash, created_at AS issued_at, now() - created_at < make_interval(secs => $2) AS in_grace, revoked_at IS NULL AS live
+         FROM refresh_tokens WHERE id = $1`,
       [old.replaced_by, graceS],
     );
     const n = next.rows[0];
-    if (n && n.token_hash === newHash && n.in_grace && n.family_live) {
+    if (n && n.token_hash === newHash && n.in_grace && n.live) {
       return { kind: 'rotated', userId, familyId: old.family_id, issuedAt: new Date(n.issued_at), retried: true };
     }
     // A spent token came back: someone holds a copy. Revoke every token of the login.
