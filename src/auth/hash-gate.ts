@@ -9,8 +9,9 @@
  *   registration, then the decoy hash of a login for an unknown user (which exists only so that an
  *   unknown user and a wrong password cost the same when the server is not flooded);
  * - per source, at most `perSource` registrations and decoys waiting or running (a flood from one
- *   address cannot fill the queue), and at most `maxQueued` waiting in all;
- * - past either bound, `rate_limited` (429, Retry-After) at once, before any hashing.
+ *   address cannot fill the queue), and at most `maxQueued` waiting in all: a full queue makes its
+ *   newest waiter of a lower priority give its place to a higher one;
+ * - past either bound, `rate_limited` (429, Retry-After), before any hashing.
  *
  * So a real login waits for at most the hashes already running, whatever the flood: from one
  * address it is cut by `perSource` (and the per-source attempt budget, ./throttle.ts), from many
@@ -30,9 +31,8 @@ export interface HashGateOptions {
 }
 
 interface Waiting {
-  source: string;
-  counted: boolean;
   start: () => void;
+  refuse: (e: Error) => void;
 }
 
 export class HashGate {
@@ -60,9 +60,10 @@ export class HashGate {
     }
     try {
       if (this.#running >= this.#o.concurrency) {
-        if (this.#queued >= this.#o.maxQueued) throw busy('the server is busy checking passwords');
+        // Full: the newest waiter of a lower priority gives its place up, else this one is refused.
+        if (this.#queued >= this.#o.maxQueued && !this.#evictBelow(priority)) throw busy('the server is busy checking passwords');
         this.#queued++;
-        await new Promise<void>((start) => this.#queues[priority].push({ source, counted, start }));
+        await new Promise<void>((start, refuse) => this.#queues[priority].push({ start, refuse }));
       } else {
         this.#running++;
       }
@@ -78,6 +79,18 @@ export class HashGate {
         else this.#perSource.set(source, n);
       }
     }
+  }
+
+  #evictBelow(priority: HashPriority): boolean {
+    for (let p = this.#queues.length - 1; p > priority; p--) {
+      const w = this.#queues[p]!.pop();
+      if (w) {
+        this.#queued--;
+        w.refuse(busy('the server is busy checking passwords'));
+        return true;
+      }
+    }
+    return false;
   }
 
   /** One hash ended: start the first waiting one by priority (its slot passes on), else free it. */

@@ -67,6 +67,8 @@ export interface AuthServiceOptions {
   tokens: AccessTokens;
   /** Config `auth`: refresh lifetime and grace, login throttles, hashing admission, minimum password length. */
   settings: Pick<Config['auth'], 'refreshTtlS' | 'minPasswordLength'> & Partial<AuthTuning>;
+  /** The login throttles' table, shared by the node's fronts (./shared-table.ts); this thread's own when not given. */
+  throttleBuffer?: SharedArrayBuffer;
   /** Hashes running at once (the CPU pool's threads); 2 when not given. */
   hashConcurrency?: number;
   /** Ends sessions on the node (logout, reuse, password change); without it (the CLI) only the store revokes. */
@@ -146,7 +148,7 @@ export class AuthService {
     this.#now = opts.now ?? Date.now;
     this.#log = (opts.log ?? rootLog).child({ component: 'auth' });
     this.#schemas = opts.schemas ?? buildRestSchemas({ auth: opts.settings, limits: DEFAULT_LIMITS });
-    this.#throttle = new LoginThrottle(this.#settings, this.#now);
+    this.#throttle = new LoginThrottle(this.#settings, this.#now, opts.throttleBuffer);
     this.#gate = new HashGate({
       concurrency: opts.hashConcurrency ?? 2,
       maxQueued: this.#settings.hashMaxQueued,

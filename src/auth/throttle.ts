@@ -12,11 +12,13 @@
  * - Attempts per source (login and registration together): a token bucket of
  *   `sourceAttemptsPerMinute`, so one address cannot make the server hash without end.
  *
- * Held in memory per front thread (the kernel spreads a source's connections over the fronts, so a
- * source gets at most `fronts` times the budget); bounded: past MAX_ENTRIES the oldest entry goes.
- * No database write per failed login: that would be a cost an attacker controls.
+ * Held in shared memory (./shared-table.ts) that every front of the node maps: a source whose
+ * connections the kernel spreads over the fronts has one budget. Nodes count apart. No database write
+ * per failed login: that would be a cost an attacker controls. Without a shared buffer (the CLI,
+ * tests of the service alone) the table is this thread's own.
  */
 import { ChatError } from '../errors.js';
+import { SharedTable } from './shared-table.js';
 
 export interface ThrottleSettings {
   loginAttempts: number;
@@ -28,98 +30,73 @@ export interface ThrottleSettings {
   sourceAttemptsPerMinute: number;
 }
 
-const MAX_ENTRIES = 100_000;
-
-interface Failures {
-  count: number;
-  /** Epoch ms of the last failure. */
-  last: number;
-}
-
-interface Bucket {
-  tokens: number;
-  at: number;
-}
-
 export class LoginThrottle {
   readonly #s: ThrottleSettings;
   readonly #now: () => number;
-  readonly #failures = new Map<string, Failures>();
-  readonly #buckets = new Map<string, Bucket>();
+  readonly #table: SharedTable;
 
-  constructor(settings: ThrottleSettings, now: () => number = Date.now) {
+  constructor(settings: ThrottleSettings, now: () => number = Date.now, buffer: SharedArrayBuffer = SharedTable.allocate()) {
     this.#s = settings;
     this.#now = now;
+    this.#table = new SharedTable(buffer);
   }
 
   /** One login or registration attempt from `source`: `rate_limited` past its per-minute budget. */
   takeAttempt(source: string): void {
     const now = this.#now();
     const cap = this.#s.sourceAttemptsPerMinute;
-    const b = this.#buckets.get(source) ?? { tokens: cap, at: now };
-    b.tokens = Math.min(cap, b.tokens + ((now - b.at) * cap) / 60_000);
-    b.at = now;
-    if (b.tokens < 1) {
-      touch(this.#buckets, source, b);
-      const retryAfterMs = Math.ceil(((1 - b.tokens) * 60_000) / cap);
-      throw new ChatError('rate_limited', 'too many attempts from this address; try again later', { retryAfterMs });
-    }
-    b.tokens -= 1;
-    touch(this.#buckets, source, b);
+    let retryAfterMs = 0;
+    // a: tokens, b: when they were counted (a bucket a minute old is full again: stale).
+    this.#table.update(`s|${source}`, now - 60_000, (tokens, at) => {
+      const have = at === 0 ? cap : Math.min(cap, tokens + ((now - at) * cap) / 60_000);
+      if (have < 1) {
+        retryAfterMs = Math.ceil(((1 - have) * 60_000) / cap);
+        return [have, now];
+      }
+      return [have - 1, now];
+    });
+    if (retryAfterMs > 0) throw new ChatError('rate_limited', 'too many attempts from this address; try again later', { retryAfterMs });
   }
 
   /** Before checking `userId`'s password from `source`: `rate_limited` while a delay runs. */
   check(userId: number, source: string): void {
     const now = this.#now();
     const wait = Math.max(
-      this.#waitMs(`${userId}|${source}`, this.#s.loginAttempts, this.#s.loginMaxDelayS, now),
-      this.#waitMs(String(userId), this.#s.accountLoginAttempts, this.#s.accountMaxDelayS, now),
+      this.#waitMs(`f|${userId}|${source}`, this.#s.loginAttempts, this.#s.loginMaxDelayS, now),
+      this.#waitMs(`f|${userId}`, this.#s.accountLoginAttempts, this.#s.accountMaxDelayS, now),
     );
     if (wait > 0) throw new ChatError('rate_limited', 'too many failed logins; try again later', { retryAfterMs: wait });
   }
 
   /** A wrong password for `userId` from `source`; the failures counted from that source. */
   failed(userId: number, source: string): number {
-    this.#bump(String(userId));
-    return this.#bump(`${userId}|${source}`);
+    this.#bump(`f|${userId}`);
+    return this.#bump(`f|${userId}|${source}`);
   }
 
-  /** The right password: the account's counts go (from every source seen by this front). */
+  /** The right password: the account's counts go (the account's own, and this source's). */
   succeeded(userId: number, source: string): void {
-    this.#failures.delete(String(userId));
-    this.#failures.delete(`${userId}|${source}`);
+    const forget = (): [number, number] => [0, 0];
+    this.#table.update(`f|${userId}`, 0, forget);
+    this.#table.update(`f|${userId}|${source}`, 0, forget);
   }
 
+  /** a: failures, b: the last one (epoch ms); older than the window, forgotten. */
   #bump(key: string): number {
     const now = this.#now();
-    const f = this.#live(key, now) ?? { count: 0, last: now };
-    f.count++;
-    f.last = now;
-    touch(this.#failures, key, f);
-    return f.count;
-  }
-
-  #live(key: string, now: number): Failures | null {
-    const f = this.#failures.get(key);
-    if (!f) return null;
-    if (now - f.last > this.#s.loginWindowS * 1000) {
-      this.#failures.delete(key);
-      return null;
-    }
-    return f;
+    const out = this.#table.update(key, now - this.#s.loginWindowS * 1000, (count) => [count + 1, now]);
+    return out ? out[0] : 1;
   }
 
   #waitMs(key: string, free: number, maxDelayS: number, now: number): number {
-    const f = this.#live(key, now);
-    if (!f || f.count < free) return 0;
-    const delay = Math.min(maxDelayS * 1000, this.#s.loginDelayMs * 2 ** Math.min(30, f.count - free));
-    return Math.max(0, f.last + delay - now);
+    let wait = 0;
+    this.#table.update(key, now - this.#s.loginWindowS * 1000, (count, last) => {
+      if (count >= free && last > 0) {
+        const delay = Math.min(maxDelayS * 1000, this.#s.loginDelayMs * 2 ** Math.min(30, count - free));
+        wait = Math.max(0, last + delay - now);
+      }
+      return null;
+    });
+    return wait;
   }
-}
-
-/** Set `key` as the newest entry, dropping the oldest past MAX_ENTRIES (Map keeps insertion order). */
-function touch<V>(map: Map<string, V>, key: string, value: V): void {
-  map.delete(key);
-  map.set(key, value);
-  if (map.size > MAX_ENTRIES) map.delete(map.keys().next().value as string);
 }

@@ -67,6 +67,7 @@ async function setupFront(ctx: FrontContext, data: ThreadData, gate: StartGate |
     tokens,
     settings: config.auth,
     hashConcurrency: config.runtime.cpuThreads,
+    ...(data.loginThrottle ? { throttleBuffer: data.loginThrottle } : {}),
     sessions,
     log,
     hasher: {

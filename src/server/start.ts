@@ -12,6 +12,7 @@ import { embedded, resolveJwtSecret } from '../config/load.js';
 import { createLogger, setLogLevel } from '../log.js';
 import { SharedRateLimiter } from '../limits/shared-buckets.js';
 import { loadRevocations } from '../auth/load-revocations.js';
+import { SharedTable } from '../auth/shared-table.js';
 import { siblingModule } from '../runtime/threads/entry.js';
 import { Supervisor } from '../runtime/threads/supervisor.js';
 import { openStore, type OpenedStore } from '../store/open.js';
@@ -135,7 +136,7 @@ export async function startNode(config: Config, opts: StartOptions = { signals: 
     shards: { module: siblingModule('shard', import.meta.url), data, ports: storePorts },
     fronts: {
       module: siblingModule('front', import.meta.url),
-      data: { ...data, rateLimits: SharedRateLimiter.allocate(), startGate: gate.buffer },
+      data: { ...data, rateLimits: SharedRateLimiter.allocate(), loginThrottle: SharedTable.allocate(), startGate: gate.buffer },
       ports: storePorts,
     },
   });
