@@ -36,7 +36,6 @@ const table: [string, string, RegExp][] = [
   ['POST', '/rooms/1/bans', /ban user/],
   ['POST', '/rooms/1/mutes', /mute user/],
   ['POST', '/rooms/1/kick', /kick user/],
-  ['GET', '/admin/audit', /audit trail/],
   ['POST', '/files', /upload file/],
   ['GET', '/files/9', /get file/],
 ];

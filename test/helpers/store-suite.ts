@@ -163,10 +163,13 @@ export async function storeSuite(t: Test, makeStore: () => Promise<SuiteTarget>)
     await store.rotateRefreshToken(h('l1'), h('l2'), later, 0);
     t.same(await store.revokeRefreshToken(h('l2')), { userId: Number(u.id), familyId: fam2 }, "known: its user and session");
     t.same(await store.revokeRefreshToken(h('l2')), { userId: Number(u.id), familyId: fam2 }, 'still known after revocation');
+    const family2 = randomUUID();
+    await store.insertRefreshToken({ userId: u.id, tokenHash: h('n1'), familyId: family2, expiresAt: later });
+    await store.rotateRefreshToken(h('n1'), h('n2'), later, 0);
     const recent = await store.recentRevocations(new Date(Date.now() - 60_000));
     t.match(recent.find((r) => r.familyId === fam2), { familyId: fam2, userId: Number(u.id), revokedAt: Date }, 'a logout is a recent revocation');
     t.ok(recent.some((r) => r.familyId === family), 'so is a reuse');
-    t.notOk(recent.some((r) => r.familyId === fam3), 'a rotation is not');
+    t.notOk(recent.some((r) => r.familyId === family2), 'a rotation is not');
     t.equal(await store.revokeRefreshToken(h('nope')), null);
     t.same(await store.rotateRefreshToken(h('l2'), h('l3'), later, 0), { kind: 'invalid' });
 
