@@ -123,7 +123,7 @@ export class AccessTokens {
       ...(opts.sid === undefined ? {} : { sid: opts.sid }),
     };
     const token = await new SignJWT(claims).setProtectedHeader({ alg: ALGORITHM, typ: 'JWT' }).sign(this.#key);
-    return { token, expiresIn: Math.max(0, claims.exp - Math.floor(this.#now() / 1000)), claims };
+    return { token, expiresIn: ttlS, claims };
   }
 
   /**
