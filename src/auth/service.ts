@@ -1,6 +1,8 @@
 /**
- * Registration, login, token refresh and logout (PROTOCOL.md "REST" and "Tokens"). Transport-free:
- * the REST routes, the CLI and the WebSocket front call it with untrusted input, which it checks.
+ * Registration, login, token refresh, logout and password change (PROTOCOL.md "REST" and
+ * "Tokens"), with the login defence (./throttle.ts, ./hash-gate.ts, ./password-policy.ts), ended
+ * sessions (./sessions.ts) and the `auth.*` audit entries. Transport-free: the REST routes, the CLI
+ * and the WebSocket front call it with untrusted input, which it checks.
  */
 import { randomBytes } from 'node:crypto';
 import { configSchema, type Config } from '../config/index.js';
