@@ -45,6 +45,7 @@ export function revocationBus(url: string, log: Logger, onMessage: (msg: Revocat
     try {
       parsed = JSON.parse(text);
     } catch {
+      // Not JSON: not a message of ours (anyone on the Redis server may publish here). Ignored.
       return;
     }
     const msg = messageSchema.safeParse(parsed);

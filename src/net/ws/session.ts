@@ -35,6 +35,11 @@ export class Sessions {
   /** The socket opened: authenticated at the upgrade, or given `authTimeoutMs` to send `authenticate`. */
   opened(conn: Conn): void {
     this.#d.sockets.add(conn);
+    // Verified at the upgrade, but its session may have ended since (the kick that closed the
+    // session's sockets went out before this one was indexed): one lookup per socket, not per frame.
+    if (conn.user && conn.authSession !== '' && this.#d.tokens.revocations?.isSessionRevoked(conn.authSession)) {
+      return this.#d.close(conn, CLOSE.UNAUTHENTICATED, 'session revoked');
+    }
     if (conn.user) this.#authenticated(conn, undefined);
     else conn.timer = setTimeout(() => this.#d.close(conn, CLOSE.AUTH_TIMEOUT, 'authentication timeout'), this.#d.config.ws.authTimeoutMs);
   }
