@@ -17,7 +17,7 @@ import { createHmac, randomUUID } from 'node:crypto';
 import http from 'node:http';
 import t, { type Test } from 'tap';
 import { resolveJwtSecret } from '../src/config/index.js';
-import { openClient, startLive, type Backend, type Live, type TestClient } from './helpers/live.js';
+import { openClient, startLive, type Backend, type Live } from './helpers/live.js';
 
 interface Reply {
   status: number;
@@ -389,6 +389,3 @@ function suite(t: Test, backend: Backend): void {
 }
 
 for (const backend of ['pglite', 'postgres'] as const) t.test(backend, async (t) => suite(t, backend));
-
-// Keeps the type import used when a suite is skipped.
-export type { TestClient };
