@@ -7,7 +7,7 @@ import t from 'tap';
 import { HashGate, HashPriority } from '../src/auth/hash-gate.js';
 import { checkNewPassword } from '../src/auth/password-policy.js';
 import { SharedTable } from '../src/auth/shared-table.js';
-import { LoginThrottle } from '../src/auth/throttle.js';
+import { LoginThrottle, sourceKey } from '../src/auth/throttle.js';
 
 const settings = {
   loginAttempts: 3,
@@ -130,4 +130,15 @@ t.test('password policy: common passwords and the username', async (t) => {
   t.ok(refused('alexandria', 'xandr'), 'a part of the username');
   t.notOk(refused('alice', 'alice in wonderland'), 'the username inside a real passphrase is allowed');
   t.notOk(refused('alice', 'correct horse battery'));
+});
+
+t.test('source keys: IPv4 as is, IPv6 by its /64', async (t) => {
+  t.equal(sourceKey('203.0.113.7'), '203.0.113.7');
+  t.equal(sourceKey('::ffff:203.0.113.7'), '203.0.113.7', 'IPv4-mapped');
+  t.equal(sourceKey('2001:db8:1:2:3:4:5:6'), '2001:db8:1:2::/64');
+  t.equal(sourceKey('2001:0db8:0001:0002:0000:0000:0000:0001'), '2001:db8:1:2::/64', 'leading zeros');
+  t.equal(sourceKey('2001:db8:1:2::1'), '2001:db8:1:2::/64', 'compressed');
+  t.equal(sourceKey('2001:db8::1'), '2001:db8:0:0::/64');
+  t.equal(sourceKey('::1'), '0:0:0:0::/64');
+  t.equal(sourceKey('2001:DB8:1:2:ffff::'), '2001:db8:1:2::/64', 'case');
 });

@@ -17,7 +17,7 @@ import { bearerToken, type AccessClaims, type AccessTokens } from './jwt.js';
 import { checkNewPassword } from './password-policy.js';
 import { hashRefreshToken, isWellFormedRefreshToken, newFamilyId, newRefreshToken } from './refresh.js';
 import type { SessionRevoker } from './sessions.js';
-import { LoginThrottle, type ThrottleSettings } from './throttle.js';
+import { LoginThrottle, sourceKey, type ThrottleSettings } from './throttle.js';
 
 /** A user as a client sees it: never the password hash; the e-mail only for the user or an admin. */
 export interface PublicUser {
@@ -161,7 +161,7 @@ export class AuthService {
 
   /** A new `user` account (see `createAccount`); throttled per source. */
   async register(input: unknown, ctx: RequestContext = {}): Promise<User> {
-    const source = ctx.ip ?? NO_SOURCE;
+    const source = ctx.ip === undefined ? NO_SOURCE : sourceKey(ctx.ip);
     this.#throttle.takeAttempt(source);
     const hasher: PasswordHasher = {
       hash: (password) => this.#gate.run(HashPriority.Register, source, () => this.#hasher.hash(password)),
@@ -179,7 +179,7 @@ export class AuthService {
    * checked attempt is audited, with its source.
    */
   async login(input: unknown, ctx: RequestContext = {}): Promise<LoginResult> {
-    const source = ctx.ip ?? NO_SOURCE;
+    const source = ctx.ip === undefined ? NO_SOURCE : sourceKey(ctx.ip);
     const { username, password } = parseRest(this.#schemas.login, input);
     this.#throttle.takeAttempt(source);
     const creds = await this.#store.getCredentials(username);
@@ -263,7 +263,7 @@ export class AuthService {
    * session of the user ends, this one too; the answer is a new login's pair.
    */
   async changePassword(claims: AccessClaims, input: unknown, ctx: RequestContext = {}): Promise<LoginResult> {
-    const source = ctx.ip ?? NO_SOURCE;
+    const source = ctx.ip === undefined ? NO_SOURCE : sourceKey(ctx.ip);
     const { current_password, new_password } = parseRest(this.#schemas.changePassword, input);
     const user = await this.#store.getUser(claims.user_id);
     if (!user) throw new ChatError('unauthenticated', 'this account no longer exists');

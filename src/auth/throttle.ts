@@ -100,3 +100,22 @@ export class LoginThrottle {
     return wait;
   }
 }
+
+/**
+ * The key a source address is counted under: an IPv4 address as it is (an IPv4-mapped IPv6 one as
+ * its IPv4 form), an IPv6 address by its /64 prefix, since one subscriber usually holds a whole
+ * /64 and could otherwise be 2^64 sources.
+ */
+export function sourceKey(ip: string): string {
+  const mapped = /^::ffff:(\d{1,3}(?:\.\d{1,3}){3})$/i.exec(ip);
+  if (mapped) return mapped[1]!;
+  if (!ip.includes(':')) return ip;
+  const [head = '', tail = ''] = ip.toLowerCase().split('::', 2) as [string, string?];
+  const left = head === '' ? [] : head.split(':');
+  const right = ip.includes('::') ? (tail === '' ? [] : tail.split(':')) : [];
+  const groups = ip.includes('::') ? [...left, ...Array<string>(Math.max(0, 8 - left.length - right.length)).fill('0'), ...right] : left;
+  return `${groups
+    .slice(0, 4)
+    .map((g) => g.replace(/^0+(?=.)/, ''))
+    .join(':')}::/64`;
+}
