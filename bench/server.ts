@@ -37,7 +37,8 @@ export interface BenchConfigOptions {
 export function benchServerConfig(o: BenchConfigOptions): Record<string, unknown> {
   const n = o.perMinute ?? 100_000_000;
   const base: Record<string, unknown> = {
-    auth: { jwtSecret: o.jwtSecret, scryptLogN: o.scryptLogN ?? 10, accessTtlS: 86_400 },
+    // The bench registers its users from one address: no per-source login budget.
+    auth: { jwtSecret: o.jwtSecret, scryptLogN: o.scryptLogN ?? 10, accessTtlS: 86_400, sourceAttemptsPerMinute: 100_000_000, hashPerSource: 100_000, hashMaxQueued: 100_000 },
     limits: { perMinute: { send_message: n, join_room: n, create_room: n, upload_file: n }, roomsPerUser: 10_000 },
     log: { level: o.logLevel ?? 'warn' },
   };

@@ -1,7 +1,9 @@
 import t from 'tap';
 import { createHmac } from 'node:crypto';
 import { SignJWT } from 'jose';
+import { randomUUID } from 'node:crypto';
 import { AccessTokens, bearerToken } from '../src/auth/jwt.js';
+import { RevocationSet } from '../src/auth/revocations.js';
 import { ChatError } from '../src/errors.js';
 
 const secret = 'test-secret-'.padEnd(48, 'x');
@@ -24,10 +26,10 @@ t.test('sign: exactly the seed claims, HS256', async (t) => {
   t.equal(v.user_id, 7);
 });
 
-for (const mode of ['verify', 'verifySync'] as const) {
-t.test(`${mode} refuses expired, tampered, other algorithms, wrong aud/iss, extra claims`, async (t) => {
-  // Both paths (the async one over jose, the synchronous one the WebSocket upgrade uses) answer alike.
-  const check = (tk: AccessTokens, token: string) => (mode === 'verify' ? tk.verify(token) : Promise.resolve().then(() => tk.verifySync(token)));
+{
+t.test(`verify refuses expired, tampered, other algorithms, foreign headers, wrong aud/iss, extra claims`, async (t) => {
+  // The one verification path (REST, upgrade and frame call it; test/live-sessions.ts checks all three).
+  const check = (tk: AccessTokens, token: string) => Promise.resolve().then(() => tk.verify(token));
   let now = 1_700_000_000_000;
   const tokens = new AccessTokens(secret, { ttlS: 900, now: () => now });
   const { token } = await tokens.sign(alice);
@@ -51,6 +53,17 @@ t.test(`${mode} refuses expired, tampered, other algorithms, wrong aud/iss, extr
   const forged = `${b64({ alg: 'HS384' })}.${p}`;
   await t.rejects(check(tokens, `${forged}.${createHmac('sha256', secret).update(forged).digest('base64url')}`), unauth);
 
+  // One set of header rules: anything but alg (HS256) and typ (JWT) is refused, even properly signed.
+  const hand = (header: object) => {
+    const hp = `${b64(header)}.${p}`;
+    return `${hp}.${createHmac('sha256', secret).update(hp).digest('base64url')}`;
+  };
+  for (const extra of [{ kid: '1' }, { jku: 'https://evil.invalid/jwks' }, { jwk: { kty: 'oct', k: 'AA' } }, { x5u: 'https://evil.invalid/x' }, { x5c: ['AA'] }, { crit: ['exp'] }, { cty: 'JWT' }, { typ: 'at+jwt' }]) {
+    await t.rejects(check(tokens, hand({ alg: 'HS256', typ: 'JWT', ...extra })), unauth, `header ${Object.keys(extra)[0]}`);
+  }
+  t.ok(await check(tokens, hand({ alg: 'HS256', typ: 'JWT' })), 'the plain header, hand-signed, passes');
+  await t.rejects(check(tokens, 'A'.repeat(43)), unauth, 'a refresh token as an access token');
+
   const signWith = (claims: object) => new SignJWT(claims as Record<string, unknown>).setProtectedHeader({ alg: 'HS256' }).sign(key);
   await t.rejects(check(tokens, await signWith({ ...payload, aud: 'other' })), unauth, 'wrong aud');
   await t.rejects(check(tokens, await signWith({ ...payload, iss: 'evil' })), unauth, 'wrong iss');
@@ -66,6 +79,38 @@ t.test(`${mode} refuses expired, tampered, other algorithms, wrong aud/iss, extr
   t.ok(await signWith(payload).then((tk) => check(tokens, tk)), 'the same claims, properly signed, pass');
 });
 }
+
+t.test('verify refuses a revoked session, and a revoked user up to the second of the revocation', async (t) => {
+  let now = 1_700_000_000_000;
+  const set = new RevocationSet(RevocationSet.allocate(), () => now);
+  const tokens = new AccessTokens(secret, { ttlS: 900, now: () => now, revocations: set });
+  const sidA = randomUUID();
+  const sidB = randomUUID();
+  const a = (await tokens.sign(alice, { sid: sidA })).token;
+  const b = (await tokens.sign(alice, { sid: sidB })).token;
+  t.equal(tokens.verify(a).sid, sidA);
+  const gen = set.generation;
+  t.ok(set.revokeSession(sidA, now + 960_000));
+  t.not(set.generation, gen, 'a revocation moves the generation');
+  t.throws(() => tokens.verify(a), { code: 'unauthenticated', message: 'session revoked' });
+  t.equal(tokens.verify(b).sid, sidB, 'another session of the same user passes');
+  t.ok(set.isSessionRevoked(sidA));
+  t.notOk(set.isSessionRevoked(sidB));
+  // Once the revocation has ended (its tokens all expired), the slot may be reused.
+  now += 961_000;
+  t.notOk(set.isSessionRevoked(sidA));
+  now = 1_700_000_000_500;
+  set.revokeUser(alice.id, now + 960_000);
+  t.throws(() => tokens.verify(b), { message: 'session revoked' }, 'every token of the user issued so far');
+  now = 1_700_000_001_000;
+  const fresh = (await tokens.sign(alice, { sid: randomUUID() })).token;
+  t.ok(tokens.verify(fresh), 'a token issued after the revocation second passes');
+  // Many sessions: all found, none confused.
+  const sids = Array.from({ length: 2000 }, () => randomUUID());
+  for (const s of sids) set.revokeSession(s, now + 960_000);
+  t.ok(sids.every((s) => set.isSessionRevoked(s)));
+  t.notOk(set.isSessionRevoked(randomUUID()));
+});
 
 t.test('bearer header parsing', async (t) => {
   t.equal(bearerToken('Bearer abc.def'), 'abc.def');

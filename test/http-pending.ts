@@ -33,7 +33,6 @@ const deps: ChatRouteDeps = {
 
 // Method, path as a client sends it, the operation the message names.
 const table: [string, string, RegExp][] = [
-  ['GET', '/admin/audit', /audit trail/],
   ['POST', '/files', /upload file/],
   ['GET', '/files/9', /get file/],
 ];

@@ -205,8 +205,8 @@ export type UserRequest =
   | { t: 'create_dm'; caller: Caller; peerId: number }
   | { t: 'session_opened'; sessionId: string; front: number }
   | { t: 'session_closed'; sessionId: string }
-  /** Close every socket of the user, on every front, with `code` (logout). */
-  | { t: 'kick'; code: number; reason: string }
+  /** Close the user's sockets, on every front, with `code`: those of login session `sid` only, when given (logout). */
+  | { t: 'kick'; code: number; reason: string; sid?: string }
   /** Presence (./user-presence.ts): the user's choice, the rooms and DM peers where it goes, the actor's timer. */
   | { t: 'set_presence'; status: 'online' | 'away' }
   | { t: 'conversation_added'; conversationId: number }
@@ -243,8 +243,8 @@ export type FrontPost =
    * are then taken off the room's topic, and to the room's other subscribers (src/net/ws/member-removed.ts).
    */
   | { t: 'member_removed'; roomId: number; userId: number; reason: 'kicked' | 'banned' }
-  /** Close every socket of a user (logout, ban) with a close code. */
-  | { t: 'kick'; userId: number; code: number; reason: string };
+  /** Close every socket of a user (logout, ban) with a close code; only those of login session `sid` when given. */
+  | { t: 'kick'; userId: number; code: number; reason: string; sid?: string };
 
 /** Topic of a conversation's subscribers. */
 export const roomTopic = (conversationId: number): string => `r:${conversationId}`;

@@ -83,7 +83,7 @@ export class UserActor {
         return this.#presence.tick();
       case 'kick':
         // Every front: a socket may be opening on one that holds no session of the user yet.
-        this.#ctx.broadcast({ t: 'kick', userId: this.#id, code: msg.code, reason: msg.reason });
+        this.#ctx.broadcast({ t: 'kick', userId: this.#id, code: msg.code, reason: msg.reason, ...(msg.sid === undefined ? {} : { sid: msg.sid }) });
         return undefined;
       case 'create_dm':
         return this.#createDm(msg.caller, msg.peerId);

@@ -1,14 +1,22 @@
 /**
  * Access tokens: JWT, HS256 only, with exactly the seed's claims (PROTOCOL.md "Tokens"):
  * `user_id`, `username`, `role`, `iat`, `exp`, `aud: "veza-chat"`, `iss: "veza-auth"`, plus `sub`
- * (the user id as text) and `jti`. Verification pins the algorithm, the audience and the issuer,
- * checks expiry against an injectable clock, and refuses any other claim.
+ * (the user id as text), `jti` and `sid` (the session: the refresh-token family of the login).
+ *
+ * One verification path (`verify`) for REST, the WebSocket upgrade and the `authenticate` frame,
+ * with one set of header rules: exactly `{ alg: "HS256", typ?: "JWT" }`, so `none`, any other
+ * algorithm, `kid`, `jku`, `jwk`, `x5u`, `x5c`, `crit` or any other header field is refused; the
+ * signature compared in constant time; the claim schema (aud, iss, no unknown claim); expiry
+ * against an injectable clock; then the session's revocation (./revocations.ts), a lookup in
+ * shared memory. Synchronous: every token we issue is HS256, which node:crypto checks without a
+ * promise, so the upgrade can answer in the handler that received it.
  */
 import { createHmac, randomUUID, timingSafeEqual } from 'node:crypto';
-import { errors, jwtVerify, SignJWT } from 'jose';
+import { SignJWT } from 'jose';
 import { z } from 'zod';
 import { ChatError } from '../errors.js';
 import type { UserRole } from '../store/types.js';
+import type { RevocationSet } from './revocations.js';
 
 const AUDIENCE = 'veza-chat';
 const ISSUER = 'veza-auth';
@@ -29,7 +37,9 @@ const claimsSchema = z
     aud: z.literal(AUDIENCE),
     iss: z.literal(ISSUER),
     sub: z.string().optional(),
-    jti: z.string().optional(),
+    jti: z.string().max(64).optional(),
+    /** The session (refresh-token family); absent only in operator tokens (`veza-chat token issue`). */
+    sid: z.string().length(36).optional(),
   })
   .strict();
 
@@ -54,27 +64,52 @@ export interface AccessTokenOptions {
   ttlS: number;
   /** Milliseconds since the epoch; injectable for tests. */
   now?: () => number;
+  /** Revoked sessions of the node; without it (the CLI) nothing is revoked. */
+  revocations?: RevocationSet;
+}
+
+export interface SignOptions {
+  ttlS?: number;
+  /** The session (refresh-token family) the token belongs to. */
+  sid?: string;
+  /** Issue time, epoch seconds (a refresh retried within its grace window gets the same token). */
+  iat?: number;
+  jti?: string;
 }
 
 export class AccessTokens {
   readonly #key: Uint8Array;
   readonly #ttlS: number;
   readonly #now: () => number;
+  readonly #revocations: RevocationSet | null;
 
   constructor(secret: string, opts: AccessTokenOptions) {
     if (secret.length === 0) throw new Error('JWT secret is empty');
     this.#key = new TextEncoder().encode(secret);
     this.#ttlS = opts.ttlS;
     this.#now = opts.now ?? Date.now;
+    this.#revocations = opts.revocations ?? null;
+  }
+
+  get revocations(): RevocationSet | null {
+    return this.#revocations;
+  }
+
+  /**
+   * A value only the holder of the secret can compute from `input` (base64url, 43 characters):
+   * the refresh token that replaces `input` in a rotation, so a retried rotation gives the same one.
+   */
+  derive(label: string, input: string): string {
+    return createHmac('sha256', this.#key).update(`${label}\0${input}`).digest('base64url');
   }
 
   get ttlS(): number {
     return this.#ttlS;
   }
 
-  async sign(subject: TokenSubject, opts: { ttlS?: number } = {}): Promise<SignedToken> {
+  async sign(subject: TokenSubject, opts: SignOptions = {}): Promise<SignedToken> {
     const ttlS = opts.ttlS ?? this.#ttlS;
-    const iat = Math.floor(this.#now() / 1000);
+    const iat = opts.iat ?? Math.floor(this.#now() / 1000);
     const claims: AccessClaims = {
       user_id: subject.id,
       username: subject.username,
@@ -84,21 +119,19 @@ export class AccessTokens {
       aud: AUDIENCE,
       iss: ISSUER,
       sub: String(subject.id),
-      jti: randomUUID(),
+      jti: opts.jti ?? randomUUID(),
+      ...(opts.sid === undefined ? {} : { sid: opts.sid }),
     };
     const token = await new SignJWT(claims).setProtectedHeader({ alg: ALGORITHM, typ: 'JWT' }).sign(this.#key);
     return { token, expiresIn: ttlS, claims };
   }
 
   /**
-   * `verify` without a promise, for the WebSocket upgrade: uWS upgrades a request best in the
-   * handler that received it, and every token we issue is HS256 with a fixed header, which
-   * node:crypto checks synchronously. Same rules: header `alg` exactly HS256 (no `crit`, no other
-   * algorithm), signature compared in constant time, then the same claim schema (aud, iss, no
-   * unknown claim) and expiry.
+   * The claims of a valid, unrevoked access token; any fault is `unauthenticated` ("expired" and
+   * "revoked" said apart). See the file's header for the rules.
    */
-  verifySync(token: string): AccessClaims {
-    if (token.length === 0 || token.length > MAX_TOKEN_CHARS) throw invalid();
+  verify(token: string): AccessClaims {
+    if (typeof token !== 'string' || token.length === 0 || token.length > MAX_TOKEN_CHARS) throw invalid();
     const parts = token.split('.');
     if (parts.length !== 3) throw invalid();
     const [h, p, sig] = parts as [string, string, string];
@@ -117,27 +150,7 @@ export class AccessTokens {
     const claims = claimsSchema.safeParse(payload);
     if (!claims.success) throw invalid(claims.error);
     if (claims.data.exp * 1000 <= this.#now()) throw new ChatError('unauthenticated', 'access token expired');
-    return claims.data;
-  }
-
-  /** The claims of a valid token; any fault is `unauthenticated` ("expired" said apart). */
-  async verify(token: string): Promise<AccessClaims> {
-    if (token.length === 0 || token.length > MAX_TOKEN_CHARS) throw invalid();
-    let payload: unknown;
-    try {
-      ({ payload } = await jwtVerify(token, this.#key, {
-        algorithms: [ALGORITHM],
-        audience: AUDIENCE,
-        issuer: ISSUER,
-        requiredClaims: ['iat', 'exp'],
-        currentDate: new Date(this.#now()),
-      }));
-    } catch (e) {
-      if (e instanceof errors.JWTExpired) throw new ChatError('unauthenticated', 'access token expired', { cause: e });
-      throw invalid(e);
-    }
-    const claims = claimsSchema.safeParse(payload);
-    if (!claims.success) throw invalid(claims.error);
+    if (this.#revocations?.isRevoked(claims.data)) throw new ChatError('unauthenticated', 'session revoked');
     return claims.data;
   }
 }

@@ -1,6 +1,8 @@
 /**
- * Registration, login, token refresh and logout (PROTOCOL.md "REST" and "Tokens"). Transport-free:
- * the REST routes, the CLI and the WebSocket front call it with untrusted input, which it checks.
+ * Registration, login, token refresh, logout and password change (PROTOCOL.md "REST" and
+ * "Tokens"), with the login defence (./throttle.ts, ./hash-gate.ts, ./password-policy.ts), ended
+ * sessions (./sessions.ts) and the `auth.*` audit entries. Transport-free: the REST routes, the CLI
+ * and the WebSocket front call it with untrusted input, which it checks.
  */
 import { randomBytes } from 'node:crypto';
 import { configSchema, type Config } from '../config/index.js';
@@ -10,9 +12,13 @@ import { buildRestSchemas, parseRest, type RestSchemas } from '../protocol/rest.
 import type { Store } from '../store/store.js';
 import type { User, UserRole } from '../store/types.js';
 import type { PasswordHasher } from './hasher.js';
+import { HashGate, HashPriority } from './hash-gate.js';
 import { bearerToken, type AccessClaims, type AccessTokens } from './jwt.js';
+import { checkNewPassword } from './password-policy.js';
 import { hashRefreshToken, isWellFormedRefreshToken, newFamilyId, newRefreshToken } from './refresh.js';
 import { isUserBanned } from '../store/moderation-sql.js';
+import type { SessionRevoker } from './sessions.js';
+import { LoginThrottle, sourceKey, type ThrottleSettings } from './throttle.js';
 
 /** A user as a client sees it: never the password hash; the e-mail only for the user or an admin. */
 export interface PublicUser {
@@ -48,18 +54,28 @@ export type AuthStore = Pick<
   | 'insertRefreshToken'
   | 'rotateRefreshToken'
   | 'revokeRefreshToken'
-  | 'recordLoginFailure'
-  | 'loginFailures'
-  | 'clearLoginFailures'
+  | 'revokeUserRefreshTokens'
+  | 'setPasswordHash'
   | 'audit'
 >;
+
+/** Where a request came from (the audit trail's `ip`, the per-source throttles' key). */
+export interface RequestContext {
+  ip?: string | undefined;
+}
 
 export interface AuthServiceOptions {
   store: AuthStore;
   hasher: PasswordHasher;
   tokens: AccessTokens;
-  /** Config `auth`: refresh lifetime, login attempts and window, minimum password length. */
-  settings: Pick<Config['auth'], 'refreshTtlS' | 'loginAttempts' | 'loginWindowS' | 'minPasswordLength'>;
+  /** Config `auth`: refresh lifetime and grace, login throttles, hashing admission, minimum password length. */
+  settings: Pick<Config['auth'], 'refreshTtlS' | 'minPasswordLength'> & Partial<AuthTuning>;
+  /** The login throttles' table, shared by the node's fronts (./shared-table.ts); this thread's own when not given. */
+  throttleBuffer?: SharedArrayBuffer;
+  /** Hashes running at once (the CPU pool's threads); 2 when not given. */
+  hashConcurrency?: number;
+  /** Ends sessions on the node (logout, reuse, password change); without it (the CLI) only the store revokes. */
+  sessions?: SessionRevoker;
   /** The REST body schemas (src/protocol/rest.ts); built from `settings` when not given. */
   schemas?: AuthSchemas;
   /** Milliseconds since the epoch; injectable for tests. */
@@ -67,7 +83,24 @@ export interface AuthServiceOptions {
   log?: Logger;
 }
 
-export type AuthSchemas = Pick<RestSchemas, 'register' | 'login' | 'refresh' | 'logout'>;
+export type AuthSchemas = Pick<RestSchemas, 'register' | 'login' | 'refresh' | 'logout' | 'changePassword'>;
+
+type AuthTuning = ThrottleSettings & Pick<Config['auth'], 'hashMaxQueued' | 'hashPerSource' | 'refreshGraceS'>;
+const DEFAULT_TUNING: AuthTuning = (() => {
+  const a = configSchema.shape.auth.parse(undefined);
+  return {
+    loginAttempts: a.loginAttempts,
+    loginWindowS: a.loginWindowS,
+    loginDelayMs: a.loginDelayMs,
+    loginMaxDelayS: a.loginMaxDelayS,
+    accountLoginAttempts: a.accountLoginAttempts,
+    accountMaxDelayS: a.accountMaxDelayS,
+    sourceAttemptsPerMinute: a.sourceAttemptsPerMinute,
+    hashMaxQueued: a.hashMaxQueued,
+    hashPerSource: a.hashPerSource,
+    refreshGraceS: a.refreshGraceS,
+  };
+})();
 
 /**
  * Check `input`, hash the password and store the user. `role` is for trusted callers (the operator
@@ -80,6 +113,7 @@ export async function createAccount(
   role: UserRole = 'user',
 ): Promise<User> {
   const { username, email, password } = parseRest(deps.schema, input);
+  checkNewPassword(username, password);
   const passwordHash = await deps.hasher.hash(password);
   const user = await deps.store.createUser({ username, email, passwordHash, role });
   (deps.log ?? rootLog).info('user created', { user_id: user.id, role });
@@ -95,14 +129,20 @@ const badRefresh = () => new ChatError('unauthenticated', 'invalid refresh token
 const bannedError = (u: User) =>
   new ChatError('forbidden', u.banned_until === null ? 'this account is banned' : `this account is banned until ${u.banned_until}`);
 
+/** The source key of a request without an address (the CLI, tests calling the service). */
+const NO_SOURCE = 'local';
+
 export class AuthService {
   readonly #store: AuthStore;
   readonly #hasher: PasswordHasher;
   readonly #tokens: AccessTokens;
-  readonly #settings: AuthServiceOptions['settings'];
+  readonly #settings: AuthServiceOptions['settings'] & AuthTuning;
   readonly #now: () => number;
   readonly #log: Logger;
   readonly #schemas: AuthSchemas;
+  readonly #throttle: LoginThrottle;
+  readonly #gate: HashGate;
+  readonly #sessions: SessionRevoker | null;
   /** A hash of a random password, checked when the user is unknown so both failures cost the same. */
   #decoy: Promise<string> | undefined;
 
@@ -110,110 +150,158 @@ export class AuthService {
     this.#store = opts.store;
     this.#hasher = opts.hasher;
     this.#tokens = opts.tokens;
-    this.#settings = opts.settings;
+    this.#settings = { ...DEFAULT_TUNING, ...opts.settings };
     this.#now = opts.now ?? Date.now;
     this.#log = (opts.log ?? rootLog).child({ component: 'auth' });
     this.#schemas = opts.schemas ?? buildRestSchemas({ auth: opts.settings, limits: DEFAULT_LIMITS });
+    this.#throttle = new LoginThrottle(this.#settings, this.#now, opts.throttleBuffer);
+    this.#gate = new HashGate({
+      concurrency: opts.hashConcurrency ?? 2,
+      maxQueued: this.#settings.hashMaxQueued,
+      perSource: this.#settings.hashPerSource,
+    });
+    this.#sessions = opts.sessions ?? null;
   }
 
-  /** A new `user` account (see `createAccount`). */
-  async register(input: unknown): Promise<User> {
-    return createAccount({ store: this.#store, hasher: this.#hasher, schema: this.#schemas.register, log: this.#log }, input);
+  /** A new `user` account (see `createAccount`); throttled per source. */
+  async register(input: unknown, ctx: RequestContext = {}): Promise<User> {
+    const source = ctx.ip === undefined ? NO_SOURCE : sourceKey(ctx.ip);
+    this.#throttle.takeAttempt(source);
+    const hasher: PasswordHasher = {
+      hash: (password) => this.#gate.run(HashPriority.Register, source, () => this.#hasher.hash(password)),
+      verify: (password, encoded) => this.#hasher.verify(password, encoded),
+    };
+    const user = await createAccount({ store: this.#store, hasher, schema: this.#schemas.register, log: this.#log }, input);
+    await this.#audit(user.id, 'auth.register', 'user', String(user.id), ctx);
+    return user;
   }
 
   /**
-   * Failed logins are counted per account in the store (so across threads and nodes): after
-   * `loginAttempts` failures within `loginWindowS`, the next attempt is 429 until the oldest of them
-   * leaves the window, even with the right password. Success clears the count. An unknown user and
-   * a wrong password give the same 401 after the same amount of hashing.
+   * Throttled per source (attempts a minute) and per account (an exponential delay after failures,
+   * ./throttle.ts): never locked once the delay is over. An unknown user and a wrong password give
+   * the same 401 after the same hashing (while the server is not flooded, ./hash-gate.ts). Every
+   * checked attempt is audited, with its source.
    */
-  async login(input: unknown, ctx: { ip?: string } = {}): Promise<LoginResult> {
+  async login(input: unknown, ctx: RequestContext = {}): Promise<LoginResult> {
+    const source = ctx.ip === undefined ? NO_SOURCE : sourceKey(ctx.ip);
     const { username, password } = parseRest(this.#schemas.login, input);
+    this.#throttle.takeAttempt(source);
     const creds = await this.#store.getCredentials(username);
     if (!creds) {
-      await this.#hasher.verify(password, await this.#decoyHash());
+      const decoy = await this.#decoyHash(source);
+      await this.#gate.run(HashPriority.Decoy, source, () => this.#hasher.verify(password, decoy));
+      await this.#audit(null, 'auth.login_failed', 'user', null, ctx, { username, reason: 'unknown_user' });
       throw badCredentials();
     }
-    const windowMs = this.#settings.loginWindowS * 1000;
-    const now = this.#now();
-    const failures = await this.#store.loginFailures(creds.id, new Date(now - windowMs));
-    if (failures.count >= this.#settings.loginAttempts) {
-      const oldest = failures.oldest?.getTime() ?? now;
-      const retryAfterMs = Math.max(1000, oldest + windowMs - now);
-      throw new ChatError('rate_limited', 'too many failed logins for this account; try again later', { retryAfterMs });
-    }
-    if (!(await this.#hasher.verify(password, creds.password_hash))) {
-      await this.#store.recordLoginFailure(creds.id);
-      this.#log.info('login failed', { user_id: creds.id, ip: ctx.ip, failures: failures.count + 1 });
+    this.#throttle.check(creds.id, source);
+    const ok = await this.#gate.run(HashPriority.Account, source, () => this.#hasher.verify(password, creds.password_hash));
+    if (!ok) {
+      const failures = this.#throttle.failed(creds.id, source);
+      this.#log.info('login failed', { user_id: creds.id, ip: ctx.ip, failures });
+      await this.#audit(creds.id, 'auth.login_failed', 'user', String(creds.id), ctx, { username: creds.username, reason: 'wrong_password' });
       throw badCredentials();
     }
-    if (!creds.is_active) throw new ChatError('forbidden', 'this account is disabled');
-    if (isUserBanned(creds, this.#now())) throw bannedError(creds);
-    if (failures.count > 0) await this.#store.clearLoginFailures(creds.id);
-
-    const refresh = newRefreshToken();
-    await this.#store.insertRefreshToken({
-      userId: creds.id,
-      tokenHash: refresh.hash,
-      familyId: newFamilyId(),
-      expiresAt: this.#refreshExpiry(),
-    });
-    const access = await this.#tokens.sign(creds);
+    if (!creds.is_active) {
+      await this.#audit(creds.id, 'auth.login_failed', 'user', String(creds.id), ctx, { username: creds.username, reason: 'disabled' });
+      throw new ChatError('forbidden', 'this account is disabled');
+    }
+    if (isUserBanned(creds, this.#now())) {
+      await this.#audit(creds.id, 'auth.login_failed', 'user', String(creds.id), ctx, { username: creds.username, reason: 'banned' });
+      throw bannedError(creds);
+    }
+    this.#throttle.succeeded(creds.id, source);
+    const pair = await this.#openSession(creds);
     await this.#store.touchUser(creds.id);
+    await this.#audit(creds.id, 'auth.login', 'user', String(creds.id), ctx, { session: pair.sid });
     return {
-      access_token: access.token,
-      refresh_token: refresh.token,
-      expires_in: access.expiresIn,
+      access_token: pair.access_token,
+      refresh_token: pair.refresh_token,
+      expires_in: pair.expires_in,
       user: { id: creds.id, username: creds.username, role: creds.role },
     };
   }
 
   /**
-   * Spend a refresh token for a new pair. The old token is dead afterwards; presenting a spent one
-   * again means it was stolen or replayed, so its whole family (every token descended from that
-   * login, including the live one) is revoked.
+   * Spend a refresh token for a new pair. The old token is dead afterwards; presenting it again
+   * within `refreshGraceS` of that rotation (two tabs, a retry after a lost answer) gets the same
+   * pair again: the new refresh token is derived from the old one with the node's secret, and the
+   * access token from the stored rotation, so both answers are identical. Presenting it later means
+   * it was stolen or replayed: its whole session is revoked, its access tokens refused at once and
+   * its sockets closed.
    */
-  async refresh(input: unknown): Promise<TokenPair> {
+  async refresh(input: unknown, ctx: RequestContext = {}): Promise<TokenPair> {
     const { refresh_token } = parseRest(this.#schemas.refresh, input);
     if (!isWellFormedRefreshToken(refresh_token)) throw badRefresh();
-    const next = newRefreshToken();
-    const result = await this.#store.rotateRefreshToken(hashRefreshToken(refresh_token), next.hash, this.#refreshExpiry());
+    const next = this.#tokens.derive('refresh-rotation', refresh_token);
+    const nextHash = hashRefreshToken(next);
+    const result = await this.#store.rotateRefreshToken(hashRefreshToken(refresh_token), nextHash, this.#refreshExpiry(), this.#settings.refreshGraceS);
     if (result.kind === 'invalid') throw badRefresh();
     if (result.kind === 'reused') {
-      this.#log.warn('spent refresh token reused: family revoked', { user_id: result.userId, family: result.familyId });
-      await this.#store.audit({
-        actorId: result.userId,
-        action: 'auth.refresh_reuse',
-        targetType: 'refresh_family',
-        targetId: result.familyId,
-      });
+      this.#log.warn('spent refresh token reused: session revoked', { user_id: result.userId, family: result.familyId });
+      this.#sessions?.sessionRevoked(result.userId, result.familyId, 'refresh token reused');
+      await this.#audit(result.userId, 'auth.refresh_reuse', 'session', result.familyId, ctx, {});
       throw badRefresh();
     }
     const user = await this.#store.getUser(result.userId);
     if (!user || !user.is_active) {
-      await this.#store.revokeRefreshToken(next.hash);
+      await this.#store.revokeRefreshToken(nextHash);
       throw badRefresh();
     }
     if (isUserBanned(user, this.#now())) {
-      await this.#store.revokeRefreshToken(next.hash);
+      await this.#store.revokeRefreshToken(nextHash);
       throw bannedError(user);
     }
-    const access = await this.#tokens.sign(user);
-    return { access_token: access.token, refresh_token: next.token, expires_in: access.expiresIn };
+    const iat = Math.floor(result.issuedAt.getTime() / 1000);
+    const access = await this.#tokens.sign(user, { sid: result.familyId, iat, jti: this.#tokens.derive('jti', next).slice(0, 22) });
+    await this.#audit(user.id, 'auth.refresh', 'session', result.familyId, ctx, result.retried ? { retried: true } : {});
+    return { access_token: access.token, refresh_token: next, expires_in: access.expiresIn };
   }
 
   /**
-   * Revoke the token's family. Idempotent: an unknown or spent token is not an error. Returns the
-   * id of the user the token belonged to (whose sockets the caller closes), or null if unknown.
+   * Revoke the token's session: its refresh tokens, its access tokens (at once, every front), its
+   * sockets. Idempotent: an unknown or spent token is not an error.
    */
-  async logout(input: unknown): Promise<number | null> {
+  async logout(input: unknown, ctx: RequestContext = {}): Promise<void> {
     const { refresh_token } = parseRest(this.#schemas.logout, input);
-    if (!isWellFormedRefreshToken(refresh_token)) return null;
-    return this.#store.revokeRefreshToken(hashRefreshToken(refresh_token));
+    if (!isWellFormedRefreshToken(refresh_token)) return;
+    const revoked = await this.#store.revokeRefreshToken(hashRefreshToken(refresh_token));
+    if (revoked === null) return;
+    this.#sessions?.sessionRevoked(revoked.userId, revoked.familyId, 'logged out');
+    await this.#audit(revoked.userId, 'auth.logout', 'session', revoked.familyId, ctx, {});
   }
 
-  /** The claims of an `Authorization: Bearer` header; `unauthenticated` if absent or invalid. */
-  async authenticate(authorization: string | undefined): Promise<AccessClaims> {
+  /**
+   * `POST /auth/password`: the current password, then the new one (the registration rules). Every
+   * session of the user ends, this one too; the answer is a new login's pair.
+   */
+  async changePassword(claims: AccessClaims, input: unknown, ctx: RequestContext = {}): Promise<LoginResult> {
+    const source = ctx.ip === undefined ? NO_SOURCE : sourceKey(ctx.ip);
+    const { current_password, new_password } = parseRest(this.#schemas.changePassword, input);
+    const user = await this.#store.getUser(claims.user_id);
+    if (!user) throw new ChatError('unauthenticated', 'this account no longer exists');
+    const creds = await this.#store.getCredentials(user.username);
+    if (!creds) throw new ChatError('unauthenticated', 'this account no longer exists');
+    this.#throttle.check(creds.id, source);
+    checkNewPassword(creds.username, new_password, 'new_password');
+    const ok = await this.#gate.run(HashPriority.Account, source, () => this.#hasher.verify(current_password, creds.password_hash));
+    if (!ok) {
+      this.#throttle.failed(creds.id, source);
+      await this.#audit(creds.id, 'auth.password_change_failed', 'user', String(creds.id), ctx, {});
+      throw new ChatError('unauthenticated', 'current password is wrong');
+    }
+    const hash = await this.#gate.run(HashPriority.Account, source, () => this.#hasher.hash(new_password));
+    await this.#store.setPasswordHash(creds.id, hash);
+    if (this.#sessions) await this.#sessions.revokeUserSessions(creds.id, 'password changed', { actorId: creds.id, ip: ctx.ip ?? null });
+    else await this.#store.revokeUserRefreshTokens(creds.id);
+    // A new session, issued after the revocation of every earlier one (its tokens are younger).
+    await this.#waitNextSecond();
+    const pair = await this.#openSession(creds);
+    await this.#audit(creds.id, 'auth.password_changed', 'user', String(creds.id), ctx, { session: pair.sid });
+    return { access_token: pair.access_token, refresh_token: pair.refresh_token, expires_in: pair.expires_in, user: { id: creds.id, username: creds.username, role: creds.role } };
+  }
+
+  /** The claims of an `Authorization: Bearer` header; `unauthenticated` if absent, invalid or revoked. */
+  authenticate(authorization: string | undefined): AccessClaims {
     const token = bearerToken(authorization);
     if (token === null) throw new ChatError('unauthenticated', 'missing bearer token');
     return this.#tokens.verify(token);
@@ -232,13 +320,31 @@ export class AuthService {
     return publicUser(user, viewer.user_id === id || viewer.role === 'admin');
   }
 
+  async #openSession(user: User): Promise<TokenPair & { sid: string }> {
+    const refresh = newRefreshToken();
+    const sid = newFamilyId();
+    await this.#store.insertRefreshToken({ userId: user.id, tokenHash: refresh.hash, familyId: sid, expiresAt: this.#refreshExpiry() });
+    const access = await this.#tokens.sign(user, { sid });
+    return { access_token: access.token, refresh_token: refresh.token, expires_in: access.expiresIn, sid };
+  }
+
+  /** A user revocation refuses tokens issued up to the second it happened in (./revocations.ts). */
+  async #waitNextSecond(): Promise<void> {
+    const ms = 1000 - (this.#now() % 1000);
+    await new Promise((r) => setTimeout(r, ms + 5));
+  }
+
+  async #audit(actorId: number | null, action: string, targetType: string, targetId: string | null, ctx: RequestContext, details: Record<string, unknown> = {}): Promise<void> {
+    await this.#store.audit({ actorId, action, targetType, targetId, details, ip: ctx.ip ?? null });
+  }
+
   #refreshExpiry(): Date {
     return new Date(this.#now() + this.#settings.refreshTtlS * 1000);
   }
 
-  #decoyHash(): Promise<string> {
+  #decoyHash(source: string): Promise<string> {
     // A failed hash (a full CPU pool) is not kept: the next login tries again.
-    this.#decoy ??= this.#hasher.hash(randomBytes(16).toString('base64url')).catch((e: unknown) => {
+    this.#decoy ??= this.#gate.run(HashPriority.Decoy, source, () => this.#hasher.hash(randomBytes(16).toString('base64url'))).catch((e: unknown) => {
       this.#decoy = undefined;
       throw e;
     });

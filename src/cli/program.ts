@@ -9,6 +9,7 @@ import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../config/index.js';
 import { isChatError } from '../errors.js';
 import { StoreLockedError } from '../store/pglite/lock.js';
+import { registerAudit } from './commands/audit.js';
 import { registerBench } from './commands/bench.js';
 import { registerMigrate } from './commands/migrate.js';
 import { registerConfig } from './commands/config.js';
@@ -34,6 +35,7 @@ function buildProgram(io: CliIO = processIO()): Command {
   registerUser(program, io);
   registerToken(program, io);
   registerRoom(program, io);
+  registerAudit(program, io);
   registerConfig(program, io);
   registerBench(program, io);
   return program;

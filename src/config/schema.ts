@@ -67,8 +67,23 @@ export const configSchema = z
         jwtSecret: z.string().min(1).optional(),
         accessTtlS: int(30, 86_400).default(900),
         refreshTtlS: int(60).default(30 * 86_400),
+        /** Failed logins from one source on one account before each try waits (auth/throttle.ts). */
         loginAttempts: int(1).default(5),
+        /** Failed logins older than this are forgotten. */
         loginWindowS: int(1).default(900),
+        /** The first delay; it doubles with each further failure. */
+        loginDelayMs: int(1).default(1000),
+        loginMaxDelayS: int(1).default(300),
+        /** Failed logins on one account from all sources before every source waits, at most accountMaxDelayS. */
+        accountLoginAttempts: int(1).default(20),
+        accountMaxDelayS: int(1).default(30),
+        /** Login and registration attempts per source address and minute (per front thread). */
+        sourceAttemptsPerMinute: int(1).default(30),
+        /** Password hashes waiting for the CPU pool per front, and registrations or unknown-user logins per source (auth/hash-gate.ts). */
+        hashMaxQueued: int(1).default(64),
+        hashPerSource: int(1).default(4),
+        /** A refresh token presented again within this many seconds of its rotation gets the same answer. */
+        refreshGraceS: int(0, 60).default(5),
         minPasswordLength: int(8, 1024).default(8),
         /** scrypt cost: N = 2^scryptLogN, r, p. */
         scryptLogN: int(10, 20).default(17),

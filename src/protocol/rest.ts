@@ -97,6 +97,11 @@ export function buildRestSchemas(cfg: RestLimits) {
     refresh: refreshToken,
     /** POST /auth/logout */
     logout: refreshToken,
+    /** POST /auth/password: the current password, and the new one (the registration rule). */
+    changePassword: z.strictObject({
+      current_password: z.string().min(1).max(Math.max(PASSWORD_MAX_CHARS, minPassword)),
+      new_password: z.string().min(minPassword).max(Math.max(PASSWORD_MAX_CHARS, minPassword)),
+    }),
     /** POST /rooms */
     createRoom: z.strictObject({
       name: roomName,

@@ -5,9 +5,13 @@
  * everything about conversations goes through the actors.
  */
 import { USER, type ActorCaller, type FrontPost } from '../actors/messages.js';
+import { CLOSE } from '../errors.js';
 import { AccessTokens } from '../auth/jwt.js';
 import { AuthService } from '../auth/service.js';
-import { CLOSE } from '../errors.js';
+import { revocationBus } from '../auth/revocation-bus.js';
+import { RevocationSet } from '../auth/revocations.js';
+import { SessionRevoker } from '../auth/sessions.js';
+import { auditRoutes } from '../net/http/routes-audit.js';
 import { connectRedis } from '../cluster/redis.js';
 import { SharedRateLimiter } from '../limits/shared-buckets.js';
 import { perMinute } from '../limits/token-bucket.js';
@@ -41,22 +45,38 @@ async function setupFront(ctx: FrontContext, data: ThreadData, gate: StartGate |
   const { config } = ctx;
   const log = ctx.log.child({ front: ctx.index });
   const store = await threadStore(config, ctx.ports, 2);
-  const tokens = new AccessTokens(data.jwtSecret, { ttlS: config.auth.accessTtlS });
+  if (!data.revocations) throw new Error('front: the node handed no revocation buffer (ThreadData.revocations)');
+  const revocations = new RevocationSet(data.revocations);
+  const tokens = new AccessTokens(data.jwtSecret, { ttlS: config.auth.accessTtlS, revocations });
+  const actors: ActorCaller = {
+    ask: (kind, id, msg, opts) => ctx.actors.ask(kind, String(id), msg, opts),
+    call: (kind, id, msg, settle) => ctx.actors.call(kind, String(id), msg, settle),
+    tell: (kind, id, msg) => void ctx.actors.tell(kind, String(id), msg),
+  };
+  // Sessions that end (src/auth/sessions.ts). `sessions.revokeUserSessions(userId, reason)` is the
+  // call that ends every session of a user (a global ban).
+  const bus = config.redis.url ? revocationBus(config.redis.url, log, (msg) => sessions.remote(msg)) : null;
+  const sessions: SessionRevoker = new SessionRevoker({
+    store,
+    revocations,
+    accessTtlS: config.auth.accessTtlS,
+    log,
+    closeSockets: (userId, sid, code, reason) => actors.tell(USER, userId, { t: 'kick', code, reason, ...(sid === undefined ? {} : { sid }) }),
+    bus,
+  });
   const auth = new AuthService({
     store,
     tokens,
     settings: config.auth,
+    hashConcurrency: config.runtime.cpuThreads,
+    ...(data.loginThrottle ? { throttleBuffer: data.loginThrottle } : {}),
+    sessions,
     log,
     hasher: {
       hash: (password) => ctx.cpu.hashPassword(password),
       verify: (password, encoded) => ctx.cpu.verifyPassword(password, encoded),
     },
   });
-  const actors: ActorCaller = {
-    ask: (kind, id, msg, opts) => ctx.actors.ask(kind, String(id), msg, opts),
-    call: (kind, id, msg, settle) => ctx.actors.call(kind, String(id), msg, settle),
-    tell: (kind, id, msg) => void ctx.actors.tell(kind, String(id), msg),
-  };
   // One budget per user across the node's fronts. A front that replaces a dead one first frees
   // the bucket locks its predecessor may have died holding.
   if (!data.rateLimits) throw new Error('front: the node handed no rate-limit buffer (ThreadData.rateLimits)');
@@ -69,13 +89,12 @@ async function setupFront(ctx: FrontContext, data: ThreadData, gate: StartGate |
   ctx.actors.onResume(() => gateway.resume());
 
   /**
-   * A user was banned globally (`POST /users/:id/ban`): every live socket of theirs, on every
-   * front, closes with 4403 (through their UserActor, as a logout's 4401). Login and refresh
-   * refuse them from now on (src/auth/service.ts). The merge with session revocation adds
-   * `revokeUserSessions(userId, 'banned')` here, so their access tokens stop working too.
+   * A user was banned globally (`POST /users/:id/ban`): every session of theirs ends (their access
+   * tokens refused at once on every front and node) and every live socket closes with 4403. Login
+   * and refresh refuse them from now on (src/auth/service.ts).
    */
   const onUserBanned = (userId: number): void => {
-    actors.tell(USER, userId, { t: 'kick', code: CLOSE.FORBIDDEN, reason: 'banned' });
+    sessions.revokeUserSessions(userId, 'banned', { closeCode: CLOSE.FORBIDDEN }).catch((err: unknown) => log.error('ban: sessions not revoked', { user_id: userId, err }));
   };
 
   const redis = config.redis.url ? connectRedis(config.redis.url, log) : null;
@@ -83,6 +102,7 @@ async function setupFront(ctx: FrontContext, data: ThreadData, gate: StartGate |
     await gate?.prepared(ctx.fronts);
   } catch (e) {
     await redis?.close();
+    await bus?.close();
     await store.close();
     throw e;
   }
@@ -92,10 +112,8 @@ async function setupFront(ctx: FrontContext, data: ThreadData, gate: StartGate |
     app,
     [
       ...healthRoutes({ checks: { database: () => store.ping(), ...(redis ? { redis: () => redis.ping() } : {}) }, log }),
-      ...authRoutes({
-        auth,
-        onLogout: (userId) => actors.tell(USER, userId, { t: 'kick', code: CLOSE.UNAUTHENTICATED, reason: 'logged out' }),
-      }),
+      ...authRoutes({ auth }),
+      ...auditRoutes({ tokens, store }),
       ...chatRoutes({ actors, tokens, config, limiter }),
       ...moderationRoutes({ actors, tokens, config, store, onUserBanned }),
     ],
@@ -109,6 +127,7 @@ async function setupFront(ctx: FrontContext, data: ThreadData, gate: StartGate |
   } catch (e) {
     closeApp(app, bound);
     await redis?.close();
+    await bus?.close();
     await store.close();
     throw e;
   }
@@ -127,6 +146,7 @@ async function setupFront(ctx: FrontContext, data: ThreadData, gate: StartGate |
       gateway.closeAll();
       closeApp(app, listening);
       await redis?.close();
+    await bus?.close();
       await store.close();
     },
     control(msg) {

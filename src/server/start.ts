@@ -11,6 +11,8 @@ import type { Config } from '../config/schema.js';
 import { embedded, resolveJwtSecret } from '../config/load.js';
 import { createLogger, setLogLevel } from '../log.js';
 import { SharedRateLimiter } from '../limits/shared-buckets.js';
+import { loadRevocations } from '../auth/load-revocations.js';
+import { SharedTable } from '../auth/shared-table.js';
 import { siblingModule } from '../runtime/threads/entry.js';
 import { Supervisor } from '../runtime/threads/supervisor.js';
 import { openStore, type OpenedStore } from '../store/open.js';
@@ -117,7 +119,15 @@ export async function startNode(config: Config, opts: StartOptions = { signals: 
     served.push(serveStore(store.store, ch.port1));
     return { store: ch.port2 };
   };
-  const data: ThreadData = { jwtSecret: secret.secret, port };
+  let revocations: SharedArrayBuffer;
+  try {
+    revocations = await loadRevocations(store.store, config.auth.accessTtlS, log);
+  } catch (e) {
+    reservation.release();
+    await store.close();
+    throw new StartError(`cannot load revoked sessions: ${(e as Error).message}`, { cause: e });
+  }
+  const data: ThreadData = { jwtSecret: secret.secret, port, revocations };
   // Ready means every front listens, and only they do (start-gate.ts): the fronts listen, wait at
   // the gate, the reservation closes, then the gate opens and the fronts serve and report ready.
   const gate = StartGate.allocate();
@@ -126,7 +136,7 @@ export async function startNode(config: Config, opts: StartOptions = { signals: 
     shards: { module: siblingModule('shard', import.meta.url), data, ports: storePorts },
     fronts: {
       module: siblingModule('front', import.meta.url),
-      data: { ...data, rateLimits: SharedRateLimiter.allocate(), startGate: gate.buffer },
+      data: { ...data, rateLimits: SharedRateLimiter.allocate(), loginThrottle: SharedTable.allocate(), startGate: gate.buffer },
       ports: storePorts,
     },
   });

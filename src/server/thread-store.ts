@@ -14,6 +14,10 @@ export interface ThreadData {
   jwtSecret: string;
   /** The port for the port the listen sockets bind (already resolved from 0). */
   port: number;
+  /** Every thread: the node's revoked sessions (src/auth/revocations.ts), filled at start from the store. */
+  revocations?: SharedArrayBuffer;
+  /** Fronts: the login throttles' counts they share (src/auth/throttle.ts). */
+  loginThrottle?: SharedArrayBuffer;
   /** Fronts: the per-user token buckets they share (src/limits/shared-buckets.ts). */
   rateLimits?: SharedArrayBuffer;
   /** Fronts: the start-up barrier (start-gate.ts); absent, a front serves as soon as it listens. */

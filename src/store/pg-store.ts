@@ -5,6 +5,7 @@ import { BUMP_THREADS, bumpThreads, copyBatch, IdBlocks, RESERVE_IDS } from './m
 import { isConnectionFailure } from './pg-errors.js';
 import * as mod from './moderation-sql.js';
 import * as reads from './reads-sql.js';
+import * as authSql from './auth-sql.js';
 import type { Store } from './store.js';
 import { inTransaction, rollback } from './transaction.js';
 import type {
@@ -354,59 +355,24 @@ export class PgStore implements Store {
     });
   }
 
-  rotateRefreshToken(oldHash: string, newHash: string, expiresAt: Date): Promise<RotateResult> {
-    return this.#guard(() =>
-      this.#tx(async (c) => {
-        // FOR UPDATE: two refreshes racing with the same token are serialised here; the second one
-        // sees it spent and takes the reuse branch, so a token is never spent twice.
-        const r = await c.query<{
-          id: number;
-          user_id: number;
-          family_id: string;
-          revoked: boolean;
-          replaced: boolean;
-          expired: boolean;
-        }>(
-          `SELECT id, user_id, family_id, revoked_at IS NOT NULL AS revoked, replaced_by IS NOT NULL AS replaced,
-                  expires_at <= now() AS expired
-             FROM refresh_tokens WHERE token_hash = $1 FOR UPDATE`,
-          [oldHash],
-        );
-        const old = r.rows[0];
-        if (!old) return { kind: 'invalid' } as const;
-        if (old.revoked && old.replaced) {
-          // A spent token came back: someone holds a copy. Revoke every token of the login.
-          await c.query('UPDATE refresh_tokens SET revoked_at = now() WHERE family_id = $1 AND revoked_at IS NULL', [
-            old.family_id,
-          ]);
-          return { kind: 'reused', userId: old.user_id, familyId: old.family_id } as const;
-        }
-        if (old.revoked || old.expired) return { kind: 'invalid' } as const;
-        const inserted = await c.query<{ id: number }>(
-          `INSERT INTO refresh_tokens (user_id, token_hash, family_id, expires_at) VALUES ($1, $2, $3, $4) RETURNING id`,
-          [old.user_id, newHash, old.family_id, expiresAt],
-        );
-        await c.query('UPDATE refresh_tokens SET revoked_at = now(), replaced_by = $2 WHERE id = $1', [
-          old.id,
-          inserted.rows[0]!.id,
-        ]);
-        return { kind: 'rotated', userId: old.user_id, familyId: old.family_id } as const;
-      }),
-    );
+  rotateRefreshToken(oldHash: string, newHash: string, expiresAt: Date, graceS: number): Promise<RotateResult> {
+    return this.#guard(() => this.#tx((c) => authSql.rotateRefreshToken(c, oldHash, newHash, expiresAt, graceS)));
   }
 
-  revokeRefreshToken(tokenHash: string): Promise<number | null> {
-    return this.#guard(async () => {
-      const r = await this.#pool.query<{ user_id: string | number | null }>(
-        `WITH t AS (SELECT family_id, user_id FROM refresh_tokens WHERE token_hash = $1),
-              revoked AS (UPDATE refresh_tokens SET revoked_at = now()
-                           WHERE family_id IN (SELECT family_id FROM t) AND revoked_at IS NULL)
-         SELECT (SELECT user_id FROM t) AS user_id`,
-        [tokenHash],
-      );
-      const id = r.rows[0]!.user_id;
-      return id === null ? null : Number(id);
-    });
+  revokeRefreshToken(tokenHash: string): Promise<{ userId: number; familyId: string } | null> {
+    return this.#guard(() => authSql.revokeRefreshToken(this.#pool, tokenHash));
+  }
+
+  revokeUserRefreshTokens(userId: number): Promise<string[]> {
+    return this.#guard(() => authSql.revokeUserRefreshTokens(this.#pool, userId));
+  }
+
+  recentRevocations(since: Date): Promise<authSql.RevokedSession[]> {
+    return this.#guard(() => authSql.recentRevocations(this.#pool, since));
+  }
+
+  setPasswordHash(userId: number, passwordHash: string): Promise<void> {
+    return this.#guard(() => authSql.setPasswordHash(this.#pool, userId, passwordHash));
   }
 
   // ---------------------------------------------------------------- failed logins
@@ -915,6 +881,10 @@ export class PgStore implements Store {
         ],
       );
     });
+  }
+
+  listAudit(filter: authSql.AuditFilter): Promise<authSql.AuditRecord[]> {
+    return this.#guard(() => authSql.listAudit(this.#pool, filter));
   }
 
   ping(): Promise<void> {

@@ -22,6 +22,7 @@ import type {
 } from './types.js';
 import type { RoomBan, RoomMute, UserBan } from './moderation-sql.js';
 import type { ReadMarker, RoomPatch } from './reads-sql.js';
+import type { AuditFilter, AuditRecord, RevokedSession } from './auth-sql.js';
 
 /**
  * The one storage interface. Written once against `pg`: PostgreSQL and embedded PGlite differ only
@@ -44,10 +45,18 @@ export interface Store {
 
   // Refresh tokens: stored as hashes; one family per login.
   insertRefreshToken(t: { userId: number; tokenHash: string; familyId: string; expiresAt: Date }): Promise<void>;
-  /** Atomically spend `oldHash` and store `newHash` in its family; a spent token revokes the family. */
-  rotateRefreshToken(oldHash: string, newHash: string, expiresAt: Date): Promise<RotateResult>;
-  /** Revoke the token's family (logout). Returns its user's id, or null when the token is unknown. */
-  revokeRefreshToken(tokenHash: string): Promise<number | null>;
+  /**
+   * Atomically spend `oldHash` and store `newHash` in its family; a spent token revokes the family,
+   * unless it is the same rotation again within `graceS` seconds (./auth-sql.ts).
+   */
+  rotateRefreshToken(oldHash: string, newHash: string, expiresAt: Date, graceS: number): Promise<RotateResult>;
+  /** Revoke the token's family (logout): its user and family, or null when the token is unknown. */
+  revokeRefreshToken(tokenHash: string): Promise<{ userId: number; familyId: string } | null>;
+  /** Revoke every open session (family) of the user; the families revoked. */
+  revokeUserRefreshTokens(userId: number): Promise<string[]>;
+  /** Sessions revoked since `since` (not rotations): the revocation set at start. */
+  recentRevocations(since: Date): Promise<RevokedSession[]>;
+  setPasswordHash(userId: number, passwordHash: string): Promise<void>;
 
   // Failed logins, counted per account across threads and nodes.
   recordLoginFailure(userId: number): Promise<void>;
@@ -148,6 +157,8 @@ export interface Store {
 
   // Audit
   audit(entry: AuditEntry): Promise<void>;
+  /** Audit entries, newest first by id, filtered (./auth-sql.ts). */
+  listAudit(filter: AuditFilter): Promise<AuditRecord[]>;
 
   /** Database reachable. */
   ping(): Promise<void>;

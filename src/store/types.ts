@@ -165,7 +165,8 @@ export interface MessagePage {
 
 /** What rotating a refresh token came to. */
 export type RotateResult =
-  | { kind: 'rotated'; userId: number; familyId: string }
+  /** `issuedAt`: when the new token was stored; `retried`: the same rotation again, within its grace window. */
+  | { kind: 'rotated'; userId: number; familyId: string; issuedAt: Date; retried: boolean }
   /** The token was already spent: its whole family is now revoked. */
   | { kind: 'reused'; userId: number; familyId: string }
   /** Unknown, expired or revoked. */

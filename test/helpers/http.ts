@@ -101,7 +101,8 @@ export async function startAuthServer(
     flags: {
       dataDir,
       database: { url },
-      auth: { jwtSecret: TEST_SECRET, scryptLogN: 10 },
+      // Every request comes from 127.0.0.1: a per-source budget that the scenarios do not exhaust.
+      auth: { jwtSecret: TEST_SECRET, scryptLogN: 10, sourceAttemptsPerMinute: 10_000 },
       server: { maxBodyBytes: opts.maxBodyBytes ?? 4096 },
     },
   });

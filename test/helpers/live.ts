@@ -52,7 +52,8 @@ export async function startLive(t: Test, backend: Backend, flags: Record<string,
     dataDir,
     database,
     server: { port: 0, fronts: 2, shards: 2 },
-    auth: { scryptLogN: 10, ...(backend === 'postgres' ? { jwtSecret: 'x'.repeat(48) } : {}) },
+    // Every client is 127.0.0.1: per-source login budgets the tests' many users do not exhaust (test/live-sessions.ts sets real ones).
+    auth: { scryptLogN: 10, sourceAttemptsPerMinute: 100_000, hashPerSource: 1000, hashMaxQueued: 1000, ...(backend === 'postgres' ? { jwtSecret: 'x'.repeat(48) } : {}) },
     runtime: { cpuThreads: 1 },
     log: { level: 'warn' },
   };

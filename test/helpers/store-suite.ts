@@ -139,8 +139,8 @@ export async function storeSuite(t: Test, makeStore: () => Promise<SuiteTarget>)
     const h = (s: string) => `${tag}-${s}`;
     await store.insertRefreshToken({ userId: u.id, tokenHash: h('t1'), familyId: family, expiresAt: later });
 
-    t.same(await store.rotateRefreshToken(h('t1'), h('t2'), later), { kind: 'rotated', userId: u.id, familyId: family });
-    t.same(await store.rotateRefreshToken(h('t2'), h('t3'), later), { kind: 'rotated', userId: u.id, familyId: family });
+    t.match(await store.rotateRefreshToken(h('t1'), h('t2'), later, 0), { kind: 'rotated', userId: u.id, familyId: family, issuedAt: Date, retried: false });
+    t.match(await store.rotateRefreshToken(h('t2'), h('t3'), later, 0), { kind: 'rotated', userId: u.id, familyId: family });
     const [t1] = await query<{ revoked_at: string | null; replaced_by: number | null }>(
       'SELECT revoked_at, replaced_by FROM refresh_tokens WHERE token_hash = $1',
       [h('t1')],
@@ -148,23 +148,30 @@ export async function storeSuite(t: Test, makeStore: () => Promise<SuiteTarget>)
     t.ok(t1?.revoked_at && t1.replaced_by, 'a spent token is revoked and points at its replacement');
 
     // t1 comes back: the whole family goes, including the live t3.
-    t.same(await store.rotateRefreshToken(h('t1'), h('t4'), later), { kind: 'reused', userId: u.id, familyId: family });
+    t.same(await store.rotateRefreshToken(h('t1'), h('t4'), later, 0), { kind: 'reused', userId: u.id, familyId: family });
     t.equal(await count('SELECT count(*) AS n FROM refresh_tokens WHERE family_id = $1 AND revoked_at IS NULL', [family]), 0);
     t.equal(await count('SELECT count(*) AS n FROM refresh_tokens WHERE token_hash = $1', [h('t4')]), 0, 'no token issued on reuse');
-    t.same(await store.rotateRefreshToken(h('t3'), h('t5'), later), { kind: 'invalid' }, 'revoked with the family');
+    t.same(await store.rotateRefreshToken(h('t3'), h('t5'), later, 0), { kind: 'invalid' }, 'revoked with the family');
 
-    t.same(await store.rotateRefreshToken(h('unknown'), h('t6'), later), { kind: 'invalid' });
+    t.same(await store.rotateRefreshToken(h('unknown'), h('t6'), later, 0), { kind: 'invalid' });
     await store.insertRefreshToken({ userId: u.id, tokenHash: h('old'), familyId: randomUUID(), expiresAt: new Date(Date.now() - 1000) });
-    t.same(await store.rotateRefreshToken(h('old'), h('t7'), later), { kind: 'invalid' }, 'expired');
+    t.same(await store.rotateRefreshToken(h('old'), h('t7'), later, 0), { kind: 'invalid' }, 'expired');
 
     // Logout revokes the family; the token is then invalid (not "reused": it was never spent).
     const fam2 = randomUUID();
     await store.insertRefreshToken({ userId: u.id, tokenHash: h('l1'), familyId: fam2, expiresAt: later });
-    await store.rotateRefreshToken(h('l1'), h('l2'), later);
-    t.equal(await store.revokeRefreshToken(h('l2')), Number(u.id), "known: its user's id");
-    t.equal(await store.revokeRefreshToken(h('l2')), Number(u.id), 'still known after revocation');
+    await store.rotateRefreshToken(h('l1'), h('l2'), later, 0);
+    t.same(await store.revokeRefreshToken(h('l2')), { userId: Number(u.id), familyId: fam2 }, "known: its user and session");
+    t.same(await store.revokeRefreshToken(h('l2')), { userId: Number(u.id), familyId: fam2 }, 'still known after revocation');
+    const family2 = randomUUID();
+    await store.insertRefreshToken({ userId: u.id, tokenHash: h('n1'), familyId: family2, expiresAt: later });
+    await store.rotateRefreshToken(h('n1'), h('n2'), later, 0);
+    const recent = await store.recentRevocations(new Date(Date.now() - 60_000));
+    t.match(recent.find((r) => r.familyId === fam2), { familyId: fam2, userId: Number(u.id), revokedAt: Date }, 'a logout is a recent revocation');
+    t.ok(recent.some((r) => r.familyId === family), 'so is a reuse');
+    t.notOk(recent.some((r) => r.familyId === family2), 'a rotation is not');
     t.equal(await store.revokeRefreshToken(h('nope')), null);
-    t.same(await store.rotateRefreshToken(h('l2'), h('l3'), later), { kind: 'invalid' });
+    t.same(await store.rotateRefreshToken(h('l2'), h('l3'), later, 0), { kind: 'invalid' });
 
     await fails(t, store.insertRefreshToken({ userId: 999_999_999, tokenHash: h('x'), familyId: randomUUID(), expiresAt: later }), 'not_found', 'user_id');
     await fails(t, store.insertRefreshToken({ userId: u.id, tokenHash: h('l1'), familyId: randomUUID(), expiresAt: later }), 'conflict', 'token');
@@ -172,18 +179,58 @@ export async function storeSuite(t: Test, makeStore: () => Promise<SuiteTarget>)
     // Nothing half-written: a rotation whose new hash collides fails whole; the old token stays valid.
     const fam3 = randomUUID();
     await store.insertRefreshToken({ userId: u.id, tokenHash: h('c1'), familyId: fam3, expiresAt: later });
-    await fails(t, store.rotateRefreshToken(h('c1'), h('l1'), later), 'conflict', 'token', 'colliding new hash');
-    t.same(await store.rotateRefreshToken(h('c1'), h('c2'), later), { kind: 'rotated', userId: u.id, familyId: fam3 });
+    await fails(t, store.rotateRefreshToken(h('c1'), h('l1'), later, 0), 'conflict', 'token', 'colliding new hash');
+    t.match(await store.rotateRefreshToken(h('c1'), h('c2'), later, 0), { kind: 'rotated', userId: u.id, familyId: fam3 });
 
     // Two refreshes racing with one token: one wins, the other is a reuse.
     const fam4 = randomUUID();
     await store.insertRefreshToken({ userId: u.id, tokenHash: h('r1'), familyId: fam4, expiresAt: later });
     const results = await Promise.all([
-      store.rotateRefreshToken(h('r1'), h('r2a'), later),
-      store.rotateRefreshToken(h('r1'), h('r2b'), later),
+      store.rotateRefreshToken(h('r1'), h('r2a'), later, 0),
+      store.rotateRefreshToken(h('r1'), h('r2b'), later, 0),
     ]);
     t.same(results.map((r) => r.kind).sort(), ['reused', 'rotated']);
     t.equal(await count('SELECT count(*) AS n FROM refresh_tokens WHERE family_id = $1 AND revoked_at IS NULL', [fam4]), 0);
+
+    // Within the grace window, the same rotation again (the same new hash) is the same answer.
+    const fam5 = randomUUID();
+    await store.insertRefreshToken({ userId: u.id, tokenHash: h('g1'), familyId: fam5, expiresAt: later });
+    const both = await Promise.all([store.rotateRefreshToken(h('g1'), h('g2'), later, 30), store.rotateRefreshToken(h('g1'), h('g2'), later, 30)]);
+    t.same(both.map((r) => r.kind), ['rotated', 'rotated'], 'two racing retries both rotate');
+    t.same(both.map((r) => (r.kind === 'rotated' ? r.retried : null)).sort(), [false, true]);
+    const [a, b] = both as [{ issuedAt: Date }, { issuedAt: Date }];
+    t.equal(a.issuedAt.getTime(), b.issuedAt.getTime(), 'one rotation: one issue time');
+    t.equal(await count('SELECT count(*) AS n FROM refresh_tokens WHERE family_id = $1 AND revoked_at IS NULL', [fam5]), 1, 'one live token');
+    t.same(await store.rotateRefreshToken(h('g1'), h('g-other'), later, 30), { kind: 'reused', userId: u.id, familyId: fam5 }, 'another new hash is a reuse');
+    const fam6 = randomUUID();
+    await store.insertRefreshToken({ userId: u.id, tokenHash: h('k1'), familyId: fam6, expiresAt: later });
+    await store.rotateRefreshToken(h('k1'), h('k2'), later, 0);
+    t.same(await store.rotateRefreshToken(h('k1'), h('k2'), later, 0), { kind: 'reused', userId: u.id, familyId: fam6 }, 'after the window, a reuse');
+
+    // Every session of a user at once.
+    const fam7 = randomUUID();
+    const fam8 = randomUUID();
+    const v = await user('tok2');
+    await store.insertRefreshToken({ userId: v.id, tokenHash: h('v1'), familyId: fam7, expiresAt: later });
+    await store.insertRefreshToken({ userId: v.id, tokenHash: h('v2'), familyId: fam8, expiresAt: later });
+    t.same((await store.revokeUserRefreshTokens(v.id)).sort(), [fam7, fam8].sort());
+    t.same(await store.revokeUserRefreshTokens(v.id), [], 'none left');
+  });
+
+  await t.test('audit: filters and cursor', async (t) => {
+    const u = await user('aud');
+    const action = `test.${tag}`.slice(0, 90);
+    for (let i = 0; i < 5; i++) await store.audit({ actorId: u.id, action: `${action}.${i % 2 ? 'odd' : 'even'}`, targetType: 'user', targetId: String(i), ip: '127.0.0.9' });
+    const all = await store.listAudit({ action: `${action}.*`, limit: 10 });
+    t.equal(all.length, 5);
+    t.ok(all[0]!.id > all[4]!.id, 'newest first');
+    t.match(all[0], { actor_id: u.id, action: `${action}.even`, target_type: 'user', target_id: '4', ip: '127.0.0.9', details: {} });
+    t.equal((await store.listAudit({ action: `${action}.odd`, limit: 10 })).length, 2);
+    t.same((await store.listAudit({ action: `${action}.*`, before: all[1]!.id, limit: 2 })).map((r) => r.id), [all[2]!.id, all[3]!.id]);
+    t.equal((await store.listAudit({ actorId: u.id, targetId: '3', limit: 10 })).length, 1);
+    t.equal((await store.listAudit({ action: `${action}.*`, since: new Date(Date.now() + 60_000), limit: 10 })).length, 0);
+    await store.setPasswordHash(u.id, 'scrypt$1$1$1$AA==$AAAAAAAAAAAAAAAAAAAAAA==');
+    t.equal((await store.getCredentials(u.username))?.password_hash, 'scrypt$1$1$1$AA==$AAAAAAAAAAAAAAAAAAAAAA==');
   });
 
   await t.test('login failures', async (t) => {

@@ -7,6 +7,6 @@ import type { Request } from './types.js';
 export async function requestCaller(tokens: AccessTokens, req: Pick<Request, 'headers'>): Promise<Caller> {
   const token = bearerToken(req.headers.authorization);
   if (token === null) throw new ChatError('unauthenticated', 'missing bearer token');
-  const c = await tokens.verify(token);
+  const c = tokens.verify(token);
   return { id: c.user_id, username: c.username, role: c.role };
 }

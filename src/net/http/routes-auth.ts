@@ -11,16 +11,14 @@ export const API_PREFIX = '/api/v1';
 
 export interface AuthRouteDeps {
   auth: AuthService;
-  /** After a logout of a known token: close the user's sockets (PROTOCOL.md: "Logout ... close the user's sockets"). */
-  onLogout?: (userId: number) => void;
 }
 
-export function authRoutes({ auth, onLogout }: AuthRouteDeps, prefix = API_PREFIX): Route[] {
+export function authRoutes({ auth }: AuthRouteDeps, prefix = API_PREFIX): Route[] {
   return [
     {
       method: 'POST',
       path: `${prefix}/auth/register`,
-      handler: async (req) => json(201, { user: publicUser(await auth.register(readJson(req)), true) }),
+      handler: async (req) => json(201, { user: publicUser(await auth.register(readJson(req), { ip: req.ip }), true) }),
     },
     {
       method: 'POST',
@@ -30,27 +28,35 @@ export function authRoutes({ auth, onLogout }: AuthRouteDeps, prefix = API_PREFI
     {
       method: 'POST',
       path: `${prefix}/auth/refresh`,
-      handler: async (req) => json(200, await auth.refresh(readJson(req))),
+      handler: async (req) => json(200, await auth.refresh(readJson(req), { ip: req.ip })),
     },
     {
       method: 'POST',
       path: `${prefix}/auth/logout`,
+      // The session's sockets are closed by the service (src/auth/sessions.ts).
       handler: async (req) => {
-        const userId = await auth.logout(readJson(req));
-        if (userId !== null) onLogout?.(userId);
+        await auth.logout(readJson(req), { ip: req.ip });
         return noContent();
+      },
+    },
+    {
+      method: 'POST',
+      path: `${prefix}/auth/password`,
+      handler: async (req) => {
+        const claims = auth.authenticate(req.headers.authorization);
+        return json(200, await auth.changePassword(claims, readJson(req), { ip: req.ip }));
       },
     },
     {
       method: 'GET',
       path: `${prefix}/users/me`,
-      handler: async (req) => json(200, await auth.me(await auth.authenticate(req.headers.authorization))),
+      handler: async (req) => json(200, await auth.me(auth.authenticate(req.headers.authorization))),
     },
     {
       method: 'GET',
       path: `${prefix}/users/:id`,
       handler: async (req) => {
-        const viewer = await auth.authenticate(req.headers.authorization);
+        const viewer = auth.authenticate(req.headers.authorization);
         return json(200, await auth.getUser(viewer, idParam(req, 'id')));
       },
     },

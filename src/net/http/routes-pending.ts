@@ -13,7 +13,6 @@ import type { Method, Route } from './types.js';
 
 /** Method, path under the prefix, and the operation's name as the 501 message says it. */
 const NOT_IMPLEMENTED: readonly (readonly [Method, string, string])[] = [
-  ['GET', '/admin/audit', 'audit trail'],
   ['POST', '/files', 'upload file'],
   ['GET', '/files/:id', 'get file'],
 ];

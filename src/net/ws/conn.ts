@@ -16,6 +16,8 @@ export interface Conn {
   user: Caller | null;
   /** Access token expiry, epoch ms. */
   expiresAt: number;
+  /** The login session (`sid` claim) of the token it authenticated with; '' for none (src/auth/sessions.ts). */
+  authSession: string;
   sessionId: string;
   /** The session's actor was sent `open` (with the first join or resume; see SessionActor). */
   sessionOpen: boolean;
@@ -59,6 +61,7 @@ export function newConn(protocol: SubProtocol, remote: string): Conn {
     ws: null,
     user: null,
     expiresAt: 0,
+    authSession: '',
     sessionId: '',
     sessionOpen: false,
     rooms: null,

@@ -81,7 +81,7 @@ export class Gateway implements GatewayCore {
     const schemas = buildClientSchemas(deps.config.limits);
     this.fanout = new Fanout(this.#sockets);
     this.#flood = new FloodPolicy(limiter, clock, (conn) => close(conn, CLOSE.FLOODING, 'kept flooding after rate_limited'));
-    this.#sweeper = new Sweeper(deps.config, this.#sockets, clock, close);
+    this.#sweeper = new Sweeper(deps.config, this.#sockets, clock, close, deps.tokens.revocations);
     this.#dispatcher = new Dispatcher(this, schemas, log);
     this.#sessions = new Sessions({
       config: deps.config,
@@ -173,7 +173,9 @@ export class Gateway implements GatewayCore {
       else if (post.exceptUser === undefined) this.fanout.publish(post.topics, post.event);
       else this.fanout.publishExcept(post.topics, post.event, post.exceptUser);
     } else if (post.t === 'kick') {
-      for (const conn of this.#sockets.of(post.userId)) this.#close(conn, post.code, post.reason);
+      for (const conn of this.#sockets.of(post.userId)) {
+        if (post.sid === undefined || conn.authSession === post.sid) this.#close(conn, post.code, post.reason);
+      }
     } else if (post.t === 'room_deleted') {
       roomDeleted(this, this.#sockets, post.roomId, post.users);
     } else if (post.t === 'member_removed') {

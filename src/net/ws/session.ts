@@ -35,6 +35,11 @@ export class Sessions {
   /** The socket opened: authenticated at the upgrade, or given `authTimeoutMs` to send `authenticate`. */
   opened(conn: Conn): void {
     this.#d.sockets.add(conn);
+    // Verified at the upgrade, but its session may have ended since (the kick that closed the
+    // session's sockets went out before this one was indexed): one lookup per socket, not per frame.
+    if (conn.user && conn.authSession !== '' && this.#d.tokens.revocations?.isSessionRevoked(conn.authSession)) {
+      return this.#d.close(conn, CLOSE.UNAUTHENTICATED, 'session revoked');
+    }
     if (conn.user) this.#authenticated(conn, undefined);
     else conn.timer = setTimeout(() => this.#d.close(conn, CLOSE.AUTH_TIMEOUT, 'authentication timeout'), this.#d.config.ws.authTimeoutMs);
   }
@@ -48,7 +53,7 @@ export class Sessions {
     let claims;
     try {
       const op = parseClientFrame({ type: 'authenticate', data: data ?? {} }, this.#d.schemas);
-      claims = await this.#d.tokens.verify((op.data as { token: string }).token);
+      claims = this.#d.tokens.verify((op.data as { token: string }).token);
     } catch (e) {
       if (conn.closed) return;
       if (conn.user) return this.#d.dispatcher.fail(conn, e, id);
@@ -64,6 +69,7 @@ export class Sessions {
     const first = conn.user === null;
     conn.user = { id: claims.user_id, username: claims.username, role: claims.role };
     conn.expiresAt = claims.exp * 1000;
+    conn.authSession = claims.sid ?? '';
     // A renewal only moves `expiresAt`: the once-a-second sweep closes expired sockets.
     if (first) this.#authenticated(conn, id);
     else this.#replyAuthenticated(conn, id);

@@ -1,7 +1,8 @@
 /**
  * The HTTP upgrade to WebSocket: the sub-protocol, the Origin allowlist, and a token given at the
- * upgrade (`Authorization: Bearer`, or `?access_token=`), verified here, synchronously, so the
- * upgrade happens in the same handler (no async upgrade). A refusal is an HTTP answer with the
+ * upgrade (`Authorization: Bearer`, or `?access_token=`), verified here by the one verification
+ * path (`AccessTokens.verify`: header rules, signature, claims, expiry, revoked session),
+ * synchronously, so the upgrade happens in the same handler (no async upgrade). A refusal is an HTTP answer with the
  * REST error body; nothing is upgraded.
  */
 import type { AccessTokens } from '../../auth/jwt.js';
@@ -32,9 +33,10 @@ export function upgradeHandler(config: Config, tokens: AccessTokens) {
     const echoed = offered ? protocol : '';
     if (token) {
       try {
-        const claims = tokens.verifySync(token);
+        const claims = tokens.verify(token);
         conn.user = { id: claims.user_id, username: claims.username, role: claims.role };
         conn.expiresAt = claims.exp * 1000;
+        conn.authSession = claims.sid ?? '';
       } catch (e) {
         const err = toChatError(e);
         return refuse(res, 401, 'unauthenticated', err.code === 'unauthenticated' ? err.message : 'invalid token');
