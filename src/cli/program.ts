@@ -17,8 +17,8 @@ import { registerStart } from './commands/start.js';
 import { registerToken } from './commands/token.js';
 import { registerUser } from './commands/user.js';
 import { CliError, processIO, type CliIO } from './io.js';
+import { VERSION } from '../version.js';
 
-const VERSION = '0.1.0';
 
 function buildProgram(io: CliIO = processIO()): Command {
   const program = new Command('veza-chat')

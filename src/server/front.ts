@@ -15,6 +15,8 @@ import { attachRoutes } from '../net/http/uws-adapter.js';
 import { authRoutes } from '../net/http/routes-auth.js';
 import { chatRoutes } from '../net/http/routes-chat.js';
 import { healthRoutes } from '../net/http/routes-health.js';
+import { adminRoutes } from '../net/http/routes-admin.js';
+import { onCollect, slowConsumers } from '../metrics/index.js';
 import { closeApp, createApp, listen, type Listening } from '../net/uws.js';
 import { Gateway } from '../net/ws/gateway.js';
 import type { FrontContext, FrontServices } from '../runtime/types.js';
@@ -63,6 +65,11 @@ async function setupFront(ctx: FrontContext, data: ThreadData, gate: StartGate |
   const freed = limiter.releaseOwnedBy(ctx.index);
   if (freed > 0) log.warn('rate limits: freed bucket locks a previous thread held', { freed });
   const gateway = new Gateway({ config, tokens, actors, front: ctx.index, log, limiter });
+  onCollect(() => {
+    const s = gateway.stats;
+    slowConsumers.child('skip').value = s.slowConsumerSkips;
+    slowConsumers.child('close').value = s.slowConsumerCloses;
+  });
   ctx.onPost((msg) => gateway.deliver(msg as FrontPost));
   ctx.actors.onPause(() => gateway.pause());
   ctx.actors.onResume(() => gateway.resume());
@@ -86,6 +93,11 @@ async function setupFront(ctx: FrontContext, data: ThreadData, gate: StartGate |
         onLogout: (userId) => actors.tell(USER, userId, { t: 'kick', code: CLOSE.UNAUTHENTICATED, reason: 'logged out' }),
       }),
       ...chatRoutes({ actors, tokens, config, limiter }),
+      ...adminRoutes({
+        main: (msg) => ctx.main(msg),
+        metrics: config.metrics.enabled && config.metrics.listen === undefined,
+        adminToken: config.admin.token,
+      }),
     ],
     { maxBodyBytes: config.server.maxBodyBytes, log },
   );

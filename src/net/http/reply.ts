@@ -2,6 +2,7 @@ import { STATUS_CODES } from 'node:http';
 import { toWireError } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import { isRuntimeError } from '../../runtime/errors.js';
+import { countError } from '../../metrics/index.js';
 import type { Reply, Request } from './types.js';
 
 export const JSON_TYPE = 'application/json; charset=utf-8';
@@ -23,6 +24,7 @@ export function statusLine(status: number): string {
  */
 export function errorReply(e: unknown, req: Pick<Request, 'method' | 'path'>, log: Logger): Reply {
   const { status, error, internal } = toWireError(e);
+  countError(error.code);
   // A graceful stop settles requests still in flight as `stopped`: expected, not a failure.
   if (isRuntimeError(e, 'stopped')) log.debug('request cut short by the stop', { method: req.method, path: req.path });
   else if (internal !== undefined) log.error('request failed', { method: req.method, path: req.path, err: internal });

@@ -25,6 +25,8 @@ export interface Reply {
   status: number;
   /** Serialised as JSON; absent means no body (204). */
   body?: unknown;
+  /** A body sent as it is instead of `body` (with its own `content-type` header): /metrics. */
+  raw?: string;
   headers?: Record<string, string>;
 }
 

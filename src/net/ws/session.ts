@@ -10,6 +10,7 @@ import { ChatError, CLOSE, toChatError } from '../../errors.js';
 import { flatUuid } from '../../flat-uuid.js';
 import { parseClientFrame, type ClientSchemas } from '../../protocol/client-ops.js';
 import { toWireUser } from '../../protocol/events.js';
+import { connectionClosed, connectionOpened, observeAuth } from '../../metrics/index.js';
 import type { Conn } from './conn.js';
 import type { Dispatcher } from './dispatch.js';
 import type { Sockets } from './sockets.js';
@@ -34,6 +35,8 @@ export class Sessions {
 
   /** The socket opened: authenticated at the upgrade, or given `authTimeoutMs` to send `authenticate`. */
   opened(conn: Conn): void {
+    conn.openedAt = performance.now();
+    connectionOpened();
     this.#d.sockets.add(conn);
     if (conn.user) this.#authenticated(conn, undefined);
     else conn.timer = setTimeout(() => this.#d.close(conn, CLOSE.AUTH_TIMEOUT, 'authentication timeout'), this.#d.config.ws.authTimeoutMs);
@@ -46,10 +49,13 @@ export class Sessions {
    */
   async authenticate(conn: Conn, data: Record<string, unknown> | undefined, id: string | undefined): Promise<void> {
     let claims;
+    const started = performance.now();
     try {
       const op = parseClientFrame({ type: 'authenticate', data: data ?? {} }, this.#d.schemas);
       claims = await this.#d.tokens.verify((op.data as { token: string }).token);
+      observeAuth('token', true, (performance.now() - started) / 1000);
     } catch (e) {
+      observeAuth('token', false, (performance.now() - started) / 1000);
       if (conn.closed) return;
       if (conn.user) return this.#d.dispatcher.fail(conn, e, id);
       const err = toChatError(e);
@@ -101,6 +107,7 @@ export class Sessions {
   /** The socket closed: forget it; its session gives back its subscriptions. */
   closed(conn: Conn): void {
     conn.closed = true;
+    connectionClosed(conn.openedAt);
     this.#clearTimer(conn);
     this.#d.sockets.remove(conn);
     conn.ws = null;

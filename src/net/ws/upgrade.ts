@@ -11,6 +11,7 @@ import { toChatError } from '../../errors.js';
 import { selectSubprotocol } from '../../protocol/codec.js';
 import type { HttpRequest, HttpResponse, us_socket_context_t } from '../uws.js';
 import { newConn } from './conn.js';
+import { authRequests } from '../../metrics/index.js';
 
 export function upgradeHandler(config: Config, tokens: AccessTokens) {
   return (res: HttpResponse, req: HttpRequest, context: us_socket_context_t): void => {
@@ -35,7 +36,9 @@ export function upgradeHandler(config: Config, tokens: AccessTokens) {
         const claims = tokens.verifySync(token);
         conn.user = { id: claims.user_id, username: claims.username, role: claims.role };
         conn.expiresAt = claims.exp * 1000;
+        authRequests.inc({ method: 'token', status: 'success' });
       } catch (e) {
+        authRequests.inc({ method: 'token', status: 'failure' });
         const err = toChatError(e);
         return refuse(res, 401, 'unauthenticated', err.code === 'unauthenticated' ? err.message : 'invalid token');
       }
