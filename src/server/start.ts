@@ -9,7 +9,7 @@ import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { createServer } from 'node:net';
 import type { Config } from '../config/schema.js';
 import { embedded, resolveJwtSecret } from '../config/load.js';
-import { createLogger, setLogLevel } from '../log.js';
+import { configSecrets, configureLogging, createLogger, setLogLevel } from '../log.js';
 import { SharedRateLimiter } from '../limits/shared-buckets.js';
 import { siblingModule } from '../runtime/threads/entry.js';
 import { Supervisor } from '../runtime/threads/supervisor.js';
@@ -98,6 +98,7 @@ export async function startNode(config: Config, opts: StartOptions = { signals: 
   setLogLevel(config.log.level);
   const log = createLogger({ role: 'node' });
   const secret = resolveJwtSecret(config);
+  configureLogging({ ...config.log, secrets: [...configSecrets(config), secret.secret] });
   if (secret.generatedAt) {
     log.warn('no JWT_SECRET given: generated a random secret and kept it in the data directory', { file: secret.generatedAt });
   }

@@ -5,7 +5,7 @@
  * files (front-worker.ts, shard-worker.ts) plug in what differs.
  */
 import { parentPort } from 'node:worker_threads';
-import { createLogger, setLogLevel, type Logger } from '../../log.js';
+import { configSecrets, configureLogging, createLogger, setLogLevel, setLogThread, type Logger } from '../../log.js';
 import { ActorClient } from '../actors/client.js';
 import { createCodec, errorFromWire, errorToWire } from '../transport/codec.js';
 import type { FromWorker, ToWorker, WorkerBoot } from './control-messages.js';
@@ -48,6 +48,10 @@ export class WorkerRuntime {
     this.topology = new Topology(boot.fronts, boot.shards);
     this.self = this.topology.peerOf({ role: boot.role, index: boot.index });
     setLogLevel(boot.config.log.level);
+    setLogThread(`${boot.role}-${boot.index}`);
+    // The node's JWT secret (generated when embedded) travels in the role's data: never print it either.
+    const jwtSecret = (boot.data as { jwtSecret?: unknown } | null)?.jwtSecret;
+    configureLogging({ ...boot.config.log, secrets: [...configSecrets(boot.config), ...(typeof jwtSecret === 'string' ? [jwtSecret] : [])] });
     const name = `${boot.role}-${boot.index}`;
     this.log = createLogger({ role: boot.role, index: boot.index });
     startThreadMetrics(name);
