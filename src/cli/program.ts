@@ -14,6 +14,7 @@ import { registerMigrate } from './commands/migrate.js';
 import { registerConfig } from './commands/config.js';
 import { registerRoom } from './commands/room.js';
 import { registerStart } from './commands/start.js';
+import { registerStatus } from './commands/status.js';
 import { registerToken } from './commands/token.js';
 import { registerUser } from './commands/user.js';
 import { CliError, processIO, type CliIO } from './io.js';
@@ -36,6 +37,7 @@ function buildProgram(io: CliIO = processIO()): Command {
   registerRoom(program, io);
   registerConfig(program, io);
   registerBench(program, io);
+  registerStatus(program, io);
   return program;
 }
 
