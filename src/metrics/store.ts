@@ -24,11 +24,15 @@ export function kindOf(method: string): string {
 export function instrumentStore<T extends object>(store: T): T {
   const wrapped = new Map<PropertyKey, unknown>();
   return new Proxy(store, {
-    get(target, prop, receiver) {
-      const value = Reflect.get(target, prop, receiver) as unknown;
-      if (typeof value !== 'function' || typeof prop !== 'string' || NOT_OPERATIONS.has(prop)) return value;
+    get(target, prop) {
+      const value = Reflect.get(target, prop) as unknown;
+      if (typeof value !== 'function') return value;
       let w = wrapped.get(prop);
-      if (w === undefined) {
+      if (w !== undefined) return w;
+      if (typeof prop !== 'string' || NOT_OPERATIONS.has(prop)) {
+        // Still called on the store itself: its methods use private fields, which a Proxy lacks.
+        w = (value as (...args: unknown[]) => unknown).bind(target);
+      } else {
         const operation = { operation: kindOf(prop) };
         const fn = value as (...args: unknown[]) => unknown;
         w = function (this: unknown, ...args: unknown[]) {
@@ -46,8 +50,8 @@ export function instrumentStore<T extends object>(store: T): T {
           } else done();
           return out;
         };
-        wrapped.set(prop, w);
       }
+      wrapped.set(prop, w);
       return w;
     },
   });
