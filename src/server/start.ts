@@ -180,6 +180,7 @@ export async function startNode(config: Config, opts: StartOptions = { signals: 
   if (config.metrics.enabled && config.metrics.listen !== undefined) {
     try {
       internal = await serveMetrics(config.metrics.listen, metrics);
+      log.info('metrics served on an internal address only', { url: internal.url });
     } catch (e) {
       await supervisor.stop();
       for (const s of served) s.close();
@@ -227,6 +228,7 @@ export async function startNode(config: Config, opts: StartOptions = { signals: 
     process.stdout.write(
       `veza-chat listening on ${url} (ws ${url.replace('http', 'ws')}/ws; ${count(supervisor.topology.fronts, 'front')}, ${count(supervisor.topology.shards, 'shard')}, ${storeDesc})\n`,
     );
+    if (internal) process.stdout.write(`veza-chat metrics on ${internal.url}\n`);
   }
   return node;
 }
