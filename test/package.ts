@@ -80,7 +80,7 @@ if (version.error || version.status !== 0) {
     t.ok(existsSync(join(pkg, 'dist/src/cli/main.js')) && existsSync(join(pkg, 'dist/bench/cohort-worker.js')), 'dist/ is the tarball\'s');
     t.notOk(existsSync(join(pkg, 'src')) || existsSync(join(pkg, 'tsconfig.json')), 'no sources to build from');
     // ws comes anyway: uws-js-unofficial depends on it (its JavaScript fallback).
-    for (const dev of ['typescript', 'tap', 'socket.io', 'prom-client']) {
+    for (const dev of ['typescript', 'tap', 'socket.io', 'pino-pretty']) {
       t.notOk(existsSync(join(dir, 'node_modules', dev)), `${dev} is not installed with it`);
     }
 
