@@ -29,12 +29,18 @@ export class NodeMetrics {
   readonly #opts: NodeMetricsOptions;
   readonly #startedAt = Date.now();
   #last: Sample | null = null;
+  readonly #unhook: () => void;
 
   constructor(sup: Supervisor, opts: NodeMetricsOptions) {
     this.#sup = sup;
     this.#opts = opts;
     sup.on('restart', (e: WorkerRestartEvent) => workerRestarts.inc({ role: e.role }));
-    onCollect(() => cpuQueue.set(sup.cpu.pending));
+    this.#unhook = onCollect(() => cpuQueue.set(sup.cpu.pending));
+  }
+
+  /** The node stopped: its CPU pool is no longer read (a test process may start another node). */
+  close(): void {
+    this.#unhook();
   }
 
   /** Every thread's metrics, merged. */

@@ -201,6 +201,7 @@ export async function startNode(config: Config, opts: StartOptions = { signals: 
       stopping ??= (async () => {
         log.info('stopping');
         await internal?.close();
+        metrics.close();
         await supervisor.stop();
         for (const s of served) s.close();
         await store.close();
