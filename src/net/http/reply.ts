@@ -24,10 +24,12 @@ export function statusLine(status: number): string {
  */
 export function errorReply(e: unknown, req: Pick<Request, 'method' | 'path'>, log: Logger): Reply {
   const { status, error, internal } = toWireError(e);
-  countError(error.code);
   // A graceful stop settles requests still in flight as `stopped`: expected, not a failure.
   if (isRuntimeError(e, 'stopped')) log.debug('request cut short by the stop', { method: req.method, path: req.path });
-  else if (internal !== undefined) log.error('request failed', { method: req.method, path: req.path, err: internal });
+  else {
+    countError(error.code);
+    if (internal !== undefined) log.error('request failed', { method: req.method, path: req.path, err: internal });
+  }
   const headers: Record<string, string> = {};
   if ((status === 429 || status === 503) && error.retry_after_ms !== undefined) {
     headers['retry-after'] = String(Math.max(1, Math.ceil(error.retry_after_ms / 1000)));

@@ -70,11 +70,13 @@ export class Dispatcher {
 
   fail(conn: Conn, e: unknown, replyTo: string | undefined): void {
     const err = toChatError(e);
-    countError(err.code);
     // A graceful stop settles what is still in flight as `stopped`: expected, and the socket is
     // closing with 1001 (the client retries with its client_id).
     if (isRuntimeError(e, 'stopped')) this.#log.debug('operation cut short by the stop', { reply_to: replyTo });
-    else if (err.code === 'internal') this.#log.error('operation failed', { err: e });
+    else {
+      countError(err.code);
+      if (err.code === 'internal') this.#log.error('operation failed', { err: e });
+    }
     this.#core.send(conn, 'error', err.toWire(), replyTo);
   }
 }
