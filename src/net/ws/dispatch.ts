@@ -75,7 +75,7 @@ export class Dispatcher {
     if (isRuntimeError(e, 'stopped')) this.#log.debug('operation cut short by the stop', { reply_to: replyTo });
     else {
       countError(err.code);
-      if (err.code === 'internal') this.#log.error('operation failed', { err: e });
+      if (err.code === 'internal') this.#log.error('operation failed', { err: e, user_id: conn.user?.id, session_id: conn.sessionId, reply_to: replyTo });
     }
     this.#core.send(conn, 'error', err.toWire(), replyTo);
   }
