@@ -3,7 +3,9 @@
  * and two shard threads), `GET /metrics` is parsed with a Prometheus text-format parser and its
  * counters match what the test sent, merged across the threads (and equal to the sum of each
  * thread's own registry); the histograms' counts equal the operations made; the runtime's gauges
- * name every thread. Then the admin status endpoint and its token. On both backends.
+ * name every thread. Then the admin status endpoint and its token. On embedded PGlite: the metrics
+ * do not depend on the backend, and test/cli-observability.ts runs its node on PostgreSQL when
+ * VEZA_TEST_DATABASE_URL is set (one node per file keeps these files within the suite's budget).
  */
 import t, { type Test } from 'tap';
 import { ROOM } from '../src/actors/messages.js';
@@ -200,9 +202,21 @@ function suite(t: Test, backend: Backend): void {
     ]);
     t.same(Object.keys(status.body.actors.per_shard).sort(), ['0', '1']);
     t.equal(status.body.node.store, backend);
+    t.equal(status.body.restarts.total, 0);
+
+    // A shard thread dies: the supervisor restarts it, and the count says so.
+    const sup = live.node.supervisor;
+    const restarted = new Promise<void>((resolve) => sup.once('restart', () => resolve()));
+    await sup.worker('shard', 1)!.terminate();
+    await restarted;
+    await sup.whenReady('shard', 1);
+    const again = await scrape(t, live);
+    t.equal(again.sum('veza_worker_restarts_total', { role: 'shard' }), 1, 'one shard restart counted');
+    t.equal(again.sum('veza_worker_restarts_total', { role: 'front' }), 0);
+    t.equal(again.sum('veza_thread_up', { thread: 'shard-1' }), 1, 'the new shard-1 answers');
+    t.equal((await call(live.url, 'GET', '/api/v1/admin/status', { token: ADMIN })).body.restarts.shard, 1, 'status: one shard restart');
     for (const c of clients.slice(3)) c.close();
   });
 }
 
 suite(t, 'pglite');
-suite(t, 'postgres');
