@@ -47,12 +47,12 @@ export class WorkerRuntime {
     this.boot = boot;
     this.topology = new Topology(boot.fronts, boot.shards);
     this.self = this.topology.peerOf({ role: boot.role, index: boot.index });
+    const name = `${boot.role}-${boot.index}`;
     setLogLevel(boot.config.log.level);
-    setLogThread(`${boot.role}-${boot.index}`);
+    setLogThread(name);
     // The node's JWT secret (generated when embedded) travels in the role's data: never print it either.
     const jwtSecret = (boot.data as { jwtSecret?: unknown } | null)?.jwtSecret;
     configureLogging({ ...boot.config.log, secrets: [...configSecrets(boot.config), ...(typeof jwtSecret === 'string' ? [jwtSecret] : [])] });
-    const name = `${boot.role}-${boot.index}`;
     this.log = createLogger({ role: boot.role, index: boot.index });
     startThreadMetrics(name);
     this.cpu = cpuClient(boot.cpuPort);
