@@ -34,12 +34,12 @@ export interface Conn {
   floods: number;
   floodSince: number;
   remote: string;
+  /** performance.now() at `open`, for the connection-duration metric. */
+  openedAt: number;
   /** When the server last pinged this socket, or it opened (clock ms; see ./sweep.ts). */
   pingedAt: number;
   /** Behind its backpressure limit at the last sweep. */
   lagging: boolean;
-  /** performance.now() at `open`, for the connection-duration metric. */
-  openedAt: number;
 }
 
 export function newConn(protocol: SubProtocol, remote: string): Conn {
@@ -58,9 +58,9 @@ export function newConn(protocol: SubProtocol, remote: string): Conn {
     floods: 0,
     floodSince: 0,
     remote,
+    openedAt: 0,
     pingedAt: 0,
     lagging: false,
-    openedAt: 0,
   };
 }
 
