@@ -25,8 +25,8 @@ export interface Reply {
   status: number;
   /** Serialised as JSON; absent means no body (204). */
   body?: unknown;
-  /** A body sent as it is instead of `body` (with its own `content-type` header): /metrics. */
-  raw?: string;
+  /** Sent as is instead of `body` (static files); set its `content-type` in `headers`. */
+  raw?: string | Uint8Array;
   headers?: Record<string, string>;
 }
 

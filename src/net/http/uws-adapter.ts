@@ -117,7 +117,7 @@ async function dispatch(ex: Exchange, router: Router, req: Request, log: Logger)
 interface Rendered {
   status: number;
   headers: Record<string, string>;
-  payload: string | undefined;
+  payload: string | Uint8Array | undefined;
 }
 
 function render(reply: Reply): Rendered {
@@ -126,7 +126,7 @@ function render(reply: Reply): Rendered {
     'cache-control': 'no-store',
     'x-content-type-options': 'nosniff',
   };
-  if (payload !== undefined && reply.raw === undefined) headers['content-type'] = JSON_TYPE;
+  if (reply.raw === undefined && payload !== undefined) headers['content-type'] = JSON_TYPE;
   for (const [k, v] of Object.entries(reply.headers ?? {})) headers[k.toLowerCase()] = v;
   return { status: reply.status, headers, payload };
 }
