@@ -53,7 +53,6 @@ export class Sessions {
     try {
       const op = parseClientFrame({ type: 'authenticate', data: data ?? {} }, this.#d.schemas);
       claims = await this.#d.tokens.verify((op.data as { token: string }).token);
-      observeAuth('token', true, (performance.now() - started) / 1000);
     } catch (e) {
       observeAuth('token', false, (performance.now() - started) / 1000);
       if (conn.closed) return;
@@ -63,6 +62,7 @@ export class Sessions {
       this.#d.dispatcher.fail(conn, refusal, id);
       return this.#d.close(conn, CLOSE.UNAUTHENTICATED, 'invalid token');
     }
+    observeAuth('token', true, (performance.now() - started) / 1000);
     if (conn.closed) return;
     if (conn.user && conn.user.id !== claims.user_id) {
       return this.#d.dispatcher.fail(conn, new ChatError('forbidden', 'a connection stays with the user it authenticated as'), id);

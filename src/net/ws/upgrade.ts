@@ -36,12 +36,12 @@ export function upgradeHandler(config: Config, tokens: AccessTokens) {
         const claims = tokens.verifySync(token);
         conn.user = { id: claims.user_id, username: claims.username, role: claims.role };
         conn.expiresAt = claims.exp * 1000;
-        authRequests.inc({ method: 'token', status: 'success' });
       } catch (e) {
         authRequests.inc({ method: 'token', status: 'failure' });
         const err = toChatError(e);
         return refuse(res, 401, 'unauthenticated', err.code === 'unauthenticated' ? err.message : 'invalid token');
       }
+      authRequests.inc({ method: 'token', status: 'success' });
     }
     res.upgrade(conn, key, echoed, extensions, context);
   };
