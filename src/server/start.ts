@@ -9,7 +9,7 @@ import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { createServer } from 'node:net';
 import type { Config } from '../config/schema.js';
 import { embedded, resolveJwtSecret } from '../config/load.js';
-import { configSecrets, configureLogging, createLogger, setLogLevel } from '../log.js';
+import { createLogger, setLogLevel } from '../log.js';
 import { SharedRateLimiter } from '../limits/shared-buckets.js';
 import { siblingModule } from '../runtime/threads/entry.js';
 import { Supervisor } from '../runtime/threads/supervisor.js';
@@ -17,6 +17,7 @@ import { openStore, type OpenedStore } from '../store/open.js';
 import { serveStore } from '../store/pglite/remote.js';
 import { closeApp, createApp, listen, type Listening } from '../net/uws.js';
 import { StartGate } from './start-gate.js';
+import { configSecrets, configureLogging } from '../log.js';
 import { collectProcessMetrics, startThreadMetrics } from '../metrics/index.js';
 import { NodeMetrics } from '../metrics/node.js';
 import { serveMetrics, type InternalMetrics } from '../metrics/serve.js';
@@ -120,14 +121,6 @@ export async function startNode(config: Config, opts: StartOptions = { signals: 
     throw new StartError(`cannot open the ${where}: ${(e as Error).message}`, { cause: e });
   }
 
-  const served: { close(): void }[] = [];
-  const storePorts = (): Record<string, MessagePort> => {
-    if (!embedded(config)) return {};
-    const ch = new MessageChannel();
-    served.push(serveStore(store.store, ch.port1));
-    return { store: ch.port2 };
-  };
-  const data: ThreadData = { jwtSecret: secret.secret, port };
   startThreadMetrics('main');
   collectProcessMetrics();
   watchPool(store.pool);
@@ -140,6 +133,15 @@ export async function startNode(config: Config, opts: StartOptions = { signals: 
     if (t === 'status') return nodeMetrics.status();
     throw new Error(`unknown request to the main thread: ${String(t)}`);
   };
+
+  const served: { close(): void }[] = [];
+  const storePorts = (): Record<string, MessagePort> => {
+    if (!embedded(config)) return {};
+    const ch = new MessageChannel();
+    served.push(serveStore(store.store, ch.port1));
+    return { store: ch.port2 };
+  };
+  const data: ThreadData = { jwtSecret: secret.secret, port };
   // Ready means every front listens, and only they do (start-gate.ts): the fronts listen, wait at
   // the gate, the reservation closes, then the gate opens and the fronts serve and report ready.
   const gate = StartGate.allocate();
