@@ -52,7 +52,7 @@ if (version.error || version.status !== 0) {
 
   t.test('npm pack ships the docs, licence, migrations, bin and dist, and no tests', async (t) => {
     t.equal(packed.code, 0, `npm pack succeeds ${packed.err}`);
-    for (const f of ['README.md', 'LICENSE', 'package.json', 'docs/ARCHITECTURE.md', 'docs/PROTOCOL.md', 'bin/veza-chat.js', 'dist/src/cli/main.js', 'dist/src/server/start.js']) {
+    for (const f of ['README.md', 'LICENSE', 'package.json', 'docs/ARCHITECTURE.md', 'docs/PROTOCOL.md', 'bin/veza-chat.js', 'dist/src/cli/main.js', 'dist/src/server/start.js', 'ops/prometheus/veza-chat.rules.yml', 'ops/grafana/veza-chat.json']) {
       t.ok(files.has(f), `ships ${f}`);
     }
     for (const m of readdirSync(join(root, 'migrations'))) t.ok(files.has(`migrations/${m}`), `ships migrations/${m}`);
@@ -62,7 +62,7 @@ if (version.error || version.status !== 0) {
     }
     const unwanted = [...files].filter((f) => /^(test|src|bench)\//.test(f) || /(^|\/)test\//.test(f) || /\.ts$/.test(f) || f.startsWith('dist/src/bench/'));
     t.same(unwanted, [], 'no tests, no TypeScript sources, no stale modules');
-    const outside = [...files].filter((f) => !/^(README\.md|LICENSE|package\.json|bin\/|dist\/(src|bench)\/|docs\/|migrations\/)/.test(f));
+    const outside = [...files].filter((f) => !/^(README\.md|LICENSE|package\.json|bin\/|dist\/(src|bench)\/|docs\/|migrations\/|ops\/)/.test(f));
     t.same(outside, [], 'nothing else');
   });
 
@@ -80,7 +80,7 @@ if (version.error || version.status !== 0) {
     t.ok(existsSync(join(pkg, 'dist/src/cli/main.js')) && existsSync(join(pkg, 'dist/bench/cohort-worker.js')), 'dist/ is the tarball\'s');
     t.notOk(existsSync(join(pkg, 'src')) || existsSync(join(pkg, 'tsconfig.json')), 'no sources to build from');
     // ws comes anyway: uws-js-unofficial depends on it (its JavaScript fallback).
-    for (const dev of ['typescript', 'tap', 'socket.io', 'prom-client']) {
+    for (const dev of ['typescript', 'tap', 'socket.io', 'pino-pretty']) {
       t.notOk(existsSync(join(dir, 'node_modules', dev)), `${dev} is not installed with it`);
     }
 

@@ -10,6 +10,7 @@
 import { ChatError } from '../errors.js';
 import type { PresenceData, PresenceStatus, ServerEvent, WireMessage } from '../protocol/events.js';
 import { jsonEvent } from '../protocol/codec.js';
+import { sent } from '../metrics/index.js';
 import { toWireMessage, toWireRoom } from '../protocol/events.js';
 import type { RoomPatch } from '../store/reads-sql.js';
 import type { AuditEntry, Conversation, Member, Message, StateChange } from '../store/types.js';
@@ -526,6 +527,7 @@ export class RoomActor {
     } else {
       this.#windowStart = wire.seq + 1;
     }
+    sent[this.#isDm() ? 'dm' : 'room'].inc();
     this.#publish({ type: 'message', data: wire });
   }
 

@@ -4,7 +4,7 @@
  */
 import { InvalidArgumentError, type Command } from 'commander';
 import { loadConfig, type Config } from '../config/index.js';
-import { setLogLevel } from '../log.js';
+import { configSecrets, configureLogging, setLogLevel } from '../log.js';
 import type { CliIO } from './io.js';
 
 /** Where the configuration and the store come from: every command that reads them takes these. */
@@ -64,5 +64,6 @@ function flagsLayer(flags: ServerFlags): Record<string, unknown> {
 export function configFromFlags(flags: ServerFlags, io: CliIO): Config {
   const config = loadConfig({ file: flags.config, env: io.env, flags: flagsLayer(flags) });
   setLogLevel(config.log.level);
+  configureLogging({ ...config.log, secrets: configSecrets(config) });
   return config;
 }

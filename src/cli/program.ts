@@ -15,11 +15,12 @@ import { registerMigrate } from './commands/migrate.js';
 import { registerConfig } from './commands/config.js';
 import { registerRoom } from './commands/room.js';
 import { registerStart } from './commands/start.js';
+import { registerStatus } from './commands/status.js';
 import { registerToken } from './commands/token.js';
 import { registerUser } from './commands/user.js';
 import { CliError, processIO, type CliIO } from './io.js';
+import { VERSION } from '../version.js';
 
-const VERSION = '0.1.0';
 
 function buildProgram(io: CliIO = processIO()): Command {
   const program = new Command('veza-chat')
@@ -38,6 +39,7 @@ function buildProgram(io: CliIO = processIO()): Command {
   registerAudit(program, io);
   registerConfig(program, io);
   registerBench(program, io);
+  registerStatus(program, io);
   return program;
 }
 

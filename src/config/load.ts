@@ -40,6 +40,9 @@ const ENV: ReadonlyArray<readonly [name: string, path: string, kind: 'string' | 
   ['VEZA_PGLITE_CHECKPOINT_MB', 'database.pgliteCheckpointMb', 'int'],
   ['VEZA_PGLITE_FSYNC', 'database.pgliteFsync', 'bool'],
   ['VEZA_LOG_LEVEL', 'log.level', 'string'],
+  ['VEZA_LOG_PRETTY', 'log.pretty', 'bool'],
+  ['VEZA_METRICS_LISTEN', 'metrics.listen', 'string'],
+  ['VEZA_ADMIN_TOKEN', 'admin.token', 'string'],
 ];
 
 function setPath(tree: Tree, path: string, value: unknown): void {

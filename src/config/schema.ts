@@ -171,7 +171,28 @@ export const configSchema = z
       .strict()
       .prefault({}),
     log: z
-      .object({ level: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info') })
+      .object({
+        level: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
+        /** Human-readable lines for a developer's terminal (needs the pino-pretty devDependency); JSON otherwise. */
+        pretty: z.boolean().default(false),
+        /** More fields to redact in log lines (pino paths, e.g. `req.headers.cookie`), beside the built-in secrets list (src/log.ts). */
+        redact: z.array(z.string().min(1)).default([]),
+      })
+      .strict()
+      .prefault({}),
+    /** Prometheus metrics (docs/ARCHITECTURE.md "Observability"). */
+    metrics: z
+      .object({
+        /** Serve `GET /metrics`. */
+        enabled: z.boolean().default(true),
+        /** `host:port`: serve /metrics only there (an internal address), not on the main port. */
+        listen: z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[^:\s]+):\d{1,5}$/, 'expected host:port').optional(),
+      })
+      .strict()
+      .prefault({}),
+    /** The admin API (`GET /api/v1/admin/status`, `veza-chat status` and `top`): off without a token. */
+    admin: z
+      .object({ token: z.string().min(16).optional() })
       .strict()
       .prefault({}),
   })

@@ -135,6 +135,8 @@ export interface FrontContext extends WorkerContextBase {
    * no handler are logged and dropped.
    */
   onPost(handler: (msg: unknown, from: { shard: number }) => void): void;
+  /** Ask the main thread (SupervisorOptions.serve): metrics of the whole node, the admin status. */
+  main(msg: unknown): Promise<unknown>;
 }
 
 export interface FrontServices {

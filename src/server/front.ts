@@ -20,6 +20,8 @@ import { authRoutes } from '../net/http/routes-auth.js';
 import { chatRoutes } from '../net/http/routes-chat.js';
 import { healthRoutes } from '../net/http/routes-health.js';
 import { moderationRoutes } from '../net/http/routes-moderation.js';
+import { adminRoutes } from '../net/http/routes-admin.js';
+import { onCollect, slowConsumers } from '../metrics/index.js';
 import { closeApp, createApp, listen, type Listening } from '../net/uws.js';
 import { Gateway } from '../net/ws/gateway.js';
 import type { FrontContext, FrontServices } from '../runtime/types.js';
@@ -84,6 +86,11 @@ async function setupFront(ctx: FrontContext, data: ThreadData, gate: StartGate |
   const freed = limiter.releaseOwnedBy(ctx.index);
   if (freed > 0) log.warn('rate limits: freed bucket locks a previous thread held', { freed });
   const gateway = new Gateway({ config, tokens, actors, front: ctx.index, log, limiter });
+  onCollect(() => {
+    const s = gateway.stats;
+    slowConsumers.child('skip').value = s.slowConsumerSkips;
+    slowConsumers.child('close').value = s.slowConsumerCloses;
+  });
   ctx.onPost((msg) => gateway.deliver(msg as FrontPost));
   ctx.actors.onPause(() => gateway.pause());
   ctx.actors.onResume(() => gateway.resume());
@@ -116,6 +123,11 @@ async function setupFront(ctx: FrontContext, data: ThreadData, gate: StartGate |
       ...auditRoutes({ tokens, store }),
       ...chatRoutes({ actors, tokens, config, limiter }),
       ...moderationRoutes({ actors, tokens, config, store, onUserBanned }),
+      ...adminRoutes({
+        main: (msg) => ctx.main(msg),
+        metrics: config.metrics.enabled && config.metrics.listen === undefined,
+        adminToken: config.admin.token,
+      }),
     ],
     { maxBodyBytes: config.server.maxBodyBytes, log },
   );

@@ -11,6 +11,7 @@ import { RoomActor } from '../actors/room.js';
 import { UserActor } from '../actors/user.js';
 import type { ActorContext, ShardServices, ShardSetupContext } from '../runtime/types.js';
 import { threadStore } from './thread-store.js';
+import { countCache, observeCommit } from '../metrics/index.js';
 
 export async function setup(ctx: ShardSetupContext): Promise<ShardServices> {
   const { config } = ctx;
@@ -19,6 +20,7 @@ export async function setup(ctx: ShardSetupContext): Promise<ShardServices> {
     maxBatch: config.runtime.commitBatch,
     windowMs: config.runtime.commitWindowMs,
     intervalMs: config.runtime.commitIntervalMs,
+    onFlush: observeCommit,
   });
   const names = new Map<number, string>();
   /** Lower-cased username → id, for mentions (the reverse of `names`). */
@@ -37,6 +39,7 @@ export async function setup(ctx: ShardSetupContext): Promise<ShardServices> {
         if (n === undefined) missing.push(id);
         else out.set(id, n);
       }
+      countCache('usernames', out.size, missing.length);
       if (missing.length > 0) {
         for (const [id, n] of await store.usernames(missing)) {
           names.set(id, n);

@@ -19,6 +19,12 @@ import { openStore, type OpenedStore } from '../store/open.js';
 import { serveStore } from '../store/pglite/remote.js';
 import { closeApp, createApp, listen, type Listening } from '../net/uws.js';
 import { StartGate } from './start-gate.js';
+import { configSecrets, configureLogging } from '../log.js';
+import { collectProcessMetrics, startThreadMetrics } from '../metrics/index.js';
+import { NodeMetrics } from '../metrics/node.js';
+import { serveMetrics, type InternalMetrics } from '../metrics/serve.js';
+import { watchPool } from '../metrics/store.js';
+import { VERSION } from '../version.js';
 import type { ThreadData } from './thread-store.js';
 
 export class StartError extends Error {
@@ -34,6 +40,10 @@ export interface RunningNode {
   readonly url: string;
   readonly supervisor: Supervisor;
   readonly store: OpenedStore;
+  /** The whole node's metrics and status (src/metrics/node.ts). */
+  readonly metrics: NodeMetrics;
+  /** Where /metrics is served when `metrics.listen` moves it off the main port (else null). */
+  readonly metricsUrl: string | null;
   /** Graceful stop; idempotent. */
   stop(): Promise<void>;
 }
@@ -91,6 +101,7 @@ export async function startNode(config: Config, opts: StartOptions = { signals: 
   setLogLevel(config.log.level);
   const log = createLogger({ role: 'node' });
   const secret = resolveJwtSecret(config);
+  configureLogging({ ...config.log, secrets: [...configSecrets(config), secret.secret] });
   if (secret.generatedAt) {
     log.warn('no JWT_SECRET given: generated a random secret and kept it in the data directory', { file: secret.generatedAt });
   }
@@ -111,6 +122,19 @@ export async function startNode(config: Config, opts: StartOptions = { signals: 
     const where = embedded(config) ? `embedded database in ${config.dataDir}` : 'database';
     throw new StartError(`cannot open the ${where}: ${(e as Error).message}`, { cause: e });
   }
+
+  startThreadMetrics('main');
+  collectProcessMetrics();
+  watchPool(store.pool);
+  // Fronts relay /metrics and the admin status here (FrontContext.main); set once the threads run.
+  let nodeMetrics: NodeMetrics | null = null;
+  const serve = (msg: unknown): unknown => {
+    if (nodeMetrics === null) throw new Error('the node is starting');
+    const t = (msg as { t?: unknown } | null)?.t;
+    if (t === 'metrics') return nodeMetrics.text();
+    if (t === 'status') return nodeMetrics.status();
+    throw new Error(`unknown request to the main thread: ${String(t)}`);
+  };
 
   const served: { close(): void }[] = [];
   const storePorts = (): Record<string, MessagePort> => {
@@ -133,6 +157,7 @@ export async function startNode(config: Config, opts: StartOptions = { signals: 
   const gate = StartGate.allocate();
   const starting = Supervisor.start({
     config,
+    serve,
     shards: { module: siblingModule('shard', import.meta.url), data, ports: storePorts },
     fronts: {
       module: siblingModule('front', import.meta.url),
@@ -158,6 +183,23 @@ export async function startNode(config: Config, opts: StartOptions = { signals: 
   }
 
   const url = `http://${config.server.host.includes(':') ? `[${config.server.host}]` : config.server.host}:${port}`;
+  const storeDesc = embedded(config) ? `embedded store in ${config.dataDir}` : 'PostgreSQL';
+  const metrics = new NodeMetrics(supervisor, {
+    info: { version: VERSION, url, fronts: supervisor.topology.fronts, shards: supervisor.topology.shards, store: embedded(config) ? 'pglite' : 'postgres' },
+  });
+  nodeMetrics = metrics;
+  let internal: InternalMetrics | null = null;
+  if (config.metrics.enabled && config.metrics.listen !== undefined) {
+    try {
+      internal = await serveMetrics(config.metrics.listen, metrics);
+      log.info('metrics served on an internal address only', { url: internal.url });
+    } catch (e) {
+      await supervisor.stop();
+      for (const s of served) s.close();
+      await store.close();
+      throw new StartError(`cannot serve metrics on ${config.metrics.listen}: ${(e as Error).message}`, { cause: e });
+    }
+  }
   let stopping: Promise<void> | null = null;
   const node: RunningNode = {
     host: config.server.host,
@@ -165,9 +207,13 @@ export async function startNode(config: Config, opts: StartOptions = { signals: 
     url,
     supervisor,
     store,
+    metrics,
+    metricsUrl: internal?.url ?? null,
     stop() {
       stopping ??= (async () => {
         log.info('stopping');
+        await internal?.close();
+        metrics.close();
         await supervisor.stop();
         for (const s of served) s.close();
         await store.close();
@@ -192,10 +238,10 @@ export async function startNode(config: Config, opts: StartOptions = { signals: 
     process.once('SIGINT', onSignal);
   }
   if (opts.announce) {
-    const storeDesc = embedded(config) ? `embedded store in ${config.dataDir}` : 'PostgreSQL';
     process.stdout.write(
       `veza-chat listening on ${url} (ws ${url.replace('http', 'ws')}/ws; ${count(supervisor.topology.fronts, 'front')}, ${count(supervisor.topology.shards, 'shard')}, ${storeDesc})\n`,
     );
+    if (internal) process.stdout.write(`veza-chat metrics on ${internal.url}\n`);
   }
   return node;
 }

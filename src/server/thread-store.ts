@@ -8,6 +8,7 @@ import type { Config } from '../config/schema.js';
 import { openStore } from '../store/open.js';
 import { remoteStore } from '../store/pglite/remote.js';
 import type { Store } from '../store/store.js';
+import { instrumentStore, watchPool } from '../metrics/store.js';
 
 /** What the supervisor hands every worker in `data`. */
 export interface ThreadData {
@@ -27,9 +28,10 @@ export interface ThreadData {
 export async function threadStore(config: Config, ports: Readonly<Record<string, MessagePort>>, poolSize: number): Promise<Store> {
   if (config.database.url) {
     const opened = await openStore({ ...config, database: { ...config.database, poolSize } }, { migrate: false });
-    return opened.store;
+    watchPool(opened.pool);
+    return instrumentStore(opened.store);
   }
   const port = ports.store;
   if (!port) throw new Error('embedded store: no store port was handed to this thread');
-  return remoteStore(port);
+  return instrumentStore(remoteStore(port));
 }

@@ -2,6 +2,7 @@ import { STATUS_CODES } from 'node:http';
 import { toWireError } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import { isRuntimeError } from '../../runtime/errors.js';
+import { countError } from '../../metrics/index.js';
 import type { Reply, Request } from './types.js';
 
 export const JSON_TYPE = 'application/json; charset=utf-8';
@@ -25,7 +26,10 @@ export function errorReply(e: unknown, req: Pick<Request, 'method' | 'path'>, lo
   const { status, error, internal } = toWireError(e);
   // A graceful stop settles requests still in flight as `stopped`: expected, not a failure.
   if (isRuntimeError(e, 'stopped')) log.debug('request cut short by the stop', { method: req.method, path: req.path });
-  else if (internal !== undefined) log.error('request failed', { method: req.method, path: req.path, err: internal });
+  else {
+    countError(error.code);
+    if (internal !== undefined) log.error('request failed', { method: req.method, path: req.path, err: internal });
+  }
   const headers: Record<string, string> = {};
   if ((status === 429 || status === 503) && error.retry_after_ms !== undefined) {
     headers['retry-after'] = String(Math.max(1, Math.ceil(error.retry_after_ms / 1000)));

@@ -18,6 +18,7 @@ import { json } from './reply.js';
 import { API_PREFIX } from './routes-auth.js';
 import type { Request, Route } from './types.js';
 import { idParam, jsonBody } from './validate.js';
+import { rateLimited } from '../../metrics/index.js';
 
 export interface ChangeRouteDeps {
   actors: ActorCaller;
@@ -34,6 +35,7 @@ export function changeRoutes(deps: ChangeRouteDeps, prefix = API_PREFIX): Route[
   const caller = (req: Request): Promise<Caller> => requestCaller(tokens, req);
   const limit = (user: Caller) => {
     const r = limiter.take(user.id, 'send_message');
+    if (!r.ok) rateLimited.inc({ action_type: 'send_message' });
     if (!r.ok) throw new ChatError('rate_limited', 'too many requests', { retryAfterMs: r.retryAfterMs });
   };
   /** 200 with the change's seq; a change that changed nothing is 200 with `changed: false` too. */

@@ -34,6 +34,7 @@ import { notImplementedRoutes } from './routes-pending.js';
 import { readRoutes } from './routes-reads.js';
 import type { Request, Route } from './types.js';
 import { idParam, jsonBody } from './validate.js';
+import { countReceived, rateLimited } from '../../metrics/index.js';
 
 export interface ChatRouteDeps {
   actors: ActorCaller;
@@ -49,6 +50,7 @@ export function chatRoutes(deps: ChatRouteDeps, prefix = API_PREFIX): Route[] {
   const caller = (req: Request): Promise<Caller> => requestCaller(tokens, req);
   const limit = (user: Caller, action: keyof Config['limits']['perMinute']) => {
     const r = limiter.take(user.id, action);
+    if (!r.ok) rateLimited.inc({ action_type: action });
     if (!r.ok) throw new ChatError('rate_limited', `${action}: too many requests`, { retryAfterMs: r.retryAfterMs });
   };
   // The same two handlers serve /rooms/:id/messages and /dm/:id/messages, each for its own kind.
@@ -62,6 +64,7 @@ export function chatRoutes(deps: ChatRouteDeps, prefix = API_PREFIX): Route[] {
     const user = await caller(req);
     const body = jsonBody(req, schemas.postMessage);
     limit(user, 'send_message');
+    countReceived(kind, body.content);
     const r = await actors.ask<SendReply>(ROOM, idParam(req, 'id'), {
       t: 'send',
       kind,

@@ -12,6 +12,7 @@ import { log as rootLog, type Logger } from '../../log.js';
 import type { HttpRequest, HttpResponse, TemplatedApp } from '../uws.js';
 import { errorReply, JSON_TYPE, statusLine } from './reply.js';
 import { Router } from './router.js';
+import { observeHttp } from '../../metrics/index.js';
 import type { Reply, Request, Route } from './types.js';
 
 export interface AttachOptions {
@@ -91,8 +92,12 @@ function serve(res: HttpResponse, uReq: HttpRequest, router: Router, maxBodyByte
 
 async function dispatch(ex: Exchange, router: Router, req: Request, log: Logger): Promise<void> {
   let out: Rendered;
+  const started = performance.now();
+  // The route's pattern, never the path as sent: a label must not come from the client.
+  let route = 'unmatched';
   try {
     const match = router.match(req.method, req.path);
+    if (match.kind === 'found') route = match.route.path;
     if (match.kind === 'not_found') throw new ChatError('not_found', `no route for ${req.method} ${req.path}`);
     if (match.kind === 'method_not_allowed') {
       const allow = match.allow.join(', ');
@@ -105,22 +110,23 @@ async function dispatch(ex: Exchange, router: Router, req: Request, log: Logger)
   } catch (e) {
     out = render(errorReply(e, req, log));
   }
+  observeHttp(route, req.method, out.status, (performance.now() - started) / 1000);
   write(ex, out, false);
 }
 
 interface Rendered {
   status: number;
   headers: Record<string, string>;
-  payload: string | undefined;
+  payload: string | Uint8Array | undefined;
 }
 
 function render(reply: Reply): Rendered {
-  const payload = reply.body === undefined ? undefined : JSON.stringify(reply.body);
+  const payload = reply.raw ?? (reply.body === undefined ? undefined : JSON.stringify(reply.body));
   const headers: Record<string, string> = {
     'cache-control': 'no-store',
     'x-content-type-options': 'nosniff',
   };
-  if (payload !== undefined) headers['content-type'] = JSON_TYPE;
+  if (reply.raw === undefined && payload !== undefined) headers['content-type'] = JSON_TYPE;
   for (const [k, v] of Object.entries(reply.headers ?? {})) headers[k.toLowerCase()] = v;
   return { status: reply.status, headers, payload };
 }

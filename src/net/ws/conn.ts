@@ -36,6 +36,8 @@ export interface Conn {
   floods: number;
   floodSince: number;
   remote: string;
+  /** performance.now() at `open`, for the connection-duration metric. */
+  openedAt: number;
   /** When the server last pinged this socket, or it opened (clock ms; see ./sweep.ts). */
   pingedAt: number;
   /** Behind its backpressure limit at the last sweep. */
@@ -71,6 +73,7 @@ export function newConn(protocol: SubProtocol, remote: string): Conn {
     floods: 0,
     floodSince: 0,
     remote,
+    openedAt: 0,
     pingedAt: 0,
     lagging: false,
   };

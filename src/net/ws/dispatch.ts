@@ -9,6 +9,8 @@ import { ChatError, toChatError } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import { parseClientFrame, type ClientOp, type ClientSchemas } from '../../protocol/client-ops.js';
 import { isRuntimeError } from '../../runtime/errors.js';
+import { countError, countReceived, processingOf } from '../../metrics/index.js';
+import type { HistogramChild } from '../../metrics/hot.js';
 import type { Conn } from './conn.js';
 import { handlerFor, REPLY_EVENT } from './ops/index.js';
 import type { GatewayCore, OpContext } from './ops/types.js';
@@ -44,6 +46,7 @@ export class Dispatcher {
       this.fail(conn, new ChatError('rate_limited', 'server busy', { retryAfterMs: 100 }), op.id);
       return;
     }
+    if (op.type === 'send_message' || op.type === 'send_dm') countReceived(op.type === 'send_dm' ? 'dm' : 'room', op.data.content);
     const ctx = new Reply(this, conn, user, op);
     let result;
     try {
@@ -70,7 +73,10 @@ export class Dispatcher {
     // A graceful stop settles what is still in flight as `stopped`: expected, and the socket is
     // closing with 1001 (the client retries with its client_id).
     if (isRuntimeError(e, 'stopped')) this.#log.debug('operation cut short by the stop', { reply_to: replyTo });
-    else if (err.code === 'internal') this.#log.error('operation failed', { err: e });
+    else {
+      countError(err.code);
+      if (err.code === 'internal') this.#log.error('operation failed', { err: e, user_id: conn.user?.id, session_id: conn.sessionId, reply_to: replyTo });
+    }
     this.#core.send(conn, 'error', err.toWire(), replyTo);
   }
 }
@@ -82,6 +88,9 @@ class Reply implements OpContext {
   readonly #dispatcher: Dispatcher;
   readonly #type: ClientOp['type'];
   #done = false;
+  /** For the processing-duration histogram: its child for this operation, and the start. */
+  readonly #timing: HistogramChild;
+  readonly #started = performance.now();
 
   constructor(
     dispatcher: Dispatcher,
@@ -93,11 +102,13 @@ class Reply implements OpContext {
     this.gw = dispatcher.core;
     this.id = op.id;
     this.#type = op.type;
+    this.#timing = processingOf(op.type);
   }
 
   reply(data: object): void {
     if (this.#done) return;
     this.#done = true;
+    this.#timing.observe((performance.now() - this.#started) / 1000);
     if (this.id !== undefined) return this.gw.send(this.conn, 'ack', data, this.id);
     const event = REPLY_EVENT[this.#type as keyof typeof REPLY_EVENT];
     if (event === 'pong') this.gw.send(this.conn, 'pong', undefined);
@@ -107,6 +118,7 @@ class Reply implements OpContext {
   fail(err: unknown): void {
     if (this.#done) return;
     this.#done = true;
+    this.#timing.observe((performance.now() - this.#started) / 1000);
     this.#dispatcher.fail(this.conn, err, this.id);
   }
 }

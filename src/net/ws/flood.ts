@@ -6,6 +6,7 @@
 import type { Config } from '../../config/schema.js';
 import { ChatError } from '../../errors.js';
 import type { Limiter } from '../../limits/shared-buckets.js';
+import { rateLimited } from '../../metrics/index.js';
 import type { Conn } from './conn.js';
 
 export type Action = keyof Config['limits']['perMinute'];
@@ -29,6 +30,7 @@ export class FloodPolicy {
   take(conn: Conn, userId: number, action: Action): void {
     const r = this.#limiter.take(userId, action);
     if (r.ok) return;
+    rateLimited.inc({ action_type: action });
     const now = this.#clock();
     if (now - conn.floodSince > FLOOD_WINDOW_MS) {
       conn.floodSince = now;

@@ -10,6 +10,7 @@ import { ChatError, CLOSE, toChatError } from '../../errors.js';
 import { flatUuid } from '../../flat-uuid.js';
 import { parseClientFrame, type ClientSchemas } from '../../protocol/client-ops.js';
 import { toWireUser } from '../../protocol/events.js';
+import { connectionClosed, connectionOpened, observeAuth } from '../../metrics/index.js';
 import type { Conn } from './conn.js';
 import type { Dispatcher } from './dispatch.js';
 import type { Sockets } from './sockets.js';
@@ -34,6 +35,8 @@ export class Sessions {
 
   /** The socket opened: authenticated at the upgrade, or given `authTimeoutMs` to send `authenticate`. */
   opened(conn: Conn): void {
+    conn.openedAt = performance.now();
+    connectionOpened();
     this.#d.sockets.add(conn);
     // Verified at the upgrade, but its session may have ended since (the kick that closed the
     // session's sockets went out before this one was indexed): one lookup per socket, not per frame.
@@ -51,10 +54,12 @@ export class Sessions {
    */
   async authenticate(conn: Conn, data: Record<string, unknown> | undefined, id: string | undefined): Promise<void> {
     let claims;
+    const started = performance.now();
     try {
       const op = parseClientFrame({ type: 'authenticate', data: data ?? {} }, this.#d.schemas);
       claims = this.#d.tokens.verify((op.data as { token: string }).token);
     } catch (e) {
+      observeAuth('token', false, (performance.now() - started) / 1000);
       if (conn.closed) return;
       if (conn.user) return this.#d.dispatcher.fail(conn, e, id);
       const err = toChatError(e);
@@ -62,6 +67,7 @@ export class Sessions {
       this.#d.dispatcher.fail(conn, refusal, id);
       return this.#d.close(conn, CLOSE.UNAUTHENTICATED, 'invalid token');
     }
+    observeAuth('token', true, (performance.now() - started) / 1000);
     if (conn.closed) return;
     if (conn.user && conn.user.id !== claims.user_id) {
       return this.#d.dispatcher.fail(conn, new ChatError('forbidden', 'a connection stays with the user it authenticated as'), id);
@@ -107,6 +113,7 @@ export class Sessions {
   /** The socket closed: forget it; its session gives back its subscriptions. */
   closed(conn: Conn): void {
     conn.closed = true;
+    connectionClosed(conn.openedAt);
     this.#clearTimer(conn);
     this.#d.sockets.remove(conn);
     conn.ws = null;

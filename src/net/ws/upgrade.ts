@@ -12,6 +12,7 @@ import { toChatError } from '../../errors.js';
 import { selectSubprotocol } from '../../protocol/codec.js';
 import type { HttpRequest, HttpResponse, us_socket_context_t } from '../uws.js';
 import { newConn, type SocketData } from './conn.js';
+import { authRequests } from '../../metrics/index.js';
 
 export function upgradeHandler(config: Config, tokens: AccessTokens) {
   return (res: HttpResponse, req: HttpRequest, context: us_socket_context_t): void => {
@@ -38,9 +39,11 @@ export function upgradeHandler(config: Config, tokens: AccessTokens) {
         conn.expiresAt = claims.exp * 1000;
         conn.authSession = claims.sid ?? '';
       } catch (e) {
+        authRequests.inc({ method: 'token', status: 'failure' });
         const err = toChatError(e);
         return refuse(res, 401, 'unauthenticated', err.code === 'unauthenticated' ? err.message : 'invalid token');
       }
+      authRequests.inc({ method: 'token', status: 'success' });
     }
     res.upgrade<SocketData>({ conn }, key, echoed, extensions, context);
   };

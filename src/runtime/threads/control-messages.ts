@@ -42,11 +42,16 @@ export type ToWorker =
   /** Forwarded to the module's `control` (admin API, tests). */
   | { type: 'control'; req: number; msg: unknown }
   /** Graceful stop: fronts stop accepting; shards passivate every actor; then `stopped`. */
-  | { type: 'stop' };
+  | { type: 'stop' }
+  /** The answer to a `main-request`. */
+  | { type: 'main-reply'; req: number; ok: true; value: unknown }
+  | { type: 'main-reply'; req: number; ok: false; error: WireError };
 
 export type FromWorker =
   | { type: 'ready' }
   | { type: 'setup-failed'; error: WireError; stack?: string }
   | { type: 'control-reply'; req: number; ok: true; value: unknown }
   | { type: 'control-reply'; req: number; ok: false; error: WireError }
-  | { type: 'stopped' };
+  | { type: 'stopped' }
+  /** A request to the main thread (a front serving /metrics or the admin status), answered by `main-reply`. */
+  | { type: 'main-request'; req: number; msg: unknown };

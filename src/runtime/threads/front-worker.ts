@@ -27,6 +27,7 @@ const ctx: FrontContext = {
   onPost(handler) {
     onPost = handler;
   },
+  main: (msg) => rt.askMain(msg),
 };
 
 await rt.run<FrontServices>({

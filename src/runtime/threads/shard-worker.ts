@@ -10,6 +10,7 @@ import { ActorHost } from '../actors/host.js';
 import type { WorkerBoot } from './control-messages.js';
 import { nameThisThread } from './thread-name.js';
 import { WorkerRuntime } from './worker-runtime.js';
+import { actorsActive, mailboxDepth, onCollect } from '../../metrics/index.js';
 import type { ShardModule, ShardServices, ShardSetupContext } from '../types.js';
 
 const boot = workerData as WorkerBoot;
@@ -34,6 +35,12 @@ const host = new ActorHost({
     }
   },
   log: rt.log,
+});
+
+const shardLabel = { shard: String(boot.index) };
+onCollect(() => {
+  actorsActive.set(shardLabel, host.size);
+  mailboxDepth.set(shardLabel, host.backlog);
 });
 
 const ctx: ShardSetupContext = {

@@ -13,7 +13,7 @@ import { EventEmitter, once } from 'node:events';
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import type { Config } from '../../config/index.js';
 import { createLogger } from '../../log.js';
-import { errorFromWire } from '../transport/codec.js';
+import { errorFromWire, errorToWire } from '../transport/codec.js';
 import type { FromWorker, LinkSpec, ToWorker, WorkerBoot } from './control-messages.js';
 import { CpuPool } from '../cpu/pool.js';
 import { siblingModule, workerExecArgv } from './entry.js';
@@ -47,6 +47,8 @@ export interface SupervisorOptions {
   cpuPool?: CpuPool;
   /** How long a thread gets to stop gracefully before it is terminated; default 10 s. */
   stopTimeoutMs?: number;
+  /** Answers a thread's `main-request` (FrontContext.main); none: such requests fail. */
+  serve?: (msg: unknown, from: { role: Role; index: number }) => unknown;
 }
 
 export interface WorkerExitEvent {
@@ -268,6 +270,9 @@ export class Supervisor extends EventEmitter {
         }
         case 'stopped':
           slot.stopped?.();
+          return;
+        case 'main-request':
+          this.#serve(worker, m.req, m.msg, slot);
       }
     });
     worker.on('error', (err) => this.#log.error('thread crashed', { role: slot.role, index: slot.index, err }));
@@ -311,6 +316,20 @@ export class Supervisor extends EventEmitter {
       this.#spawn(slot);
       this.emit('restart', { role: slot.role, index: slot.index, attempt: slot.failures, delayMs } satisfies WorkerRestartEvent);
     }, delayMs);
+  }
+
+  #serve(worker: Worker, req: number, msg: unknown, slot: Slot): void {
+    const serve = this.#opts.serve;
+    Promise.resolve()
+      .then(() => {
+        if (!serve) throw new Error('the main thread serves no requests');
+        return serve(msg, { role: slot.role, index: slot.index });
+      })
+      .then(
+        (value) => worker.postMessage({ type: 'main-reply', req, ok: true, value } satisfies ToWorker),
+        (err: unknown) => worker.postMessage({ type: 'main-reply', req, ok: false, error: errorToWire(err) } satisfies ToWorker),
+      )
+      .catch(() => undefined); // the worker exited meanwhile
   }
 
   #slot(role: Role, index: number): Slot {

@@ -5,15 +5,20 @@
  * files (front-worker.ts, shard-worker.ts) plug in what differs.
  */
 import { parentPort } from 'node:worker_threads';
-import { createLogger, setLogLevel, type Logger } from '../../log.js';
+import { configSecrets, configureLogging, createLogger, setLogLevel, setLogThread, type Logger } from '../../log.js';
 import { ActorClient } from '../actors/client.js';
-import { createCodec, errorToWire } from '../transport/codec.js';
+import { createCodec, errorFromWire, errorToWire } from '../transport/codec.js';
 import type { FromWorker, ToWorker, WorkerBoot } from './control-messages.js';
 import { cpuClient, type CpuClient } from '../cpu/client.js';
 import { RuntimeError } from '../errors.js';
 import { PeerLink } from '../transport/peer-link.js';
 import type { ActorEnvelope, Envelope, PostEnvelope, ReplyEnvelope } from '../transport/envelopes.js';
 import { Topology } from './topology.js';
+import { collectThread, onCollect, ringOccupancy, ringQueued, ringStalls, ringUsed, ringWakeups, startThreadMetrics } from '../../metrics/index.js';
+import { PendingRequests } from '../requests.js';
+
+/** A control message the runtime answers itself, whatever the module: this thread's metrics. */
+const isMetricsRequest = (msg: unknown): boolean => (msg as { t?: unknown } | null)?.t === 'metrics';
 
 export interface RoleHooks<S> {
   /** A non-reply envelope arrived from `peer`. */
@@ -35,13 +40,21 @@ export class WorkerRuntime {
   readonly cpu: CpuClient & { close(): void };
   readonly log: Logger;
   #hooks: RoleHooks<unknown> | null = null;
+  /** Requests to the main thread (askMain). */
+  readonly #toMain = new PendingRequests();
 
   constructor(boot: WorkerBoot, local?: (env: ActorEnvelope, peer: number) => void) {
     this.boot = boot;
     this.topology = new Topology(boot.fronts, boot.shards);
     this.self = this.topology.peerOf({ role: boot.role, index: boot.index });
+    const name = `${boot.role}-${boot.index}`;
     setLogLevel(boot.config.log.level);
+    setLogThread(name);
+    // The node's JWT secret (generated when embedded) travels in the role's data: never print it either.
+    const jwtSecret = (boot.data as { jwtSecret?: unknown } | null)?.jwtSecret;
+    configureLogging({ ...boot.config.log, secrets: [...configSecrets(boot.config), ...(typeof jwtSecret === 'string' ? [jwtSecret] : [])] });
     this.log = createLogger({ role: boot.role, index: boot.index });
+    startThreadMetrics(name);
     this.cpu = cpuClient(boot.cpuPort);
     const codec = createCodec();
     const { maxEnvelopeBytes, overflowLimit, askTimeoutMs, shardNapMs } = boot.config.runtime;
@@ -67,11 +80,30 @@ export class WorkerRuntime {
           onPause: (p) => this.client.linkWritable(p, false),
           onDrain: (p) => this.client.linkWritable(p, true),
           onError: (err, p) => this.log.error('bad envelope from a peer', { peer: this.topology.describe(p), err }),
-          onStall: (side, p) =>
-            this.log.warn('ring wake-up lost; the watchdog resumed the thread', { peer: this.topology.describe(p), side }),
+          onStall: (side, p) => {
+            ringStalls.inc({ thread: name, side });
+            this.log.warn('ring wake-up lost; the watchdog resumed the thread', { peer: this.topology.describe(p), side });
+          },
         }),
       );
     }
+    // Rings out of this thread, read at each collection (nothing counted per envelope).
+    const threadOf = (peer: number) => {
+      const r = this.topology.refOf(peer);
+      return `${r.role}-${r.index}`;
+    };
+    onCollect(() => {
+      let wakeups = 0;
+      for (const [peer, link] of this.links) {
+        const s = link.ringStats();
+        const labels = { from: name, to: threadOf(peer) };
+        ringUsed.set(labels, s.used);
+        ringOccupancy.set(labels, s.capacity > 0 ? s.used / s.capacity : 0);
+        ringQueued.set(labels, s.queued);
+        wakeups += s.wakeups;
+      }
+      ringWakeups.set({ thread: name }, wakeups);
+    });
   }
 
   /** Send a raw message to front `index`. False: the link refuses (backpressure). */
@@ -91,6 +123,14 @@ export class WorkerRuntime {
     } catch (err) {
       link.sendReply({ type: 'reply', req: env.req, ok: false, error: errorToWire(err) });
     }
+  }
+
+  /** Ask the main thread (SupervisorOptions.serve); fails after `timeoutMs`. */
+  askMain(msg: unknown, timeoutMs = 10_000): Promise<unknown> {
+    return this.#toMain.promise((req) => this.#post({ type: 'main-request', req, msg }), {
+      timeoutMs,
+      onTimeout: () => new RuntimeError('ask_timeout', `the main thread did not answer within ${timeoutMs} ms`),
+    });
   }
 
   /** Attach the boot rings, run setup, report ready; then serve control messages until stopped. */
@@ -133,10 +173,14 @@ export class WorkerRuntime {
       case 'peer-up':
         this.#link(m.peer).attach(m.out, m.in);
         return;
+      case 'main-reply':
+        if (m.ok) this.#toMain.resolve(m.req, m.value);
+        else this.#toMain.reject(m.req, errorFromWire(m.error));
+        return;
       case 'control': {
         try {
           const services = await ready;
-          const value = await this.#hooks!.control(services, m.msg);
+          const value = isMetricsRequest(m.msg) ? await collectThread() : await this.#hooks!.control(services, m.msg);
           this.#post({ type: 'control-reply', req: m.req, ok: true, value });
         } catch (err) {
           this.#post({ type: 'control-reply', req: m.req, ok: false, error: errorToWire(err) });
@@ -162,6 +206,7 @@ export class WorkerRuntime {
   /** Close links, the CPU port and the control port: nothing keeps the thread alive after this. */
   #close(): void {
     this.client.close();
+    this.#toMain.close(new RuntimeError('stopped', 'the thread is stopping'));
     for (const link of this.links.values()) link.close();
     this.cpu.close();
     parentPort?.close();

@@ -46,6 +46,7 @@ export class PeerLink {
   readonly #held = new Fifo<Uint8Array>();
   #writable = true;
   #readPaused = false;
+  #outRing: Ring | null = null;
   #closed = false;
 
   constructor(opts: PeerLinkOptions) {
@@ -72,12 +73,19 @@ export class PeerLink {
     return this.#writer ? this.#writer.maxQueued : this.#held.length;
   }
 
+  /** For metrics, read at a scrape: the outgoing ring's fill and queue, the incoming reader's wake-ups. */
+  ringStats(): { used: number; capacity: number; queued: number; wakeups: number } {
+    const ring = this.#outRing;
+    return { used: ring?.availableRead() ?? 0, capacity: ring?.capacity ?? 0, queued: this.queued, wakeups: this.#reader?.stats.wakeups ?? 0 };
+  }
+
   /** The peer (re)started: use these rings from now on. */
   attach(out: SharedArrayBuffer, inbound: SharedArrayBuffer): void {
     if (this.#closed) return;
     this.detach();
     const { codec, maxEnvelopeBytes, overflowLimit } = this.#opts;
-    this.#writer = new RingWriter(new Ring(out), {
+    this.#outRing = new Ring(out);
+    this.#writer = new RingWriter(this.#outRing, {
       maxRecordBytes: maxEnvelopeBytes,
       overflowLimit,
       onPause: () => this.#setWritable(false),
@@ -109,6 +117,7 @@ export class PeerLink {
     const dropped = this.#writer?.close() ?? 0;
     this.#reader?.close();
     this.#writer = null;
+    this.#outRing = null;
     this.#reader = null;
     if (!this.#closed) this.#setWritable(this.#held.length < this.#opts.overflowLimit);
     return dropped;
