@@ -15,6 +15,7 @@ import { attachRoutes } from '../net/http/uws-adapter.js';
 import { authRoutes } from '../net/http/routes-auth.js';
 import { chatRoutes } from '../net/http/routes-chat.js';
 import { healthRoutes } from '../net/http/routes-health.js';
+import { staticRoutes } from '../net/http/routes-static.js';
 import { closeApp, createApp, listen, type Listening } from '../net/uws.js';
 import { Gateway } from '../net/ws/gateway.js';
 import type { FrontContext, FrontServices } from '../runtime/types.js';
@@ -86,6 +87,7 @@ async function setupFront(ctx: FrontContext, data: ThreadData, gate: StartGate |
         onLogout: (userId) => actors.tell(USER, userId, { t: 'kick', code: CLOSE.UNAUTHENTICATED, reason: 'logged out' }),
       }),
       ...chatRoutes({ actors, tokens, config, limiter }),
+      ...staticRoutes(),
     ],
     { maxBodyBytes: config.server.maxBodyBytes, log },
   );

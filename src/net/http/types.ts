@@ -25,6 +25,8 @@ export interface Reply {
   status: number;
   /** Serialised as JSON; absent means no body (204). */
   body?: unknown;
+  /** Sent as is instead of `body` (static files); set its `content-type` in `headers`. */
+  raw?: string | Uint8Array;
   headers?: Record<string, string>;
 }
 

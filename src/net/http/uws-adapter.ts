@@ -111,16 +111,16 @@ async function dispatch(ex: Exchange, router: Router, req: Request, log: Logger)
 interface Rendered {
   status: number;
   headers: Record<string, string>;
-  payload: string | undefined;
+  payload: string | Uint8Array | undefined;
 }
 
 function render(reply: Reply): Rendered {
-  const payload = reply.body === undefined ? undefined : JSON.stringify(reply.body);
+  const payload = reply.raw ?? (reply.body === undefined ? undefined : JSON.stringify(reply.body));
   const headers: Record<string, string> = {
     'cache-control': 'no-store',
     'x-content-type-options': 'nosniff',
   };
-  if (payload !== undefined) headers['content-type'] = JSON_TYPE;
+  if (reply.raw === undefined && payload !== undefined) headers['content-type'] = JSON_TYPE;
   for (const [k, v] of Object.entries(reply.headers ?? {})) headers[k.toLowerCase()] = v;
   return { status: reply.status, headers, payload };
 }
