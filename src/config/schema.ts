@@ -65,7 +65,8 @@ export const configSchema = z
       .object({
         /** HS256 secret; required (32+ bytes) with PostgreSQL, generated and kept in dataDir when embedded. */
         jwtSecret: z.string().min(1).optional(),
-        accessTtlS: int(30, 86_400).default(900),
+        /** Seconds; a few seconds only makes sense in tests of renewal and expiry (test/client-*.ts). */
+        accessTtlS: int(2, 86_400).default(900),
         refreshTtlS: int(60).default(30 * 86_400),
         loginAttempts: int(1).default(5),
         loginWindowS: int(1).default(900),
