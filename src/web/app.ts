@@ -123,8 +123,9 @@ function messageItem(m: Message, inThread: boolean): HTMLLIElement {
     actions.append(button('👍', () => void client.addReaction(m.id, '👍').catch((e) => showError('chat', e)), { 'aria-label': `React with thumbs up to ${m.author}'s message` }));
   }
   if (!inThread && m.parent_message_id === null) {
-    const replies = m.thread_count > 0 ? `Reply (${m.thread_count})` : 'Reply';
-    actions.append(button(replies, () => void openThread(m.id), { 'aria-label': `Reply in thread to ${m.author}'s message` }));
+    const n = m.thread_count;
+    const label = `Reply in thread to ${m.author}'s message${n > 0 ? `, ${n} ${n === 1 ? 'reply' : 'replies'}` : ''}`;
+    actions.append(button(n > 0 ? `Reply (${n})` : 'Reply', () => void openThread(m.id), { 'aria-label': label }));
   }
   if (me && m.author_id === me.id) {
     actions.append(button('Edit', () => ((editing = m.id), renderMessages())));
@@ -358,8 +359,10 @@ client.on('session_expired', () => {
   location.reload();
 });
 
-// A browser knows when the network comes back before the backoff does.
+// A browser knows when the network goes (check the link now rather than at the next ping) and
+// when it comes back (reconnect now rather than at the end of the backoff).
 window.addEventListener('online', () => client.reconnectNow());
+window.addEventListener('offline', () => client.reconnectNow());
 
 // ---------------------------------------------------------------- forms
 
