@@ -109,9 +109,9 @@ function inOrder(t: Test, got: Message[], n: number, what: string): void {
   t.equal(new Set(got.map((m) => m.id)).size, got.length, `${what}: no message twice`);
 }
 
-async function drops(t: Test, node: { url: string; port: number }): Promise<void> {
+async function drops(t: Test, node: { url: string; port: number }, protocols: readonly ('json' | 'msgpack')[]): Promise<void> {
   const net = await relay(t, node.port);
-  for (const protocol of ['json', 'msgpack'] as const) {
+  for (const protocol of protocols) {
     const sender = await loggedIn(t, node.url, 'sender', { protocol: protocol === 'json' ? 'msgpack' : 'json' });
     const room = await sender.createRoom({ name: `drops-${protocol}` });
     await sender.join(room.id);
@@ -188,7 +188,7 @@ t.test('pglite', async (t) => {
   });
   const url = node.url;
 
-  t.test('every event once and in order across drops while another client keeps sending', (t) => drops(t, { url, port }));
+  t.test('every event once and in order across drops while another client keeps sending', (t) => drops(t, { url, port }, ['json', 'msgpack']));
 
   t.test('access tokens that expire (auth.accessTtlS 3)', async (t) => {
     const sender = await loggedIn(t, url, 'talker');
@@ -291,5 +291,6 @@ t.test('pglite', async (t) => {
 t.test('postgres: every event once and in order across drops while another client keeps sending', async (t) => {
   const live = await startLive(t, 'postgres', { limits: { perMinute: { send_message: 100_000, join_room: 1000 } } });
   if (!live) return;
-  await drops(t, { url: live.url, port: live.node.port });
+  // One sub-protocol here: the sequencer and resume do not depend on the backend; the store does.
+  await drops(t, { url: live.url, port: live.node.port }, ['msgpack']);
 });

@@ -291,12 +291,16 @@ export class VezaClient {
       expires_at: expiresAt ?? Date.now() + t.expires_in * 1000,
     };
     this.#tokens = stored;
-    clearTimeout(this.#refreshTimer);
-    if (this.#opts.autoRefresh && this.#state !== 'closed') {
-      const wait = Math.max(0, stored.expires_at - this.#margin(stored) - Date.now());
-      this.#refreshTimer = setTimeout(() => void this.refresh().catch(() => {}), wait);
-    }
+    this.#armRefresh();
     this.#emit('tokens', stored);
+  }
+
+  #armRefresh(): void {
+    clearTimeout(this.#refreshTimer);
+    const t = this.#tokens;
+    if (!t || !this.#opts.autoRefresh || this.#state === 'closed') return;
+    const wait = Math.max(0, t.expires_at - this.#margin(t) - Date.now());
+    this.#refreshTimer = setTimeout(() => void this.refresh().catch(() => {}), wait);
   }
 
   /** Refresh this long before expiry: a quarter of the token's life, at most a minute. */
@@ -363,7 +367,7 @@ export class VezaClient {
     const ready = new Promise<AuthenticatedData>((resolve, reject) => this.#connectWaiters.push({ resolve, reject }));
     if (this.#state === 'idle' || this.#state === 'closed') {
       this.#state = 'idle';
-      if (this.#tokens) this.#setTokens(this.#tokens, this.#tokens.expires_at);
+      this.#armRefresh();
       void this.#open();
     } else if (this.#state === 'open' && this.#user && this.#sessionId) {
       this.#settleConnect();
@@ -422,7 +426,12 @@ export class VezaClient {
       return;
     }
     if (this.#isClosed()) return;
-    if (!this.#WS) throw new TypeError('VezaClient: no WebSocket; pass options.WebSocket');
+    if (!this.#WS) {
+      const e = new VezaError({ code: 'closed', message: 'no WebSocket implementation: pass options.WebSocket' });
+      for (const w of this.#connectWaiters.splice(0)) w.reject(e);
+      this.close();
+      return;
+    }
     const wsUrl = `${this.#opts.url.replace(/^http/, 'ws')}/ws`;
     const ws = new this.#WS(wsUrl, this.#opts.protocol === 'msgpack' ? 'veza.msgpack' : 'veza.json');
     ws.binaryType = 'arraybuffer';
