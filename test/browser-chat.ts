@@ -127,6 +127,21 @@ t.test('two people chat in Chromium', async (t) => {
     await b.locator('#messages li', { hasText: 'hello again' }).waitFor();
   });
 
+  await t.test('after a reload, with the keyboard only', async (t) => {
+    // The session lives in the tab: a reload signs in again and focuses the first room.
+    await a.reload();
+    await a.locator('#conn[data-state="open"]').waitFor();
+    t.equal(await a.evaluate('document.activeElement.textContent'), '# lobby', 'focus on the first room');
+    await a.keyboard.press('Enter');
+    await a.locator('#messages li', { hasText: 'hello again' }).waitFor();
+    t.equal(await a.evaluate('document.activeElement.id'), 'composer-input', 'opening a room focuses the composer');
+    await a.keyboard.type('typed with the keyboard');
+    await a.keyboard.press('Enter');
+    await b.locator('#messages li', { hasText: 'typed with the keyboard' }).waitFor();
+    await a.keyboard.press('Shift+Tab');
+    t.equal(await a.evaluate('document.activeElement.getAttribute("aria-label") || document.activeElement.textContent'), 'Delete', 'Shift+Tab walks back into the messages\' actions');
+  });
+
   await t.test('offline and back: every message once, in order', async (t) => {
     const before = await shown(b);
     const states: string[] = [];
