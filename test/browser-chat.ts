@@ -111,6 +111,7 @@ t.test('two people chat in Chromium', async (t) => {
   await t.test('a DM', async (t) => {
     await a.getByRole('button', { name: `Direct message ${bob}` }).click();
     await a.locator('#conv-title', { hasText: bob }).waitFor();
+    await a.locator(`#members li:has-text("${bob}") .status[data-status="online"]`).waitFor();
     await say(a, 'just between us');
     await a.locator('#messages li', { hasText: 'just between us' }).waitFor();
     const dm = b.locator('#dms button', { hasText: alice });
@@ -130,7 +131,7 @@ t.test('two people chat in Chromium', async (t) => {
   await t.test('after a reload, with the keyboard only', async (t) => {
     // The session lives in the tab: a reload signs in again and focuses the first room.
     await a.reload();
-    await a.locator('#conn[data-state="open"]').waitFor();
+    await a.locator('#rooms button:focus').waitFor();
     t.equal(await a.evaluate('document.activeElement.textContent'), '# lobby', 'focus on the first room');
     await a.keyboard.press('Enter');
     await a.locator('#messages li', { hasText: 'hello again' }).waitFor();

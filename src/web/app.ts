@@ -10,6 +10,8 @@ interface Conv {
   id: number;
   kind: 'room' | 'dm';
   name: string;
+  /** A DM's other user. */
+  other?: number;
   messages: Map<number, Message>;
   loaded: boolean;
   unread: number;
@@ -53,9 +55,10 @@ function showError(where: 'auth' | 'chat', e: unknown): void {
   $(where === 'auth' ? 'auth-error' : 'chat-error').textContent = text;
 }
 
-function conv(id: number, kind: 'room' | 'dm', name: string): Conv {
+function conv(id: number, kind: 'room' | 'dm', name: string, other?: number): Conv {
   let c = convs.get(id);
   if (!c) convs.set(id, (c = { id, kind, name, messages: new Map(), loaded: false, unread: 0 }));
+  if (other !== undefined) c.other = other;
   return c;
 }
 
@@ -167,7 +170,15 @@ function renderTyping(): void {
 async function renderMembers(): Promise<void> {
   const list = $('members');
   const c = current === null ? undefined : convs.get(current);
-  if (!c || c.kind !== 'room') return void list.replaceChildren();
+  if (!c) return void list.replaceChildren();
+  if (c.kind === 'dm') {
+    // A DM's other user, with the presence the DM's events tell.
+    const status = c.other === undefined ? undefined : presence.get(c.other);
+    list.replaceChildren(
+      el('li', { attrs: c.other === undefined ? {} : { 'data-user': String(c.other) } }, el('span', { text: c.name }), el('span', { cls: 'status', text: status ?? 'unknown', attrs: { 'data-status': status ?? 'unknown' } })),
+    );
+    return;
+  }
   const { members } = await client.members(c.id, { limit: 100 });
   for (const m of members) presence.set(m.user_id, m.status);
   list.replaceChildren(
@@ -220,7 +231,7 @@ async function openThread(id: number): Promise<void> {
 async function openDm(userId: number, username: string): Promise<void> {
   try {
     const dm = await client.createDm(userId);
-    conv(dm.conversation_id, 'dm', username);
+    conv(dm.conversation_id, 'dm', username, userId);
     await open(dm.conversation_id);
   } catch (e) {
     showError('chat', e);
@@ -245,7 +256,7 @@ async function loadLists(): Promise<void> {
   const [{ rooms }, { conversations }] = await Promise.all([client.listRooms(), client.listDms()]);
   for (const r of rooms) conv(r.id, 'room', r.name);
   for (const d of conversations) {
-    const c = conv(d.conversation_id, 'dm', d.other_user.username);
+    const c = conv(d.conversation_id, 'dm', d.other_user.username, d.other_user.id);
     c.unread = d.unread_count;
   }
   renderLists();
@@ -335,7 +346,7 @@ client.on('presence', (d) => {
 client.on('dm_created', (d) => {
   if (!me || convs.has(d.conversation_id)) return;
   const other = d.user_ids.find((u) => u !== me!.id) ?? me.id;
-  void client.getUser(other).then((u) => (conv(d.conversation_id, 'dm', u.username), renderLists()));
+  void client.getUser(other).then((u) => (conv(d.conversation_id, 'dm', u.username, u.id), renderLists()));
 });
 client.on('member_joined', (d) => d.room_id === current && void renderMembers().catch(() => {}));
 client.on('member_left', (d) => d.room_id === current && void renderMembers().catch(() => {}));
