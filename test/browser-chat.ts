@@ -31,9 +31,11 @@ async function say(page: Page, text: string): Promise<void> {
 }
 
 t.test('two people chat in Chromium', async (t) => {
-  // The browser and the node start side by side.
-  const [browser, live] = await Promise.all([launchChromium(t), startLive(t, 'pglite', { limits: { perMinute: { send_message: 1000, create_room: 100 } } })]);
-  if (!browser || !live) return;
+  // The browser first: without it the test skips before starting a node.
+  const browser = await launchChromium(t);
+  if (!browser) return;
+  const live = await startLive(t, 'pglite', { limits: { perMinute: { send_message: 1000, create_room: 100 } } });
+  if (!live) return;
   const suffix = `${process.pid % 1000}`;
   const contexts: BrowserContext[] = [await browser.newContext(), await browser.newContext()];
   const [a, b] = [await contexts[0]!.newPage(), await contexts[1]!.newPage()];
