@@ -108,7 +108,8 @@ async function loggedIn(t: Test, url: string, name: string, opts: Partial<Constr
   const c = client(url, opts);
   await c.register(username, `${username}@example.test`, 'correct horse battery');
   await c.login(username, 'correct horse battery');
-  await c.connect();
+  const auth = await c.connect();
+  if (auth.user.username !== username || !auth.session_id || !(auth.heartbeat_ms > 0)) throw new Error(`connect() resolved with ${JSON.stringify(auth)}`);
   t.teardown(() => c.close());
   return c;
 }

@@ -148,6 +148,7 @@ export class VezaClient {
   #tokens: StoredTokens | null = null;
   #user: User | null = null;
   #sessionId: string | null = null;
+  #authenticated: AuthenticatedData | null = null;
   #ws: WebSocketLike | null = null;
   #authed = false;
   #state: ConnectionState = 'idle';
@@ -369,7 +370,7 @@ export class VezaClient {
       this.#state = 'idle';
       this.#armRefresh();
       void this.#open();
-    } else if (this.#state === 'open' && this.#user && this.#sessionId) {
+    } else if (this.#state === 'open' && this.#authenticated) {
       this.#settleConnect();
     }
     return ready;
@@ -456,6 +457,7 @@ export class VezaClient {
 
   #onAuthenticated(d: AuthenticatedData): void {
     this.#authed = true;
+    this.#authenticated = d;
     this.#user = d.user;
     this.#sessionId = d.session_id;
     this.#attempt = 0;
@@ -469,7 +471,7 @@ export class VezaClient {
   }
 
   #settleConnect(): void {
-    const d = { user: this.#user!, session_id: this.#sessionId!, heartbeat_ms: 0 };
+    const d = this.#authenticated!;
     for (const w of this.#connectWaiters.splice(0)) w.resolve(d);
   }
 
