@@ -52,7 +52,7 @@ if (version.error || version.status !== 0) {
 
   t.test('npm pack ships the docs, licence, migrations, bin and dist, and no tests', async (t) => {
     t.equal(packed.code, 0, `npm pack succeeds ${packed.err}`);
-    for (const f of ['README.md', 'LICENSE', 'package.json', 'docs/ARCHITECTURE.md', 'docs/PROTOCOL.md', 'bin/veza-chat.js', 'dist/src/cli/main.js', 'dist/src/server/start.js', 'ops/prometheus/veza-chat.rules.yml', 'ops/grafana/veza-chat.json']) {
+    for (const f of ['README.md', 'LICENSE', 'package.json', 'docs/ARCHITECTURE.md', 'docs/PROTOCOL.md', 'bin/veza-chat.js', 'dist/src/cli/main.js', 'dist/src/server/start.js', 'ops/prometheus/veza-chat.rules.yml', 'ops/grafana/veza-chat.json', 'web/index.html', 'web/app.css', 'dist/src/web/app.js', 'dist/src/client/index.js', 'dist/src/client/index.d.ts']) {
       t.ok(files.has(f), `ships ${f}`);
     }
     for (const m of readdirSync(join(root, 'migrations'))) t.ok(files.has(`migrations/${m}`), `ships migrations/${m}`);
@@ -60,9 +60,9 @@ if (version.error || version.status !== 0) {
     for (const m of readdirSync(join(root, 'bench')).filter((f) => f.endsWith('.ts'))) {
       t.ok(files.has(`dist/bench/${m.replace(/\.ts$/, '.js')}`), `ships dist/bench/${m.replace(/\.ts$/, '.js')}`);
     }
-    const unwanted = [...files].filter((f) => /^(test|src|bench)\//.test(f) || /(^|\/)test\//.test(f) || /\.ts$/.test(f) || f.startsWith('dist/src/bench/'));
+    const unwanted = [...files].filter((f) => /^(test|src|bench)\//.test(f) || /(^|\/)test\//.test(f) || (/\.ts$/.test(f) && !/^dist\/src\/(client|web)\/\w+\.d\.ts$/.test(f)) || f.startsWith('dist/src/bench/'));
     t.same(unwanted, [], 'no tests, no TypeScript sources, no stale modules');
-    const outside = [...files].filter((f) => !/^(README\.md|LICENSE|package\.json|bin\/|dist\/(src|bench)\/|docs\/|migrations\/|ops\/)/.test(f));
+    const outside = [...files].filter((f) => !/^(README\.md|LICENSE|package\.json|bin\/|dist\/(src|bench)\/|docs\/|migrations\/|ops\/|web\/)/.test(f));
     t.same(outside, [], 'nothing else');
   });
 
@@ -80,9 +80,14 @@ if (version.error || version.status !== 0) {
     t.ok(existsSync(join(pkg, 'dist/src/cli/main.js')) && existsSync(join(pkg, 'dist/bench/cohort-worker.js')), 'dist/ is the tarball\'s');
     t.notOk(existsSync(join(pkg, 'src')) || existsSync(join(pkg, 'tsconfig.json')), 'no sources to build from');
     // ws comes anyway: uws-js-unofficial depends on it (its JavaScript fallback).
-    for (const dev of ['typescript', 'tap', 'socket.io', 'pino-pretty']) {
+    for (const dev of ['typescript', 'tap', 'socket.io', 'pino-pretty', 'playwright-core']) {
       t.notOk(existsSync(join(dir, 'node_modules', dev)), `${dev} is not installed with it`);
     }
+
+    // The client library, as an application imports it (the package's `exports`).
+    writeFileSync(join(dir, 'client-check.mjs'), "import { VezaClient, VezaError } from 'veza-chat/client';\nconst c = new VezaClient({ url: 'http://127.0.0.1:1', fetch: async () => ({ status: 200, text: async () => '' }) });\nconsole.log(typeof VezaClient, typeof VezaError, c.state);\n");
+    const imported = await run(process.execPath, ['client-check.mjs'], dir);
+    t.equal(imported.out.trim(), 'function function idle', `import { VezaClient } from 'veza-chat/client' works ${imported.err}`);
 
     const bin = join(dir, 'node_modules', '.bin', 'veza-chat');
     const small = ['--conns', '50', '--senders', '2', '--rate', '50', '--duration', '2', '--warmup', '1'];

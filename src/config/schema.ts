@@ -65,7 +65,8 @@ export const configSchema = z
       .object({
         /** HS256 secret; required (32+ bytes) with PostgreSQL, generated and kept in dataDir when embedded. */
         jwtSecret: z.string().min(1).optional(),
-        accessTtlS: int(30, 86_400).default(900),
+        /** Seconds; a few seconds only makes sense in tests of renewal and expiry (test/client-*.ts). */
+        accessTtlS: int(2, 86_400).default(900),
         refreshTtlS: int(60).default(30 * 86_400),
         /** Failed logins from one source on one account before each try waits (auth/throttle.ts). */
         loginAttempts: int(1).default(5),

@@ -22,6 +22,7 @@ import { healthRoutes } from '../net/http/routes-health.js';
 import { moderationRoutes } from '../net/http/routes-moderation.js';
 import { adminRoutes } from '../net/http/routes-admin.js';
 import { onCollect, slowConsumers } from '../metrics/index.js';
+import { staticRoutes } from '../net/http/routes-static.js';
 import { closeApp, createApp, listen, type Listening } from '../net/uws.js';
 import { Gateway } from '../net/ws/gateway.js';
 import type { FrontContext, FrontServices } from '../runtime/types.js';
@@ -128,6 +129,7 @@ async function setupFront(ctx: FrontContext, data: ThreadData, gate: StartGate |
         metrics: config.metrics.enabled && config.metrics.listen === undefined,
         adminToken: config.admin.token,
       }),
+      ...staticRoutes(),
     ],
     { maxBodyBytes: config.server.maxBodyBytes, log },
   );
