@@ -258,8 +258,11 @@ async function suite(t: Test, backend: Backend): Promise<void> {
     for (const c of [g1, g2]) t.equal((await c.waitClose()).code, 4403, 'every socket closed with 4403');
     const login = await call(live.url, 'POST', '/api/v1/auth/login', { body: { username: g.username, password: PASSWORD } });
     t.match(login, { status: 403, body: { error: { code: 'forbidden' } } }, 'login refused');
+    // The ban ended every session of the user (their refresh tokens revoked): a refresh is refused as
+    // for any ended session. A ban made with the CLI ends none, and refresh answers 403 (below).
     const refresh = await call(live.url, 'POST', '/api/v1/auth/refresh', { body: { refresh_token: g.refreshToken } });
-    t.match(refresh, { status: 403, body: { error: { code: 'forbidden' } } }, 'refresh refused');
+    t.match(refresh, { status: 401, body: { error: { code: 'unauthenticated' } } }, 'refresh refused: the session ended');
+    t.equal((await call(live.url, 'GET', '/api/v1/users/me', { token: g.token })).status, 401, 'the access token refused at once');
     t.equal((await call(live.url, 'POST', '/api/v1/auth/login', { body: { username: g.username, password: 'wrong password!' } })).status, 401, 'a wrong password says nothing of the ban');
 
     const lift = await call(live.url, 'DELETE', `/api/v1/users/${g.id}/ban`, { token: users.admin.token });

@@ -93,7 +93,7 @@ t.test('a valid token at the upgrade: upgraded before the handler returns, outsi
     t.equal(up.length, 1, `${how}: upgraded synchronously`);
     t.equal(up[0]?.corked, false, `${how}: not from inside res.cork`);
     t.notOk(res.calls.some((c) => c.op === 'cork'), `${how}: no cork at all`);
-    t.match(up[0]?.args?.[0], { user: { id: 7, username: 'alice', role: 'user' } }, `${how}: authenticated user data`);
+    t.match(up[0]?.args?.[0], { conn: { user: { id: 7, username: 'alice', role: 'user' } } }, `${how}: authenticated user data`);
     // Nothing left for later: a late upgrade is what dropped sockets.
     await new Promise((r) => setImmediate(r));
     t.equal(res.calls.filter((c) => c.op === 'upgrade').length, 1, `${how}: nothing more after the handler`);
