@@ -87,7 +87,14 @@ export class Fanout {
           app.publish(topic, bytes, binary);
           continue;
         }
-        for (const ws of others) ws.unsubscribe(topic);
+        // uWS writes this turn's publishes to a socket at the end of the turn, to the topics it is
+        // on then: a socket taken off the topic now would lose what was published to it earlier in
+        // this turn (a room message just before the typing). A ping makes uWS write out what it
+        // holds for the socket first (as any send does), and costs the client nothing.
+        for (const ws of others) {
+          ws.ping();
+          ws.unsubscribe(topic);
+        }
         publisher.publish(topic, bytes, binary);
         for (const ws of others) ws.subscribe(topic);
       }
