@@ -488,17 +488,19 @@ export class RoomActor {
   }
 
   async #thread(id: number, reader: number, before: number | undefined, after: number | undefined, limit: number): Promise<ThreadReply> {
-    const parent = await this.#find(id, reader);
     const page = await this.#ctx.services.store.listReplies(this.#id, id, {
       limit,
       ...(before !== undefined ? { before } : {}),
       ...(after !== undefined ? { after } : {}),
     });
+    // The parent read after the page, from the window or the store (whose count each reply's own
+    // statement raised): its count then includes every reply the page holds. Read before it, a
+    // parent outside the window missed the replies committed meanwhile. An unknown id is
+    // `not_found` here (its page is empty).
+    const parent = await this.#find(id, reader);
     const messages = await this.#wire(page.messages);
     await this.#withReactions(messages, reader);
-    // The parent as it is now: its count then includes every reply the page could hold.
-    const now = this.#windowMessage(id);
-    return { parent: now === undefined ? parent : this.#forReader([now], reader)[0]!, messages, has_more: page.has_more, next_cursor: page.next_cursor };
+    return { parent, messages, has_more: page.has_more, next_cursor: page.next_cursor };
   }
 
   /** A committed message: into the window, then out to every subscriber. */

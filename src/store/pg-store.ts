@@ -759,7 +759,8 @@ export class PgStore implements Store {
     return this.#guard(async () => {
       const limit = positiveInt(page.limit, 'limit', 100);
       if (page.before !== undefined) positiveInt(page.before, 'before');
-      if (page.after !== undefined) positiveInt(page.after, 'after');
+      // `after` 0: from the first reply, as listMessages.
+      if (page.after !== undefined && page.after !== 0) positiveInt(page.after, 'after');
       const before = page.before ?? MAX_ID;
       if (page.after !== undefined) {
         const rows = await this.#read<Message>({ ...Q.repliesForward, values: [parentId, conversationId, page.after, before, limit + 1] });
