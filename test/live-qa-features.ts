@@ -7,7 +7,7 @@ import { call } from './helpers/http.js';
 import { room, startLive, type Backend } from './helpers/live.js';
 
 for (const backend of ['pglite', 'postgres'] as Backend[]) {
-  t.test(`${backend}: threads as a client reads them`, async (t: Test) => {
+  t.test(`${backend}: threads and reactions as a client reads them`, async (t: Test) => {
     // A window of 5 messages: a parent with a few replies is soon read from the store.
     const live = await startLive(t, backend, { runtime: { recentWindow: 5 }, limits: { perMinute: { send_message: 100_000 } } });
     if (!live) return;
@@ -41,12 +41,39 @@ for (const backend of ['pglite', 'postgres'] as Backend[]) {
       }
     });
     await Promise.all(clients.map(async (c) => {
-      for (let i = 0; i < 12; i++) await c.ok('send_message', { room_id: id, content: 'me too', parent_id: parent.id });
+      for (let i = 0; i < 8; i++) await c.ok('send_message', { room_id: id, content: 'me too', parent_id: parent.id });
     }));
     done = true;
     await Promise.all(readers);
     t.same(short, [], `the parent counts every reply of its page (${reads} reads)`);
-    t.equal((await thread('?limit=100')).body.parent.thread_count, 51, 'and, once quiet, exactly');
-    for (const c of clients) c.close();
+    t.equal((await thread('?limit=100')).body.parent.thread_count, 35, 'and, once quiet, exactly');
+
+    // Reactions are listed in one order on every read path: the window (a recent message, GET) and
+    // the store (fetch_history with a cursor reads it). Alice's 🅰️ goes, Bob's stays: 🅰️ now
+    // dates from Bob's, after his 🅱️.
+    const [a1, a2, b1] = [clients[0]!, clients[1]!, clients[2]!];
+    const listed = async (messageId: number) => {
+      const got = await call(live.url, 'GET', `/api/v1/messages/${messageId}`, { token: bob.token });
+      const hist = await b1.ok('fetch_history', { conversation_id: id, after: messageId - 1, limit: 1 });
+      return { window: got.body.reactions.map((r: any) => r.emoji), store: hist.messages[0].reactions.map((r: any) => r.emoji) };
+    };
+    const m = await a1.ok('send_message', { room_id: id, content: 'react' });
+    await a1.ok('add_reaction', { message_id: m.id, emoji: '🅰️' });
+    await b1.ok('add_reaction', { message_id: m.id, emoji: '🅱️' });
+    await b1.ok('add_reaction', { message_id: m.id, emoji: '🅰️' });
+    await a1.ok('remove_reaction', { message_id: m.id, emoji: '🅰️' });
+    t.same(await listed(m.id), { window: ['🅱️', '🅰️'], store: ['🅱️', '🅰️'] }, 'by the earliest reaction still there');
+    // Reactions made at once share a group commit: they keep the order of their seqs in the store.
+    const others = [await live.user('c'), await live.user('d'), await live.user('e')];
+    for (const u of others) t.equal((await call(live.url, 'POST', `/api/v1/rooms/${id}/join`, { token: u.token })).status, 200);
+    const more = await Promise.all(others.map((u) => live.client(u.token)));
+    const emojis = ['🦊', '🐝', '🐙', '🦁', '🐢', '🐸'];
+    for (let round = 0; round < 3; round++) {
+      const target = await a1.ok('send_message', { room_id: id, content: `round ${round}` });
+      const acks = await Promise.all([a1, a2, b1, ...more].map((c, i) => c.ok('add_reaction', { message_id: target.id, emoji: emojis[i] })));
+      const bySeq = acks.map((ack, i) => [ack.seq, emojis[i]] as const).sort((x, y) => x[0] - y[0]).map((x) => x[1]);
+      t.same(await listed(target.id), { window: bySeq, store: bySeq }, `round ${round}: in the order they were made`);
+    }
+    for (const c of [...clients, ...more]) c.close();
   });
 }

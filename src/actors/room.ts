@@ -8,7 +8,7 @@
  * ride in one flush; their commits resolve in seq order, so events are published in seq order.
  */
 import { ChatError } from '../errors.js';
-import type { PresenceData, PresenceStatus, ServerEvent, WireMessage } from '../protocol/events.js';
+import type { PresenceData, PresenceStatus, ReactionSummary, ServerEvent, WireMessage } from '../protocol/events.js';
 import { jsonEvent } from '../protocol/codec.js';
 import { sent } from '../metrics/index.js';
 import { toWireMessage, toWireRoom } from '../protocol/events.js';
@@ -100,8 +100,13 @@ export class RoomActor {
   #windowStart = 1;
   /** The window's messages by id (edits, deletes and pins change them in place). */
   readonly #byId = new Map<number, WireMessage>();
-  /** Who reacted with what, for the window's messages that have reactions. */
-  readonly #reactions = new Map<number, Map<string, Set<number>>>();
+  /**
+   * Who reacted with what, for the window's messages that have reactions: user → the rank of their
+   * reaction (its seq; below every seq for those read from the store at activation, in the store's
+   * order). A Map keeps insertion order, so each emoji's first entry is its earliest reaction, by
+   * which emojis are listed, as the store lists them (by created_at).
+   */
+  readonly #reactions = new Map<number, Map<string, Map<number, number>>>();
   /**
    * Sends accepted and not yet settled, and what a deletion waiting for them to settle calls (no
    * row may land after the room's DELETE). A count, not a set of promises: nothing more per send.
@@ -139,7 +144,8 @@ export class RoomActor {
           store.reactionsFor(this.#recent.map((m) => m.id)),
         ]);
         this.#events = events.map((e) => ({ seq: e.seq, event: { type: e.type, data: e.data } as unknown as ServerEvent }));
-        for (const r of reactions) this.#reactionSet(r.message_id, r.emoji, true).add(r.user_id);
+        let rank = -reactions.length;
+        for (const r of reactions) this.#reactionSet(r.message_id, r.emoji, true).set(r.user_id, rank++);
         this.#windowStart = first.seq;
       }
     }
@@ -645,7 +651,7 @@ export class RoomActor {
           }
           break;
         case 'reaction_added':
-          this.#reactionSet(m.id, change.emoji, true).add(change.userId);
+          this.#reactionSet(m.id, change.emoji, true).set(change.userId, seq);
           break;
         case 'reaction_removed':
           this.#reactionSet(m.id, change.emoji, false)?.delete(change.userId);
@@ -672,17 +678,17 @@ export class RoomActor {
     return toWireMessage(row, this.#room(), '');
   }
 
-  /** Set of users who reacted with `emoji` to message `id` (made when `make`). */
-  #reactionSet(id: number, emoji: string, make: true): Set<number>;
-  #reactionSet(id: number, emoji: string, make: false): Set<number> | undefined;
-  #reactionSet(id: number, emoji: string, make: boolean): Set<number> | undefined {
+  /** The users who reacted with `emoji` to message `id`, with their reactions' ranks (made when `make`). */
+  #reactionSet(id: number, emoji: string, make: true): Map<number, number>;
+  #reactionSet(id: number, emoji: string, make: false): Map<number, number> | undefined;
+  #reactionSet(id: number, emoji: string, make: boolean): Map<number, number> | undefined {
     let byEmoji = this.#reactions.get(id);
     if (byEmoji === undefined) {
       if (!make) return undefined;
       this.#reactions.set(id, (byEmoji = new Map()));
     }
     let users = byEmoji.get(emoji);
-    if (users === undefined && make) byEmoji.set(emoji, (users = new Set()));
+    if (users === undefined && make) byEmoji.set(emoji, (users = new Map()));
     return users;
   }
 
@@ -708,9 +714,14 @@ export class RoomActor {
     return messages.map((m) => {
       const byEmoji = this.#reactions.get(m.id);
       if (byEmoji === undefined) return m;
-      const reactions = [];
-      for (const [emoji, users] of byEmoji) if (users.size > 0) reactions.push({ emoji, count: users.size, reacted: users.has(reader) });
-      return { ...m, reactions };
+      // By each emoji's earliest reaction still there, as the store orders them: an emoji whose
+      // first reactor took theirs back moves after one reacted with since.
+      const ranked: { rank: number; r: ReactionSummary }[] = [];
+      for (const [emoji, users] of byEmoji) {
+        if (users.size > 0) ranked.push({ rank: users.values().next().value!, r: { emoji, count: users.size, reacted: users.has(reader) } });
+      }
+      ranked.sort((x, y) => x.rank - y.rank);
+      return { ...m, reactions: ranked.map((x) => x.r) };
     });
   }
 

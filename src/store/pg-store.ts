@@ -125,7 +125,9 @@ const CHANGES = {
   reaction_added: change(
     'veza_add_reaction',
     'reaction_added',
-    `INSERT INTO message_reactions (message_id, user_id, emoji) SELECT $3, $5, $6 WHERE EXISTS (${LIVE_MESSAGE})
+    // clock_timestamp(), not the default now(): the changes of one group commit share a transaction,
+    // and the reactions' order (by created_at) must stay the order they were made in.
+    `INSERT INTO message_reactions (message_id, user_id, emoji, created_at) SELECT $3, $5, $6, clock_timestamp() WHERE EXISTS (${LIVE_MESSAGE})
        ON CONFLICT DO NOTHING RETURNING 1 AS n`,
   ),
   reaction_removed: change(
