@@ -74,6 +74,26 @@ for (const backend of ['pglite', 'postgres'] as Backend[]) {
       const bySeq = acks.map((ack, i) => [ack.seq, emojis[i]] as const).sort((x, y) => x[0] - y[0]).map((x) => x[1]);
       t.same(await listed(target.id), { window: bySeq, store: bySeq }, `round ${round}: in the order they were made`);
     }
+
+    // A tombstone takes no replies, also from replies that race its delete: a reply is stored
+    // before the delete (a lower seq, counted) or refused, never sequenced after it.
+    const late: string[] = [];
+    for (let round = 0; round < 10; round++) {
+      const p = await a1.ok('send_message', { room_id: id, content: `parent ${round}` });
+      const [r1, del, r2, r3] = await Promise.all([
+        b1.request('send_message', { room_id: id, content: 'reply', parent_id: p.id }),
+        a1.ok('delete_message', { message_id: p.id }),
+        call(live.url, 'POST', `/api/v1/rooms/${id}/messages`, { token: bob.token, body: { content: 'reply', parent_message_id: p.id } }),
+        more[0]!.request('send_message', { room_id: id, content: 'reply', parent_id: p.id }),
+      ]);
+      const stored = [r1.type === 'ack' ? r1.data.seq : null, r2.status === 201 ? r2.body.seq : null, r3.type === 'ack' ? r3.data.seq : null];
+      for (const seq of stored) if (seq !== null && seq > del.seq) late.push(`round ${round}: reply at seq ${seq}, its parent deleted at ${del.seq}`);
+      const refused = [r1.type === 'error' ? r1.data.code : null, r2.status === 201 ? null : r2.body.error.code, r3.type === 'error' ? r3.data.code : null];
+      for (const code of refused) if (code !== null && code !== 'not_found') late.push(`round ${round}: refused with ${code}`);
+      const count = (await call(live.url, 'GET', `/api/v1/messages/${p.id}`, { token: bob.token })).body.thread_count;
+      if (count !== stored.filter((x) => x !== null).length) late.push(`round ${round}: thread_count ${count}`);
+    }
+    t.same(late, [], 'no reply lands after its parent was deleted');
     for (const c of [...clients, ...more]) c.close();
   });
 }

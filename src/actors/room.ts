@@ -113,6 +113,14 @@ export class RoomActor {
    */
   #sending = 0;
   #drained: (() => void) | null = null;
+  /**
+   * Messages whose delete took a seq and is not committed yet, and those deleted while sends were
+   * in flight (null when none): a reply is checked against them when it takes its seq, for its
+   * parent, checked live earlier, may have been deleted at a seq before it meanwhile (a tombstone
+   * takes no replies). The second set goes when no send is in flight: no earlier check is pending.
+   */
+  readonly #deleting = new Set<number>();
+  #deletedLately: Set<number> | null = null;
 
   constructor(id: number, ctx: ChatContext) {
     this.#id = id;
@@ -378,11 +386,16 @@ export class RoomActor {
     }
     const gate = this.#gate;
     let submitted: Promise<Committed>;
-    if (ready === null && gate === null) submitted = committer.submit(this.#counter, row);
-    else {
+    if (ready === null && gate === null) {
+      if (parent !== null) this.#stillParent(parent);
+      submitted = committer.submit(this.#counter, row);
+    } else {
       const before = gate === null ? ready! : ready === null ? gate : Promise.all([gate, ready]);
       // Wrapped, so the turn settles when the row is submitted, not when it is committed.
-      const turn = before.then(() => ({ commit: committer.submit(this.#counter, row) }));
+      const turn = before.then(() => {
+        if (parent !== null) this.#stillParent(parent);
+        return { commit: committer.submit(this.#counter, row) };
+      });
       // Refused or submitted, and never before the send ahead of it (a refused check can settle first).
       const done = turn.then(
         () => undefined,
@@ -417,7 +430,8 @@ export class RoomActor {
   }
 
   #sent(): void {
-    if (--this.#sending > 0 || this.#drained === null) return;
+    if (--this.#sending === 0) this.#deletedLately = null;
+    if (this.#sending > 0 || this.#drained === null) return;
     const drained = this.#drained;
     this.#drained = null;
     drained();
@@ -428,9 +442,19 @@ export class RoomActor {
     const known = this.#windowMessage(id);
     const m = known === undefined ? await this.#ctx.services.store.getMessage(id) : null;
     if (known?.is_deleted === true || (known === undefined && (m === null || m.conversation_id !== this.#id || m.deleted_at !== null))) {
-      const message = 'parent message not found in this conversation';
-      throw new ChatError('not_found', message, { details: [{ path: 'parent_message_id', message }] });
+      throw parentNotFound();
     }
+  }
+
+  /** A delete committed (or refused): sends checked before it may still be waiting for their seq. */
+  #deleteSettled(id: number, applied: boolean): void {
+    this.#deleting.delete(id);
+    if (applied && this.#sending > 0) (this.#deletedLately ??= new Set()).add(id);
+  }
+
+  /** As the reply takes its seq: its parent was not deleted since it was checked. */
+  #stillParent(id: number): void {
+    if (this.#deleting.has(id) || this.#deletedLately?.has(id) === true || this.#windowMessage(id)?.is_deleted === true) throw parentNotFound();
   }
 
   /**
@@ -604,12 +628,21 @@ export class RoomActor {
         break;
       }
     }
-    const committed = this.#ctx.services.committer.submitChange(this.#counter, change, data).then((out): ChangeReply => {
-      if (!out.applied) return { conversation_id: this.#id, message_id: m.id, changed: false, seq: null };
-      const event = { type: change.type, data: { ...data(out.seq), ...(out.editCount === undefined ? {} : { edit_count: out.editCount }) } } as unknown as ServerEvent;
-      this.#changed(change, event, out.seq);
-      return { conversation_id: this.#id, message_id: m.id, changed: true, seq: out.seq };
-    });
+    const deleting = change.type === 'message_deleted';
+    if (deleting) this.#deleting.add(m.id);
+    const committed = this.#ctx.services.committer.submitChange(this.#counter, change, data).then(
+      (out): ChangeReply => {
+        if (deleting) this.#deleteSettled(m.id, out.applied);
+        if (!out.applied) return { conversation_id: this.#id, message_id: m.id, changed: false, seq: null };
+        const event = { type: change.type, data: { ...data(out.seq), ...(out.editCount === undefined ? {} : { edit_count: out.editCount }) } } as unknown as ServerEvent;
+        this.#changed(change, event, out.seq);
+        return { conversation_id: this.#id, message_id: m.id, changed: true, seq: out.seq };
+      },
+      (e: unknown) => {
+        if (deleting) this.#deleteSettled(m.id, false);
+        throw e;
+      },
+    );
     if (moderated !== null) {
       const entry = moderated;
       // After the commit, off the mailbox (deferred): a moderator's deletion is rare, and the
@@ -1055,4 +1088,9 @@ function mergeBySeq(messages: readonly WireMessage[], changes: readonly { seq: n
     }
   }
   return out;
+}
+
+function parentNotFound(): ChatError {
+  const message = 'parent message not found in this conversation';
+  return new ChatError('not_found', message, { details: [{ path: 'parent_message_id', message }] });
 }
