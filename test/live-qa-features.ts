@@ -76,16 +76,24 @@ for (const backend of ['pglite', 'postgres'] as Backend[]) {
     }
 
     // A tombstone takes no replies, also from replies that race its delete: a reply is stored
-    // before the delete (a lower seq, counted) or refused, never sequenced after it.
+    // before the delete (a lower seq, counted) or refused, never sequenced after it. So for an
+    // edit or a reaction racing it: done before it, or `not_found` (not an ack that says nothing
+    // changed, as if the edit had been a no-op).
     const late: string[] = [];
     for (let round = 0; round < 10; round++) {
       const p = await a1.ok('send_message', { room_id: id, content: `parent ${round}` });
-      const [r1, del, r2, r3] = await Promise.all([
+      const [r1, del, r2, r3, edit, react] = await Promise.all([
         b1.request('send_message', { room_id: id, content: 'reply', parent_id: p.id }),
         a1.ok('delete_message', { message_id: p.id }),
         call(live.url, 'POST', `/api/v1/rooms/${id}/messages`, { token: bob.token, body: { content: 'reply', parent_message_id: p.id } }),
         more[0]!.request('send_message', { room_id: id, content: 'reply', parent_id: p.id }),
+        a2.request('edit_message', { message_id: p.id, content: 'edited' }),
+        more[1]!.request('add_reaction', { message_id: p.id, emoji: '👍' }),
       ]);
+      for (const [what, r] of [['edit', edit], ['reaction', react]] as const) {
+        const fine = r.type === 'ack' ? r.data.changed === true && r.data.seq < del.seq : r.data.code === 'not_found';
+        if (!fine) late.push(`round ${round}: ${what} answered ${JSON.stringify(r.data)}, the delete at ${del.seq}`);
+      }
       const stored = [r1.type === 'ack' ? r1.data.seq : null, r2.status === 201 ? r2.body.seq : null, r3.type === 'ack' ? r3.data.seq : null];
       for (const seq of stored) if (seq !== null && seq > del.seq) late.push(`round ${round}: reply at seq ${seq}, its parent deleted at ${del.seq}`);
       const refused = [r1.type === 'error' ? r1.data.code : null, r2.status === 201 ? null : r2.body.error.code, r3.type === 'error' ? r3.data.code : null];
@@ -93,7 +101,7 @@ for (const backend of ['pglite', 'postgres'] as Backend[]) {
       const count = (await call(live.url, 'GET', `/api/v1/messages/${p.id}`, { token: bob.token })).body.thread_count;
       if (count !== stored.filter((x) => x !== null).length) late.push(`round ${round}: thread_count ${count}`);
     }
-    t.same(late, [], 'no reply lands after its parent was deleted');
+    t.same(late, [], 'no reply, edit or reaction lands after the delete, nor is acked as a no-op');
     for (const c of [...clients, ...more]) c.close();
   });
 }

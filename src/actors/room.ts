@@ -628,12 +628,21 @@ export class RoomActor {
         break;
       }
     }
+    // A delete of it has taken a seq: this change would come after it, to a tombstone.
+    if (this.#deleting.has(m.id)) throw new ChatError('not_found', `message ${m.id} not found`);
     const deleting = change.type === 'message_deleted';
     if (deleting) this.#deleting.add(m.id);
     const committed = this.#ctx.services.committer.submitChange(this.#counter, change, data).then(
       (out): ChangeReply => {
         if (deleting) this.#deleteSettled(m.id, out.applied);
-        if (!out.applied) return { conversation_id: this.#id, message_id: m.id, changed: false, seq: null };
+        if (!out.applied) {
+          // The store refused it because the message was deleted meanwhile (an edit or a delete is
+          // refused for nothing else): `not_found`, as for any change to a tombstone.
+          if (deleting || change.type === 'message_edited' || this.#windowMessage(m.id)?.is_deleted === true) {
+            throw new ChatError('not_found', `message ${m.id} not found`);
+          }
+          return { conversation_id: this.#id, message_id: m.id, changed: false, seq: null };
+        }
         const event = { type: change.type, data: { ...data(out.seq), ...(out.editCount === undefined ? {} : { edit_count: out.editCount }) } } as unknown as ServerEvent;
         this.#changed(change, event, out.seq);
         return { conversation_id: this.#id, message_id: m.id, changed: true, seq: out.seq };
