@@ -102,6 +102,26 @@ for (const backend of ['pglite', 'postgres'] as Backend[]) {
       if (count !== stored.filter((x) => x !== null).length) late.push(`round ${round}: thread_count ${count}`);
     }
     t.same(late, [], 'no reply, edit or reaction lands after the delete, nor is acked as a no-op');
+
+    // A socket gets a conversation's events in seq order, also when a send that waited for a
+    // check (a reply to a parent outside the window, a mention) shares a commit with the plain
+    // message sent right after it. Fired without waiting, as a client that types fast does.
+    const old = (await a1.ok('send_message', { room_id: id, content: 'an old parent' })).id;
+    for (let i = 0; i < 6; i++) await a1.ok('send_message', { room_id: id, content: `push it out ${i}` });
+    const watcher = await live.client(bob.token);
+    await watcher.ok('join_room', { room_id: id });
+    const burst: Promise<any>[] = [];
+    for (let i = 0; i < 30; i++) {
+      const checked = i % 2 === 0 ? { content: `@${bob.username} ${i}` } : { content: `re ${i}`, parent_id: old };
+      burst.push(a2.ok('send_message', { room_id: id, ...checked }), a2.ok('send_message', { room_id: id, content: `plain ${i}` }));
+      await new Promise((resolve) => setTimeout(resolve, 2));
+    }
+    const last = Math.max(...(await Promise.all(burst)).map((ack) => ack.seq));
+    await watcher.waitFor((f) => f.type === 'message' && f.data.seq === last);
+    const seen = watcher.of('message').map((f) => f.data.seq);
+    t.same(seen, [...seen].sort((x, y) => x - y), `${seen.length} messages, in seq order`);
+    t.equal(seen.length, 60);
+    watcher.close();
     for (const c of [...clients, ...more]) c.close();
   });
 }

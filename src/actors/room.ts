@@ -71,6 +71,13 @@ export class RoomActor {
   #counter: SeqCounter;
   /** Highest seq committed and published; `lastSeq` of the counter may be ahead while a flush runs. */
   #committedSeq = 0;
+  /**
+   * Committed messages and changes that came back ahead of a lower seq, by seq, to be published
+   * right after it (null when none, nearly always). The committer answers in seq order, but a send
+   * that waited for a check (a reply's parent, mentions) gets its answer a few microtasks after a
+   * plain send of the same batch does: published as they came, subscribers saw seq n + 1 before n.
+   */
+  #held: Map<number, () => void> | null = null;
   /** Recent messages in seq order (oldest first), at most `recentWindow`. */
   #recent: WireMessage[] = [];
   /** The window's messages that carry a client_id, by `author:client_id`: a retry is one lookup, not a scan. */
@@ -535,6 +542,7 @@ export class RoomActor {
 
   /** A committed message: into the window, then out to every subscriber. */
   #committed(wire: WireMessage): void {
+    if (wire.seq !== this.#committedSeq + 1) return this.#hold(wire.seq, () => this.#committed(wire));
     this.#committedSeq = wire.seq;
     // The store counted this reply in the statement that wrote it; the window's copy of the parent
     // follows here, or history and joins from the window would go on showing the old count. This
@@ -561,6 +569,41 @@ export class RoomActor {
     }
     sent[this.#isDm() ? 'dm' : 'room'].inc();
     this.#publish({ type: 'message', data: wire });
+    if (this.#held !== null) this.#release();
+  }
+
+  /** Keeps a committed event until the seqs before it are published. */
+  #hold(seq: number, publish: () => void): void {
+    if (this.#held === null) {
+      this.#held = new Map();
+      // Every answer of a flush reaches this actor within the microtasks that follow it: by the next
+      // turn of the event loop a seq still missing will not come (it never should), and what is
+      // held goes out in seq order rather than never.
+      setImmediate(() => this.#releaseAll());
+    }
+    this.#held.set(seq, publish);
+  }
+
+  /** Publishes the held event that is next in seq, if any (which releases the one after it). */
+  #release(): void {
+    const held = this.#held!;
+    const next = held.get(this.#committedSeq + 1);
+    if (next === undefined) return;
+    held.delete(this.#committedSeq + 1);
+    if (held.size === 0) this.#held = null;
+    next();
+  }
+
+  #releaseAll(): void {
+    const held = this.#held;
+    if (held === null) return;
+    this.#held = null;
+    for (const seq of [...held.keys()].sort((x, y) => x - y)) {
+      const top = this.#committedSeq;
+      this.#committedSeq = seq - 1;
+      held.get(seq)!();
+      this.#committedSeq = Math.max(top, this.#committedSeq);
+    }
   }
 
   /** Events older than the window's first message leave with it. */
@@ -671,6 +714,7 @@ export class RoomActor {
 
   /** A committed change: the window's message follows it, the event joins the window, then out. */
   #changed(change: StateChange, event: ServerEvent, seq: number): void {
+    if (seq !== this.#committedSeq + 1) return this.#hold(seq, () => this.#changed(change, event, seq));
     this.#committedSeq = seq;
     const m = this.#byId.get(change.messageId);
     if (m !== undefined) {
@@ -706,6 +750,7 @@ export class RoomActor {
     if (this.#ctx.services.config.runtime.recentWindow > 0 && this.#recent.length > 0) this.#events.push({ seq, event });
     else this.#windowStart = seq + 1;
     this.#publish(event);
+    if (this.#held !== null) this.#release();
   }
 
   /** The message, from the window or the store; `not_found` unless it is this conversation's and not deleted. */
