@@ -8,7 +8,7 @@
  * ride in one flush; their commits resolve in seq order, so events are published in seq order.
  */
 import { ChatError } from '../errors.js';
-import type { PresenceData, PresenceStatus, ServerEvent, WireMessage } from '../protocol/events.js';
+import type { PresenceData, PresenceStatus, ReactionSummary, ServerEvent, WireMessage } from '../protocol/events.js';
 import { jsonEvent } from '../protocol/codec.js';
 import { sent } from '../metrics/index.js';
 import { toWireMessage, toWireRoom } from '../protocol/events.js';
@@ -71,6 +71,13 @@ export class RoomActor {
   #counter: SeqCounter;
   /** Highest seq committed and published; `lastSeq` of the counter may be ahead while a flush runs. */
   #committedSeq = 0;
+  /**
+   * Committed messages and changes that came back ahead of a lower seq, by seq, to be published
+   * right after it (null when none, nearly always). The committer answers in seq order, but a send
+   * that waited for a check (a reply's parent, mentions) gets its answer a few microtasks after a
+   * plain send of the same batch does: published as they came, subscribers saw seq n + 1 before n.
+   */
+  #held: Map<number, () => void> | null = null;
   /** Recent messages in seq order (oldest first), at most `recentWindow`. */
   #recent: WireMessage[] = [];
   /** The window's messages that carry a client_id, by `author:client_id`: a retry is one lookup, not a scan. */
@@ -100,14 +107,27 @@ export class RoomActor {
   #windowStart = 1;
   /** The window's messages by id (edits, deletes and pins change them in place). */
   readonly #byId = new Map<number, WireMessage>();
-  /** Who reacted with what, for the window's messages that have reactions. */
-  readonly #reactions = new Map<number, Map<string, Set<number>>>();
+  /**
+   * Who reacted with what, for the window's messages that have reactions: user → the rank of their
+   * reaction (its seq; below every seq for those read from the store at activation, in the store's
+   * order). A Map keeps insertion order, so each emoji's first entry is its earliest reaction, by
+   * which emojis are listed, as the store lists them (by created_at).
+   */
+  readonly #reactions = new Map<number, Map<string, Map<number, number>>>();
   /**
    * Sends accepted and not yet settled, and what a deletion waiting for them to settle calls (no
    * row may land after the room's DELETE). A count, not a set of promises: nothing more per send.
    */
   #sending = 0;
   #drained: (() => void) | null = null;
+  /**
+   * Messages whose delete took a seq and is not committed yet, and those deleted while sends were
+   * in flight (null when none): a reply is checked against them when it takes its seq, for its
+   * parent, checked live earlier, may have been deleted at a seq before it meanwhile (a tombstone
+   * takes no replies). The second set goes when no send is in flight: no earlier check is pending.
+   */
+  readonly #deleting = new Set<number>();
+  #deletedLately: Set<number> | null = null;
 
   constructor(id: number, ctx: ChatContext) {
     this.#id = id;
@@ -139,7 +159,8 @@ export class RoomActor {
           store.reactionsFor(this.#recent.map((m) => m.id)),
         ]);
         this.#events = events.map((e) => ({ seq: e.seq, event: { type: e.type, data: e.data } as unknown as ServerEvent }));
-        for (const r of reactions) this.#reactionSet(r.message_id, r.emoji, true).add(r.user_id);
+        let rank = -reactions.length;
+        for (const r of reactions) this.#reactionSet(r.message_id, r.emoji, true).set(r.user_id, rank++);
         this.#windowStart = first.seq;
       }
     }
@@ -372,11 +393,16 @@ export class RoomActor {
     }
     const gate = this.#gate;
     let submitted: Promise<Committed>;
-    if (ready === null && gate === null) submitted = committer.submit(this.#counter, row);
-    else {
+    if (ready === null && gate === null) {
+      if (parent !== null) this.#stillParent(parent);
+      submitted = committer.submit(this.#counter, row);
+    } else {
       const before = gate === null ? ready! : ready === null ? gate : Promise.all([gate, ready]);
       // Wrapped, so the turn settles when the row is submitted, not when it is committed.
-      const turn = before.then(() => ({ commit: committer.submit(this.#counter, row) }));
+      const turn = before.then(() => {
+        if (parent !== null) this.#stillParent(parent);
+        return { commit: committer.submit(this.#counter, row) };
+      });
       // Refused or submitted, and never before the send ahead of it (a refused check can settle first).
       const done = turn.then(
         () => undefined,
@@ -411,7 +437,8 @@ export class RoomActor {
   }
 
   #sent(): void {
-    if (--this.#sending > 0 || this.#drained === null) return;
+    if (--this.#sending === 0) this.#deletedLately = null;
+    if (this.#sending > 0 || this.#drained === null) return;
     const drained = this.#drained;
     this.#drained = null;
     drained();
@@ -422,9 +449,19 @@ export class RoomActor {
     const known = this.#windowMessage(id);
     const m = known === undefined ? await this.#ctx.services.store.getMessage(id) : null;
     if (known?.is_deleted === true || (known === undefined && (m === null || m.conversation_id !== this.#id || m.deleted_at !== null))) {
-      const message = 'parent message not found in this conversation';
-      throw new ChatError('not_found', message, { details: [{ path: 'parent_message_id', message }] });
+      throw parentNotFound();
     }
+  }
+
+  /** A delete committed (or refused): sends checked before it may still be waiting for their seq. */
+  #deleteSettled(id: number, applied: boolean): void {
+    this.#deleting.delete(id);
+    if (applied && this.#sending > 0) (this.#deletedLately ??= new Set()).add(id);
+  }
+
+  /** As the reply takes its seq: its parent was not deleted since it was checked. */
+  #stillParent(id: number): void {
+    if (this.#deleting.has(id) || this.#deletedLately?.has(id) === true || this.#windowMessage(id)?.is_deleted === true) throw parentNotFound();
   }
 
   /**
@@ -488,21 +525,24 @@ export class RoomActor {
   }
 
   async #thread(id: number, reader: number, before: number | undefined, after: number | undefined, limit: number): Promise<ThreadReply> {
-    const parent = await this.#find(id, reader);
     const page = await this.#ctx.services.store.listReplies(this.#id, id, {
       limit,
       ...(before !== undefined ? { before } : {}),
       ...(after !== undefined ? { after } : {}),
     });
+    // The parent read after the page, from the window or the store (whose count each reply's own
+    // statement raised): its count then includes every reply the page holds. Read before it, a
+    // parent outside the window missed the replies committed meanwhile. An unknown id is
+    // `not_found` here (its page is empty).
+    const parent = await this.#find(id, reader);
     const messages = await this.#wire(page.messages);
     await this.#withReactions(messages, reader);
-    // The parent as it is now: its count then includes every reply the page could hold.
-    const now = this.#windowMessage(id);
-    return { parent: now === undefined ? parent : this.#forReader([now], reader)[0]!, messages, has_more: page.has_more, next_cursor: page.next_cursor };
+    return { parent, messages, has_more: page.has_more, next_cursor: page.next_cursor };
   }
 
   /** A committed message: into the window, then out to every subscriber. */
   #committed(wire: WireMessage): void {
+    if (wire.seq !== this.#committedSeq + 1) return this.#hold(wire.seq, () => this.#committed(wire));
     this.#committedSeq = wire.seq;
     // The store counted this reply in the statement that wrote it; the window's copy of the parent
     // follows here, or history and joins from the window would go on showing the old count. This
@@ -529,6 +569,41 @@ export class RoomActor {
     }
     sent[this.#isDm() ? 'dm' : 'room'].inc();
     this.#publish({ type: 'message', data: wire });
+    if (this.#held !== null) this.#release();
+  }
+
+  /** Keeps a committed event until the seqs before it are published. */
+  #hold(seq: number, publish: () => void): void {
+    if (this.#held === null) {
+      this.#held = new Map();
+      // Every answer of a flush reaches this actor within the microtasks that follow it: by the next
+      // turn of the event loop a seq still missing will not come (it never should), and what is
+      // held goes out in seq order rather than never.
+      setImmediate(() => this.#releaseAll());
+    }
+    this.#held.set(seq, publish);
+  }
+
+  /** Publishes the held event that is next in seq, if any (which releases the one after it). */
+  #release(): void {
+    const held = this.#held!;
+    const next = held.get(this.#committedSeq + 1);
+    if (next === undefined) return;
+    held.delete(this.#committedSeq + 1);
+    if (held.size === 0) this.#held = null;
+    next();
+  }
+
+  #releaseAll(): void {
+    const held = this.#held;
+    if (held === null) return;
+    this.#held = null;
+    for (const seq of [...held.keys()].sort((x, y) => x - y)) {
+      const top = this.#committedSeq;
+      this.#committedSeq = seq - 1;
+      held.get(seq)!();
+      this.#committedSeq = Math.max(top, this.#committedSeq);
+    }
   }
 
   /** Events older than the window's first message leave with it. */
@@ -596,12 +671,30 @@ export class RoomActor {
         break;
       }
     }
-    const committed = this.#ctx.services.committer.submitChange(this.#counter, change, data).then((out): ChangeReply => {
-      if (!out.applied) return { conversation_id: this.#id, message_id: m.id, changed: false, seq: null };
-      const event = { type: change.type, data: { ...data(out.seq), ...(out.editCount === undefined ? {} : { edit_count: out.editCount }) } } as unknown as ServerEvent;
-      this.#changed(change, event, out.seq);
-      return { conversation_id: this.#id, message_id: m.id, changed: true, seq: out.seq };
-    });
+    // A delete of it has taken a seq: this change would come after it, to a tombstone.
+    if (this.#deleting.has(m.id)) throw new ChatError('not_found', `message ${m.id} not found`);
+    const deleting = change.type === 'message_deleted';
+    if (deleting) this.#deleting.add(m.id);
+    const committed = this.#ctx.services.committer.submitChange(this.#counter, change, data).then(
+      (out): ChangeReply => {
+        if (deleting) this.#deleteSettled(m.id, out.applied);
+        if (!out.applied) {
+          // The store refused it because the message was deleted meanwhile (an edit or a delete is
+          // refused for nothing else): `not_found`, as for any change to a tombstone.
+          if (deleting || change.type === 'message_edited' || this.#windowMessage(m.id)?.is_deleted === true) {
+            throw new ChatError('not_found', `message ${m.id} not found`);
+          }
+          return { conversation_id: this.#id, message_id: m.id, changed: false, seq: null };
+        }
+        const event = { type: change.type, data: { ...data(out.seq), ...(out.editCount === undefined ? {} : { edit_count: out.editCount }) } } as unknown as ServerEvent;
+        this.#changed(change, event, out.seq);
+        return { conversation_id: this.#id, message_id: m.id, changed: true, seq: out.seq };
+      },
+      (e: unknown) => {
+        if (deleting) this.#deleteSettled(m.id, false);
+        throw e;
+      },
+    );
     if (moderated !== null) {
       const entry = moderated;
       // After the commit, off the mailbox (deferred): a moderator's deletion is rare, and the
@@ -621,6 +714,7 @@ export class RoomActor {
 
   /** A committed change: the window's message follows it, the event joins the window, then out. */
   #changed(change: StateChange, event: ServerEvent, seq: number): void {
+    if (seq !== this.#committedSeq + 1) return this.#hold(seq, () => this.#changed(change, event, seq));
     this.#committedSeq = seq;
     const m = this.#byId.get(change.messageId);
     if (m !== undefined) {
@@ -643,7 +737,7 @@ export class RoomActor {
           }
           break;
         case 'reaction_added':
-          this.#reactionSet(m.id, change.emoji, true).add(change.userId);
+          this.#reactionSet(m.id, change.emoji, true).set(change.userId, seq);
           break;
         case 'reaction_removed':
           this.#reactionSet(m.id, change.emoji, false)?.delete(change.userId);
@@ -656,6 +750,7 @@ export class RoomActor {
     if (this.#ctx.services.config.runtime.recentWindow > 0 && this.#recent.length > 0) this.#events.push({ seq, event });
     else this.#windowStart = seq + 1;
     this.#publish(event);
+    if (this.#held !== null) this.#release();
   }
 
   /** The message, from the window or the store; `not_found` unless it is this conversation's and not deleted. */
@@ -670,17 +765,17 @@ export class RoomActor {
     return toWireMessage(row, this.#room(), '');
   }
 
-  /** Set of users who reacted with `emoji` to message `id` (made when `make`). */
-  #reactionSet(id: number, emoji: string, make: true): Set<number>;
-  #reactionSet(id: number, emoji: string, make: false): Set<number> | undefined;
-  #reactionSet(id: number, emoji: string, make: boolean): Set<number> | undefined {
+  /** The users who reacted with `emoji` to message `id`, with their reactions' ranks (made when `make`). */
+  #reactionSet(id: number, emoji: string, make: true): Map<number, number>;
+  #reactionSet(id: number, emoji: string, make: false): Map<number, number> | undefined;
+  #reactionSet(id: number, emoji: string, make: boolean): Map<number, number> | undefined {
     let byEmoji = this.#reactions.get(id);
     if (byEmoji === undefined) {
       if (!make) return undefined;
       this.#reactions.set(id, (byEmoji = new Map()));
     }
     let users = byEmoji.get(emoji);
-    if (users === undefined && make) byEmoji.set(emoji, (users = new Set()));
+    if (users === undefined && make) byEmoji.set(emoji, (users = new Map()));
     return users;
   }
 
@@ -706,9 +801,14 @@ export class RoomActor {
     return messages.map((m) => {
       const byEmoji = this.#reactions.get(m.id);
       if (byEmoji === undefined) return m;
-      const reactions = [];
-      for (const [emoji, users] of byEmoji) if (users.size > 0) reactions.push({ emoji, count: users.size, reacted: users.has(reader) });
-      return { ...m, reactions };
+      // By each emoji's earliest reaction still there, as the store orders them: an emoji whose
+      // first reactor took theirs back moves after one reacted with since.
+      const ranked: { rank: number; r: ReactionSummary }[] = [];
+      for (const [emoji, users] of byEmoji) {
+        if (users.size > 0) ranked.push({ rank: users.values().next().value!, r: { emoji, count: users.size, reacted: users.has(reader) } });
+      }
+      ranked.sort((x, y) => x.rank - y.rank);
+      return { ...m, reactions: ranked.map((x) => x.r) };
     });
   }
 
@@ -1042,4 +1142,9 @@ function mergeBySeq(messages: readonly WireMessage[], changes: readonly { seq: n
     }
   }
   return out;
+}
+
+function parentNotFound(): ChatError {
+  const message = 'parent message not found in this conversation';
+  return new ChatError('not_found', message, { details: [{ path: 'parent_message_id', message }] });
 }

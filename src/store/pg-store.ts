@@ -125,7 +125,9 @@ const CHANGES = {
   reaction_added: change(
     'veza_add_reaction',
     'reaction_added',
-    `INSERT INTO message_reactions (message_id, user_id, emoji) SELECT $3, $5, $6 WHERE EXISTS (${LIVE_MESSAGE})
+    // clock_timestamp(), not the default now(): the changes of one group commit share a transaction,
+    // and the reactions' order (by created_at) must stay the order they were made in.
+    `INSERT INTO message_reactions (message_id, user_id, emoji, created_at) SELECT $3, $5, $6, clock_timestamp() WHERE EXISTS (${LIVE_MESSAGE})
        ON CONFLICT DO NOTHING RETURNING 1 AS n`,
   ),
   reaction_removed: change(
@@ -759,7 +761,8 @@ export class PgStore implements Store {
     return this.#guard(async () => {
       const limit = positiveInt(page.limit, 'limit', 100);
       if (page.before !== undefined) positiveInt(page.before, 'before');
-      if (page.after !== undefined) positiveInt(page.after, 'after');
+      // `after` 0: from the first reply, as listMessages.
+      if (page.after !== undefined && page.after !== 0) positiveInt(page.after, 'after');
       const before = page.before ?? MAX_ID;
       if (page.after !== undefined) {
         const rows = await this.#read<Message>({ ...Q.repliesForward, values: [parentId, conversationId, page.after, before, limit + 1] });
