@@ -9,6 +9,7 @@ import { AccessTokens } from '../auth/jwt.js';
 import { AuthService } from '../auth/service.js';
 import { CLOSE } from '../errors.js';
 import { connectRedis } from '../cluster/redis.js';
+import { Budgets } from '../limits/budgets.js';
 import { SharedRateLimiter } from '../limits/shared-buckets.js';
 import { perMinute } from '../limits/token-bucket.js';
 import { attachRoutes } from '../net/http/uws-adapter.js';
@@ -62,7 +63,12 @@ async function setupFront(ctx: FrontContext, data: ThreadData, gate: StartGate |
   const limiter = new SharedRateLimiter(data.rateLimits, perMinute(config.limits.perMinute), ctx.index);
   const freed = limiter.releaseOwnedBy(ctx.index);
   if (freed > 0) log.warn('rate limits: freed bucket locks a previous thread held', { freed });
-  const gateway = new Gateway({ config, tokens, actors, front: ctx.index, log, limiter });
+  // Adaptive costs over the shared buckets; account ages read once per user from this front's store.
+  const budgets = new Budgets(limiter, config.limits, async (id) => {
+    const u = await store.getUser(id);
+    return u === null ? null : Date.parse(u.created_at);
+  });
+  const gateway = new Gateway({ config, tokens, actors, front: ctx.index, log, limiter, budgets });
   ctx.onPost((msg) => gateway.deliver(msg as FrontPost));
   ctx.actors.onPause(() => gateway.pause());
   ctx.actors.onResume(() => gateway.resume());
@@ -85,7 +91,7 @@ async function setupFront(ctx: FrontContext, data: ThreadData, gate: StartGate |
         auth,
         onLogout: (userId) => actors.tell(USER, userId, { t: 'kick', code: CLOSE.UNAUTHENTICATED, reason: 'logged out' }),
       }),
-      ...chatRoutes({ actors, tokens, config, limiter }),
+      ...chatRoutes({ actors, tokens, config, limiter, budgets }),
     ],
     { maxBodyBytes: config.server.maxBodyBytes, log },
   );

@@ -11,6 +11,7 @@ import { ROOM, SESSION, type ActorCaller, type FrontPost } from '../../actors/me
 import type { AccessTokens } from '../../auth/jwt.js';
 import type { Config } from '../../config/schema.js';
 import { CLOSE, toChatError } from '../../errors.js';
+import { Budgets } from '../../limits/budgets.js';
 import type { Limiter } from '../../limits/shared-buckets.js';
 import { perMinute, RateLimiter } from '../../limits/token-bucket.js';
 import type { Logger } from '../../log.js';
@@ -47,6 +48,8 @@ export interface GatewayDeps {
   log: Logger;
   /** Per-user buckets, shared with the REST routes of the same front. */
   limiter?: Limiter<Action>;
+  /** The adaptive budgets over `limiter` (made from it when not given). */
+  budgets?: Budgets;
   clock?: () => number;
 }
 
@@ -59,6 +62,7 @@ export class Gateway implements GatewayCore {
   readonly actors: ActorCaller;
   readonly front: number;
   readonly fanout: Fanout;
+  readonly budgets: Budgets;
   readonly #config: Config;
   readonly #tokens: AccessTokens;
   readonly #clock: () => number;
@@ -77,9 +81,10 @@ export class Gateway implements GatewayCore {
     const clock = (this.#clock = deps.clock ?? Date.now);
     const close = (conn: Conn, code: number, reason: string) => this.#close(conn, code, reason);
     const limiter = deps.limiter ?? new RateLimiter(perMinute(deps.config.limits.perMinute), clock);
+    this.budgets = deps.budgets ?? new Budgets(limiter, deps.config.limits, null, clock);
     const schemas = buildClientSchemas(deps.config.limits);
     this.fanout = new Fanout(this.#sockets);
-    this.#flood = new FloodPolicy(limiter, clock, (conn) => close(conn, CLOSE.FLOODING, 'kept flooding after rate_limited'));
+    this.#flood = new FloodPolicy(this.budgets, clock, (conn) => close(conn, CLOSE.FLOODING, 'kept flooding after rate_limited'));
     this.#sweeper = new Sweeper(deps.config, this.#sockets, clock, close);
     this.#dispatcher = new Dispatcher(this, schemas, log);
     this.#sessions = new Sessions({
@@ -137,8 +142,8 @@ export class Gateway implements GatewayCore {
     this.fanout.send(conn, type, data, replyTo);
   }
 
-  limit(conn: Conn, userId: number, action: Action): void {
-    this.#flood.take(conn, userId, action);
+  limit(conn: Conn, userId: number, action: Action, count = 1): void {
+    this.#flood.take(conn, userId, action, count);
   }
 
   subscribe(conn: Conn, conversationId: number): boolean {

@@ -13,6 +13,7 @@ export const messageOps: OpTable = {
   },
 
   fetch_history(ctx, data) {
+    ctx.gw.limit(ctx.conn, ctx.user.id, 'fetch_history');
     return ctx.gw.actors.ask<HistoryReply>(ROOM, data.conversation_id, {
       t: 'history',
       caller: ctx.user,
