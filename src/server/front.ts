@@ -9,6 +9,7 @@ import { AccessTokens } from '../auth/jwt.js';
 import { AuthService } from '../auth/service.js';
 import { CLOSE } from '../errors.js';
 import { connectRedis } from '../cluster/redis.js';
+import { ContentPipeline } from '../content/pipeline.js';
 import { Budgets } from '../limits/budgets.js';
 import { SharedRateLimiter } from '../limits/shared-buckets.js';
 import { perMinute } from '../limits/token-bucket.js';
@@ -68,7 +69,8 @@ async function setupFront(ctx: FrontContext, data: ThreadData, gate: StartGate |
     const u = await store.getUser(id);
     return u === null ? null : Date.parse(u.created_at);
   });
-  const gateway = new Gateway({ config, tokens, actors, front: ctx.index, log, limiter, budgets });
+  const content = new ContentPipeline(config.content, (id) => budgets.penalise(id));
+  const gateway = new Gateway({ config, tokens, actors, front: ctx.index, log, limiter, budgets, content });
   ctx.onPost((msg) => gateway.deliver(msg as FrontPost));
   ctx.actors.onPause(() => gateway.pause());
   ctx.actors.onResume(() => gateway.resume());
@@ -91,7 +93,7 @@ async function setupFront(ctx: FrontContext, data: ThreadData, gate: StartGate |
         auth,
         onLogout: (userId) => actors.tell(USER, userId, { t: 'kick', code: CLOSE.UNAUTHENTICATED, reason: 'logged out' }),
       }),
-      ...chatRoutes({ actors, tokens, config, limiter, budgets }),
+      ...chatRoutes({ actors, tokens, config, limiter, budgets, content }),
     ],
     { maxBodyBytes: config.server.maxBodyBytes, log },
   );

@@ -54,6 +54,9 @@ export async function startLive(t: Test, backend: Backend, flags: Record<string,
     server: { port: 0, fronts: 2, shards: 2 },
     auth: { scryptLogN: 10, ...(backend === 'postgres' ? { jwtSecret: 'x'.repeat(48) } : {}) },
     runtime: { cpuThreads: 1 },
+    // Every test user is seconds old: budgets as for established accounts, unless a test asks
+    // for the new-account factor (test/live-limits.ts).
+    limits: { adaptive: { newAccountFactor: 1 } },
     log: { level: 'warn' },
   };
   const config = loadConfig({ env: {}, flags: merge(base, flags) });

@@ -8,6 +8,7 @@ import { MESSAGE, ROOM, type ActorCaller, type Caller, type ChangeReply } from '
 import type { AccessTokens } from '../../auth/jwt.js';
 import type { Config } from '../../config/schema.js';
 import { ChatError } from '../../errors.js';
+import { ContentPipeline } from '../../content/pipeline.js';
 import { Budgets, type BudgetAction } from '../../limits/budgets.js';
 import type { Limiter } from '../../limits/shared-buckets.js';
 import type { WireMessage } from '../../protocol/events.js';
@@ -26,6 +27,7 @@ export interface ChangeRouteDeps {
   config: Config;
   limiter: Limiter<keyof Config['limits']['perMinute']>;
   budgets?: Budgets;
+  content?: ContentPipeline;
 }
 
 const emojiParam = emoji();
@@ -33,6 +35,7 @@ const emojiParam = emoji();
 export function changeRoutes(deps: ChangeRouteDeps, prefix = API_PREFIX): Route[] {
   const { actors, tokens } = deps;
   const budgets = deps.budgets ?? new Budgets(deps.limiter, deps.config.limits);
+  const pipeline = deps.content ?? new ContentPipeline(deps.config.content, (id) => budgets.penalise(id));
   const schemas = buildRestSchemas({ auth: deps.config.auth, limits: deps.config.limits });
   const caller = (req: Request): Promise<Caller> => requestCaller(tokens, req);
   const limit = (user: Caller, action: BudgetAction = 'send_message') => budgets.takeOrThrow(user, action);
@@ -55,8 +58,9 @@ export function changeRoutes(deps: ChangeRouteDeps, prefix = API_PREFIX): Route[
       path: `${prefix}/messages/:id`,
       handler: change((user, req) => {
         const id = idParam(req, 'id');
-        const { content } = jsonBody(req, schemas.editMessage);
+        const body = jsonBody(req, schemas.editMessage);
         limit(user, 'edit_message');
+        const content = pipeline.message(user.id, body.content, 'content', false);
         return { kind: MESSAGE, id, body: { t: 'edit', caller: user, messageId: id, content } };
       }),
     },

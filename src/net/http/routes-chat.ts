@@ -21,6 +21,7 @@ import {
 import type { AccessTokens } from '../../auth/jwt.js';
 import type { Config } from '../../config/schema.js';
 import { ChatError } from '../../errors.js';
+import { ContentPipeline } from '../../content/pipeline.js';
 import { Budgets, type BudgetAction } from '../../limits/budgets.js';
 import type { Limiter } from '../../limits/shared-buckets.js';
 import type { ListPage } from '../../actors/user.js';
@@ -43,11 +44,14 @@ export interface ChatRouteDeps {
   limiter: Limiter<keyof Config['limits']['perMinute']>;
   /** The adaptive budgets over `limiter`, shared with the WebSocket gateway (made from it when not given). */
   budgets?: Budgets;
+  /** The content pipeline, shared with the WebSocket gateway (made when not given). */
+  content?: ContentPipeline;
 }
 
 export function chatRoutes(deps: ChatRouteDeps, prefix = API_PREFIX): Route[] {
   const { actors, tokens } = deps;
   const budgets = deps.budgets ?? new Budgets(deps.limiter, deps.config.limits);
+  const content = deps.content ?? new ContentPipeline(deps.config.content, (id) => budgets.penalise(id));
   const schemas = buildRestSchemas({ auth: deps.config.auth, limits: deps.config.limits });
 
   const caller = (req: Request): Promise<Caller> => requestCaller(tokens, req);
@@ -64,11 +68,12 @@ export function chatRoutes(deps: ChatRouteDeps, prefix = API_PREFIX): Route[] {
     const user = await caller(req);
     const body = jsonBody(req, schemas.postMessage);
     limit(user, 'send_message');
+    const text = content.message(user.id, body.content, 'content');
     const r = await actors.ask<SendReply>(ROOM, idParam(req, 'id'), {
       t: 'send',
       kind,
       caller: user,
-      msg: { content: body.content, parentId: body.parent_message_id ?? null, metadata: body.metadata ?? null, clientId: body.client_id ?? null },
+      msg: { content: text, parentId: body.parent_message_id ?? null, metadata: body.metadata ?? null, clientId: body.client_id ?? null },
     });
     return json(r.duplicate ? 200 : 201, r.message);
   };
@@ -95,8 +100,8 @@ export function chatRoutes(deps: ChatRouteDeps, prefix = API_PREFIX): Route[] {
         const room = await actors.ask(USER, user.id, {
           t: 'create_room',
           caller: user,
-          name: body.name,
-          description: body.description ?? null,
+          name: content.name(body.name, 'name', false, 100),
+          description: body.description == null ? null : content.name(body.description, 'description', true),
           isPublic: body.is_public ?? true,
           maxMembers: body.max_members ?? null,
         });
@@ -202,9 +207,9 @@ export function chatRoutes(deps: ChatRouteDeps, prefix = API_PREFIX): Route[] {
     { method: 'GET', path: `${prefix}/dm/:id/messages`, handler: history('dm') },
     { method: 'POST', path: `${prefix}/dm/:id/messages`, handler: post('dm') },
     // Read markers, PATCH and DELETE /rooms/:id (./routes-reads.ts).
-    ...readRoutes({ actors, tokens, schemas, limit }, prefix),
+    ...readRoutes({ actors, tokens, schemas, limit, content }, prefix),
     // The rest of the contract's endpoints: 501 `not_implemented` until they are built.
-    ...changeRoutes({ ...deps, budgets }, prefix),
+    ...changeRoutes({ ...deps, budgets, content }, prefix),
     ...notImplementedRoutes({ tokens }, prefix),
   ];
 }

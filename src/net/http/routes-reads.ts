@@ -7,6 +7,7 @@ import type { z } from 'zod';
 import { ROOM, type ActorCaller, type Caller, type ReadReply } from '../../actors/messages.js';
 import type { AccessTokens } from '../../auth/jwt.js';
 import { ChatError } from '../../errors.js';
+import type { ContentPipeline } from '../../content/pipeline.js';
 import type { BudgetAction } from '../../limits/budgets.js';
 import type { RestSchemas } from '../../protocol/rest.js';
 import type { RoomPatch } from '../../store/reads-sql.js';
@@ -21,9 +22,10 @@ interface ReadRouteDeps {
   schemas: RestSchemas;
   /** Take one operation of the user's budget for `action`, or throw `rate_limited`. */
   limit: (user: Caller, action: BudgetAction) => void;
+  content: ContentPipeline;
 }
 
-export function readRoutes({ actors, tokens, schemas, limit }: ReadRouteDeps, prefix: string): Route[] {
+export function readRoutes({ actors, tokens, schemas, limit, content }: ReadRouteDeps, prefix: string): Route[] {
   const caller = (req: Request): Promise<Caller> => requestCaller(tokens, req);
   return [
     {
@@ -33,6 +35,8 @@ export function readRoutes({ actors, tokens, schemas, limit }: ReadRouteDeps, pr
         const user = await caller(req);
         const id = idParam(req, 'id');
         const patch = roomPatch(jsonBody(req, schemas.updateRoom));
+        if (patch.name !== undefined) patch.name = content.name(patch.name, 'name', false, 100);
+        if (patch.description !== undefined && patch.description !== null) patch.description = content.name(patch.description, 'description', true);
         limit(user, 'update_room');
         return json(200, await actors.ask(ROOM, id, { t: 'update', caller: user, patch }));
       },

@@ -11,6 +11,7 @@ import { ROOM, SESSION, type ActorCaller, type FrontPost } from '../../actors/me
 import type { AccessTokens } from '../../auth/jwt.js';
 import type { Config } from '../../config/schema.js';
 import { CLOSE, toChatError } from '../../errors.js';
+import { ContentPipeline } from '../../content/pipeline.js';
 import { Budgets } from '../../limits/budgets.js';
 import type { Limiter } from '../../limits/shared-buckets.js';
 import { perMinute, RateLimiter } from '../../limits/token-bucket.js';
@@ -50,6 +51,8 @@ export interface GatewayDeps {
   limiter?: Limiter<Action>;
   /** The adaptive budgets over `limiter` (made from it when not given). */
   budgets?: Budgets;
+  /** The content pipeline, shared with the REST routes of the same front (made when not given). */
+  content?: ContentPipeline;
   clock?: () => number;
 }
 
@@ -63,6 +66,7 @@ export class Gateway implements GatewayCore {
   readonly front: number;
   readonly fanout: Fanout;
   readonly budgets: Budgets;
+  readonly content: ContentPipeline;
   readonly #config: Config;
   readonly #tokens: AccessTokens;
   readonly #clock: () => number;
@@ -82,6 +86,7 @@ export class Gateway implements GatewayCore {
     const close = (conn: Conn, code: number, reason: string) => this.#close(conn, code, reason);
     const limiter = deps.limiter ?? new RateLimiter(perMinute(deps.config.limits.perMinute), clock);
     this.budgets = deps.budgets ?? new Budgets(limiter, deps.config.limits, null, clock);
+    this.content = deps.content ?? new ContentPipeline(deps.config.content, (id) => this.budgets.penalise(id), clock);
     const schemas = buildClientSchemas(deps.config.limits);
     this.fanout = new Fanout(this.#sockets);
     this.#flood = new FloodPolicy(this.budgets, clock, (conn) => close(conn, CLOSE.FLOODING, 'kept flooding after rate_limited'));

@@ -11,7 +11,8 @@ import type { OpTable } from './types.js';
 export const changeOps: OpTable = {
   edit_message(ctx, data) {
     ctx.gw.limit(ctx.conn, ctx.user.id, 'edit_message');
-    return ctx.gw.actors.ask<ChangeReply>(MESSAGE, data.message_id, { t: 'edit', caller: ctx.user, messageId: data.message_id, content: data.content });
+    const content = ctx.gw.content.message(ctx.user.id, data.content, 'data.content', false);
+    return ctx.gw.actors.ask<ChangeReply>(MESSAGE, data.message_id, { t: 'edit', caller: ctx.user, messageId: data.message_id, content });
   },
 
   delete_message(ctx, data) {

@@ -26,11 +26,12 @@ export const messageOps: OpTable = {
 
 function sendTo(ctx: OpContext, kind: ConversationKind, conversationId: number, data: ClientOpData['send_message'] | ClientOpData['send_dm']) {
   ctx.gw.limit(ctx.conn, ctx.user.id, 'send_message');
+  const content = ctx.gw.content.message(ctx.user.id, data.content);
   return ctx.gw.actors.ask<SendAck>(ROOM, conversationId, {
     t: 'send',
     kind,
     caller: ctx.user,
-    msg: { content: data.content, parentId: data.parent_id ?? null, metadata: data.metadata ?? null, clientId: data.client_id ?? null },
+    msg: { content, parentId: data.parent_id ?? null, metadata: data.metadata ?? null, clientId: data.client_id ?? null },
     brief: true,
   });
 }
