@@ -57,7 +57,7 @@ const contentSchema = z
     /** Words refused in messages and names, matched through case, spacing, punctuation, accents and look-alike characters. */
     wordFilter: z.array(z.string().min(1).max(100)).max(10_000).default([]),
     /** The same text from one user more than this many times within repeatWindowS is spam. */
-    repeatLimit: int(1).default(3),
+    repeatLimit: int(1).default(5),
     repeatWindowS: int(1).default(60),
     /** Links in one message above this are spam. */
     maxLinks: int(0).default(5),

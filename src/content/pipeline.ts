@@ -78,13 +78,14 @@ export class ContentPipeline {
 
   /**
    * A message's content (new or edited) as it is to be stored, or `content_rejected`. `userId`:
-   * its author, for spam (repeats are counted for new messages only, `repeat`).
+   * its author, for spam (repeats are counted for new messages only, `repeat`; a retry with the
+   * same `clientId` is not a repeat).
    */
-  message(userId: number, text: string, path = 'data.content', repeat = true): string {
+  message(userId: number, text: string, path = 'data.content', repeat = true, clientId: string | null = null): string {
     const s = this.#check(text, path, false);
     if (s.links > this.#cfg.maxLinks) return this.#spam(userId, 'spam_links', path);
     if (s.mentions > this.#cfg.maxMentions) return this.#spam(userId, 'spam_mentions', path);
-    if (repeat && this.#repeats.repeated(userId, s.hash)) return this.#spam(userId, 'spam_repeat', path);
+    if (repeat && this.#repeats.repeated(userId, s.hash, clientId === null ? 0 : hashString(clientId))) return this.#spam(userId, 'spam_repeat', path);
     return s.html ? escapeHtml(text) : text;
   }
 
@@ -129,6 +130,13 @@ export class ContentPipeline {
     this.#onSpam(userId);
     throw rejected(reason, path);
   }
+}
+
+/** A client_id as a nonzero 32-bit number. */
+function hashString(s: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
+  return (h >>> 0) || 1;
 }
 
 /** Nothing but white space, zero-width and format characters (Cf: ZWJ, LRM, BOM...). */

@@ -14,6 +14,8 @@ class Recent {
   readonly counts = new Int32Array(SLOTS);
   /** When each slot's text was first seen in its current window (ms). */
   readonly since = new Float64Array(SLOTS);
+  /** Hash of the client_id the text last came with (0: none): a retry of it is not a repeat. */
+  readonly client = new Float64Array(SLOTS);
   next = 0;
 }
 
@@ -33,7 +35,7 @@ export class RepeatGuard {
    * Count one more sending of a text with this hash by `userId`; true when that is more than the
    * limit within the window (the text is spam and is not counted as sent).
    */
-  repeated(userId: number, hash: number): boolean {
+  repeated(userId: number, hash: number, clientHash = 0): boolean {
     const now = this.#clock();
     let r = this.#users.get(userId);
     if (r === undefined) {
@@ -43,6 +45,8 @@ export class RepeatGuard {
     }
     for (let i = 0; i < SLOTS; i++) {
       if (r.counts[i]! > 0 && r.hashes[i] === hash) {
+        if (clientHash !== 0 && r.client[i] === clientHash) return false; // a retry (PROTOCOL.md "Idempotency")
+        r.client[i] = clientHash;
         if (now - r.since[i]! > this.#windowMs) {
           r.since[i] = now;
           r.counts[i] = 1;
@@ -58,6 +62,7 @@ export class RepeatGuard {
     r.hashes[i] = hash;
     r.counts[i] = 1;
     r.since[i] = now;
+    r.client[i] = clientHash;
     return false;
   }
 

@@ -11,6 +11,7 @@ import { CLOSE } from '../errors.js';
 import { connectRedis } from '../cluster/redis.js';
 import { ContentPipeline } from '../content/pipeline.js';
 import { Budgets } from '../limits/budgets.js';
+import { ConnectionCounts } from '../limits/connection-counts.js';
 import { SharedRateLimiter } from '../limits/shared-buckets.js';
 import { perMinute } from '../limits/token-bucket.js';
 import { attachRoutes } from '../net/http/uws-adapter.js';
@@ -70,7 +71,10 @@ async function setupFront(ctx: FrontContext, data: ThreadData, gate: StartGate |
     return u === null ? null : Date.parse(u.created_at);
   });
   const content = new ContentPipeline(config.content, (id) => budgets.penalise(id));
-  const gateway = new Gateway({ config, tokens, actors, front: ctx.index, log, limiter, budgets, content });
+  // Sockets per user and source across the fronts; this front's count starts from none.
+  const connections = data.connections ? new ConnectionCounts(data.connections, ctx.index) : null;
+  connections?.reset();
+  const gateway = new Gateway({ config, tokens, actors, front: ctx.index, log, limiter, budgets, content, ...(connections ? { connections } : {}) });
   ctx.onPost((msg) => gateway.deliver(msg as FrontPost));
   ctx.actors.onPause(() => gateway.pause());
   ctx.actors.onResume(() => gateway.resume());

@@ -10,6 +10,7 @@ import { createServer } from 'node:net';
 import type { Config } from '../config/schema.js';
 import { embedded, resolveJwtSecret } from '../config/load.js';
 import { createLogger, setLogLevel } from '../log.js';
+import { ConnectionCounts } from '../limits/connection-counts.js';
 import { SharedRateLimiter } from '../limits/shared-buckets.js';
 import { siblingModule } from '../runtime/threads/entry.js';
 import { Supervisor } from '../runtime/threads/supervisor.js';
@@ -126,7 +127,7 @@ export async function startNode(config: Config, opts: StartOptions = { signals: 
     shards: { module: siblingModule('shard', import.meta.url), data, ports: storePorts },
     fronts: {
       module: siblingModule('front', import.meta.url),
-      data: { ...data, rateLimits: SharedRateLimiter.allocate(), startGate: gate.buffer },
+      data: { ...data, rateLimits: SharedRateLimiter.allocate(), connections: ConnectionCounts.allocate(config.server.fronts), startGate: gate.buffer },
       ports: storePorts,
     },
   });

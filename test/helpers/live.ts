@@ -57,6 +57,9 @@ export async function startLive(t: Test, backend: Backend, flags: Record<string,
     // Every test user is seconds old: budgets as for established accounts, unless a test asks
     // for the new-account factor (test/live-limits.ts).
     limits: { adaptive: { newAccountFactor: 1 } },
+    // Tests send the same short texts again and again ('x', 'bad reply'): not spam to catch here,
+    // unless a test asks for the default (test/live-content.ts).
+    content: { repeatLimit: 1_000_000 },
     log: { level: 'warn' },
   };
   const config = loadConfig({ env: {}, flags: merge(base, flags) });

@@ -68,7 +68,7 @@ export function chatRoutes(deps: ChatRouteDeps, prefix = API_PREFIX): Route[] {
     const user = await caller(req);
     const body = jsonBody(req, schemas.postMessage);
     limit(user, 'send_message');
-    const text = content.message(user.id, body.content, 'content');
+    const text = content.message(user.id, body.content, 'content', true, body.client_id ?? null);
     const r = await actors.ask<SendReply>(ROOM, idParam(req, 'id'), {
       t: 'send',
       kind,

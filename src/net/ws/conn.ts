@@ -38,6 +38,8 @@ export interface Conn {
   pingedAt: number;
   /** Behind its backpressure limit at the last sweep. */
   lagging: boolean;
+  /** Counted by the connection caps (./caps.ts): 1 its source, 2 its user. */
+  caps: number;
 }
 
 export function newConn(protocol: SubProtocol, remote: string): Conn {
@@ -58,6 +60,7 @@ export function newConn(protocol: SubProtocol, remote: string): Conn {
     remote,
     pingedAt: 0,
     lagging: false,
+    caps: 0,
   };
 }
 

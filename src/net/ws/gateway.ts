@@ -13,6 +13,8 @@ import type { Config } from '../../config/schema.js';
 import { CLOSE, toChatError } from '../../errors.js';
 import { ContentPipeline } from '../../content/pipeline.js';
 import { Budgets } from '../../limits/budgets.js';
+import type { ConnectionCounts } from '../../limits/connection-counts.js';
+import { ConnectionCaps } from './caps.js';
 import type { Limiter } from '../../limits/shared-buckets.js';
 import { perMinute, RateLimiter } from '../../limits/token-bucket.js';
 import type { Logger } from '../../log.js';
@@ -53,6 +55,8 @@ export interface GatewayDeps {
   budgets?: Budgets;
   /** The content pipeline, shared with the REST routes of the same front (made when not given). */
   content?: ContentPipeline;
+  /** Open sockets per user and source across the node's fronts; without it, no caps. */
+  connections?: ConnectionCounts;
   clock?: () => number;
 }
 
@@ -75,6 +79,7 @@ export class Gateway implements GatewayCore {
   readonly #sweeper: Sweeper;
   readonly #dispatcher: Dispatcher;
   readonly #sessions: Sessions;
+  readonly #caps: ConnectionCaps | null;
 
   constructor(deps: GatewayDeps) {
     this.actors = deps.actors;
@@ -89,6 +94,8 @@ export class Gateway implements GatewayCore {
     this.content = deps.content ?? new ContentPipeline(deps.config.content, (id) => this.budgets.penalise(id), clock);
     const schemas = buildClientSchemas(deps.config.limits);
     this.fanout = new Fanout(this.#sockets);
+    this.#caps = deps.connections ? new ConnectionCaps(deps.connections, deps.config.limits) : null;
+    const caps = this.#caps;
     this.#flood = new FloodPolicy(this.budgets, clock, (conn) => close(conn, CLOSE.FLOODING, 'kept flooding after rate_limited'));
     this.#sweeper = new Sweeper(deps.config, this.#sockets, clock, close);
     this.#dispatcher = new Dispatcher(this, schemas, log);
@@ -101,6 +108,8 @@ export class Gateway implements GatewayCore {
       schemas,
       dispatcher: this.#dispatcher,
       close,
+      // A socket that authenticates by frame counts for its user then.
+      admit: caps === null ? null : (conn, userId) => caps.authenticated(conn, userId),
     });
   }
 
@@ -127,16 +136,25 @@ export class Gateway implements GatewayCore {
       // tick above idleTimeoutMs, rounded up to a whole tick, never closes before it.
       idleTimeout: idleTimeoutS(ws.idleTimeoutMs),
       sendPingsAutomatically: false,
-      upgrade: upgradeHandler(this.#config, this.#tokens),
+      upgrade: upgradeHandler(this.#config, this.#tokens, this.#caps),
       open: (socket) => {
         const conn = socket.getUserData();
         conn.ws = socket;
         conn.pingedAt = this.#clock();
+        if (this.#caps !== null && (!this.#caps.opened(conn) || (conn.user !== null && !this.#caps.authenticated(conn, conn.user.id)))) {
+          // Never a session: its close tells no actor anything.
+          conn.user = null;
+          return this.#close(conn, CLOSE.FLOODING, 'too many connections');
+        }
         this.#sessions.opened(conn);
       },
       message: (socket, message, isBinary) => this.#onMessage(socket.getUserData(), message, isBinary),
       drain: () => {},
-      close: (socket) => this.#sessions.closed(socket.getUserData()),
+      close: (socket) => {
+        const conn = socket.getUserData();
+        this.#caps?.closed(conn);
+        this.#sessions.closed(conn);
+      },
     });
   }
 

@@ -26,7 +26,7 @@ export const messageOps: OpTable = {
 
 function sendTo(ctx: OpContext, kind: ConversationKind, conversationId: number, data: ClientOpData['send_message'] | ClientOpData['send_dm']) {
   ctx.gw.limit(ctx.conn, ctx.user.id, 'send_message');
-  const content = ctx.gw.content.message(ctx.user.id, data.content);
+  const content = ctx.gw.content.message(ctx.user.id, data.content, 'data.content', true, data.client_id ?? null);
   return ctx.gw.actors.ask<SendAck>(ROOM, conversationId, {
     t: 'send',
     kind,
