@@ -78,6 +78,11 @@ export class Budgets {
     this.#standingOf(userId).penaltyUntil = this.#clock() + this.#config.adaptive.spamPenaltyS * 1000;
   }
 
+  /** Start reading `userId`'s account age now (a socket authenticated), so their first operations already see it. */
+  prime(userId: number): void {
+    this.#standingOf(userId);
+  }
+
   /** Users whose standing this front holds (for tests and metrics). */
   get size(): number {
     return this.#standing.size;

@@ -109,7 +109,10 @@ export class Gateway implements GatewayCore {
       dispatcher: this.#dispatcher,
       close,
       // A socket that authenticates by frame counts for its user then.
-      admit: caps === null ? null : (conn, userId) => caps.authenticated(conn, userId),
+      admit: (conn, userId) => {
+        this.budgets.prime(userId);
+        return caps === null || caps.authenticated(conn, userId);
+      },
     });
   }
 
@@ -146,6 +149,7 @@ export class Gateway implements GatewayCore {
           conn.user = null;
           return this.#close(conn, CLOSE.FLOODING, 'too many connections');
         }
+        if (conn.user !== null) this.budgets.prime(conn.user.id);
         this.#sessions.opened(conn);
       },
       message: (socket, message, isBinary) => this.#onMessage(socket.getUserData(), message, isBinary),
