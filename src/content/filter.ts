@@ -30,6 +30,10 @@ export class WordFilter implements WordSet {
     return this.#words.size === 0;
   }
 
+  has1(h1: number): boolean {
+    return this.#words.has(h1);
+  }
+
   has(h1: number, h2: number): boolean {
     const w = this.#words.get(h1);
     if (w === undefined) return false;

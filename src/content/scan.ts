@@ -49,6 +49,20 @@ ASCII[0x20] = SPACE;
 ASCII[0x09] = SPACE;
 ASCII[0x0a] = SPACE;
 
+/** ASCII units that need a look beyond their class: refused controls, HTML specials, and the starts of links and mentions. */
+const S_REFUSED = 1;
+const S_HTML = 2;
+const S_SLASH = 3;
+const S_DOT = 4;
+const S_AT = 5;
+const SPECIAL = new Uint8Array(128);
+for (let c = 0; c < 0x20; c++) if (c !== 0x09 && c !== 0x0a) SPECIAL[c] = S_REFUSED;
+SPECIAL[0x7f] = S_REFUSED;
+for (const c of '<>&"\'') SPECIAL[c.charCodeAt(0)] = S_HTML;
+SPECIAL[0x2f] = S_SLASH;
+SPECIAL[0x2e] = S_DOT;
+SPECIAL[0x40] = S_AT;
+
 /**
  * Look-alike letters of other scripts folded to the Latin letter they pass for (after NFKD and
  * lower-casing): Cyrillic and Greek.
@@ -97,10 +111,12 @@ const isNameChar = (c: number): boolean =>
  */
 export interface WordSet {
   readonly empty: boolean;
+  /** Some word has this first hash. */
+  has1(h1: number): boolean;
   has(h1: number, h2: number): boolean;
 }
 
-const NO_WORDS: WordSet = { empty: true, has: () => false };
+const NO_WORDS: WordSet = { empty: true, has1: () => false, has: () => false };
 
 // Two independent 32-bit hashes of canonical letters (FNV-1a, and a multiplicative one): a pair
 // of them stands for a word, so a scan compares numbers, never builds strings.
@@ -115,20 +131,24 @@ const step2 = (h: number, c: number): number => Math.imul((h + c) | 0, 0x9e3779b
  * run of single-letter tokens such as `b a d`, each also with a trailing `s` dropped).
  */
 export function scan(s: string, out: Scan, words: WordSet = NO_WORDS): Scan {
-  out.nonAscii = false;
-  out.html = false;
-  out.refused = -1;
-  out.links = 0;
-  out.mentions = 0;
-  out.letters = 0;
-  out.filtered = false;
+  let nonAscii = false;
+  let html = false;
+  let refused = -1;
+  let links = 0;
+  let mentions = 0;
+  let letters = 0;
+  let filtered = false;
   let hash = H1;
   const filter = !words.empty;
   // Current whitespace token, current piece (between punctuation), current run of one-letter tokens:
   // their hashes, their hashes before the last letter, their letter counts, and the last letter.
-  let t1 = H1, t2 = H2, tp1 = 0, tp2 = 0, tn = 0, tl = 0;
-  let p1 = H1, p2 = H2, pp1 = 0, pp2 = 0, pn = 0, pl = 0;
-  let r1 = H1, r2 = H2, rp1 = 0, rp2 = 0, rn = 0, rl = 0;
+  // First hashes only: a candidate whose first hash names a word is confirmed by `confirm`, which
+  // hashes the range again with both (rare: only real matches and 1 in 2^32 others get there).
+  let t1 = H1, tp1 = 0, tn = 0, tl = 0, ts = 0;
+  let p1 = H1, pp1 = 0, pn = 0, pl = 0, ps = 0;
+  let r1 = H1, rp1 = 0, rn = 0, rl = 0, rs = 0;
+  /** Where the run of one-letter tokens ends (the end of its last token). */
+  let rEnd = 0;
   let prev = 0x20;
   let prev2 = 0x20;
   const n = s.length;
@@ -137,55 +157,95 @@ export function scan(s: string, out: Scan, words: WordSet = NO_WORDS): Scan {
     let cls: number;
     if (c < 128) {
       cls = ASCII[c]!;
-      if (c < 0x20 ? c !== 0x09 && c !== 0x0a : c === 0x7f) {
-        if (out.refused < 0) out.refused = c;
-      } else if (c === 0x3c || c === 0x3e || c === 0x26 || c === 0x22 || c === 0x27) {
-        out.html = true;
-      } else if (c === 0x2f && prev === 0x2f && prev2 === 0x3a) {
-        out.links++; // "://"
-      } else if (c === 0x2e && (prev | 0x20) === 0x77 && (prev2 | 0x20) === 0x77 && i >= 3 && (s.charCodeAt(i - 3) | 0x20) === 0x77) {
-        // "www." that is not the host of a "://" already counted
-        if (i < 4 || s.charCodeAt(i - 4) !== 0x2f) out.links++;
-      } else if (c === 0x40 && !isNameChar(prev) && i + 1 < n && isNameChar(s.charCodeAt(i + 1))) {
-        out.mentions++;
+      const special = SPECIAL[c]!;
+      if (special !== 0) {
+        if (special === S_REFUSED) {
+          if (refused < 0) refused = c;
+        } else if (special === S_HTML) {
+          html = true;
+        } else if (special === S_SLASH) {
+          if (prev === 0x2f && prev2 === 0x3a) links++; // "://"
+        } else if (special === S_DOT) {
+          // "www." that is not the host of a "://" already counted
+          if ((prev | 0x20) === 0x77 && (prev2 | 0x20) === 0x77 && i >= 3 && (s.charCodeAt(i - 3) | 0x20) === 0x77 && (i < 4 || s.charCodeAt(i - 4) !== 0x2f)) links++;
+        } else if (!isNameChar(prev) && i + 1 < n && isNameChar(s.charCodeAt(i + 1))) {
+          mentions++; // "@name" not inside an address
+        }
       }
     } else {
-      out.nonAscii = true;
+      nonAscii = true;
       cls = classify(c);
-      if (out.refused < 0 && isRefused(c)) out.refused = c;
+      if (refused < 0 && isRefused(c)) refused = c;
     }
     prev2 = prev;
     prev = c;
     if (cls >= 0) {
       hash = step1(hash, cls);
-      out.letters++;
+      letters++;
       if (!filter) continue;
-      tp1 = t1; tp2 = t2; t1 = step1(t1, cls); t2 = step2(t2, cls); tn++; tl = cls;
-      pp1 = p1; pp2 = p2; p1 = step1(p1, cls); p2 = step2(p2, cls); pn++; pl = cls;
+      if (tn === 0) ts = i;
+      if (pn === 0) ps = i;
+      tp1 = t1; t1 = step1(t1, cls); tn++; tl = cls;
+      pp1 = p1; p1 = step1(p1, cls); pn++; pl = cls;
       continue;
     }
     if (!filter || cls === IGNORE) continue;
     // Punctuation or space ends a piece (one that is its whole token is the token's to check).
     if (pn > 0 && (cls !== SPACE || pn < tn)) {
-      if (words.has(p1, p2) || (pl === 0x73 && pn > 1 && words.has(pp1, pp2))) out.filtered = true;
+      if (hit(words, s, ps, i, p1, pp1, pl, pn)) filtered = true;
     }
-    p1 = H1; p2 = H2; pn = 0;
+    p1 = H1; pn = 0;
     if (cls !== SPACE) continue;
     // A space ends a token (several spaces end one).
     if (tn > 0) {
-      if (words.has(t1, t2) || (tl === 0x73 && tn > 1 && words.has(tp1, tp2))) out.filtered = true;
+      if (hit(words, s, ts, i, t1, tp1, tl, tn)) filtered = true;
       if (tn === 1) {
-        rp1 = r1; rp2 = r2; r1 = step1(r1, tl); r2 = step2(r2, tl); rn++; rl = tl;
+        if (rn === 0) rs = ts;
+        rp1 = r1; r1 = step1(r1, tl); rn++; rl = tl;
       } else {
-        if (rn > 1 && (words.has(r1, r2) || (rl === 0x73 && words.has(rp1, rp2)))) out.filtered = true;
-        r1 = H1; r2 = H2; rn = 0;
+        if (rn > 1 && hit(words, s, rs, rEnd, r1, rp1, rl, rn)) filtered = true;
+        r1 = H1; rn = 0;
       }
+      if (tn === 1) rEnd = i;
     }
-    t1 = H1; t2 = H2; tn = 0;
+    t1 = H1; tn = 0;
   }
-  if (filter && rn > 1 && (words.has(r1, r2) || (rl === 0x73 && words.has(rp1, rp2)))) out.filtered = true;
+  if (filter && rn > 1 && hit(words, s, rs, rEnd, r1, rp1, rl, rn)) filtered = true;
+  out.nonAscii = nonAscii;
+  out.html = html;
+  out.refused = refused;
+  out.links = links;
+  out.mentions = mentions;
+  out.letters = letters;
+  out.filtered = filtered;
   out.hash = hash >>> 0;
   return out;
+}
+
+/**
+ * Whether the letters of `s` in [from, to) (hashing to `h1`; `prev1` without the last letter,
+ * `last`; `n` of them) are a word, or a word and a plural `s`.
+ */
+function hit(words: WordSet, s: string, from: number, to: number, h1: number, prev1: number, last: number, n: number): boolean {
+  if (words.has1(h1) && confirm(words, s, from, to, false)) return true;
+  return last === 0x73 && n > 1 && words.has1(prev1) && confirm(words, s, from, to, true);
+}
+
+/** Both hashes of the letters of `s` in [from, to) (less the last one with `dropLast`) name a word. */
+function confirm(words: WordSet, s: string, from: number, to: number, dropLast: boolean): boolean {
+  let h1 = H1;
+  let h2 = H2;
+  let last1 = H1;
+  let last2 = H2;
+  for (let i = from; i < to; i++) {
+    const cls = classify(s.charCodeAt(i));
+    if (cls < 0) continue;
+    last1 = h1;
+    last2 = h2;
+    h1 = step1(h1, cls);
+    h2 = step2(h2, cls);
+  }
+  return dropLast ? words.has(last1, last2) : words.has(h1, h2);
 }
 
 /** Both hashes of a word's canonical letters (its spaces and punctuation dropped), or null when it has none. */
