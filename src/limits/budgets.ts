@@ -7,7 +7,8 @@
  * What a user's factor depends on:
  * - the role in the token (`moderator`, `admin`: costs divided by `staffFactor`);
  * - the account's age, read once per user and front from the store in the background (never on
- *   the request's path: until it is known, the account counts as established);
+ *   the request's path; the gateway starts it when a socket authenticates). Until it is known
+ *   (a few milliseconds) the account counts as established;
  * - a spam penalty, set by the content pipeline when it refuses a user's message as spam.
  * The standing (age, penalty) is kept per front thread, bounded (oldest entries evicted), so a
  * user with sockets on two fronts is penalised on the front that caught them.
@@ -24,7 +25,7 @@ export type BudgetAction = keyof Config['limits']['perMinute'];
 const MAX_STANDING = 100_000;
 
 interface Standing {
-  /** Account creation, epoch ms; NaN until read, 0 when it could not be. */
+  /** Account creation, epoch ms; 0 until read or when unknown (counted as established). */
   createdAt: number;
   /** Spam penalty in force until (epoch ms); 0 when none. */
   penaltyUntil: number;
@@ -39,6 +40,7 @@ export class Budgets {
   readonly #clock: Clock;
   readonly #accountAge: AccountAge | null;
   readonly #standing = new Map<number, Standing>();
+  #lookups = 0;
 
   constructor(limiter: Limiter<BudgetAction>, limits: Config['limits'], accountAge: AccountAge | null = null, clock: Clock = Date.now) {
     this.#limiter = limiter;
@@ -83,6 +85,11 @@ export class Budgets {
     this.#standingOf(userId);
   }
 
+  /** Account ages being read. */
+  get lookups(): number {
+    return this.#lookups;
+  }
+
   /** Users whose standing this front holds (for tests and metrics). */
   get size(): number {
     return this.#standing.size;
@@ -96,14 +103,17 @@ export class Budgets {
       const oldest = this.#standing.keys().next().value as number;
       this.#standing.delete(oldest);
     }
-    s = { createdAt: this.#accountAge === null ? 0 : NaN, penaltyUntil: 0 };
+    s = { createdAt: 0, penaltyUntil: 0 };
     this.#standing.set(userId, s);
     if (this.#accountAge !== null) {
       const entry = s;
-      this.#accountAge(userId).then(
-        (ms) => (entry.createdAt = ms ?? 0),
-        () => (entry.createdAt = 0),
-      );
+      this.#lookups++;
+      this.#accountAge(userId)
+        .then(
+          (ms) => (entry.createdAt = ms ?? 0),
+          () => (entry.createdAt = 0),
+        )
+        .finally(() => this.#lookups--);
     }
     return s;
   }

@@ -63,6 +63,8 @@ export interface GatewayDeps {
 export interface GatewayStats extends SweepStats {
   open: number;
   authenticated: number;
+  /** Account ages being read for the adaptive limits (src/limits/budgets.ts). */
+  ageLookups: number;
 }
 
 export class Gateway implements GatewayCore {
@@ -117,7 +119,7 @@ export class Gateway implements GatewayCore {
   }
 
   get stats(): GatewayStats {
-    return { open: this.#sockets.open, authenticated: this.#sockets.users, ...this.#sweeper.stats };
+    return { open: this.#sockets.open, authenticated: this.#sockets.users, ageLookups: this.budgets.lookups, ...this.#sweeper.stats };
   }
 
   attach(app: TemplatedApp): void {
