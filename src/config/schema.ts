@@ -28,6 +28,8 @@ const perMinuteLimits = z
     update_room: int(1).default(20),
     /** Other reads that reach an actor or the store: room info, members, pins, room and DM lists, create_dm. */
     read: int(1).default(600),
+    /** WebSocket connections authenticated (at the upgrade or by frame): a flooder closed with 4429 cannot come straight back forever. */
+    connect: int(1).default(60),
   })
   .strict();
 

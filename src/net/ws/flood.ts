@@ -13,6 +13,23 @@ export type Action = keyof Config['limits']['perMinute'];
 
 /** `rate_limited` answers a socket may get within FLOOD_WINDOW_MS before it is closed with 4429. */
 const FLOOD_LIMIT = 20;
+
+/**
+ * A socket being closed for flooding: the frames it already sent (a flooder pipelines thousands,
+ * each maybe a 200-id resume) are dropped unread rather than decoded and validated one by one.
+ */
+export const isFlooding = (conn: Conn): boolean => conn.floods > FLOOD_LIMIT;
+
+/**
+ * A frame from a socket being closed for flooding: dropped. True when the socket has sent so many
+ * since that it is to be cut at once, without waiting for the close handshake.
+ */
+export function droppedFlood(conn: Conn): boolean {
+  return ++conn.floods > FLOOD_LIMIT + FLOOD_AFTER_CLOSE;
+}
+
+/** Frames a socket closed for flooding may still send (already in flight) before it is cut. */
+const FLOOD_AFTER_CLOSE = 100;
 const FLOOD_WINDOW_MS = 10_000;
 
 export class FloodPolicy {

@@ -25,13 +25,16 @@ import type { TemplatedApp } from '../uws.js';
 import type { Conn } from './conn.js';
 import { Dispatcher } from './dispatch.js';
 import { Fanout } from './fanout.js';
-import { FloodPolicy, type Action } from './flood.js';
+import { droppedFlood, FloodPolicy, isFlooding, type Action } from './flood.js';
 import type { GatewayCore } from './ops/types.js';
 import { roomDeleted } from './room-deleted.js';
 import { Sessions } from './session.js';
 import { Sockets } from './sockets.js';
 import { Sweeper, type SweepStats } from './sweep.js';
 import { upgradeHandler } from './upgrade.js';
+
+/** How long a socket closed for flooding has to finish the close handshake before it is cut (its close frame is long sent). */
+const FLOOD_CUT_MS = 100;
 
 /** uWS counts idle time in ticks of this many seconds (uSockets' LIBUS_TIMEOUT_GRANULARITY). */
 const UWS_TICK_S = 4;
@@ -98,7 +101,14 @@ export class Gateway implements GatewayCore {
     this.fanout = new Fanout(this.#sockets);
     this.#caps = deps.connections ? new ConnectionCaps(deps.connections, deps.config.limits) : null;
     const caps = this.#caps;
-    this.#flood = new FloodPolicy(this.budgets, clock, (conn) => close(conn, CLOSE.FLOODING, 'kept flooding after rate_limited'));
+    this.#flood = new FloodPolicy(this.budgets, clock, (conn) => {
+      close(conn, CLOSE.FLOODING, 'kept flooding after rate_limited');
+      // A flooder keeps writing rather than answer the close: its frames would be read (and
+      // dropped) for as long as it likes. Cut the connection if the close is not done soon.
+      setTimeout(() => {
+        if (!conn.closed) conn.ws?.close();
+      }, FLOOD_CUT_MS).unref();
+    });
     this.#sweeper = new Sweeper(deps.config, this.#sockets, clock, close);
     this.#dispatcher = new Dispatcher(this, schemas, log);
     this.#sessions = new Sessions({
@@ -111,9 +121,9 @@ export class Gateway implements GatewayCore {
       dispatcher: this.#dispatcher,
       close,
       // A socket that authenticates by frame counts for its user then.
-      admit: (conn, userId) => {
-        this.budgets.prime(userId);
-        return caps === null || caps.authenticated(conn, userId);
+      admit: (conn, user) => {
+        this.budgets.prime(user.id);
+        return this.budgets.take(user, 'connect').ok && (caps === null || caps.authenticated(conn, user.id));
       },
     });
   }
@@ -141,7 +151,7 @@ export class Gateway implements GatewayCore {
       // tick above idleTimeoutMs, rounded up to a whole tick, never closes before it.
       idleTimeout: idleTimeoutS(ws.idleTimeoutMs),
       sendPingsAutomatically: false,
-      upgrade: upgradeHandler(this.#config, this.#tokens, this.#caps),
+      upgrade: upgradeHandler(this.#config, this.#tokens, this.#caps, this.budgets),
       open: (socket) => {
         const conn = socket.getUserData();
         conn.ws = socket;
@@ -234,6 +244,10 @@ export class Gateway implements GatewayCore {
   // ---------------------------------------------------------------------------------------------
 
   #onMessage(conn: Conn, message: ArrayBuffer, isBinary: boolean): void {
+    if (isFlooding(conn)) {
+      if (droppedFlood(conn)) conn.ws?.close();
+      return;
+    }
     const maxFrame = this.#config.limits.maxFrameBytes;
     if (message.byteLength > maxFrame) return this.#close(conn, CLOSE.TOO_LARGE, 'frame too large');
     let envelope;

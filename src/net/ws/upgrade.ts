@@ -10,10 +10,11 @@ import type { Config } from '../../config/schema.js';
 import { toChatError } from '../../errors.js';
 import { selectSubprotocol } from '../../protocol/codec.js';
 import type { HttpRequest, HttpResponse, us_socket_context_t } from '../uws.js';
+import type { Budgets } from '../../limits/budgets.js';
 import type { ConnectionCaps } from './caps.js';
 import { newConn } from './conn.js';
 
-export function upgradeHandler(config: Config, tokens: AccessTokens, caps: ConnectionCaps | null = null) {
+export function upgradeHandler(config: Config, tokens: AccessTokens, caps: ConnectionCaps | null = null, budgets: Budgets | null = null) {
   return (res: HttpResponse, req: HttpRequest, context: us_socket_context_t): void => {
     const key = req.getHeader('sec-websocket-key');
     const offered = req.getHeader('sec-websocket-protocol');
@@ -43,6 +44,7 @@ export function upgradeHandler(config: Config, tokens: AccessTokens, caps: Conne
     }
     const refused = caps?.refusal(remote, conn.user?.id ?? null) ?? null;
     if (refused !== null) return refuse(res, 429, 'rate_limited', refused);
+    if (budgets !== null && conn.user !== null && !budgets.take(conn.user, 'connect').ok) return refuse(res, 429, 'rate_limited', 'connect: too many connections opened');
     res.upgrade(conn, key, echoed, extensions, context);
   };
 }
