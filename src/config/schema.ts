@@ -64,7 +64,7 @@ const contentSchema = z
     /** Links in one message above this are spam. */
     maxLinks: int(0).default(5),
     /** Distinct mentions in one message above this are spam. */
-    maxMentions: int(0).default(10),
+    maxMentions: int(0).default(25),
   })
   .strict();
 
