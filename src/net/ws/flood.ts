@@ -20,16 +20,6 @@ const FLOOD_LIMIT = 20;
  */
 export const isFlooding = (conn: Conn): boolean => conn.floods > FLOOD_LIMIT;
 
-/**
- * A frame from a socket being closed for flooding: dropped. True when the socket has sent so many
- * since that it is to be cut at once, without waiting for the close handshake.
- */
-export function droppedFlood(conn: Conn): boolean {
-  return ++conn.floods > FLOOD_LIMIT + FLOOD_AFTER_CLOSE;
-}
-
-/** Frames a socket closed for flooding may still send (already in flight) before it is cut. */
-const FLOOD_AFTER_CLOSE = 100;
 const FLOOD_WINDOW_MS = 10_000;
 
 export class FloodPolicy {

@@ -25,16 +25,13 @@ import type { TemplatedApp } from '../uws.js';
 import type { Conn } from './conn.js';
 import { Dispatcher } from './dispatch.js';
 import { Fanout } from './fanout.js';
-import { droppedFlood, FloodPolicy, isFlooding, type Action } from './flood.js';
+import { FloodPolicy, isFlooding, type Action } from './flood.js';
 import type { GatewayCore } from './ops/types.js';
 import { roomDeleted } from './room-deleted.js';
 import { Sessions } from './session.js';
 import { Sockets } from './sockets.js';
 import { Sweeper, type SweepStats } from './sweep.js';
 import { upgradeHandler } from './upgrade.js';
-
-/** How long a socket closed for flooding has to finish the close handshake before it is cut (its close frame is long sent). */
-const FLOOD_CUT_MS = 100;
 
 /** uWS counts idle time in ticks of this many seconds (uSockets' LIBUS_TIMEOUT_GRANULARITY). */
 const UWS_TICK_S = 4;
@@ -101,14 +98,7 @@ export class Gateway implements GatewayCore {
     this.fanout = new Fanout(this.#sockets);
     this.#caps = deps.connections ? new ConnectionCaps(deps.connections, deps.config.limits) : null;
     const caps = this.#caps;
-    this.#flood = new FloodPolicy(this.budgets, clock, (conn) => {
-      close(conn, CLOSE.FLOODING, 'kept flooding after rate_limited');
-      // A flooder keeps writing rather than answer the close: its frames would be read (and
-      // dropped) for as long as it likes. Cut the connection if the close is not done soon.
-      setTimeout(() => {
-        if (!conn.closed) conn.ws?.close();
-      }, FLOOD_CUT_MS).unref();
-    });
+    this.#flood = new FloodPolicy(this.budgets, clock, (conn) => close(conn, CLOSE.FLOODING, 'kept flooding after rate_limited'));
     this.#sweeper = new Sweeper(deps.config, this.#sockets, clock, close);
     this.#dispatcher = new Dispatcher(this, schemas, log);
     this.#sessions = new Sessions({
@@ -244,10 +234,8 @@ export class Gateway implements GatewayCore {
   // ---------------------------------------------------------------------------------------------
 
   #onMessage(conn: Conn, message: ArrayBuffer, isBinary: boolean): void {
-    if (isFlooding(conn)) {
-      if (droppedFlood(conn)) conn.ws?.close();
-      return;
-    }
+    // Frames that arrive between the flood's refusal and its close (same read) are not decoded.
+    if (isFlooding(conn)) return;
     const maxFrame = this.#config.limits.maxFrameBytes;
     if (message.byteLength > maxFrame) return this.#close(conn, CLOSE.TOO_LARGE, 'frame too large');
     let envelope;
