@@ -11,6 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { join } from 'node:path';
+import { configSchema } from '../src/config/schema.js';
 import { PACKAGE_ROOT } from '../src/paths.js';
 
 /** bin/veza-chat.js of this package (from bench/ or dist/bench/ alike). */
@@ -39,7 +40,16 @@ export function benchServerConfig(o: BenchConfigOptions): Record<string, unknown
   const base: Record<string, unknown> = {
     // The bench registers its users from one address: no per-source login budget.
     auth: { jwtSecret: o.jwtSecret, scryptLogN: o.scryptLogN ?? 10, accessTtlS: 86_400, sourceAttemptsPerMinute: 100_000_000, hashPerSource: 100_000, hashMaxQueued: 100_000 },
-    limits: { perMinute: { send_message: n, join_room: n, create_room: n, upload_file: n }, roomsPerUser: 10_000 },
+    limits: {
+      perMinute: Object.fromEntries(Object.keys(configSchema.parse({}).limits.perMinute).map((k) => [k, n])),
+      roomsPerUser: 10_000,
+      // Thousands of bench sockets come from one address, and many of its users are minutes old.
+      connectionsPerUser: 1_000_000,
+      connectionsPerSource: 1_000_000,
+      adaptive: { newAccountFactor: 1 },
+    },
+    // Bench senders repeat their texts: not spam to detect here.
+    content: { repeatLimit: 1_000_000 },
     log: { level: o.logLevel ?? 'warn' },
   };
   return o.extra ? merge(base, o.extra) : base;

@@ -95,7 +95,7 @@ for (const backend of ['pglite', 'postgres'] as Backend[]) {
 
   t.test(`${backend}: a client away while 1,000 mixed changes happen resumes the missed range exactly, in order`, async (t: Test) => {
     // A window of 50: most of the range comes from the store, the end from the window.
-    const live = await startLive(t, backend, { runtime: { recentWindow: 50 }, limits: { perMinute: { send_message: 100_000 } } });
+    const live = await startLive(t, backend, { runtime: { recentWindow: 50 }, limits: { perMinute: { send_message: 100_000, edit_message: 100_000 } } });
     if (!live) return;
     const [alice, bob] = [await live.user('alice'), await live.user('bob')];
     const id = await room(live, alice.token);

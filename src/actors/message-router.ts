@@ -24,6 +24,11 @@ export class MessageRouter {
     this.#conversationId = m === null ? null : m.conversation_id;
   }
 
+  /** No such message (yet): the host drops this activation once idle; the next request looks again. */
+  vacant(): boolean {
+    return this.#conversationId === null;
+  }
+
   receive(msg: MessageChangeRequest | MessageReadRequest): unknown {
     if (this.#conversationId === null) {
       // Not there when activated, but an id is handed out before its message commits (a client

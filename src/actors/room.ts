@@ -176,6 +176,11 @@ export class RoomActor {
     return (this.#presence?.online ?? 0) > 0 || this.#timer !== null;
   }
 
+  /** No such conversation (never was, or deleted): the host drops this activation once idle. */
+  vacant(): boolean {
+    return this.#conv === null && !this.keepAlive();
+  }
+
   receive(msg: RoomRequest): unknown {
     switch (msg.t) {
       case 'join':

@@ -14,6 +14,57 @@ const perMinuteLimits = z
     join_room: int(1).default(10),
     create_room: int(1).default(3),
     upload_file: int(1).default(5),
+    /** fetch_history, and REST history, thread and single-message reads. */
+    fetch_history: int(1).default(300),
+    /** Conversations named by `resume` frames (a frame costs one per position). */
+    resume: int(1).default(2000),
+    typing: int(1).default(120),
+    /** edit_message, delete_message, pin_message, unpin_message and their REST forms. */
+    edit_message: int(1).default(60),
+    mark_read: int(1).default(300),
+    /** leave_room and REST leave (joins have join_room). */
+    leave_room: int(1).default(30),
+    /** PATCH and DELETE /rooms/:id. */
+    update_room: int(1).default(20),
+    /** Other reads that reach an actor or the store: room info, members, pins, room and DM lists, create_dm. */
+    read: int(1).default(600),
+    /** WebSocket connections authenticated (at the upgrade or by frame): a flooder closed with 4429 cannot come straight back forever. */
+    connect: int(1).default(60),
+  })
+  .strict();
+
+/**
+ * Adaptive limits (the seed's "rate limiting"): a user's costs are multiplied by a factor, so a
+ * budget of N per minute is N / factor for them. Staff get more, new accounts less, and a user the
+ * content pipeline caught spamming much less for a while (src/limits/budgets.ts).
+ */
+const adaptiveLimits = z
+  .object({
+    /** Moderators and admins (users.role): budgets times this. */
+    staffFactor: z.number().min(1).max(1000).default(4),
+    /** An account younger than this (seconds) is new... */
+    newAccountS: int(0).default(86_400),
+    /** ...and its budgets are divided by this. */
+    newAccountFactor: z.number().min(1).max(1000).default(2),
+    /** A user caught spamming (content_rejected for spam) has budgets divided by this... */
+    spamPenaltyFactor: z.number().min(1).max(1000).default(4),
+    /** ...for this long (seconds) after the last catch. */
+    spamPenaltyS: int(0).default(600),
+  })
+  .strict();
+
+/** The content pipeline (src/content/): word filter and spam thresholds. */
+const contentSchema = z
+  .object({
+    /** Words refused in messages and names, matched through case, spacing, punctuation, accents and look-alike characters. */
+    wordFilter: z.array(z.string().min(1).max(100)).max(10_000).default([]),
+    /** The same text from one user more than this many times within repeatWindowS is spam. */
+    repeatLimit: int(1).default(5),
+    repeatWindowS: int(1).default(60),
+    /** Links in one message above this are spam. */
+    maxLinks: int(0).default(5),
+    /** Distinct mentions in one message above this are spam. */
+    maxMentions: int(0).default(25),
   })
   .strict();
 
@@ -103,9 +154,14 @@ export const configSchema = z
         filesPerMessage: int(0).default(10),
         fileBytes: int(1).default(10 * 1024 * 1024),
         perMinute: perMinuteLimits.prefault({}),
+        adaptive: adaptiveLimits.prefault({}),
+        /** Open WebSockets per user and per source address (across the node's fronts). */
+        connectionsPerUser: int(1).default(20),
+        connectionsPerSource: int(1).default(200),
       })
       .strict()
       .prefault({}),
+    content: contentSchema.prefault({}),
     ws: z
       .object({
         heartbeatMs: int(1000).default(30_000),

@@ -35,6 +35,12 @@ export interface Actor<M = unknown, R = unknown> {
   passivate?(): Promise<void> | void;
   /** True while the actor holds state that cannot be reloaded: the host does not passivate it. */
   keepAlive?(): boolean;
+  /**
+   * True when the activation stands for nothing (its id names no row: a conversation or message
+   * that does not exist). The host forgets it once its mailbox is empty, so ids that do not exist
+   * cost nothing that lasts (a flood of them would otherwise keep one actor each until passivated).
+   */
+  vacant?(): boolean;
 }
 
 /** What an actor can do besides handling its messages. */

@@ -13,6 +13,9 @@ import { RevocationSet } from '../auth/revocations.js';
 import { SessionRevoker } from '../auth/sessions.js';
 import { auditRoutes } from '../net/http/routes-audit.js';
 import { connectRedis } from '../cluster/redis.js';
+import { ContentPipeline } from '../content/pipeline.js';
+import { Budgets } from '../limits/budgets.js';
+import { ConnectionCounts } from '../limits/connection-counts.js';
 import { SharedRateLimiter } from '../limits/shared-buckets.js';
 import { perMinute } from '../limits/token-bucket.js';
 import { attachRoutes } from '../net/http/uws-adapter.js';
@@ -86,7 +89,16 @@ async function setupFront(ctx: FrontContext, data: ThreadData, gate: StartGate |
   const limiter = new SharedRateLimiter(data.rateLimits, perMinute(config.limits.perMinute), ctx.index);
   const freed = limiter.releaseOwnedBy(ctx.index);
   if (freed > 0) log.warn('rate limits: freed bucket locks a previous thread held', { freed });
-  const gateway = new Gateway({ config, tokens, actors, front: ctx.index, log, limiter });
+  // Adaptive costs over the shared buckets; account ages read once per user from this front's store.
+  const budgets = new Budgets(limiter, config.limits, async (id) => {
+    const u = await store.getUser(id);
+    return u === null ? null : Date.parse(u.created_at);
+  });
+  const content = new ContentPipeline(config.content, (id) => budgets.penalise(id));
+  // Sockets per user and source across the fronts; this front's count starts from none.
+  const connections = data.connections ? new ConnectionCounts(data.connections, ctx.index) : null;
+  connections?.reset();
+  const gateway = new Gateway({ config, tokens, actors, front: ctx.index, log, limiter, budgets, content, ...(connections ? { connections } : {}) });
   onCollect(() => {
     const s = gateway.stats;
     slowConsumers.child('skip').value = s.slowConsumerSkips;
@@ -122,7 +134,7 @@ async function setupFront(ctx: FrontContext, data: ThreadData, gate: StartGate |
       ...healthRoutes({ checks: { database: () => store.ping(), ...(redis ? { redis: () => redis.ping() } : {}) }, log }),
       ...authRoutes({ auth }),
       ...auditRoutes({ tokens, store }),
-      ...chatRoutes({ actors, tokens, config, limiter }),
+      ...chatRoutes({ actors, tokens, config, limiter, budgets, content }),
       ...moderationRoutes({ actors, tokens, config, store, onUserBanned }),
       ...adminRoutes({
         main: (msg) => ctx.main(msg),

@@ -10,6 +10,7 @@ import { createServer } from 'node:net';
 import type { Config } from '../config/schema.js';
 import { embedded, resolveJwtSecret } from '../config/load.js';
 import { createLogger, setLogLevel } from '../log.js';
+import { ConnectionCounts } from '../limits/connection-counts.js';
 import { SharedRateLimiter } from '../limits/shared-buckets.js';
 import { loadRevocations } from '../auth/load-revocations.js';
 import { SharedTable } from '../auth/shared-table.js';
@@ -161,7 +162,7 @@ export async function startNode(config: Config, opts: StartOptions = { signals: 
     shards: { module: siblingModule('shard', import.meta.url), data, ports: storePorts },
     fronts: {
       module: siblingModule('front', import.meta.url),
-      data: { ...data, rateLimits: SharedRateLimiter.allocate(), loginThrottle: SharedTable.allocate(), startGate: gate.buffer },
+      data: { ...data, rateLimits: SharedRateLimiter.allocate(), loginThrottle: SharedTable.allocate(), connections: ConnectionCounts.allocate(config.server.fronts), startGate: gate.buffer },
       ports: storePorts,
     },
   });

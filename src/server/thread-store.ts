@@ -21,6 +21,8 @@ export interface ThreadData {
   loginThrottle?: SharedArrayBuffer;
   /** Fronts: the per-user token buckets they share (src/limits/shared-buckets.ts). */
   rateLimits?: SharedArrayBuffer;
+  /** Fronts: open sockets per user and source (src/limits/connection-counts.ts). */
+  connections?: SharedArrayBuffer;
   /** Fronts: the start-up barrier (start-gate.ts); absent, a front serves as soon as it listens. */
   startGate?: SharedArrayBuffer;
 }

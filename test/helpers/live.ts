@@ -55,6 +55,12 @@ export async function startLive(t: Test, backend: Backend, flags: Record<string,
     // Every client is 127.0.0.1: per-source login budgets the tests' many users do not exhaust (test/live-sessions.ts sets real ones).
     auth: { scryptLogN: 10, sourceAttemptsPerMinute: 100_000, hashPerSource: 1000, hashMaxQueued: 1000, ...(backend === 'postgres' ? { jwtSecret: 'x'.repeat(48) } : {}) },
     runtime: { cpuThreads: 1 },
+    // Every test user is seconds old: budgets as for established accounts, unless a test asks
+    // for the new-account factor (test/live-limits.ts).
+    limits: { adaptive: { newAccountFactor: 1 } },
+    // Tests send the same short texts again and again ('x', 'bad reply'): not spam to catch here,
+    // unless a test asks for the default (test/live-content.ts).
+    content: { repeatLimit: 1_000_000 },
     log: { level: 'warn' },
   };
   const config = loadConfig({ env: {}, flags: merge(base, flags) });

@@ -8,6 +8,8 @@ import { MESSAGE, ROOM, type ActorCaller, type Caller, type ChangeReply } from '
 import type { AccessTokens } from '../../auth/jwt.js';
 import type { Config } from '../../config/schema.js';
 import { ChatError } from '../../errors.js';
+import { ContentPipeline } from '../../content/pipeline.js';
+import { Budgets, type BudgetAction } from '../../limits/budgets.js';
 import type { Limiter } from '../../limits/shared-buckets.js';
 import type { WireMessage } from '../../protocol/events.js';
 import { buildRestSchemas } from '../../protocol/rest.js';
@@ -25,19 +27,19 @@ export interface ChangeRouteDeps {
   tokens: AccessTokens;
   config: Config;
   limiter: Limiter<keyof Config['limits']['perMinute']>;
+  budgets?: Budgets;
+  content?: ContentPipeline;
 }
 
 const emojiParam = emoji();
 
 export function changeRoutes(deps: ChangeRouteDeps, prefix = API_PREFIX): Route[] {
-  const { actors, tokens, limiter } = deps;
+  const { actors, tokens } = deps;
+  const budgets = deps.budgets ?? new Budgets(deps.limiter, deps.config.limits);
+  const pipeline = deps.content ?? new ContentPipeline(deps.config.content, (id) => budgets.penalise(id));
   const schemas = buildRestSchemas({ auth: deps.config.auth, limits: deps.config.limits });
   const caller = (req: Request): Promise<Caller> => requestCaller(tokens, req);
-  const limit = (user: Caller) => {
-    const r = limiter.take(user.id, 'send_message');
-    if (!r.ok) rateLimited.inc({ action_type: 'send_message' });
-    if (!r.ok) throw new ChatError('rate_limited', 'too many requests', { retryAfterMs: r.retryAfterMs });
-  };
+  const limit = (user: Caller, action: BudgetAction = 'send_message') => budgets.takeOrThrow(user, action);
   /** 200 with the change's seq; a change that changed nothing is 200 with `changed: false` too. */
   const change = (msg: (user: Caller, req: Request) => { kind: typeof MESSAGE | typeof ROOM; id: number; body: object }) => async (req: Request) => {
     const user = await caller(req);
@@ -57,7 +59,9 @@ export function changeRoutes(deps: ChangeRouteDeps, prefix = API_PREFIX): Route[
       path: `${prefix}/messages/:id`,
       handler: change((user, req) => {
         const id = idParam(req, 'id');
-        const { content } = jsonBody(req, schemas.editMessage);
+        const body = jsonBody(req, schemas.editMessage);
+        limit(user, 'edit_message');
+        const content = pipeline.message(user.id, body.content, 'content', false);
         return { kind: MESSAGE, id, body: { t: 'edit', caller: user, messageId: id, content } };
       }),
     },
@@ -66,6 +70,7 @@ export function changeRoutes(deps: ChangeRouteDeps, prefix = API_PREFIX): Route[
       path: `${prefix}/messages/:id`,
       handler: change((user, req) => {
         const id = idParam(req, 'id');
+        limit(user, 'edit_message');
         return { kind: MESSAGE, id, body: { t: 'delete', caller: user, messageId: id, ip: req.ip } };
       }),
     },
@@ -76,6 +81,7 @@ export function changeRoutes(deps: ChangeRouteDeps, prefix = API_PREFIX): Route[
       path: `${prefix}/rooms/:id/pins`,
       handler: async (req) => {
         const user = await caller(req);
+        limit(user, 'read');
         const messages = await actors.ask<WireMessage[]>(ROOM, idParam(req, 'id'), { t: 'pins', caller: user });
         return json(200, { messages });
       },
@@ -85,17 +91,17 @@ export function changeRoutes(deps: ChangeRouteDeps, prefix = API_PREFIX): Route[
       path: `${prefix}/rooms/:id/pins`,
       handler: change((user, req) => {
         const { message_id } = jsonBody(req, schemas.pin);
+        limit(user, 'edit_message');
         return { kind: ROOM, id: idParam(req, 'id'), body: { t: 'pin', caller: user, messageId: message_id, pin: true } };
       }),
     },
     {
       method: 'DELETE',
       path: `${prefix}/rooms/:id/pins/:message_id`,
-      handler: change((user, req) => ({
-        kind: ROOM,
-        id: idParam(req, 'id'),
-        body: { t: 'pin', caller: user, messageId: idParam(req, 'message_id'), pin: false },
-      })),
+      handler: change((user, req) => {
+        limit(user, 'edit_message');
+        return { kind: ROOM, id: idParam(req, 'id'), body: { t: 'pin', caller: user, messageId: idParam(req, 'message_id'), pin: false } };
+      }),
     },
   ];
 }

@@ -7,6 +7,8 @@ import type { z } from 'zod';
 import { ROOM, type ActorCaller, type Caller, type ReadReply } from '../../actors/messages.js';
 import type { AccessTokens } from '../../auth/jwt.js';
 import { ChatError } from '../../errors.js';
+import type { ContentPipeline } from '../../content/pipeline.js';
+import type { BudgetAction } from '../../limits/budgets.js';
 import type { RestSchemas } from '../../protocol/rest.js';
 import type { RoomPatch } from '../../store/reads-sql.js';
 import { requestCaller } from './caller.js';
@@ -18,9 +20,12 @@ interface ReadRouteDeps {
   actors: ActorCaller;
   tokens: AccessTokens;
   schemas: RestSchemas;
+  /** Take one operation of the user's budget for `action`, or throw `rate_limited`. */
+  limit: (user: Caller, action: BudgetAction) => void;
+  content: ContentPipeline;
 }
 
-export function readRoutes({ actors, tokens, schemas }: ReadRouteDeps, prefix: string): Route[] {
+export function readRoutes({ actors, tokens, schemas, limit, content }: ReadRouteDeps, prefix: string): Route[] {
   const caller = (req: Request): Promise<Caller> => requestCaller(tokens, req);
   return [
     {
@@ -30,6 +35,9 @@ export function readRoutes({ actors, tokens, schemas }: ReadRouteDeps, prefix: s
         const user = await caller(req);
         const id = idParam(req, 'id');
         const patch = roomPatch(jsonBody(req, schemas.updateRoom));
+        if (patch.name !== undefined) patch.name = content.name(patch.name, 'name', false, 100);
+        if (patch.description !== undefined && patch.description !== null) patch.description = content.name(patch.description, 'description', true);
+        limit(user, 'update_room');
         return json(200, await actors.ask(ROOM, id, { t: 'update', caller: user, patch, ip: req.ip }));
       },
     },
@@ -39,6 +47,7 @@ export function readRoutes({ actors, tokens, schemas }: ReadRouteDeps, prefix: s
       handler: async (req) => {
         const user = await caller(req);
         const id = idParam(req, 'id');
+        limit(user, 'update_room');
         await actors.ask(ROOM, id, { t: 'delete_room', caller: user, ip: req.ip });
         return noContent();
       },
@@ -50,6 +59,7 @@ export function readRoutes({ actors, tokens, schemas }: ReadRouteDeps, prefix: s
         const user = await caller(req);
         const id = idParam(req, 'id');
         const body = jsonBody(req, schemas.readMarker);
+        limit(user, 'mark_read');
         // No socket asked: every socket of the user gets the `read` event.
         return json(200, await actors.ask<ReadReply>(ROOM, id, { t: 'read', caller: user, messageId: body.message_id }));
       },

@@ -42,6 +42,8 @@ export interface Conn {
   pingedAt: number;
   /** Behind its backpressure limit at the last sweep. */
   lagging: boolean;
+  /** Counted by the connection caps (./caps.ts): 1 its source, 2 its user. */
+  caps: number;
 }
 
 /**
@@ -76,6 +78,7 @@ export function newConn(protocol: SubProtocol, remote: string): Conn {
     openedAt: 0,
     pingedAt: 0,
     lagging: false,
+    caps: 0,
   };
 }
 

@@ -11,6 +11,10 @@ import { ROOM, SESSION, type ActorCaller, type FrontPost } from '../../actors/me
 import type { AccessTokens } from '../../auth/jwt.js';
 import type { Config } from '../../config/schema.js';
 import { CLOSE, toChatError } from '../../errors.js';
+import { ContentPipeline } from '../../content/pipeline.js';
+import { Budgets } from '../../limits/budgets.js';
+import type { ConnectionCounts } from '../../limits/connection-counts.js';
+import { ConnectionCaps } from './caps.js';
 import type { Limiter } from '../../limits/shared-buckets.js';
 import { perMinute, RateLimiter } from '../../limits/token-bucket.js';
 import type { Logger } from '../../log.js';
@@ -21,7 +25,7 @@ import type { TemplatedApp } from '../uws.js';
 import type { Conn, SocketData } from './conn.js';
 import { Dispatcher } from './dispatch.js';
 import { Fanout } from './fanout.js';
-import { FloodPolicy, type Action } from './flood.js';
+import { FloodPolicy, isFlooding, type Action } from './flood.js';
 import type { GatewayCore } from './ops/types.js';
 import { memberRemoved } from './member-removed.js';
 import { roomDeleted } from './room-deleted.js';
@@ -48,18 +52,28 @@ export interface GatewayDeps {
   log: Logger;
   /** Per-user buckets, shared with the REST routes of the same front. */
   limiter?: Limiter<Action>;
+  /** The adaptive budgets over `limiter` (made from it when not given). */
+  budgets?: Budgets;
+  /** The content pipeline, shared with the REST routes of the same front (made when not given). */
+  content?: ContentPipeline;
+  /** Open sockets per user and source across the node's fronts; without it, no caps. */
+  connections?: ConnectionCounts;
   clock?: () => number;
 }
 
 export interface GatewayStats extends SweepStats {
   open: number;
   authenticated: number;
+  /** Account ages being read for the adaptive limits (src/limits/budgets.ts). */
+  ageLookups: number;
 }
 
 export class Gateway implements GatewayCore {
   readonly actors: ActorCaller;
   readonly front: number;
   readonly fanout: Fanout;
+  readonly budgets: Budgets;
+  readonly content: ContentPipeline;
   readonly #config: Config;
   readonly #tokens: AccessTokens;
   readonly #clock: () => number;
@@ -68,6 +82,7 @@ export class Gateway implements GatewayCore {
   readonly #sweeper: Sweeper;
   readonly #dispatcher: Dispatcher;
   readonly #sessions: Sessions;
+  readonly #caps: ConnectionCaps | null;
 
   constructor(deps: GatewayDeps) {
     this.actors = deps.actors;
@@ -78,9 +93,13 @@ export class Gateway implements GatewayCore {
     const clock = (this.#clock = deps.clock ?? Date.now);
     const close = (conn: Conn, code: number, reason: string) => this.#close(conn, code, reason);
     const limiter = deps.limiter ?? new RateLimiter(perMinute(deps.config.limits.perMinute), clock);
+    this.budgets = deps.budgets ?? new Budgets(limiter, deps.config.limits, null, clock);
+    this.content = deps.content ?? new ContentPipeline(deps.config.content, (id) => this.budgets.penalise(id), clock);
     const schemas = buildClientSchemas(deps.config.limits);
     this.fanout = new Fanout(this.#sockets);
-    this.#flood = new FloodPolicy(limiter, clock, (conn) => close(conn, CLOSE.FLOODING, 'kept flooding after rate_limited'));
+    this.#caps = deps.connections ? new ConnectionCaps(deps.connections, deps.config.limits) : null;
+    const caps = this.#caps;
+    this.#flood = new FloodPolicy(this.budgets, clock, (conn) => close(conn, CLOSE.FLOODING, 'kept flooding after rate_limited'));
     this.#sweeper = new Sweeper(deps.config, this.#sockets, clock, close, deps.tokens.revocations);
     this.#dispatcher = new Dispatcher(this, schemas, log);
     this.#sessions = new Sessions({
@@ -92,11 +111,16 @@ export class Gateway implements GatewayCore {
       schemas,
       dispatcher: this.#dispatcher,
       close,
+      // A socket that authenticates by frame counts for its user then.
+      admit: (conn, user) => {
+        this.budgets.prime(user.id);
+        return this.budgets.take(user, 'connect').ok && (caps === null || caps.authenticated(conn, user.id));
+      },
     });
   }
 
   get stats(): GatewayStats {
-    return { open: this.#sockets.open, authenticated: this.#sockets.users, ...this.#sweeper.stats };
+    return { open: this.#sockets.open, authenticated: this.#sockets.users, ageLookups: this.budgets.lookups, ...this.#sweeper.stats };
   }
 
   attach(app: TemplatedApp): void {
@@ -118,16 +142,26 @@ export class Gateway implements GatewayCore {
       // tick above idleTimeoutMs, rounded up to a whole tick, never closes before it.
       idleTimeout: idleTimeoutS(ws.idleTimeoutMs),
       sendPingsAutomatically: false,
-      upgrade: upgradeHandler(this.#config, this.#tokens),
+      upgrade: upgradeHandler(this.#config, this.#tokens, this.#caps, this.budgets),
       open: (socket) => {
         const conn = socket.getUserData().conn;
         conn.ws = socket;
         conn.pingedAt = this.#clock();
+        if (this.#caps !== null && (!this.#caps.opened(conn) || (conn.user !== null && !this.#caps.authenticated(conn, conn.user.id)))) {
+          // Never a session: its close tells no actor anything.
+          conn.user = null;
+          return this.#close(conn, CLOSE.FLOODING, 'too many connections');
+        }
+        if (conn.user !== null) this.budgets.prime(conn.user.id);
         this.#sessions.opened(conn);
       },
       message: (socket, message, isBinary) => this.#onMessage(socket.getUserData().conn, message, isBinary),
       drain: () => {},
-      close: (socket) => this.#sessions.closed(socket.getUserData().conn),
+      close: (socket) => {
+        const conn = socket.getUserData().conn;
+        this.#caps?.closed(conn);
+        this.#sessions.closed(conn);
+      },
     });
   }
 
@@ -138,8 +172,8 @@ export class Gateway implements GatewayCore {
     this.fanout.send(conn, type, data, replyTo);
   }
 
-  limit(conn: Conn, userId: number, action: Action): void {
-    this.#flood.take(conn, userId, action);
+  limit(conn: Conn, userId: number, action: Action, count = 1): void {
+    this.#flood.take(conn, userId, action, count);
   }
 
   subscribe(conn: Conn, conversationId: number): boolean {
@@ -205,6 +239,8 @@ export class Gateway implements GatewayCore {
   // ---------------------------------------------------------------------------------------------
 
   #onMessage(conn: Conn, message: ArrayBuffer, isBinary: boolean): void {
+    // Frames that arrive between the flood's refusal and its close (same read) are not decoded.
+    if (isFlooding(conn)) return;
     const maxFrame = this.#config.limits.maxFrameBytes;
     if (message.byteLength > maxFrame) return this.#close(conn, CLOSE.TOO_LARGE, 'frame too large');
     let envelope;

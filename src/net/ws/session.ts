@@ -24,6 +24,8 @@ export interface SessionDeps {
   schemas: ClientSchemas;
   dispatcher: Dispatcher;
   close: (conn: Conn, code: number, reason: string) => void;
+  /** Count an authenticated socket for its user (connections budget, ./caps.ts); false: over. */
+  admit?: ((conn: Conn, user: Caller) => boolean) | null;
 }
 
 export class Sessions {
@@ -73,6 +75,10 @@ export class Sessions {
       return this.#d.dispatcher.fail(conn, new ChatError('forbidden', 'a connection stays with the user it authenticated as'), id);
     }
     const first = conn.user === null;
+    if (first && this.#d.admit && !this.#d.admit(conn, { id: claims.user_id, username: claims.username, role: claims.role })) {
+      this.#d.dispatcher.fail(conn, new ChatError('rate_limited', 'too many connections for this user'), id);
+      return this.#d.close(conn, CLOSE.FLOODING, 'too many connections');
+    }
     conn.user = { id: claims.user_id, username: claims.username, role: claims.role };
     conn.expiresAt = claims.exp * 1000;
     conn.authSession = claims.sid ?? '';

@@ -11,10 +11,12 @@ import type { Config } from '../../config/schema.js';
 import { toChatError } from '../../errors.js';
 import { selectSubprotocol } from '../../protocol/codec.js';
 import type { HttpRequest, HttpResponse, us_socket_context_t } from '../uws.js';
-import { newConn, type SocketData } from './conn.js';
 import { authRequests } from '../../metrics/index.js';
+import type { Budgets } from '../../limits/budgets.js';
+import type { ConnectionCaps } from './caps.js';
+import { newConn, type SocketData } from './conn.js';
 
-export function upgradeHandler(config: Config, tokens: AccessTokens) {
+export function upgradeHandler(config: Config, tokens: AccessTokens, caps: ConnectionCaps | null = null, budgets: Budgets | null = null) {
   return (res: HttpResponse, req: HttpRequest, context: us_socket_context_t): void => {
     const key = req.getHeader('sec-websocket-key');
     const offered = req.getHeader('sec-websocket-protocol');
@@ -45,12 +47,15 @@ export function upgradeHandler(config: Config, tokens: AccessTokens) {
       }
       authRequests.inc({ method: 'token', status: 'success' });
     }
+    const refused = caps?.refusal(remote, conn.user?.id ?? null) ?? null;
+    if (refused !== null) return refuse(res, 429, 'rate_limited', refused);
+    if (budgets !== null && conn.user !== null && !budgets.take(conn.user, 'connect').ok) return refuse(res, 429, 'rate_limited', 'connect: too many connections opened');
     res.upgrade<SocketData>({ conn }, key, echoed, extensions, context);
   };
 }
 
 function refuse(res: HttpResponse, status: number, code: string, message: string): void {
-  const text = status === 401 ? '401 Unauthorized' : status === 403 ? '403 Forbidden' : '400 Bad Request';
+  const text = status === 401 ? '401 Unauthorized' : status === 403 ? '403 Forbidden' : status === 429 ? '429 Too Many Requests' : '400 Bad Request';
   res
     .writeStatus(text)
     .writeHeader('content-type', 'application/json; charset=utf-8')

@@ -240,6 +240,8 @@ export class ActorHost {
         await this.#handle(act, job.env, job.peer);
         act.lastUsed = this.#now();
         this.#shrink();
+        // Nothing behind it and nothing to keep: leave the registry now, not at the idle sweep.
+        if (act.size === 0 && act.actor?.vacant?.() === true) this.#forget(act);
     }
   }
 
@@ -306,6 +308,12 @@ export class ActorHost {
       delayMs: delay,
       err,
     });
+  }
+
+  /** A vacant activation leaves the registry (no `passivate`: it holds nothing); the next message starts afresh. */
+  #forget(act: Activation): void {
+    act.actor = null;
+    if (this.#activations.get(act.key) === act) this.#activations.delete(act.key);
   }
 
   async #deactivate(act: Activation): Promise<void> {

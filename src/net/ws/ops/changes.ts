@@ -10,10 +10,13 @@ import type { OpTable } from './types.js';
 
 export const changeOps: OpTable = {
   edit_message(ctx, data) {
-    return ctx.gw.actors.ask<ChangeReply>(MESSAGE, data.message_id, { t: 'edit', caller: ctx.user, messageId: data.message_id, content: data.content });
+    ctx.gw.limit(ctx.conn, ctx.user.id, 'edit_message');
+    const content = ctx.gw.content.message(ctx.user.id, data.content, 'data.content', false);
+    return ctx.gw.actors.ask<ChangeReply>(MESSAGE, data.message_id, { t: 'edit', caller: ctx.user, messageId: data.message_id, content });
   },
 
   delete_message(ctx, data) {
+    ctx.gw.limit(ctx.conn, ctx.user.id, 'edit_message');
     return ctx.gw.actors.ask<ChangeReply>(MESSAGE, data.message_id, { t: 'delete', caller: ctx.user, messageId: data.message_id, ip: ctx.conn.remote });
   },
 
@@ -28,10 +31,12 @@ export const changeOps: OpTable = {
   },
 
   pin_message(ctx, data) {
+    ctx.gw.limit(ctx.conn, ctx.user.id, 'edit_message');
     return ctx.gw.actors.ask<ChangeReply>(ROOM, data.room_id, { t: 'pin', caller: ctx.user, messageId: data.message_id, pin: true });
   },
 
   unpin_message(ctx, data) {
+    ctx.gw.limit(ctx.conn, ctx.user.id, 'edit_message');
     return ctx.gw.actors.ask<ChangeReply>(ROOM, data.room_id, { t: 'pin', caller: ctx.user, messageId: data.message_id, pin: false });
   },
 };

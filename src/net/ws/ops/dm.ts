@@ -6,6 +6,7 @@ import type { OpTable } from './types.js';
 
 export const dmOps: OpTable = {
   async create_dm(ctx, data) {
+    ctx.gw.limit(ctx.conn, ctx.user.id, 'read');
     const peer = dmPeerId(data, ctx.user.id);
     if (peer === ctx.user.id) {
       throw new ChatError('validation_failed', 'create_dm: a direct conversation needs another user', {

@@ -13,6 +13,7 @@ export const messageOps: OpTable = {
   },
 
   fetch_history(ctx, data) {
+    ctx.gw.limit(ctx.conn, ctx.user.id, 'fetch_history');
     return ctx.gw.actors.ask<HistoryReply>(ROOM, data.conversation_id, {
       t: 'history',
       caller: ctx.user,
@@ -25,11 +26,12 @@ export const messageOps: OpTable = {
 
 function sendTo(ctx: OpContext, kind: ConversationKind, conversationId: number, data: ClientOpData['send_message'] | ClientOpData['send_dm']) {
   ctx.gw.limit(ctx.conn, ctx.user.id, 'send_message');
+  const content = ctx.gw.content.message(ctx.user.id, data.content, 'data.content', true, data.client_id ?? null);
   return ctx.gw.actors.ask<SendAck>(ROOM, conversationId, {
     t: 'send',
     kind,
     caller: ctx.user,
-    msg: { content: data.content, parentId: data.parent_id ?? null, metadata: data.metadata ?? null, clientId: data.client_id ?? null },
+    msg: { content, parentId: data.parent_id ?? null, metadata: data.metadata ?? null, clientId: data.client_id ?? null },
     brief: true,
   });
 }

@@ -16,6 +16,8 @@ export const resumeOps: OpTable = {
   resume(ctx, data) {
     const { conn, gw } = ctx;
     if (data.positions.length === 0) return { conversations: [] };
+    // Each conversation named costs one: a frame of 200 ids is 200 actor asks.
+    gw.limit(conn, ctx.user.id, 'resume', data.positions.length);
     const outcomes: Outcome[] = new Array(data.positions.length);
     let waiting = data.positions.length;
     const done = () => {

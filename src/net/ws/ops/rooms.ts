@@ -26,6 +26,7 @@ export const roomOps: OpTable = {
   },
 
   async leave_room(ctx, data) {
+    ctx.gw.limit(ctx.conn, ctx.user.id, 'leave_room');
     const { conn, gw } = ctx;
     const id = data.room_id;
     // A join pipelined behind this leave would otherwise see the socket still subscribed, ask for

@@ -10,6 +10,8 @@ import type { ServerEventDataMap, ServerEventType } from '../../../protocol/even
 import type { Conn } from '../conn.js';
 import type { Fanout } from '../fanout.js';
 import type { Action } from '../flood.js';
+import type { Budgets } from '../../../limits/budgets.js';
+import type { ContentPipeline } from '../../../content/pipeline.js';
 
 /** What the gateway offers handlers. */
 export interface GatewayCore {
@@ -18,8 +20,12 @@ export interface GatewayCore {
   readonly front: number;
   readonly fanout: Fanout;
   send<K extends ServerEventType>(conn: Conn, type: K, data: ServerEventDataMap[K], replyTo?: string): void;
-  /** Take one token of `action` for the user, or throw `rate_limited`. */
-  limit(conn: Conn, userId: number, action: Action): void;
+  /** Take `count` (default 1) operations of `action` for the user, or throw `rate_limited`. */
+  limit(conn: Conn, userId: number, action: Action, count?: number): void;
+  /** The user's adaptive budgets (the content pipeline penalises spammers through it). */
+  readonly budgets: Budgets;
+  /** What message content must be, and what is stored of it (src/content/pipeline.ts). */
+  readonly content: ContentPipeline;
   /** Record that the socket joined the conversation and put it on the topic. False: the socket is gone. */
   subscribe(conn: Conn, conversationId: number): boolean;
   unsubscribe(conn: Conn, conversationId: number): void;
