@@ -4,7 +4,7 @@
  * an attribute value, never parsed as HTML; the page's Content-Security-Policy (routes-static.ts)
  * refuses inline scripts besides.
  */
-import { VezaClient, VezaError, type Message, type Room, type ServerEvents, type User } from '../client/index.js';
+import { decodeText, VezaClient, VezaError, type Message, type Room, type ServerEvents, type User } from '../client/index.js';
 
 interface Conv {
   id: number;
@@ -79,7 +79,7 @@ function renderLists(): void {
   rooms.replaceChildren();
   dms.replaceChildren();
   for (const c of [...convs.values()].sort((a, b) => a.name.localeCompare(b.name))) {
-    const b = button(c.kind === 'room' ? `# ${c.name}` : c.name, () => void open(c.id), { 'data-conv': String(c.id) });
+    const b = button(c.kind === 'room' ? `# ${decodeText(c.name)}` : c.name, () => void open(c.id), { 'data-conv': String(c.id) });
     b.className = 'conv';
     if (c.id === current) b.setAttribute('aria-current', 'true');
     const li = el('li', {}, b);
@@ -96,7 +96,7 @@ function messageItem(m: Message, inThread: boolean): HTMLLIElement {
   if (editing === m.id && !inThread) {
     const form = el('form', { cls: 'composer' });
     const input = el('input', { attrs: { 'aria-label': 'Edit message', maxlength: '10000' } });
-    input.value = m.content;
+    input.value = decodeText(m.content);
     form.append(input, el('button', { text: 'Save', attrs: { type: 'submit' } }), button('Cancel', () => ((editing = null), renderMessages())));
     form.addEventListener('submit', (ev) => {
       ev.preventDefault();
@@ -109,7 +109,7 @@ function messageItem(m: Message, inThread: boolean): HTMLLIElement {
     queueMicrotask(() => input.focus());
     return li;
   }
-  li.append(el('p', { cls: 'content', text: m.is_deleted ? 'message deleted' : m.content }));
+  li.append(el('p', { cls: 'content', text: m.is_deleted ? 'message deleted' : decodeText(m.content) }));
   if (m.is_deleted) return li;
   const actions = el('div', { cls: 'actions' });
   for (const r of m.reactions ?? []) {
@@ -199,7 +199,7 @@ async function open(id: number): Promise<void> {
   threadOf = null;
   editing = null;
   c.unread = 0;
-  $('conv-title').textContent = c.kind === 'room' ? `# ${c.name}` : c.name;
+  $('conv-title').textContent = c.kind === 'room' ? `# ${decodeText(c.name)}` : c.name;
   $('composer').hidden = false;
   renderLists();
   renderMessages();
