@@ -97,5 +97,9 @@ t.test('content pipeline over WebSocket and REST', async (t) => {
   const fine = [];
   for (let i = 0; i < 3; i++) fine.push(reason(await b.request('fetch_history', { conversation_id: id, limit: 1 })));
   t.same(fine.slice(0, 3), ['ok', 'ok', 'ok'], 'another user keeps the whole budget');
+  // Usernames: the register pattern keeps controls and HTML out; the word filter is the pipeline's.
+  const rejected = await call(live.url, 'POST', '/api/v1/auth/register', { body: { username: 'Fr0b.nicate', email: 'frob@example.com', password: 'correct horse battery' } });
+  t.match(rejected, { status: 422, body: { error: { code: 'content_rejected' } } }, 'a filtered word in a username, obfuscated, is refused');
+  t.equal((await call(live.url, 'POST', '/api/v1/auth/register', { body: { username: 'frobisher', email: 'frobisher@example.com', password: 'correct horse battery' } })).status, 201, 'a name that only looks like it registers');
   for (const c of [a, b, e]) c.close();
 });

@@ -81,6 +81,8 @@ export interface AuthServiceOptions {
   /** Milliseconds since the epoch; injectable for tests. */
   now?: () => number;
   log?: Logger;
+  /** The content pipeline's check of a name (its word filter), for usernames; throws `content_rejected`. */
+  checkUsername?: (username: string) => void;
 }
 
 export type AuthSchemas = Pick<RestSchemas, 'register' | 'login' | 'refresh' | 'logout' | 'changePassword'>;
@@ -137,6 +139,7 @@ export class AuthService {
   readonly #hasher: PasswordHasher;
   readonly #tokens: AccessTokens;
   readonly #settings: AuthServiceOptions['settings'] & AuthTuning;
+  readonly #checkUsername: ((username: string) => void) | null;
   readonly #now: () => number;
   readonly #log: Logger;
   readonly #schemas: AuthSchemas;
@@ -161,6 +164,7 @@ export class AuthService {
       perSource: this.#settings.hashPerSource,
     });
     this.#sessions = opts.sessions ?? null;
+    this.#checkUsername = opts.checkUsername ?? null;
   }
 
   /** A new `user` account (see `createAccount`); throttled per source. */
@@ -171,6 +175,8 @@ export class AuthService {
       hash: (password) => this.#gate.run(HashPriority.Register, source, () => this.#hasher.hash(password)),
       verify: (password, encoded) => this.#hasher.verify(password, encoded),
     };
+    // The register schema allows only `A-Z a-z 0-9 _ . -`; the word filter (PROTOCOL.md "Content") is the pipeline's.
+    this.#checkUsername?.(parseRest(this.#schemas.register, input).username);
     const user = await createAccount({ store: this.#store, hasher, schema: this.#schemas.register, log: this.#log }, input);
     await this.#audit(user.id, 'auth.register', 'user', String(user.id), ctx);
     return user;

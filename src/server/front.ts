@@ -78,6 +78,7 @@ async function setupFront(ctx: FrontContext, data: ThreadData, gate: StartGate |
     ...(data.loginThrottle ? { throttleBuffer: data.loginThrottle } : {}),
     sessions,
     log,
+    checkUsername: (username) => void content.name(username, 'username'),
     hasher: {
       hash: (password) => ctx.cpu.hashPassword(password),
       verify: (password, encoded) => ctx.cpu.verifyPassword(password, encoded),
