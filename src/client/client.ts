@@ -590,6 +590,12 @@ export class VezaClient {
       case 'room_deleted':
         this.#forget(data.room_id);
         break;
+      case 'member_left':
+        // Kicked or banned: the server unsubscribed every socket of ours, so resuming the room
+        // would replay a room we are out of (a public one) or fail (a ban). A plain `left` of
+        // another socket of ours leaves this one subscribed (docs/PROTOCOL.md, leave_room).
+        if (data.user_id === this.#user?.id && data.reason !== 'left') this.#forget(data.room_id);
+        break;
       case 'ack':
         return;
     }

@@ -1,0 +1,122 @@
+/**
+ * Black-box findings on the client library (src/client) against a real node: one node (PGlite),
+ * the `ws` package as the WebSocket, a TCP relay of this file that cuts the connections it carries
+ * (a network drop: the client sees 1006).
+ *
+ * - `member_updated` (a mute, a role change) is one of the library's typed events;
+ * - a room the user was kicked or banned from is no longer followed: after a drop the client does
+ *   not resume it (no replay of a room it is out of, no `forbidden` error);
+ * - `veza-chat config print` (redactedConfig) hides the admin token as it hides the JWT secret.
+ */
+import t, { type Test } from 'tap';
+import { createServer, Socket as NetSocket, type AddressInfo, type Socket } from 'node:net';
+import WebSocket from 'ws';
+import { VezaClient, type ClientEvents, type WebSocketConstructor } from '../src/client/index.js';
+import { loadConfig, redactedConfig } from '../src/config/index.js';
+import { startLive } from './helpers/live.js';
+
+const WS = WebSocket as unknown as WebSocketConstructor;
+
+/** A TCP relay to `port`; cut() destroys every connection it carries. */
+async function relay(t: Test, port: number): Promise<{ url: string; cut(): void }> {
+  const pairs = new Set<[Socket, Socket]>();
+  const server = createServer((down) => {
+    const up = new NetSocket();
+    const pair: [Socket, Socket] = [down, up];
+    pairs.add(pair);
+    up.connect(port, '127.0.0.1');
+    down.pipe(up).pipe(down);
+    const end = () => (pairs.delete(pair), down.destroy(), up.destroy());
+    down.on('error', end).on('close', end);
+    up.on('error', end).on('close', end);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const cut = () => {
+    for (const [a, b] of [...pairs]) (a.destroy(), b.destroy());
+    pairs.clear();
+  };
+  t.teardown(() => new Promise<void>((r) => (cut(), server.close(() => r()))));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, cut };
+}
+
+function next<K extends keyof ClientEvents>(c: VezaClient, type: K, pred: (d: ClientEvents[K]) => boolean = () => true, timeoutMs = 10_000): Promise<ClientEvents[K]> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => (off(), reject(new Error(`no ${type} within ${timeoutMs} ms`))), timeoutMs);
+    const off = c.on(type, (d) => {
+      if (!pred(d)) return;
+      clearTimeout(timer);
+      off();
+      resolve(d);
+    });
+  });
+}
+
+let users = 0;
+async function loggedIn(t: Test, url: string, name: string): Promise<VezaClient> {
+  const username = `${name}${process.pid % 1000}q${++users}`;
+  const c = new VezaClient({ url, WebSocket: WS, reconnect: { initialDelayMs: 50, maxDelayMs: 400 }, pingIntervalMs: 0 });
+  await c.register(username, `${username}@example.test`, 'correct horse battery');
+  await c.login(username, 'correct horse battery');
+  await c.connect();
+  t.teardown(() => c.close());
+  return c;
+}
+
+t.test('redactedConfig hides the admin token', async (t) => {
+  const token = 'admin-token-for-the-status-api-1234';
+  const text = JSON.stringify(redactedConfig(loadConfig({ env: { VEZA_ADMIN_TOKEN: token } })));
+  t.notMatch(text, token, 'the admin token is not printed');
+  t.match(text, /"admin":\{"token":"\*\*\*"\}/, 'it is shown as redacted');
+});
+
+t.test('pglite', async (t) => {
+  const live = await startLive(t, 'pglite', { server: { fronts: 1, shards: 1 }, limits: { perMinute: { join_room: 1000, create_room: 100 } } });
+  if (!live) return;
+  const port = Number(new URL(live.url).port);
+  const net = await relay(t, port);
+  const owner = await loggedIn(t, live.url, 'owner');
+  const member = await loggedIn(t, net.url, 'member');
+  const memberId = member.user!.id;
+  const rooms: Record<'kicked' | 'banned' | 'kept' | 'muted', number> = { kicked: 0, banned: 0, kept: 0, muted: 0 };
+  for (const k of Object.keys(rooms) as (keyof typeof rooms)[]) {
+    rooms[k] = (await owner.createRoom({ name: `qa-${k}` })).id;
+    await owner.join(rooms[k]);
+    await member.join(rooms[k]);
+  }
+
+  t.test('member_updated is a typed event', async (t) => {
+    const updated = next(member, 'member_updated', (d) => d.room_id === rooms.muted);
+    await owner.request('mute_member', { room_id: rooms.muted, user_id: memberId, duration_s: 60 });
+    const d = await updated;
+    t.equal(d.user_id, memberId);
+    t.equal(d.role, 'member');
+    t.type(d.muted_until, 'string', 'muted_until is the end of the mute');
+  });
+
+  t.test('a room the user was kicked or banned from is not resumed after a drop', async (t) => {
+    const left: ClientEvents['member_left'][] = [];
+    member.on('member_left', (d) => d.user_id === memberId && left.push(d));
+    const errors: ClientEvents['error'][] = [];
+    member.on('error', (e) => errors.push(e));
+    const kicked = next(member, 'member_left', (d) => d.room_id === rooms.kicked && d.user_id === memberId);
+    const banned = next(member, 'member_left', (d) => d.room_id === rooms.banned && d.user_id === memberId);
+    await owner.request('kick_member', { room_id: rooms.kicked, user_id: memberId });
+    await owner.request('ban_member', { room_id: rooms.banned, user_id: memberId });
+    t.equal((await kicked).reason, 'kicked');
+    t.equal((await banned).reason, 'banned');
+    t.same(Object.keys(member.positions()).map(Number).sort((a, b) => a - b), [rooms.kept, rooms.muted].sort((a, b) => a - b), 'only the rooms it is still in are followed');
+
+    const seen: number[] = [];
+    member.on('message', (m) => seen.push(m.conversation_id));
+    const back = next(member, 'resumed', (r) => r.conversation_id === rooms.kept);
+    const keptMessage = next(member, 'message', (m) => m.conversation_id === rooms.kept);
+    net.cut();
+    // Written while the member is away: the kicked room's message must not reach it.
+    await owner.sendMessage(rooms.kicked, 'after the kick');
+    await owner.sendMessage(rooms.kept, 'for the member');
+    await back;
+    await keptMessage;
+    t.same(seen, [rooms.kept], "the kept room's message only: nothing of the room the member was kicked from");
+    t.same(errors, [], 'no error for the room it was banned from');
+  });
+});
