@@ -6,7 +6,9 @@
  * - `member_updated` (a mute, a role change) is one of the library's typed events;
  * - a room the user was kicked or banned from is no longer followed: after a drop the client does
  *   not resume it (no replay of a room it is out of, no `forbidden` error);
- * - `veza-chat config print` (redactedConfig) hides the admin token as it hides the JWT secret.
+ * - `veza-chat config print` (redactedConfig) hides the admin token as it hides the JWT secret;
+ * - /metrics: a token checked at the upgrade is in `chat_auth_duration_seconds` as in
+ *   `chat_auth_requests_total` (method `token`).
  */
 import t, { type Test } from 'tap';
 import { createServer, Socket as NetSocket, type AddressInfo, type Socket } from 'node:net';
@@ -91,6 +93,24 @@ t.test('pglite', async (t) => {
     t.equal(d.user_id, memberId);
     t.equal(d.role, 'member');
     t.type(d.muted_until, 'string', 'muted_until is the end of the mute');
+  });
+
+  t.test('/metrics: token checks at the upgrade are timed as they are counted', async (t) => {
+    const upgrade = (token: string) =>
+      new Promise<string>((resolve) => {
+        const ws = new WebSocket(`${live.wsUrl}`, 'veza.json', { headers: { authorization: `Bearer ${token}` } });
+        ws.on('open', () => (ws.close(), resolve('open')));
+        ws.on('unexpected-response', (_req, res) => (res.resume(), resolve(String(res.statusCode))));
+        ws.on('error', () => resolve('error'));
+      });
+    t.equal(await upgrade(owner.tokens!.access_token), 'open', 'a good token at the upgrade');
+    t.equal(await upgrade('not-a-token'), '401', 'a bad one');
+    const text = await (await fetch(`${live.url}/metrics`)).text();
+    const sum = (re: RegExp) => [...text.matchAll(re)].reduce((n, m) => n + Number(m[1]), 0);
+    const counted = sum(/^chat_auth_requests_total\{[^}]*method="token"[^}]*\} (\S+)$/gm);
+    const timed = sum(/^chat_auth_duration_seconds_count\{[^}]*method="token"[^}]*\} (\S+)$/gm);
+    t.ok(counted >= 2, `token checks counted (${counted})`);
+    t.equal(timed, counted, 'the duration histogram counts every token check the counter counts');
   });
 
   t.test('a room the user was kicked or banned from is not resumed after a drop', async (t) => {

@@ -12,7 +12,7 @@ import { toChatError } from '../../errors.js';
 import { selectSubprotocol } from '../../protocol/codec.js';
 import type { HttpRequest, HttpResponse, us_socket_context_t } from '../uws.js';
 import { newConn, type SocketData } from './conn.js';
-import { authRequests } from '../../metrics/index.js';
+import { observeAuth } from '../../metrics/index.js';
 
 export function upgradeHandler(config: Config, tokens: AccessTokens) {
   return (res: HttpResponse, req: HttpRequest, context: us_socket_context_t): void => {
@@ -33,17 +33,19 @@ export function upgradeHandler(config: Config, tokens: AccessTokens) {
     // Echo the sub-protocol only when the client offered one (RFC 6455 §4.2.2).
     const echoed = offered ? protocol : '';
     if (token) {
+      // Counted and timed as `authenticate` is (session.ts): the counter and the histogram agree.
+      const started = performance.now();
       try {
         const claims = tokens.verify(token);
         conn.user = { id: claims.user_id, username: claims.username, role: claims.role };
         conn.expiresAt = claims.exp * 1000;
         conn.authSession = claims.sid ?? '';
       } catch (e) {
-        authRequests.inc({ method: 'token', status: 'failure' });
+        observeAuth('token', false, (performance.now() - started) / 1000);
         const err = toChatError(e);
         return refuse(res, 401, 'unauthenticated', err.code === 'unauthenticated' ? err.message : 'invalid token');
       }
-      authRequests.inc({ method: 'token', status: 'success' });
+      observeAuth('token', true, (performance.now() - started) / 1000);
     }
     res.upgrade<SocketData>({ conn }, key, echoed, extensions, context);
   };
