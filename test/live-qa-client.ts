@@ -7,6 +7,8 @@
  * - a room the user was kicked or banned from is no longer followed: after a drop the client does
  *   not resume it (no replay of a room it is out of, no `forbidden` error);
  * - `veza-chat config print` (redactedConfig) hides the admin token as it hides the JWT secret;
+ * - a ban from the server (close 4403) closes the client with session_expired `forbidden`, no
+ *   reconnection (the contract: do not reconnect);
  * - /metrics: a token checked at the upgrade is in `chat_auth_duration_seconds` as in
  *   `chat_auth_requests_total` (method `token`).
  */
@@ -111,6 +113,22 @@ t.test('pglite', async (t) => {
     const timed = sum(/^chat_auth_duration_seconds_count\{[^}]*method="token"[^}]*\} (\S+)$/gm);
     t.ok(counted >= 2, `token checks counted (${counted})`);
     t.equal(timed, counted, 'the duration histogram counts every token check the counter counts');
+  });
+
+  t.test('a ban from the server (close 4403) ends the client: session_expired forbidden, no reconnection', async (t) => {
+    const adminUser = await live.user('qaadmin');
+    await live.node.store.pool.query(`UPDATE users SET role = 'admin' WHERE id = $1`, [adminUser.id]);
+    const admin = new VezaClient({ url: live.url, WebSocket: WS });
+    await admin.login(adminUser.username, 'correct horse battery');
+    t.teardown(() => admin.close());
+    const banned = await loggedIn(t, live.url, 'banned');
+    const states: string[] = [];
+    banned.on('state', (s) => states.push(s.state));
+    const expired = next(banned, 'session_expired');
+    await admin.rest('POST', `/users/${banned.user!.id}/ban`, { reason: 'qa' });
+    t.equal((await expired).code, 'forbidden', 'the application is told it is a ban');
+    t.equal(banned.state, 'closed');
+    t.same(states, ['closed'], 'no reconnection');
   });
 
   t.test('a room the user was kicked or banned from is not resumed after a drop', async (t) => {

@@ -503,6 +503,12 @@ export class VezaClient {
       clearTimeout(c.gapTimer);
     }
     if (this.#state === 'closed') return;
+    if (code === 4403) {
+      // Banned from the server: the contract says not to reconnect (a refresh would be refused too).
+      this.#emit('session_expired', { code: 'forbidden', message: reason || 'banned' });
+      this.close();
+      return;
+    }
     if (code === 4401 && reason === 'logged out') {
       this.#emit('session_expired', { code: 'unauthenticated', message: 'logged out' });
       this.close();
