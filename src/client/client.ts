@@ -503,6 +503,12 @@ export class VezaClient {
       clearTimeout(c.gapTimer);
     }
     if (this.#state === 'closed') return;
+    if (code === 4403) {
+      // Banned from the server: the contract says not to reconnect (a refresh would be refused too).
+      this.#emit('session_expired', { code: 'forbidden', message: reason || 'banned' });
+      this.close();
+      return;
+    }
     if (code === 4401 && reason === 'logged out') {
       this.#emit('session_expired', { code: 'unauthenticated', message: 'logged out' });
       this.close();
@@ -589,6 +595,12 @@ export class VezaClient {
         return this.#resumed(data);
       case 'room_deleted':
         this.#forget(data.room_id);
+        break;
+      case 'member_left':
+        // Kicked or banned: the server unsubscribed every socket of ours, so resuming the room
+        // would replay a room we are out of (a public one) or fail (a ban). A plain `left` of
+        // another socket of ours leaves this one subscribed (docs/PROTOCOL.md, leave_room).
+        if (data.user_id === this.#user?.id && data.reason !== 'left') this.#forget(data.room_id);
         break;
       case 'ack':
         return;

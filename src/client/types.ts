@@ -194,6 +194,7 @@ export interface ServerEvents {
   message: Message;
   member_joined: { room_id: number; user_id: number; username: string };
   member_left: { room_id: number; user_id: number; reason: 'left' | 'kicked' | 'banned' };
+  member_updated: { room_id: number; user_id: number; role: 'owner' | 'moderator' | 'member'; muted_until: string | null };
   dm_created: DmAck;
   message_edited: Sequenced & { content: string; is_edited: boolean; edit_count: number; edited_at: string };
   message_deleted: Sequenced & { deleted_by: number };

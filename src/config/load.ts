@@ -212,5 +212,6 @@ export function redactedConfig(config: Config): unknown {
     database: { ...config.database, url: redactUrl(config.database.url), replicaUrl: redactUrl(config.database.replicaUrl) },
     redis: { ...config.redis, url: redactUrl(config.redis.url) },
     auth: { ...config.auth, jwtSecret: config.auth.jwtSecret === undefined ? undefined : '***' },
+    admin: { ...config.admin, token: config.admin.token === undefined ? undefined : '***' },
   };
 }

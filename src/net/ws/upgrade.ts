@@ -11,7 +11,7 @@ import type { Config } from '../../config/schema.js';
 import { toChatError } from '../../errors.js';
 import { selectSubprotocol } from '../../protocol/codec.js';
 import type { HttpRequest, HttpResponse, us_socket_context_t } from '../uws.js';
-import { authRequests } from '../../metrics/index.js';
+import { observeAuth } from '../../metrics/index.js';
 import type { Budgets } from '../../limits/budgets.js';
 import type { ConnectionCaps } from './caps.js';
 import { newConn, type SocketData } from './conn.js';
@@ -35,17 +35,19 @@ export function upgradeHandler(config: Config, tokens: AccessTokens, caps: Conne
     // Echo the sub-protocol only when the client offered one (RFC 6455 §4.2.2).
     const echoed = offered ? protocol : '';
     if (token) {
+      // Counted and timed as `authenticate` is (session.ts): the counter and the histogram agree.
+      const started = performance.now();
       try {
         const claims = tokens.verify(token);
         conn.user = { id: claims.user_id, username: claims.username, role: claims.role };
         conn.expiresAt = claims.exp * 1000;
         conn.authSession = claims.sid ?? '';
       } catch (e) {
-        authRequests.inc({ method: 'token', status: 'failure' });
+        observeAuth('token', false, (performance.now() - started) / 1000);
         const err = toChatError(e);
         return refuse(res, 401, 'unauthenticated', err.code === 'unauthenticated' ? err.message : 'invalid token');
       }
-      authRequests.inc({ method: 'token', status: 'success' });
+      observeAuth('token', true, (performance.now() - started) / 1000);
     }
     const refused = caps?.refusal(remote, conn.user?.id ?? null) ?? null;
     if (refused !== null) return refuse(res, 429, 'rate_limited', refused);
