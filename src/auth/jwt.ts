@@ -145,8 +145,10 @@ export class AccessTokens {
     }
     if (!headerSchema.safeParse(header).success) throw invalid();
     const expected = createHmac('sha256', this.#key).update(`${h}.${p}`).digest();
+    // Node's base64url decoder is lenient ('+', '/', '=', stray low bits): only the one canonical
+    // spelling of the signature counts, so a token has exactly one valid string.
     const given = Buffer.from(sig, 'base64url');
-    if (given.length !== expected.length || !timingSafeEqual(given, expected)) throw invalid();
+    if (given.length !== expected.length || given.toString('base64url') !== sig || !timingSafeEqual(given, expected)) throw invalid();
     const claims = claimsSchema.safeParse(payload);
     if (!claims.success) throw invalid(claims.error);
     if (claims.data.exp * 1000 <= this.#now()) throw new ChatError('unauthenticated', 'access token expired');

@@ -46,7 +46,9 @@ export async function rotateRefreshToken(c: pg.PoolClient, oldHash: string, newH
     if (n && n.token_hash === newHash && n.in_grace && n.live) {
       return { kind: 'rotated', userId, familyId: old.family_id, issuedAt: new Date(n.issued_at), retried: true };
     }
-    // A spent token came back: someone holds a copy. Revoke every token of the login.
+    // A spent token came back: someone holds a copy. Revoke every token of the login, after any
+    // rotation of it still in flight (lockLive).
+    await lockLive(c, 'family_id', old.family_id);
     await c.query('UPDATE refresh_tokens SET revoked_at = now() WHERE family_id = $1 AND revoked_at IS NULL', [old.family_id]);
     return { kind: 'reused', userId, familyId: old.family_id };
   }
@@ -60,22 +62,30 @@ export async function rotateRefreshToken(c: pg.PoolClient, oldHash: string, newH
   return { kind: 'rotated', userId, familyId: old.family_id, issuedAt: new Date(row.created_at), retried: false };
 }
 
+/**
+ * Wait for any rotation in flight on these live tokens, and hold them: a revocation's UPDATE must
+ * run after a racing rotation committed, or the token that rotation inserts (invisible to a
+ * statement that started before its commit) would outlive the session it belongs to. READ
+ * COMMITTED: the UPDATE that follows takes a new snapshot and sees the inserted token.
+ */
+async function lockLive(c: Db, column: 'family_id' | 'user_id', value: string | number): Promise<void> {
+  await c.query(`SELECT id FROM refresh_tokens WHERE ${column} = $1 AND revoked_at IS NULL ORDER BY id FOR UPDATE`, [value]);
+}
+
 /** Revoke the token's family (logout): its user and family, or null when the token is unknown. */
-export async function revokeRefreshToken(db: Db, tokenHash: string): Promise<{ userId: number; familyId: string } | null> {
-  const r = await db.query<{ user_id: string; family_id: string }>(
-    `WITH t AS (SELECT family_id, user_id FROM refresh_tokens WHERE token_hash = $1),
-          revoked AS (UPDATE refresh_tokens SET revoked_at = now()
-                       WHERE family_id IN (SELECT family_id FROM t) AND revoked_at IS NULL)
-     SELECT user_id, family_id FROM t`,
-    [tokenHash],
-  );
+export async function revokeRefreshToken(c: pg.PoolClient, tokenHash: string): Promise<{ userId: number; familyId: string } | null> {
+  const r = await c.query<{ user_id: string; family_id: string }>('SELECT user_id, family_id FROM refresh_tokens WHERE token_hash = $1', [tokenHash]);
   const row = r.rows[0];
-  return row ? { userId: Number(row.user_id), familyId: row.family_id } : null;
+  if (!row) return null;
+  await lockLive(c, 'family_id', row.family_id);
+  await c.query('UPDATE refresh_tokens SET revoked_at = now() WHERE family_id = $1 AND revoked_at IS NULL', [row.family_id]);
+  return { userId: Number(row.user_id), familyId: row.family_id };
 }
 
 /** Revoke every session of the user still open: their families. */
-export async function revokeUserRefreshTokens(db: Db, userId: number): Promise<string[]> {
-  const r = await db.query<{ family_id: string }>(
+export async function revokeUserRefreshTokens(c: pg.PoolClient, userId: number): Promise<string[]> {
+  await lockLive(c, 'user_id', userId);
+  const r = await c.query<{ family_id: string }>(
     `WITH revoked AS (UPDATE refresh_tokens SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL RETURNING family_id)
      SELECT DISTINCT family_id FROM revoked`,
     [userId],

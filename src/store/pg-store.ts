@@ -362,11 +362,11 @@ export class PgStore implements Store {
   }
 
   revokeRefreshToken(tokenHash: string): Promise<{ userId: number; familyId: string } | null> {
-    return this.#guard(() => authSql.revokeRefreshToken(this.#pool, tokenHash));
+    return this.#guard(() => this.#tx((c) => authSql.revokeRefreshToken(c, tokenHash)));
   }
 
   revokeUserRefreshTokens(userId: number): Promise<string[]> {
-    return this.#guard(() => authSql.revokeUserRefreshTokens(this.#pool, userId));
+    return this.#guard(() => this.#tx((c) => authSql.revokeUserRefreshTokens(c, userId)));
   }
 
   recentRevocations(since: Date): Promise<authSql.RevokedSession[]> {
