@@ -64,6 +64,9 @@ export interface RequestContext {
   ip?: string | undefined;
 }
 
+/** Password checks of one account running or queued at once on a front; more are `rate_limited`. */
+const MAX_CHECKS_PER_ACCOUNT = 2;
+
 export interface AuthServiceOptions {
   store: AuthStore;
   hasher: PasswordHasher;
@@ -139,6 +142,8 @@ export class AuthService {
   readonly #hasher: PasswordHasher;
   readonly #tokens: AccessTokens;
   readonly #settings: AuthServiceOptions['settings'] & AuthTuning;
+  /** Password checks in flight per account on this front (see login). */
+  readonly #inflight = new Map<number, number>();
   readonly #checkUsername: ((username: string) => void) | null;
   readonly #now: () => number;
   readonly #log: Logger;
@@ -200,7 +205,20 @@ export class AuthService {
       throw badCredentials();
     }
     this.#throttle.check(creds.id, source);
-    const ok = await this.#gate.run(HashPriority.Account, source, () => this.#hasher.verify(password, creds.password_hash));
+    // Failures are counted when a check ends: without a bound on the checks in flight, a burst on
+    // one account from many sources got ~130 checks past the throttle and filled the hashing queue
+    // ahead of other users' logins (black-box test, 140 at once). A few at a time per account.
+    const inflight = this.#inflight.get(creds.id) ?? 0;
+    if (inflight >= MAX_CHECKS_PER_ACCOUNT) throw new ChatError('rate_limited', 'too many logins for this account at once', { retryAfterMs: 1000 });
+    this.#inflight.set(creds.id, inflight + 1);
+    let ok: boolean;
+    try {
+      ok = await this.#gate.run(HashPriority.Account, source, () => this.#hasher.verify(password, creds.password_hash));
+    } finally {
+      const left = (this.#inflight.get(creds.id) ?? 1) - 1;
+      if (left <= 0) this.#inflight.delete(creds.id);
+      else this.#inflight.set(creds.id, left);
+    }
     if (!ok) {
       const failures = this.#throttle.failed(creds.id, source);
       this.#log.info('login failed', { user_id: creds.id, ip: ctx.ip, failures });
