@@ -39,7 +39,9 @@ for (const mode of ['close', 'skip'] as const) {
       t.equal(stats.slowConsumerCloses, 1, 'and counted');
     } else {
       t.equal(stats.open, 2, 'the slow consumer stays connected');
-      t.equal(stats.slowConsumerSkips, 1, 'its falling behind is counted');
+      // An episode ends when its backlog drains below the limit (the kernel takes some of it into the
+      // socket's buffers); under load that happened between two sweeps, and a second one was counted.
+      t.ok(stats.slowConsumerSkips >= 1, `its falling behind is counted (${stats.slowConsumerSkips} episodes)`);
     }
     fast.close();
     slow.ws.terminate();
