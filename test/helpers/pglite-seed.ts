@@ -1,9 +1,10 @@
 /**
- * A PGlite data directory ready to open, for tests that start `veza-chat start` (a child process)
- * on embedded storage: the child would otherwise run initdb and the migrations on its first start,
- * about 5 s of CPU, in tests about something else (a crash, readiness). Made once per PGlite
- * version and migrations (from pgliteTemplate(), so the same key) in the temporary directory, by
- * the real openPglite, and copied: a copy is a few hundred milliseconds of I/O.
+ * A PGlite data directory ready to open, for tests whose node (in this process, or a child
+ * `veza-chat start`) runs on embedded storage. A child would otherwise run initdb and the
+ * migrations on its first start (about 5 s of CPU), and a node given pgliteTemplate() unpacks a
+ * 40 MB snapshot inside WebAssembly (about 0.8 s of CPU a start), in tests about something else.
+ * Made once per PGlite version and migrations (from pgliteTemplate(), so the same key) in the
+ * temporary directory, by the real openPglite, and copied: a copy is plain file I/O.
  *
  * Tests about creating a database (test/cli.ts `migrate`, test/store-pglite-initdb.ts) keep fresh
  * directories.
@@ -12,7 +13,6 @@ import { createHash } from 'node:crypto';
 import { cpSync, existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { openPglite } from '../../src/store/pglite/pglite.js';
 import { pgliteTemplate } from './store-suite.js';
 
 let made: Promise<string> | undefined;
@@ -28,6 +28,8 @@ async function seed(): Promise<string> {
   // Made aside and renamed: a test file running alongside never copies half a directory.
   const work = `${dir}.${process.pid}.tmp`;
   rmSync(work, { recursive: true, force: true });
+  // Loaded only here: the store's modules cost every test process that finds the seed made.
+  const { openPglite } = await import('../../src/store/pglite/pglite.js');
   const opened = await openPglite({ dataDir: work, template, fsync: false });
   await opened.close();
   try {
