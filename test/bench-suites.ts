@@ -18,6 +18,7 @@ import { benchServerConfig, newJwtSecret, spawnVeza, writeBenchConfig } from '..
 import { BenchSession, runSuite, summaryRows, verdicts, type SuiteContext, type SuiteParams } from '../bench/suites.js';
 import { BENCH_PASSWORD } from '../bench/users.js';
 import { compiledBenchEntries, compiledNode } from './helpers/dist.js';
+import { seedPgliteDir } from './helpers/pglite-seed.js';
 
 // The server child runs dist/: refuse a stale build rather than test old code.
 await compiledNode();
@@ -26,7 +27,8 @@ compiledBenchEntries();
 const dir = mkdtempSync(join(tmpdir(), 'veza-bench-test-'));
 const configFile = join(dir, 'config.json');
 writeBenchConfig(configFile, benchServerConfig({ jwtSecret: newJwtSecret() }));
-const server = await spawnVeza({ dataDir: join(dir, 'data'), configFile });
+// A migrated PGlite directory copied in: the server's first start would pay initdb (seconds of CPU).
+const server = await spawnVeza({ dataDir: await seedPgliteDir(join(dir, 'data')), configFile });
 const logs: string[] = [];
 // The `--url` path: users registered through REST, the server's pid for /proc.
 const session = new BenchSession({

@@ -21,7 +21,7 @@ import { VezaClient, type ClientEvents, type Message, type WebSocketConstructor 
 import { loadConfig } from '../src/config/index.js';
 import { compiledNode } from './helpers/dist.js';
 import { startLive } from './helpers/live.js';
-import { pgliteTemplate } from './helpers/store-suite.js';
+import { seedPgliteDir } from './helpers/pglite-seed.js';
 
 const WS = WebSocket as unknown as WebSocketConstructor;
 const FAST = { initialDelayMs: 50, maxDelayMs: 400 };
@@ -201,7 +201,8 @@ t.test('pglite', async (t) => {
       limits: { perMinute: { send_message: 100_000, join_room: 1000 } },
     },
   });
-  let node = await startNode(config, { signals: false, announce: false, storeTemplate: await pgliteTemplate() });
+  await seedPgliteDir(dataDir);
+  let node = await startNode(config, { signals: false, announce: false });
   t.teardown(async () => {
     await node.stop();
     rmSync(dataDir, { recursive: true, force: true });

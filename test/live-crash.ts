@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { call } from './helpers/http.js';
 import { openClient, type TestClient } from './helpers/live.js';
 import { freshDatabase } from './helpers/services.js';
+import { seedPgliteDir } from './helpers/pglite-seed.js';
 import { tempDirs } from './helpers/tmp.js';
 
 const bin = fileURLToPath(new URL('../bin/veza-chat.js', import.meta.url));
@@ -178,7 +179,8 @@ for (const [what, suite] of [
   ['kill -9 mid-burst keeps every acknowledged message exactly once', crashSuite],
   ['SIGTERM mid-burst stops cleanly and keeps every acknowledged message exactly once', stopSuite],
 ] as const) {
-  t.test(`PGlite: ${what}`, (t) => suite(t, ['--data-dir', tmp()], {}));
+  // A migrated database copied in: the first start's initdb (seconds of CPU) is not what this tests.
+  t.test(`PGlite: ${what}`, async (t) => suite(t, ['--data-dir', await seedPgliteDir(tmp())], {}));
   t.test(`PostgreSQL: ${what}`, async (t) => {
     const url = await freshDatabase(t);
     if (url === null) return;

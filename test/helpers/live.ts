@@ -11,7 +11,7 @@ import WebSocket from 'ws';
 import { loadConfig, type Config } from '../../src/config/index.js';
 import type { RunningNode } from '../../src/server/start.js';
 import { compiledNode } from './dist.js';
-import { pgliteTemplate } from './store-suite.js';
+import { seedPgliteDir } from './pglite-seed.js';
 import { call } from './http.js';
 import { makeDatabase } from './services.js';
 
@@ -67,8 +67,8 @@ export async function startLive(t: Test, backend: Backend, flags: Record<string,
   let node: RunningNode;
   try {
     const { startNode } = await compiledNode();
-    const template = backend === 'pglite' ? await pgliteTemplate() : undefined;
-    node = await startNode(config, { signals: false, announce: false, ...(template ? { storeTemplate: template } : {}) });
+    if (backend === 'pglite') await seedPgliteDir(dataDir);
+    node = await startNode(config, { signals: false, announce: false });
   } catch (e) {
     await drop();
     rmSync(dataDir, { recursive: true, force: true });
