@@ -6,6 +6,7 @@
  */
 import { USER, type ActorCaller, type FrontPost } from '../actors/messages.js';
 import { CLOSE } from '../errors.js';
+import { batched } from '../store/batch.js';
 import { AccessTokens } from '../auth/jwt.js';
 import { AuthService } from '../auth/service.js';
 import { revocationBus } from '../auth/revocation-bus.js';
@@ -90,11 +91,9 @@ async function setupFront(ctx: FrontContext, data: ThreadData, gate: StartGate |
   const limiter = new SharedRateLimiter(data.rateLimits, perMinute(config.limits.perMinute), ctx.index);
   const freed = limiter.releaseOwnedBy(ctx.index);
   if (freed > 0) log.warn('rate limits: freed bucket locks a previous thread held', { freed });
-  // Adaptive costs over the shared buckets; account ages read once per user from this front's store.
-  const budgets = new Budgets(limiter, config.limits, async (id) => {
-    const u = await store.getUser(id);
-    return u === null ? null : Date.parse(u.created_at);
-  });
+  // Adaptive costs over the shared buckets; account ages read once per user from this front's store, many users a query.
+  const accountCreated = batched((ids: number[]) => store.accountsCreated(ids));
+  const budgets = new Budgets(limiter, config.limits, async (id) => (await accountCreated(id)) ?? null);
   const content = new ContentPipeline(config.content, (id) => budgets.penalise(id));
   // Sockets per user and source across the fronts; this front's count starts from none.
   const connections = data.connections ? new ConnectionCounts(data.connections, ctx.index) : null;

@@ -246,6 +246,10 @@ const Q = {
     name: 'veza_usernames',
     text: `SELECT id, username FROM users WHERE id = ANY($1::bigint[])`,
   },
+  accountsCreated: {
+    name: 'veza_accounts_created',
+    text: `SELECT id, created_at FROM users WHERE id = ANY($1::bigint[])`,
+  },
   pageBackward: {
     name: 'veza_messages_before',
     text: `SELECT ${MESSAGE} FROM messages WHERE conversation_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3`,
@@ -716,6 +720,14 @@ export class PgStore implements Store {
       if (ids.length === 0) return new Map();
       const r = await this.#pool.query<{ id: number; username: string }>({ ...Q.usernames, values: [ids] });
       return new Map(r.rows.map((row) => [row.id, row.username]));
+    });
+  }
+
+  accountsCreated(ids: readonly number[]): Promise<Map<number, number>> {
+    return this.#guard(async () => {
+      if (ids.length === 0) return new Map();
+      const r = await this.#pool.query<{ id: number; created_at: Date | string }>({ ...Q.accountsCreated, values: [ids] });
+      return new Map(r.rows.map((row) => [row.id, new Date(row.created_at).getTime()]));
     });
   }
 

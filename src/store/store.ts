@@ -40,6 +40,8 @@ export interface Store {
   touchUser(id: number): Promise<void>;
   /** Usernames of the given ids (unknown ids are absent). */
   usernames(ids: readonly number[]): Promise<Map<number, string>>;
+  /** When each account was created (epoch ms); unknown ids are absent. One query for many users. */
+  accountsCreated(ids: readonly number[]): Promise<Map<number, number>>;
   /** User ids by username, matched case-insensitively; keys are the lower-cased names (unknown names are absent). */
   usersByName(names: readonly string[]): Promise<Map<string, number>>;
 

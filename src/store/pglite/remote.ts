@@ -22,6 +22,7 @@ const METHODS: Readonly<Record<Method, true>> = Object.freeze({
   getCredentials: true,
   touchUser: true,
   usernames: true,
+  accountsCreated: true,
   usersByName: true,
   insertRefreshToken: true,
   rotateRefreshToken: true,

@@ -1,0 +1,32 @@
+/**
+ * Many callers' single-key lookups made into one query per batch: keys asked for within `ms` go in
+ * one call, at most `max` each. Built for the account ages the rate limits read when a user
+ * connects: a burst of 15,000 connections made 15,000 queries (about 5 KiB of RSS per idle
+ * connection on the embedded database in the connections bench), now 15.
+ */
+export function batched<K, V>(load: (keys: K[]) => Promise<Map<K, V>>, ms = 5, max = 1000): (key: K) => Promise<V | undefined> {
+  let waiting = new Map<K, Array<{ resolve: (v: V | undefined) => void; reject: (e: unknown) => void }>>();
+  let timer: NodeJS.Timeout | null = null;
+  const flush = (): void => {
+    if (timer !== null) clearTimeout(timer);
+    timer = null;
+    const batch = waiting;
+    waiting = new Map();
+    load([...batch.keys()]).then(
+      (found) => {
+        for (const [k, list] of batch) for (const w of list) w.resolve(found.get(k));
+      },
+      (err: unknown) => {
+        for (const list of batch.values()) for (const w of list) w.reject(err);
+      },
+    );
+  };
+  return (key) =>
+    new Promise<V | undefined>((resolve, reject) => {
+      const list = waiting.get(key);
+      if (list) list.push({ resolve, reject });
+      else waiting.set(key, [{ resolve, reject }]);
+      if (waiting.size >= max) flush();
+      else timer ??= setTimeout(flush, ms);
+    });
+}
