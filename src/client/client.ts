@@ -289,7 +289,7 @@ export class VezaClient {
       access_token: t.access_token,
       refresh_token: t.refresh_token,
       expires_in: t.expires_in,
-      expires_at: expiresAt ?? Date.now() + t.expires_in * 1000,
+      expires_at: expiresAt ?? accessExpiry(t.access_token, t.expires_in),
     };
     this.#tokens = stored;
     this.#armRefresh();
@@ -865,4 +865,32 @@ export function uuid(): string {
   b[8] = (b[8]! & 0x3f) | 0x80;
   const h = [...b].map((x) => x.toString(16).padStart(2, '0')).join('');
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
+
+/**
+ * When an access token stops working, by this clock. The server's `exp` is a whole second counted
+ * from an `iat` rounded down, so the token may die up to a second before `expires_in` says; and a
+ * pair answered again within the refresh grace window was issued earlier still. So: the lifetime
+ * less that second, or the token's own `exp` when that is sooner (a clock behind the server's
+ * makes `exp` look later, and the lifetime wins). Refreshing on `expires_in` alone let 3 s tokens
+ * expire before their renewal reached the server (test/client-live.ts, now and then).
+ */
+function accessExpiry(token: string, expiresIn: number): number {
+  const now = Date.now();
+  let at = now + Math.max(0, expiresIn - 1) * 1000;
+  const exp = jwtExp(token);
+  if (exp !== null && exp * 1000 < at) at = Math.max(now, exp * 1000);
+  return at;
+}
+
+/** The `exp` claim of a JWT, unverified (the server verifies; this only times the refresh). */
+function jwtExp(token: string): number | null {
+  const payload = token.split('.')[1];
+  if (payload === undefined) return null;
+  try {
+    const claims = JSON.parse(atob(payload.replace(/-/g, '+').replace(/_/g, '/'))) as { exp?: unknown };
+    return typeof claims.exp === 'number' ? claims.exp : null;
+  } catch {
+    return null;
+  }
 }
