@@ -6,13 +6,11 @@
  */
 import { MESSAGE, ROOM, type ActorCaller, type Caller, type ChangeReply } from '../../actors/messages.js';
 import type { AccessTokens } from '../../auth/jwt.js';
-import type { Config } from '../../config/schema.js';
 import { ChatError } from '../../errors.js';
-import { ContentPipeline } from '../../content/pipeline.js';
-import { Budgets, type BudgetAction } from '../../limits/budgets.js';
-import type { Limiter } from '../../limits/shared-buckets.js';
+import type { ContentPipeline } from '../../content/pipeline.js';
+import type { BudgetAction } from '../../limits/budgets.js';
 import type { WireMessage } from '../../protocol/events.js';
-import { buildRestSchemas } from '../../protocol/rest.js';
+import type { RestSchemas } from '../../protocol/rest.js';
 import { emoji } from '../../protocol/validation.js';
 import { parseOrThrow } from '../../protocol/validation.js';
 import { requestCaller } from './caller.js';
@@ -20,26 +18,21 @@ import { json } from './reply.js';
 import { API_PREFIX } from './routes-auth.js';
 import type { Request, Route } from './types.js';
 import { idParam, jsonBody } from './validate.js';
-import { rateLimited } from '../../metrics/index.js';
 
+/** What chatRoutes already made: the schemas, the user's budgets, the content pipeline (as ./routes-reads.ts). */
 export interface ChangeRouteDeps {
   actors: ActorCaller;
   tokens: AccessTokens;
-  config: Config;
-  limiter: Limiter<keyof Config['limits']['perMinute']>;
-  budgets?: Budgets;
-  content?: ContentPipeline;
+  schemas: RestSchemas;
+  /** Take one operation of the user's budget for `action`, or throw `rate_limited`. */
+  limit: (user: Caller, action: BudgetAction) => void;
+  content: ContentPipeline;
 }
 
 const emojiParam = emoji();
 
-export function changeRoutes(deps: ChangeRouteDeps, prefix = API_PREFIX): Route[] {
-  const { actors, tokens } = deps;
-  const budgets = deps.budgets ?? new Budgets(deps.limiter, deps.config.limits);
-  const pipeline = deps.content ?? new ContentPipeline(deps.config.content, (id) => budgets.penalise(id));
-  const schemas = buildRestSchemas({ auth: deps.config.auth, limits: deps.config.limits });
+export function changeRoutes({ actors, tokens, schemas, limit, content: pipeline }: ChangeRouteDeps, prefix = API_PREFIX): Route[] {
   const caller = (req: Request): Promise<Caller> => requestCaller(tokens, req);
-  const limit = (user: Caller, action: BudgetAction = 'send_message') => budgets.takeOrThrow(user, action);
   /** 200 with the change's seq; a change that changed nothing is 200 with `changed: false` too. */
   const change = (msg: (user: Caller, req: Request) => { kind: typeof MESSAGE | typeof ROOM; id: number; body: object }) => async (req: Request) => {
     const user = await caller(req);
@@ -48,7 +41,7 @@ export function changeRoutes(deps: ChangeRouteDeps, prefix = API_PREFIX): Route[
   };
   const react = (add: boolean) =>
     change((user, req) => {
-      limit(user);
+      limit(user, 'send_message');
       const id = idParam(req, 'id');
       const e = add ? jsonBody(req, schemas.addReaction).emoji : parseOrThrow(emojiParam, req.params.emoji ?? '', 'emoji', 'invalid emoji');
       return { kind: MESSAGE, id, body: { t: 'react', caller: user, messageId: id, emoji: e, add } };

@@ -36,7 +36,7 @@ import { notImplementedRoutes } from './routes-pending.js';
 import { readRoutes } from './routes-reads.js';
 import type { Request, Route } from './types.js';
 import { idParam, jsonBody } from './validate.js';
-import { countReceived, rateLimited } from '../../metrics/index.js';
+import { countReceived } from '../../metrics/index.js';
 
 export interface ChatRouteDeps {
   actors: ActorCaller;
@@ -211,7 +211,7 @@ export function chatRoutes(deps: ChatRouteDeps, prefix = API_PREFIX): Route[] {
     // Read markers, PATCH and DELETE /rooms/:id (./routes-reads.ts).
     ...readRoutes({ actors, tokens, schemas, limit, content }, prefix),
     // The rest of the contract's endpoints: 501 `not_implemented` until they are built.
-    ...changeRoutes({ ...deps, budgets, content }, prefix),
+    ...changeRoutes({ actors, tokens, schemas, limit, content }, prefix),
     ...notImplementedRoutes({ tokens }, prefix),
   ];
 }
