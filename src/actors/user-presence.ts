@@ -17,6 +17,7 @@
 import { ChatError } from '../errors.js';
 import type { PresenceData, PresenceStatus } from '../protocol/events.js';
 import { jsonEvent } from '../protocol/codec.js';
+import { batched } from '../store/batch.js';
 import type { Store } from '../store/store.js';
 import type { ChatContext } from './context.js';
 import { ROOM, USER } from './messages.js';
@@ -27,40 +28,15 @@ type Targets = { rooms: number[]; peers: number[] };
  * The presence targets of users, loaded in batches: every user who connects needs theirs, and a
  * burst of 15,000 connections made 15,000 queries through the store (the connections bench:
  * 10.1 KiB of RSS per idle connection instead of 3.3, the queued queries' memory). Ids asked for
- * within BATCH_MS go in one query, at most BATCH_MAX each. One batcher per store (per shard thread).
+ * within 5 ms go in one query, at most 1,000 each (../store/batch.ts). One batcher per store (per
+ * shard thread).
  */
-const BATCH_MS = 5;
-const BATCH_MAX = 1000;
-const batchers = new WeakMap<Store, { waiting: Map<number, Array<(t: Targets | Error) => void>>; timer: NodeJS.Timeout | null }>();
+const batchers = new WeakMap<Store, (userId: number) => Promise<Targets | undefined>>();
 
-function loadTargets(store: Store, userId: number): Promise<Targets> {
-  let b = batchers.get(store);
-  if (b === undefined) batchers.set(store, (b = { waiting: new Map(), timer: null }));
-  const batch = b;
-  return new Promise((resolve, reject) => {
-    const settle = (t: Targets | Error) => (t instanceof Error ? reject(t) : resolve(t));
-    const list = batch.waiting.get(userId);
-    if (list) list.push(settle);
-    else batch.waiting.set(userId, [settle]);
-    if (batch.waiting.size >= BATCH_MAX) flush(store, batch);
-    else batch.timer ??= setTimeout(() => flush(store, batch), BATCH_MS);
-  });
-}
-
-function flush(store: Store, batch: { waiting: Map<number, Array<(t: Targets | Error) => void>>; timer: NodeJS.Timeout | null }): void {
-  if (batch.timer !== null) clearTimeout(batch.timer);
-  batch.timer = null;
-  const waiting = new Map(batch.waiting);
-  batch.waiting.clear();
-  store.listPresenceTargets([...waiting.keys()]).then(
-    (all) => {
-      for (const [id, settles] of waiting) for (const s of settles) s(all.get(id) ?? { rooms: [], peers: [] });
-    },
-    (err: unknown) => {
-      const e = err instanceof Error ? err : new Error(String(err));
-      for (const settles of waiting.values()) for (const s of settles) s(e);
-    },
-  );
+async function loadTargets(store: Store, userId: number): Promise<Targets> {
+  let load = batchers.get(store);
+  if (load === undefined) batchers.set(store, (load = batched((ids: number[]) => store.listPresenceTargets(ids))));
+  return (await load(userId)) ?? { rooms: [], peers: [] };
 }
 
 export class UserPresence {

@@ -1,8 +1,9 @@
 /**
  * Many callers' single-key lookups made into one query per batch: keys asked for within `ms` go in
- * one call, at most `max` each. Built for the account ages the rate limits read when a user
- * connects: a burst of 15,000 connections made 15,000 queries (about 5 KiB of RSS per idle
- * connection on the embedded database in the connections bench), now 15.
+ * one call, at most `max` each. For what every connecting user needs read: their presence targets
+ * (src/actors/user-presence.ts) and their account's age for the rate limits (src/server/front.ts).
+ * A burst of 15,000 connections made 15,000 queries of each (about 5 KiB of RSS per idle
+ * connection on the embedded database in the connections bench for the ages alone), now 15.
  */
 export function batched<K, V>(load: (keys: K[]) => Promise<Map<K, V>>, ms = 5, max = 1000): (key: K) => Promise<V | undefined> {
   let waiting = new Map<K, Array<{ resolve: (v: V | undefined) => void; reject: (e: unknown) => void }>>();
