@@ -13,55 +13,19 @@
 import t, { type Test } from 'tap';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
-import { createServer, Socket as NetSocket, type AddressInfo, type Server, type Socket } from 'node:net';
+import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import WebSocket from 'ws';
 import { VezaClient, type ClientEvents, type Message, type WebSocketConstructor } from '../src/client/index.js';
 import { loadConfig } from '../src/config/index.js';
+import { next, relay } from './helpers/client.js';
 import { compiledNode } from './helpers/dist.js';
 import { startLive } from './helpers/live.js';
 import { seedPgliteDir } from './helpers/pglite-seed.js';
 
 const WS = WebSocket as unknown as WebSocketConstructor;
 const FAST = { initialDelayMs: 50, maxDelayMs: 400 };
-
-/**
- * A TCP relay to `port` whose connections can all be cut at once; `cut(downMs)` also refuses new
- * connections for that long, an outage the reconnecting client has to wait out.
- */
-async function relay(t: Test, port: number): Promise<{ url: string; cut(downMs?: number): number }> {
-  const pairs = new Set<[Socket, Socket]>();
-  let downUntil = 0;
-  const server: Server = createServer((down) => {
-    if (Date.now() < downUntil) {
-      down.destroy();
-      return;
-    }
-    const up = new NetSocket();
-    const pair: [Socket, Socket] = [down, up];
-    pairs.add(pair);
-    up.connect(port, '127.0.0.1');
-    down.pipe(up).pipe(down);
-    const end = () => {
-      pairs.delete(pair);
-      down.destroy();
-      up.destroy();
-    };
-    down.on('error', end).on('close', end);
-    up.on('error', end).on('close', end);
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  t.teardown(() => new Promise<void>((r) => (cutAll(), server.close(() => r()))));
-  const cutAll = (downMs = 0) => {
-    downUntil = Date.now() + downMs;
-    const n = pairs.size;
-    for (const [a, b] of [...pairs]) (a.destroy(), b.destroy());
-    pairs.clear();
-    return n;
-  };
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, cut: cutAll };
-}
 
 function client(url: string, opts: Partial<ConstructorParameters<typeof VezaClient>[0]> = {}): VezaClient {
   return new VezaClient({ url, WebSocket: WS, reconnect: FAST, pingIntervalMs: 0, ...opts });
@@ -88,20 +52,7 @@ function collect(c: VezaClient, roomId: number) {
   };
 }
 
-function next<K extends keyof ClientEvents>(c: VezaClient, type: K, pred: (d: ClientEvents[K]) => boolean = () => true, timeoutMs = 10_000): Promise<ClientEvents[K]> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => (off(), reject(new Error(`no ${type} within ${timeoutMs} ms`))), timeoutMs);
-    const off = c.on(type, (d) => {
-      if (!pred(d)) return;
-      clearTimeout(timer);
-      off();
-      resolve(d);
-    });
-  });
-}
-
 let users = 0;
-
 /** A new user, registered and logged in through `url`, connected. */
 async function loggedIn(t: Test, url: string, name: string, opts: Partial<ConstructorParameters<typeof VezaClient>[0]> = {}): Promise<VezaClient> {
   const username = `${name}${process.pid % 1000}x${++users}`;

@@ -13,47 +13,13 @@
  *   `chat_auth_requests_total` (method `token`).
  */
 import t, { type Test } from 'tap';
-import { createServer, Socket as NetSocket, type AddressInfo, type Socket } from 'node:net';
 import WebSocket from 'ws';
 import { VezaClient, type ClientEvents, type WebSocketConstructor } from '../src/client/index.js';
 import { loadConfig, redactedConfig } from '../src/config/index.js';
+import { next, relay } from './helpers/client.js';
 import { startLive } from './helpers/live.js';
 
 const WS = WebSocket as unknown as WebSocketConstructor;
-
-/** A TCP relay to `port`; cut() destroys every connection it carries. */
-async function relay(t: Test, port: number): Promise<{ url: string; cut(): void }> {
-  const pairs = new Set<[Socket, Socket]>();
-  const server = createServer((down) => {
-    const up = new NetSocket();
-    const pair: [Socket, Socket] = [down, up];
-    pairs.add(pair);
-    up.connect(port, '127.0.0.1');
-    down.pipe(up).pipe(down);
-    const end = () => (pairs.delete(pair), down.destroy(), up.destroy());
-    down.on('error', end).on('close', end);
-    up.on('error', end).on('close', end);
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const cut = () => {
-    for (const [a, b] of [...pairs]) (a.destroy(), b.destroy());
-    pairs.clear();
-  };
-  t.teardown(() => new Promise<void>((r) => (cut(), server.close(() => r()))));
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, cut };
-}
-
-function next<K extends keyof ClientEvents>(c: VezaClient, type: K, pred: (d: ClientEvents[K]) => boolean = () => true, timeoutMs = 10_000): Promise<ClientEvents[K]> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => (off(), reject(new Error(`no ${type} within ${timeoutMs} ms`))), timeoutMs);
-    const off = c.on(type, (d) => {
-      if (!pred(d)) return;
-      clearTimeout(timer);
-      off();
-      resolve(d);
-    });
-  });
-}
 
 let users = 0;
 async function loggedIn(t: Test, url: string, name: string): Promise<VezaClient> {
