@@ -123,7 +123,7 @@ t.test('every server event of PROTOCOL.md is named', async (t) => {
     { type: 'ack', reply_to: 'c-17', data: {} },
     { type: 'error', reply_to: 'c-17', data: { code: 'rate_limited', message: 'slow down', retry_after_ms: 500 } },
     { type: 'pong', data: undefined },
-    { type: 'dm_created', data: { conversation_id: 9, user_ids: [1, 2] } },
+    { type: 'dm_created', data: { conversation_id: 9, user_ids: [1, 2], last_seq: 0, created: true } },
     { type: 'history', data: { conversation_id: 9, messages: [], has_more: false, next_cursor: null } },
     { type: 'resumed', data: { conversation_id: 9, recovered: true, from_seq: 3, to_seq: 7, live: true } },
     { type: 'presence', data: { user_id: 1, status: 'offline' } },

@@ -217,6 +217,8 @@ export type UserRequest =
 export interface DmReply {
   conversation_id: number;
   user_ids: [number, number];
+  /** The DM's last seq when the reply was made (0 for a new one): a client follows it from there. */
+  last_seq: number;
   created: boolean;
 }
 

@@ -127,7 +127,12 @@ export class UserActor {
     if (peer === null || !peer.is_active) throw new ChatError('not_found', `user ${peerId} not found`);
     const { conversation, created } = await store.getOrCreateDm(caller.id, peerId);
     const user_ids: [number, number] = caller.id < peerId ? [caller.id, peerId] : [peerId, caller.id];
-    const event = { type: 'dm_created' as const, data: { conversation_id: conversation.id, user_ids } };
+    // `last_seq` (read with the conversation, from the primary) lets a client that does not follow
+    // the DM yet follow it from there: what is at or below it is committed (history has it), and
+    // an event above it is committed after this read, then published, so it reaches the client
+    // live or by resume.
+    const last_seq = conversation.last_seq;
+    const event = { type: 'dm_created' as const, data: { conversation_id: conversation.id, user_ids, last_seq, created } };
     const encoded = jsonEvent(event);
     this.#ctx.broadcast({ t: 'publish', users: user_ids, event: encoded });
     if (created) {
@@ -135,7 +140,7 @@ export class UserActor {
       this.#presence.peerAdded(peerId);
       this.#ctx.tell(USER, peerId, { t: 'peer_added', userId: caller.id });
     }
-    return { conversation_id: conversation.id, user_ids, created };
+    return { conversation_id: conversation.id, user_ids, last_seq, created };
   }
 
   async #createRoom(msg: Extract<UserActorRequest, { t: 'create_room' }>) {

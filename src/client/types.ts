@@ -139,9 +139,14 @@ export interface SendAck {
   created_at: string;
   duplicate: boolean;
 }
+/** The `create_dm` ack, the `dm_created` event and the `POST /dm` answer. */
 export interface DmAck {
   conversation_id: number;
   user_ids: [number, number];
+  /** The DM's highest seq when the reply was made (0 for a new DM): later events follow it. */
+  last_seq: number;
+  /** This call created the DM (false: it existed). */
+  created: boolean;
 }
 export interface HistoryPage {
   conversation_id: number;

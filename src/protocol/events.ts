@@ -167,6 +167,10 @@ export interface DmCreatedData {
   conversation_id: number;
   /** The pair, ascending. */
   user_ids: [number, number];
+  /** The DM's last seq when the event was made (0 for a new DM): its later events follow. */
+  last_seq: number;
+  /** This `create_dm` created the DM (false: it existed). */
+  created: boolean;
 }
 export interface HistoryData {
   conversation_id: number;

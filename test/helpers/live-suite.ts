@@ -149,10 +149,14 @@ export function liveSuite(t: Test, backend: Backend): void {
     const a = await live.client(alice.token);
     const b = await live.client(bob.token);
     const dm = await a.ok('create_dm', { user_id: bob.id });
-    t.same(dm.user_ids, [alice.id, bob.id].sort((x, y) => x - y));
-    await b.waitFor((f) => f.type === 'dm_created' && f.data.conversation_id === dm.conversation_id);
+    const pairIds = [alice.id, bob.id].sort((x, y) => x - y);
+    // last_seq and created: where a client that does not follow the DM yet starts following it.
+    t.same(dm, { conversation_id: dm.conversation_id, user_ids: pairIds, last_seq: 0, created: true }, 'the ack: a new DM, nothing in it');
+    const announced = await b.waitFor((f) => f.type === 'dm_created' && f.data.conversation_id === dm.conversation_id);
+    t.same(announced.data, dm, 'dm_created tells the peer the same');
     const again = await b.ok('create_dm', { user1_id: bob.id, user2_id: alice.id });
     t.equal(again.conversation_id, dm.conversation_id, 'the same pair gets the same conversation');
+    t.match(again, { last_seq: 0, created: false }, 'and says it existed');
     t.equal((await a.request('create_dm', { user_id: alice.id })).data.code, 'validation_failed', 'no DM with oneself');
     t.equal((await a.request('create_dm', { user_id: 999_999_999 })).data.code, 'not_found');
     await a.ok('send_dm', { conversation_id: dm.conversation_id, content: 'psst' });
@@ -167,8 +171,18 @@ export function liveSuite(t: Test, backend: Backend): void {
     await a.waitFor((f) => f.type === 'message' && f.data.id === rest.body.id);
     const list = await call(live.url, 'GET', `/api/v1/dm/${dm.conversation_id}/messages`, { token: alice.token });
     t.same(list.body.messages.map((m: any) => m.content), ['psst', 'rest reply']);
+    // Two messages in: the DM's position, in the ack, the event to both users and POST /dm.
+    const from = b.frames.length;
+    const existing = { conversation_id: dm.conversation_id, user_ids: pairIds, last_seq: 2, created: false };
+    t.same(await a.ok('create_dm', { user_id: bob.id }), existing, 'create_dm on a DM with two messages: last_seq 2');
+    // (Not the echo of Bob's own create_dm above, last_seq 0, should it come this late.)
+    t.same((await b.waitFor((f) => f.type === 'dm_created' && f.data.last_seq !== 0, 10_000, from)).data, existing, 'dm_created says the same');
+    const rest2 = await call(live.url, 'POST', '/api/v1/dm', { token: bob.token, body: { user_id: alice.id } });
+    t.equal(rest2.status, 200);
+    t.same(rest2.body, existing, 'POST /dm answers as the ack');
     const created = await call(live.url, 'POST', '/api/v1/dm', { token: carol.token, body: { user_id: alice.id } });
     t.equal(created.status, 201);
+    t.match(created.body, { last_seq: 0, created: true });
     t.equal((await call(live.url, 'POST', '/api/v1/dm', { token: carol.token, body: { user_id: alice.id } })).status, 200);
     t.equal((await call(live.url, 'POST', '/api/v1/dm', { token: carol.token, body: { user_id: carol.id } })).status, 400);
     // The seed's pair form, as create_dm takes it; one of the pair must be the caller.

@@ -169,7 +169,7 @@ export function chatRoutes(deps: ChatRouteDeps, prefix = API_PREFIX): Route[] {
           });
         }
         const dm = await actors.ask<DmReply>(USER, user.id, { t: 'create_dm', caller: user, peerId: peer });
-        return json(dm.created ? 201 : 200, { conversation_id: dm.conversation_id, user_ids: dm.user_ids });
+        return json(dm.created ? 201 : 200, { conversation_id: dm.conversation_id, user_ids: dm.user_ids, last_seq: dm.last_seq, created: dm.created });
       },
     },
     {

@@ -15,6 +15,6 @@ export const dmOps: OpTable = {
     }
     const dm = await ctx.gw.actors.ask<DmReply>(USER, ctx.user.id, { t: 'create_dm', caller: ctx.user, peerId: peer });
     // The actor also sends dm_created to both users' sockets (this one included): that tells the peer.
-    return { conversation_id: dm.conversation_id, user_ids: dm.user_ids };
+    return { conversation_id: dm.conversation_id, user_ids: dm.user_ids, last_seq: dm.last_seq, created: dm.created };
   },
 };
