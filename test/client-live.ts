@@ -5,6 +5,9 @@
  *
  * - every event once and in order across drops while another client keeps sending, on each
  *   backend and on both sub-protocols, and a send cut by a drop stored once (client_id);
+ * - a DM created while the client is offline, and one announced (`dm_created`) before a drop,
+ *   with messages sent while it is offline: every one reaches the application once, in order,
+ *   and no `gap`; `create_dm`'s ack, `dm_created` and `POST /dm` carry `last_seq` and `created`;
  * - a server restart (stop, start again on the same port and data directory);
  * - an access token that expires: renewed on the open socket before expiry, or, when the client
  *   does not renew, the server closes with 4401 and the client refreshes, reconnects and resumes;
@@ -202,6 +205,68 @@ t.test('pglite', async (t) => {
     t.not(renewing.tokens!.access_token, tokensBefore, 'the renewing client holds a new access token');
     t.same(states, [], 'the renewing client never lost its connection');
     t.equal(renewing.sessionId, session, 'and kept its session');
+  });
+
+  t.test('DMs created or announced while the client is offline: every message once, in order, no gap', async (t) => {
+    const net = await relay(t, port);
+    /** Cut `c`'s link and refuse it until online(): `c` is reconnecting, and hears nothing. */
+    const offline = async (t: Test, c: VezaClient) => {
+      const down = next(c, 'state', (s) => s.state === 'reconnecting');
+      t.ok(net.cut(Infinity) >= 1, "cut the absent user's connection");
+      await down;
+    };
+    const online = async (c: VezaClient) => {
+      const up = next(c, 'state', (s) => s.state === 'open');
+      net.restore();
+      await up;
+    };
+    /** Messages 1..3 sent while `a` was away, 4 once it is back: `a` must see 1..4, once each, no gap. */
+    const check = async (t: Test, a: VezaClient, seen: ReturnType<typeof collect>, gaps: ClientEvents['gap'][], what: string) => {
+      await seen.until(4, 10_000).catch((e: Error) => t.fail(e.message));
+      inOrder(t, seen.got, 4, what);
+      t.same(seen.got.map((m) => m.content), ['away 1', 'away 2', 'away 3', 'back 4'], `${what}: what was sent, in order`);
+      t.same(gaps, [], `${what}: no gap reported (all of it could be replayed)`);
+      t.equal(a.positions()[String(seen.got[0]?.conversation_id)], 4, `${what}: followed, at its last seq`);
+    };
+
+    t.test('created while offline: found after the reconnection and replayed from its start', async (t) => {
+      const a = await loggedIn(t, net.url, 'absent');
+      const b = await loggedIn(t, url, 'initiator');
+      const gaps: ClientEvents['gap'][] = [];
+      a.on('gap', (g) => gaps.push(g));
+      await offline(t, a);
+      const dm = await b.createDm(a.user!.id);
+      t.same(dm, { conversation_id: dm.conversation_id, user_ids: [a.user!.id, b.user!.id].sort((x, y) => x - y), last_seq: 0, created: true }, 'the ack: a new DM, nothing in it');
+      const seen = collect(a, dm.conversation_id);
+      for (let i = 1; i <= 3; i++) await b.sendDm(dm.conversation_id, `away ${i}`);
+      await online(a);
+      await b.sendDm(dm.conversation_id, 'back 4');
+      await check(t, a, seen, gaps, 'a DM created while offline');
+    });
+
+    t.test('announced by dm_created, then written to while offline: resumed from the announcement', async (t) => {
+      const a = await loggedIn(t, net.url, 'absent');
+      const b = await loggedIn(t, url, 'initiator');
+      const gaps: ClientEvents['gap'][] = [];
+      a.on('gap', (g) => gaps.push(g));
+      const announced = next(a, 'dm_created', (d) => d.user_ids.includes(b.user!.id));
+      const dm = await b.createDm(a.user!.id);
+      t.same(await announced, { conversation_id: dm.conversation_id, user_ids: dm.user_ids, last_seq: 0, created: true }, 'dm_created: a new DM, nothing in it');
+      const seen = collect(a, dm.conversation_id);
+      await offline(t, a);
+      for (let i = 1; i <= 3; i++) await b.sendDm(dm.conversation_id, `away ${i}`);
+      await online(a);
+      await b.sendDm(dm.conversation_id, 'back 4');
+      await check(t, a, seen, gaps, 'a DM announced, then written to while offline');
+
+      // The pair again: the DM exists, and each answer says where it stands.
+      const again = next(a, 'dm_created', (d) => d.conversation_id === dm.conversation_id);
+      const existing = { conversation_id: dm.conversation_id, user_ids: dm.user_ids, last_seq: 4, created: false };
+      t.same(await b.createDm(a.user!.id), existing, 'create_dm again: the ack');
+      t.same(await again, existing, 'dm_created again');
+      t.same(await a.rest('POST', '/dm', { user_id: b.user!.id }), existing, 'POST /dm from the other side');
+      t.equal(seen.got.length, 4, 'and no message delivered twice by any of it');
+    });
   });
 
   t.test("the web client's files at /: types, Content-Security-Policy, nothing else", async (t) => {

@@ -15,6 +15,9 @@
  *   changes to messages) exactly once and in `seq` order, whatever the replay and the live stream
  *   interleave (docs/PROTOCOL.md, "resume"): a per-conversation sequencer that holds events
  *   arriving ahead of a gap and drops those already delivered;
+ * - follows every DM it learns of (`dm_created`, from the event's `last_seq`), and after each
+ *   authentication finds the DMs created while it was offline (`GET /dm` down to the highest DM id
+ *   it knew) and resumes them from 0, so their first messages are not lost either;
  * - gives every message a `client_id` and sends the same one again when a send has to be retried
  *   after a drop, so a retry never stores a second message.
  */
@@ -131,6 +134,11 @@ const SEQUENCED = new Set<string>(SEQUENCED_EVENTS);
 /** How long a gap in the live stream may stay open before the client resumes to fill it. */
 const GAP_WAIT_MS = 1000;
 const RESUME_BATCH = 200;
+/**
+ * DMs a page when looking for those created while offline. Small: after most drops there are
+ * none, and the first page's first item (at or below the mark) ends the search.
+ */
+const DM_PAGE = 20;
 
 type StoredTokens = Tokens & { expires_at: number };
 
@@ -159,6 +167,28 @@ export class VezaClient {
   #pingTimer: Timer | undefined;
   #refreshing: Promise<void> | null = null;
   #connectWaiters: { resolve(d: AuthenticatedData): void; reject(e: VezaError): void }[] = [];
+  /** An #open is between its start and its socket (awaiting a refresh or the DM mark). */
+  #opening = false;
+  /**
+   * The highest DM id this client knows of (null: not read yet): a DM above it was created while
+   * the client could not hear its `dm_created`. Read once before the first socket opens
+   * (`GET /dm?limit=1`), so that a DM created at any moment after the read is either announced to
+   * an authenticated socket or above the mark; raised by `dm_created` and by each listing.
+   * The race it leaves: DM ids come from a sequence at insert, and two DMs created at the same
+   * moment can commit out of id order. If the higher id commits, is seen (`dm_created` or a
+   * listing) and the connection drops before the lower one commits, the lower one is below the
+   * mark and its `dm_created` went to no socket: it is not found, and its first messages are
+   * missed as before this mark existed (the next one sent while connected anchors it).
+   */
+  #dmMark: number | null = null;
+  /** Bumped by each new socket: a DM listing made for an older one is stale. */
+  #socketGen = 0;
+  /**
+   * From a socket's opening until its DM listing is done: the sequenced events of a conversation
+   * not followed yet are held, not anchored, as it may be a DM created while offline whose earlier
+   * events only a resume from 0 brings (anchored at its first live event, they would be skipped).
+   */
+  #discovering = false;
 
   constructor(opts: VezaClientOptions) {
     this.#opts = {
@@ -415,16 +445,22 @@ export class VezaClient {
   }
 
   async #open(): Promise<void> {
-    if (this.#state === 'closed') return;
+    // One at a time: reconnectNow() during the awaits below would otherwise open a second socket.
+    if (this.#state === 'closed' || this.#opening) return;
     this.#setState(this.#attempt === 0 ? 'connecting' : 'reconnecting');
+    this.#opening = true;
     try {
       const t = this.#tokens;
       if (!t) throw new VezaError({ code: 'unauthenticated', message: 'not logged in' });
       // An access token about to expire is renewed before it is presented.
       if (t.expires_at - Date.now() < Math.min(this.#margin(t), 5000)) await this.refresh();
+      // Before the socket, so that no DM can be created between the read and the socket unseen.
+      if (this.#dmMark === null) await this.#readDmMark();
     } catch {
       if (!this.#isClosed()) this.#scheduleReconnect();
       return;
+    } finally {
+      this.#opening = false;
     }
     if (this.#isClosed()) return;
     if (!this.#WS) {
@@ -438,11 +474,15 @@ export class VezaClient {
     ws.binaryType = 'arraybuffer';
     this.#ws = ws;
     this.#authed = false;
+    const gen = ++this.#socketGen;
+    // Hold new conversations' events from the start: with a mark, this socket lists new DMs once
+    // authenticated (#discoverDms); without one, there is nothing to find and nothing to hold.
+    this.#discovering = this.#dmMark !== null;
     ws.onopen = () => {
       // Authenticate by the first frame: a page cannot set headers, and a token in the URL ends up
       // in logs (docs/PROTOCOL.md, "Authentication").
       this.#request<AuthenticatedData>('authenticate', { token: this.#tokens!.access_token }, false, true).then(
-        (d) => this.#onAuthenticated(d),
+        (d) => this.#onAuthenticated(d, gen),
         () => {
           // The server closes with 4401 next; #onClose refreshes the token before the next try.
         },
@@ -455,7 +495,7 @@ export class VezaClient {
     };
   }
 
-  #onAuthenticated(d: AuthenticatedData): void {
+  #onAuthenticated(d: AuthenticatedData, gen: number): void {
     this.#authed = true;
     this.#authenticated = d;
     this.#user = d.user;
@@ -467,6 +507,7 @@ export class VezaClient {
     for (let i = 0; i < anchored.length; i += RESUME_BATCH) this.#resume(anchored.slice(i, i + RESUME_BATCH).map(([id]) => id));
     for (const p of this.#pending.values()) if (!p.sent) this.#transmit(p);
     this.#schedulePing();
+    if (this.#discovering) void this.#discoverDms(gen);
     this.#settleConnect();
   }
 
@@ -496,11 +537,13 @@ export class VezaClient {
         p.timer = undefined;
       } else this.#fail(p, lost);
     }
-    // Events held for a gap are replayed by the next resume: nothing to keep.
+    // Events held for a gap are replayed by the next resume: nothing to keep. Those of a
+    // conversation not followed yet are kept for the DM listing that decides where it starts.
     for (const c of this.#convs.values()) {
-      c.held.clear();
+      if (c.lastSeq !== null) c.held.clear();
       c.resuming = false;
       clearTimeout(c.gapTimer);
+      c.gapTimer = undefined;
     }
     if (this.#state === 'closed') return;
     if (code === 4403) {
@@ -596,6 +639,9 @@ export class VezaClient {
       case 'room_deleted':
         this.#forget(data.room_id);
         break;
+      case 'dm_created':
+        this.#dmCreated(data);
+        break;
       case 'member_left':
         // Kicked or banned: the server unsubscribed every socket of ours, so resuming the room
         // would replay a room we are out of (a public one) or fail (a ban). A plain `left` of
@@ -652,8 +698,8 @@ export class VezaClient {
 
   /**
    * Follow a conversation from `lastSeq` (what the application has shown): after every reconnect
-   * it is resumed from there. A room joined with join(), and any conversation whose events
-   * arrive, is followed already.
+   * it is resumed from there. A room joined with join(), a DM announced by `dm_created` or created
+   * while offline, and any conversation whose events arrive, is followed already.
    */
   follow(conversationId: number, lastSeq: number): void {
     const c = this.#conv(conversationId);
@@ -683,8 +729,15 @@ export class VezaClient {
     const seq = data?.seq;
     if (typeof id !== 'number' || typeof seq !== 'number') return;
     const c = this.#conv(id);
-    // A conversation first seen by its live events (a new DM) starts at the first one.
-    if (c.lastSeq === null) c.lastSeq = seq - 1;
+    if (c.lastSeq === null) {
+      // Not followed yet: while new DMs are being listed it may be one, to resume from 0.
+      if (this.#discovering) {
+        c.held.set(seq, { type, data });
+        return;
+      }
+      // Otherwise (an older DM the application did not follow) it starts at the first event seen.
+      c.lastSeq = seq - 1;
+    }
     if (seq <= c.lastSeq) return; // already delivered
     if (c.resuming || seq !== c.lastSeq + 1) {
       c.held.set(seq, { type, data });
@@ -716,6 +769,99 @@ export class VezaClient {
       clearTimeout(c.gapTimer);
       c.gapTimer = undefined;
     }
+  }
+
+  /** Follow a conversation from `lastSeq`; events held beyond a hole get a resume to fill it. */
+  #anchor(id: number, c: Conversation, lastSeq: number, resume = false): void {
+    c.lastSeq = lastSeq;
+    this.#drain(c);
+    if ((resume || c.held.size > 0) && this.#authed) this.#resume([id]);
+  }
+
+  #dmCreated(d: Partial<DmAck> | undefined): void {
+    const id = d?.conversation_id;
+    if (typeof id !== 'number') return;
+    const mark = this.#dmMark;
+    if (mark !== null) this.#dmMark = Math.max(mark, id);
+    const c = this.#convs.get(id);
+    // A server without `last_seq` (older than this client): anchored at its first event, as before.
+    if ((c && c.lastSeq !== null) || typeof d?.last_seq !== 'number') return;
+    // Above the mark and not followed: created while offline (this is a second create_dm for it),
+    // so all of it is new to the application. Otherwise from the event's position, or from the
+    // first event held while new DMs were being listed, if lower (those would have been delivered).
+    let from = mark !== null && id > mark ? 0 : d.last_seq;
+    if (c && c.held.size > 0) from = Math.min(from, Math.min(...c.held.keys()) - 1);
+    this.#anchor(id, c ?? this.#conv(id), from, from < d.last_seq);
+  }
+
+  /** The mark: the newest DM's id (0: none yet). Left null when the read fails (tried again at the next open). */
+  async #readDmMark(): Promise<void> {
+    try {
+      const page = await this.#bounded(this.listDms({ limit: 1 }));
+      this.#dmMark = Math.max(this.#dmMark ?? 0, page.conversations[0]?.conversation_id ?? 0);
+    } catch {
+      // Without a mark nothing is looked for: DMs created offline are missed as they were before it.
+    }
+  }
+
+  /**
+   * After an authentication: the DMs above the mark (created while this client was offline, so
+   * never announced to it) are followed from 0 and resumed, which replays them (or says `gap` for
+   * what cannot be). Then the conversations held meanwhile that are not among them start at their
+   * first held event, as they would have without the listing. A failed listing changes nothing
+   * but the hold, which ends: no new DM is found this time, and the mark stays where it was.
+   */
+  async #discoverDms(gen: number): Promise<void> {
+    const mark = this.#dmMark;
+    let found: number[] | null = [];
+    let top = mark ?? 0;
+    if (mark !== null) {
+      try {
+        let before: number | undefined;
+        for (;;) {
+          const page = await this.#bounded(this.listDms(before === undefined ? { limit: DM_PAGE } : { limit: DM_PAGE, before }));
+          const above = page.conversations.filter((d) => d.conversation_id > mark);
+          for (const d of above) {
+            found.push(d.conversation_id);
+            top = Math.max(top, d.conversation_id);
+          }
+          // Newest first: an item at or below the mark ends the search.
+          if (above.length < page.conversations.length || !page.has_more || page.next_cursor === null) break;
+          before = page.next_cursor;
+        }
+      } catch {
+        found = null;
+      }
+    }
+    // A newer socket lists again (it holds until then); a closed client has nothing to deliver.
+    if (gen !== this.#socketGen || this.#isClosed()) return;
+    this.#discovering = false;
+    const fresh: number[] = [];
+    if (found) {
+      this.#dmMark = Math.max(this.#dmMark ?? 0, top);
+      for (const id of found) {
+        const c = this.#conv(id);
+        if (c.lastSeq === null) {
+          c.lastSeq = 0;
+          fresh.push(id);
+        }
+      }
+    }
+    for (const [id, c] of this.#convs) {
+      if (c.lastSeq === null && c.held.size > 0) this.#anchor(id, c, Math.min(...c.held.keys()) - 1);
+    }
+    // Resumed from 0: events held meanwhile wait for the replay (`resuming`), which has them too.
+    // Not connected any more: the next authentication resumes them with the rest.
+    if (this.#authed) for (let i = 0; i < fresh.length; i += RESUME_BATCH) this.#resume(fresh.slice(i, i + RESUME_BATCH));
+  }
+
+  /** `p`, or a `timeout` rejection after requestTimeoutMs (fetch has no timeout of its own). */
+  #bounded<T>(p: Promise<T>): Promise<T> {
+    let timer: Timer | undefined;
+    const limit = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new VezaError({ code: 'timeout', message: `no answer within ${this.#opts.requestTimeoutMs} ms` })), this.#opts.requestTimeoutMs);
+    });
+    return Promise.race([p, limit]).finally(() => clearTimeout(timer));
   }
 
   #resume(ids: number[]): void {

@@ -5,9 +5,10 @@ import type { ClientEvents, VezaClient } from '../../src/client/index.js';
 
 /**
  * A TCP relay to `port` whose connections can all be cut at once; `cut(downMs)` also refuses new
- * connections for that long, an outage the reconnecting client has to wait out.
+ * connections for that long (`Infinity`: until `restore()`), an outage the reconnecting client
+ * has to wait out.
  */
-export async function relay(t: Test, port: number): Promise<{ url: string; cut(downMs?: number): number }> {
+export async function relay(t: Test, port: number): Promise<{ url: string; cut(downMs?: number): number; restore(): void }> {
   const pairs = new Set<[Socket, Socket]>();
   let downUntil = 0;
   const server: Server = createServer((down) => {
@@ -37,7 +38,10 @@ export async function relay(t: Test, port: number): Promise<{ url: string; cut(d
     pairs.clear();
     return n;
   };
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, cut: cutAll };
+  const restore = () => {
+    downUntil = 0;
+  };
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, cut: cutAll, restore };
 }
 
 /** The next `type` event of `c` for which `pred` holds, or a rejection after `timeoutMs`. */
