@@ -258,6 +258,10 @@ async function loadLists(): Promise<void> {
   for (const d of conversations) {
     const c = conv(d.conversation_id, 'dm', d.other_user.username, d.other_user.id);
     c.unread = d.unread_count;
+    // Followed from what the list counted (opening it shows the history up to there): what the
+    // other user sends while this page is offline comes with the resume after the reconnection,
+    // even for a DM that has had no live event since the page loaded.
+    client.follow(d.conversation_id, d.last_seq);
   }
   renderLists();
 }
