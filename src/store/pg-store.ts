@@ -272,6 +272,7 @@ const Q = {
     text: `SELECT ${MEMBER} FROM conversation_members WHERE conversation_id = $1 AND user_id = $2`,
   },
   getConversation: { name: 'veza_get_conversation', text: `SELECT ${CONVERSATION} FROM conversations c WHERE c.id = $1` },
+  getConversations: { name: 'veza_get_conversations', text: `SELECT ${CONVERSATION} FROM conversations c WHERE c.id = ANY($1::bigint[])` },
   getUser: { name: 'veza_get_user', text: `SELECT ${USER} FROM users WHERE id = $1` },
   getUserByUsername: {
     name: 'veza_get_user_by_username',
@@ -442,6 +443,14 @@ export class PgStore implements Store {
 
   getConversation(id: number): Promise<Conversation | null> {
     return this.#guard(async () => this.#one<Conversation>(this.#pool, { ...Q.getConversation, values: [id] }));
+  }
+
+  getConversations(ids: readonly number[]): Promise<Map<number, Conversation>> {
+    return this.#guard(async () => {
+      if (ids.length === 0) return new Map();
+      const r = await this.#pool.query<Conversation>({ ...Q.getConversations, values: [ids] });
+      return new Map(r.rows.map((c) => [c.id, c]));
+    });
   }
 
   /**

@@ -69,6 +69,8 @@ export interface Store {
   // Conversations and membership
   createRoom(room: NewRoom): Promise<Conversation>;
   getConversation(id: number): Promise<Conversation | null>;
+  /** Those of `ids` that exist, by id (one query: rooms activated together, src/actors/room.ts). */
+  getConversations(ids: readonly number[]): Promise<Map<number, Conversation>>;
   /**
    * The rooms the user may see (public ones, and the private ones it is a member of and not banned
    * from), newest first (by id), from `before` (an id, exclusive) on. DMs: listDms.

@@ -270,6 +270,12 @@ export async function storeSuite(t: Test, makeStore: () => Promise<SuiteTarget>)
     t.equal(pub.is_public, true);
     t.equal(pub.description, null);
     t.equal(await store.getConversation(999_999_999), null);
+    // Several at once (rooms activated together): those that exist, by id, as getConversation reads them.
+    const many = await store.getConversations([room.id, 999_999_999, pub.id, room.id]);
+    t.same([...many.keys()].sort((a, b) => a - b), [room.id, pub.id].sort((a, b) => a - b), 'the existing ones only');
+    t.same(many.get(room.id), room);
+    t.same(many.get(pub.id), await store.getConversation(pub.id));
+    t.equal((await store.getConversations([])).size, 0);
 
     const ghost = name('ghost');
     await fails(t, store.createRoom({ name: ghost, ownerId: 999_999_999 }), 'not_found', 'user_id', 'unknown owner');

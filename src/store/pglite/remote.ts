@@ -36,6 +36,7 @@ const METHODS: Readonly<Record<Method, true>> = Object.freeze({
   clearLoginFailures: true,
   createRoom: true,
   getConversation: true,
+  getConversations: true,
   listVisibleRooms: true,
   listDms: true,
   getOrCreateDm: true,
