@@ -68,6 +68,9 @@ export interface GatewayStats extends SweepStats {
   ageLookups: number;
 }
 
+/** How long a flooder's socket may take to flush its 4429 close frame before it is dropped anyway. */
+const FLOOD_LINGER_MS = 1000;
+
 export class Gateway implements GatewayCore {
   readonly actors: ActorCaller;
   readonly front: number;
@@ -99,7 +102,7 @@ export class Gateway implements GatewayCore {
     this.fanout = new Fanout(this.#sockets);
     this.#caps = deps.connections ? new ConnectionCaps(deps.connections, deps.config.limits) : null;
     const caps = this.#caps;
-    this.#flood = new FloodPolicy(this.budgets, clock, (conn) => close(conn, CLOSE.FLOODING, 'kept flooding after rate_limited'));
+    this.#flood = new FloodPolicy(this.budgets, clock, (conn) => this.#closeFlooder(conn));
     this.#sweeper = new Sweeper(deps.config, this.#sockets, clock, close, deps.tokens.revocations);
     this.#dispatcher = new Dispatcher(this, schemas, log);
     this.#sessions = new Sessions({
@@ -262,5 +265,30 @@ export class Gateway implements GatewayCore {
   #close(conn: Conn, code: number, reason: string): void {
     if (conn.closed || conn.ws === null) return;
     conn.ws.end(code, reason);
+  }
+
+  /**
+   * 4429, then the TCP connection dropped without waiting for the client's close frame. After
+   * `end()` uWS reads on until that frame comes back, and a flooder has megabytes in flight by then
+   * (its send buffer, the kernel's on both sides): each flooding socket cost the front the reading
+   * and unmasking of all of it, and the other users on that front waited behind it (issue 17: their
+   * p99 at 8-14x quiet under a one-socket flood). Closing the socket makes the kernel drop what is
+   * unread. The close frame goes first: uWS writes it when the handler that called `end()` returns,
+   * so the drop waits for the next turn of the loop, and until uWS holds nothing more for the socket
+   * (a flooder that does not read would otherwise lose the code), at most FLOOD_LINGER_MS.
+   */
+  #closeFlooder(conn: Conn): void {
+    this.#close(conn, CLOSE.FLOODING, 'kept flooding after rate_limited');
+    const until = this.#clock() + FLOOD_LINGER_MS;
+    const drop = () => {
+      const ws = conn.ws;
+      if (conn.closed || ws === null) return;
+      if (ws.getBufferedAmount() > 0 && this.#clock() < until) {
+        setTimeout(drop, 5);
+        return;
+      }
+      ws.close();
+    };
+    setImmediate(drop);
   }
 }
