@@ -9,6 +9,7 @@ import { availableParallelism, loadavg, totalmem } from 'node:os';
 import type { HistogramJSON, Percentiles } from './histogram.js';
 import { Histogram } from './histogram.js';
 import type { LoadOutcome, LoadPlan, RunOptions, TimelinePoint } from './cohort.js';
+import type { FloodFigures } from './flood.js';
 import { mapRoles, type RoleFigures } from './proc.js';
 
 export const RESULT_VERSION = 1;
@@ -55,6 +56,8 @@ export interface SuiteFigures {
   server_cpu_ratio_vs_socketio?: number | null;
   socketio_cpu_us_per_delivery?: number | null;
   socketio_cpu_us_per_delivery_runs?: (number | null)[];
+  /** flood: the victims quiet and flooded, the server's RSS, the flooder's own counts (bench/flood.ts). */
+  flood?: FloodFigures;
   /** Mode-specific counts from the cohorts. */
   counters?: Record<string, number>;
 }

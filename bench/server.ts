@@ -19,6 +19,9 @@ function cliEntry(): string {
   return join(PACKAGE_ROOT, 'bin', 'veza-chat.js');
 }
 
+/** The bench's per-user budget for every rate-limited action: no limit in practice. */
+export const BENCH_PER_MINUTE = 100_000_000;
+
 export interface BenchConfigOptions {
   jwtSecret: string;
   /** Default 10, the lowest the schema accepts: users are made fast; logins are not what is measured. */
@@ -36,7 +39,7 @@ export interface BenchConfigOptions {
  * the rooms-per-user cap, token lifetime; everything else is the default configuration.
  */
 export function benchServerConfig(o: BenchConfigOptions): Record<string, unknown> {
-  const n = o.perMinute ?? 100_000_000;
+  const n = o.perMinute ?? BENCH_PER_MINUTE;
   const base: Record<string, unknown> = {
     // The bench registers its users from one address: no per-source login budget.
     auth: { jwtSecret: o.jwtSecret, scryptLogN: o.scryptLogN ?? 10, accessTtlS: 86_400, sourceAttemptsPerMinute: 100_000_000, hashPerSource: 100_000, hashMaxQueued: 100_000 },
@@ -52,7 +55,7 @@ export function benchServerConfig(o: BenchConfigOptions): Record<string, unknown
     content: { repeatLimit: 1_000_000 },
     log: { level: o.logLevel ?? 'warn' },
   };
-  return o.extra ? merge(base, o.extra) : base;
+  return o.extra ? mergeConfig(base, o.extra) : base;
 }
 
 export function writeBenchConfig(path: string, config: Record<string, unknown>): void {
@@ -61,13 +64,14 @@ export function writeBenchConfig(path: string, config: Record<string, unknown>):
 
 export const newJwtSecret = (): string => randomBytes(48).toString('base64url');
 
-function merge(a: Record<string, unknown>, b: Record<string, unknown>): Record<string, unknown> {
+/** `b` over `a`, objects merged key by key (arrays and values replaced). */
+export function mergeConfig(a: Record<string, unknown>, b: Record<string, unknown>): Record<string, unknown> {
   const out: Record<string, unknown> = { ...a };
   for (const [k, v] of Object.entries(b)) {
     const cur = out[k];
     out[k] =
       v && typeof v === 'object' && !Array.isArray(v) && cur && typeof cur === 'object' && !Array.isArray(cur)
-        ? merge(cur as Record<string, unknown>, v as Record<string, unknown>)
+        ? mergeConfig(cur as Record<string, unknown>, v as Record<string, unknown>)
         : v;
   }
   return out;

@@ -1,5 +1,5 @@
 /** The names `veza-chat bench` knows, apart from the suites' code (the CLI loads that only when it runs one). */
-export const SUITES = ['fanout', 'rooms', 'dm', 'latency', 'ingest', 'connections', 'churn', 'resume', 'mixed', 'ring'] as const;
+export const SUITES = ['fanout', 'rooms', 'dm', 'latency', 'ingest', 'connections', 'churn', 'resume', 'mixed', 'flood', 'ring'] as const;
 export type Suite = (typeof SUITES)[number];
 export const TARGETS = ['veza', 'uws-baseline', 'socketio'] as const;
 export type TargetKind = (typeof TARGETS)[number];
@@ -23,7 +23,14 @@ export const TARGET_SUITES: Readonly<Record<TargetKind, ReadonlySet<Suite>>> = {
 /** Why `target` cannot run `suite`, or null when it can. */
 export function unsupported(target: TargetKind, suite: Suite): string | null {
   if (TARGET_SUITES[target].has(suite)) return null;
-  const what = suite === 'dm' ? 'direct conversations' : suite === 'mixed' ? 'mixed workload (typing, reactions, read markers, edits, deletes)' : suite;
+  const what =
+    suite === 'dm'
+      ? 'direct conversations'
+      : suite === 'mixed'
+        ? 'mixed workload (typing, reactions, read markers, edits, deletes)'
+        : suite === 'flood'
+          ? 'rate limits to flood (history, resume)'
+          : suite;
   const can = [...TARGET_SUITES[target]].filter((s) => s !== 'ring').join(', ');
   return `the ${target} target has no ${what}: run ${suite} on veza (${target} runs ${can})`;
 }

@@ -51,9 +51,10 @@ import {
 } from './cohort.js';
 import type { AuthMode } from './cohort-messages.js';
 import { benchContent, decodeEnvelope, envelopeFrame, sendMessageFrame, type Codec, type Envelope } from './frames.js';
+import { FLOOD_P99_RATIO, FLOOD_RSS_MB, floodServerConfig, floodUsers, runFlood } from './flood.js';
 import { readProc, settledRss } from './proc.js';
 import { emptyOutcome, makeResult, planSummary, type BenchResult, type SuiteFigures } from './result.js';
-import { benchServerConfig, newJwtSecret, spawnVeza, writeBenchConfig, type VezaServer } from './server.js';
+import { BENCH_PER_MINUTE, benchServerConfig, mergeConfig, newJwtSecret, spawnVeza, writeBenchConfig, type VezaServer } from './server.js';
 import type { ChildServer } from './child-server.js';
 import { SOCKETIO_PATH } from './socketio-frames.js';
 import { spawnSocketIoServer } from './socketio-server.js';
@@ -98,6 +99,8 @@ export const DEFAULTS: Readonly<Record<Suite, Readonly<Partial<SuiteParams>>>> =
   // `rate`: operations per second, the load this 2-core machine sustains within p99 ≤ 50 ms with
   // the load generator beside the server (bench/README.md, "mixed").
   mixed: { conns: 1000, rate: MIXED_RATE, durationS: 10, warmupS: 3 },
+  // The victims: the `latency` shape. `durationS`: the flood (the issue's minute).
+  flood: { conns: 100, rooms: 50, rate: 100, durationS: 60, warmupS: 2 },
   ring: { envelopes: 1_000_000 },
 };
 
@@ -125,7 +128,7 @@ export function resolveParams(suite: Suite, given: Partial<SuiteParams>): SuiteP
 
 /** Users a suite run needs (one per connection; churn: one per slot). */
 export function usersNeeded(suite: Suite, p: SuiteParams): number {
-  return suite === 'ring' ? 0 : p.conns;
+  return suite === 'ring' ? 0 : suite === 'flood' ? floodUsers(p) : p.conns;
 }
 
 export interface RunSettings {
@@ -273,8 +276,12 @@ export class BenchSession {
     return this.#users;
   }
 
-  /** Run `fn` against a target: started for it and stopped after, or the `--url` server. */
-  async withTarget<T>(kind: TargetKind, need: number, fn: (t: RunningTarget) => Promise<T>): Promise<T> {
+  /**
+   * Run `fn` against a target: started for it and stopped after, or the `--url` server.
+   * `serverConfig`: a self-started veza server's configuration over the bench's (the operator's
+   * `--server-config` still on top).
+   */
+  async withTarget<T>(kind: TargetKind, need: number, fn: (t: RunningTarget) => Promise<T>, serverConfig?: Record<string, unknown>): Promise<T> {
     if (kind !== 'veza') return this.#withReference(kind, need, fn);
     if (this.external) {
       const base = (this.opts.url as string).replace(/\/+$/, '');
@@ -296,7 +303,7 @@ export class BenchSession {
     const server: VezaServer = await spawnVeza({
       onLog: collector.onLine,
       dataDir: join(dir, 'data'),
-      configFile: this.#configFile,
+      configFile: serverConfig ? this.#configWith(serverConfig) : this.#configFile,
       ...(this.opts.databaseUrl ? { databaseUrl: this.opts.databaseUrl } : {}),
       ...(this.opts.fronts !== undefined ? { fronts: this.opts.fronts } : {}),
       ...(this.opts.shards !== undefined ? { shards: this.opts.shards } : {}),
@@ -367,6 +374,22 @@ export class BenchSession {
     }
   }
 
+  /** A configuration file: the bench's, then `overlay`, then the operator's `--server-config`. */
+  #configWith(overlay: Record<string, unknown>): string {
+    const file = join(this.#dir as string, `config-${++this.#configs}.json`);
+    const extra = this.opts.serverConfig ? mergeConfig(overlay, this.opts.serverConfig) : overlay;
+    writeBenchConfig(file, benchServerConfig({ jwtSecret: this.#secret, extra }));
+    return file;
+  }
+  #configs = 0;
+
+  /** A child of a suite's (the flooder): killed with the servers on a signal. Returns its release. */
+  track(child: { pid: number; stop(): Promise<unknown> }): () => void {
+    const c = { pid: child.pid, stop: async () => ((await child.stop()), null) };
+    this.#children.add(c);
+    return () => this.#children.delete(c);
+  }
+
   #batch = 0;
   #nextRoomBatch(): number {
     return ++this.#batch;
@@ -423,7 +446,9 @@ export async function runSuite(
     throw new Error(`the socketio target speaks Socket.IO's JSON parser: --protocol ${ctx.settings.protocol.replace('veza.', '')} does not apply`);
   }
   const need = usersNeeded(suite, p);
-  const run = (kind: TargetKind) => ctx.session.withTarget(kind, need, (t) => runOn(suite, t, p, ctx));
+  // The flood runs against the default limits (the bench raises them all otherwise).
+  const config = suite === 'flood' ? floodServerConfig(BENCH_PER_MINUTE) : undefined;
+  const run = (kind: TargetKind) => ctx.session.withTarget(kind, need, (t) => runOn(suite, t, p, ctx), config);
   const refs = COMPARABLE_SUITES.has(suite) ? compareWith.filter((ref) => ref !== target) : [];
   const before = new Map<ReferenceTarget, number | null>();
   for (const ref of refs) before.set(ref, (await run(ref)).figures.server.cpu_us_per_delivery);
@@ -538,6 +563,8 @@ async function runOn(suite: Exclude<Suite, 'ring'>, t: RunningTarget, p: SuitePa
       return runResume(t, p, ctx, common, label);
     case 'mixed':
       return runMixed(t, p, ctx, common, label);
+    case 'flood':
+      return runFlood(t, p, ctx, common, label);
   }
 }
 
@@ -881,6 +908,26 @@ export function verdicts(r: BenchResult): Verdict[] {
       detail: k === null ? '—' : `${n(k, 2)} KiB`,
     });
   }
+  if (r.suite === 'flood' && r.target === 'veza' && f.flood) {
+    const fl = f.flood;
+    const quiet = (q: { quiet_before: number; quiet_after: number }) => `quiet ${n(q.quiet_before)} and ${n(q.quiet_after)} ms`;
+    out.push({
+      what: `flood: other users' ack p99 ≤ ${FLOOD_P99_RATIO}× quiet`,
+      ok: fl.ack_p99_ratio !== null && fl.ack_p99_ratio <= FLOOD_P99_RATIO && (f.acks ?? 0) > 0,
+      detail: `${n(fl.ack_p99_ms.flooded)} ms flooded, ${quiet(fl.ack_p99_ms)}: ${n(fl.ack_p99_ratio, 2)}×`,
+    });
+    out.push({
+      what: `flood: other users' delivery p99 ≤ ${FLOOD_P99_RATIO}× quiet`,
+      ok: fl.delivery_p99_ratio !== null && fl.delivery_p99_ratio <= FLOOD_P99_RATIO && f.delivered > 0,
+      detail: `${n(fl.delivery_p99_ms.flooded)} ms flooded, ${quiet(fl.delivery_p99_ms)}: ${n(fl.delivery_p99_ratio, 2)}×`,
+    });
+    out.push({
+      what: `flood: server RSS within ${FLOOD_RSS_MB} MiB`,
+      ok: fl.rss_growth_mb !== null && fl.rss_growth_mb <= FLOOD_RSS_MB,
+      detail: fl.rss_growth_mb === null ? '—' : `${n(fl.rss_mb.start, 0)} → peak ${n(fl.rss_mb.peak, 0)} MiB (+${n(fl.rss_growth_mb)}), ${n(fl.rss_mb.end, 0)} after`,
+    });
+    out.push({ what: 'flood: the flooder flooded', ok: (fl.flooder?.sent ?? 0) > 0, detail: `${fl.flooder?.sent ?? 0} frames` });
+  }
   if (r.suite === 'ring') {
     out.push({ what: 'ring ≥ 3× postMessage', ok: (f.ratio ?? 0) >= 3, detail: `${f.ratio}×` });
     out.push({ what: 'ring RTT p99 < 100 µs', ok: (f.rtt_us?.p99 ?? Infinity) < 100, detail: `${f.rtt_us?.p99} µs` });
@@ -901,6 +948,15 @@ export function summaryRows(results: readonly BenchResult[]): string[][] {
     if (f.ops_per_s !== undefined) {
       const ops = Object.entries(f.ops ?? {}).map(([op, o]) => `${op} ${o.acked}${o.p99_ms === null ? '' : ` ${n(o.p99_ms, 1)}`}`);
       extra.push(`ops ${n(f.ops_per_s, 0)}/s, acked and ack p99 ms: ${ops.join(', ')}; reconnects ${f.churn_reconnects ?? 0}`);
+    }
+    if (f.flood !== undefined) {
+      const fl = f.flood;
+      const fs = fl.flooder;
+      extra.push(
+        `flooded/quiet p99: ack ${n(fl.ack_p99_ms.flooded)}/${n(fl.ack_p99_ms.quiet_before)},${n(fl.ack_p99_ms.quiet_after)} ms (${n(fl.ack_p99_ratio, 2)}×), ` +
+          `delivery ${n(fl.delivery_p99_ms.flooded)}/${n(fl.delivery_p99_ms.quiet_before)},${n(fl.delivery_p99_ms.quiet_after)} ms (${n(fl.delivery_p99_ratio, 2)}×); ` +
+          `RSS +${n(fl.rss_growth_mb)} MiB; flooder ${fs ? `${n(fs.sent, 0)} frames, ${fs.replies} replies (${fs.limited} rate_limited), ${fs.opened} sockets, closes ${JSON.stringify(fs.closes)}, refused ${JSON.stringify(fs.refused)}` : '—'}`,
+      );
     }
     if (f.resumed !== undefined) extra.push(`resumed ${f.resumed} (${f.resumed_recovered} recovered), complete ${f.resume_complete}/${f.resume_clients}, events ${f.recovered_events}`);
     const runs = (v: readonly (number | null)[] | undefined) => (v ? ` (runs before and after: ${v.map((x) => n(x, 2)).join(', ')} µs)` : '');

@@ -153,7 +153,7 @@ export function maskInPlace(buf: Buffer, start: number, end: number, key: Uint8A
 }
 
 /** A masked client frame holding `payload` (a string is written as UTF-8). */
-function encodeClientFrame(opcode: number, payload: string | Uint8Array, fin = true): Buffer {
+export function encodeClientFrame(opcode: number, payload: string | Uint8Array, fin = true): Buffer {
   const len = typeof payload === 'string' ? Buffer.byteLength(payload) : payload.length;
   const hdr = len < 126 ? 2 : len < 65536 ? 4 : 10;
   const at = hdr + 4;

@@ -173,6 +173,25 @@ t.test('resume: everyone reconnects at once and gets the missed messages', async
   t.ok(r.figures.latency_ms.p50 > 0);
 });
 
+t.test('flood: victims quiet, flooded and quiet again, with the flooder\'s figures', async (t) => {
+  // A `--url` server keeps its own limits (here the bench's, none in practice): what is checked is
+  // the suite's mechanics; the limits under a flood are test/live-flood.ts's.
+  const r = await one('flood', { conns: 10, rooms: 5, rate: 20, durationS: 1 });
+  checkErrors(t, r);
+  const f = r.figures.flood!;
+  t.ok(f, 'flood figures');
+  t.ok((f.flooder?.sent ?? 0) > 0 && (f.flooder?.opened ?? 0) >= 1, `the flooder flooded: ${JSON.stringify(f.flooder)}`);
+  for (const run of ['quiet_before', 'flooded', 'quiet_after'] as const) {
+    t.ok(f.ack_p99_ms[run] > 0 && f.delivery_p99_ms[run] > 0, `${run}: ack and delivery timed`);
+  }
+  t.equal(f.ack_p99_ratio, Math.round((f.ack_p99_ms.flooded / ((f.ack_p99_ms.quiet_before + f.ack_p99_ms.quiet_after) / 2)) * 100) / 100);
+  t.ok(f.rss_mb.start !== null && f.rss_mb.peak !== null && f.rss_mb.end !== null, `server RSS read: ${JSON.stringify(f.rss_mb)}`);
+  t.equal(r.figures.delivered, r.figures.expected, 'the victims got every message');
+  const v = verdicts(r).map((x) => x.what);
+  t.ok(v.some((w) => w.startsWith("flood: other users' ack p99")) && v.some((w) => w.startsWith('flood: server RSS')), 'held to the issue\'s targets');
+  t.match(summaryRows([r])[1]!.at(-1), /flooded\/quiet p99/);
+});
+
 t.test('mixed: every operation of the mix answered, over rooms of mixed sizes, with churn', async (t) => {
   const r = await one('mixed', { conns: 30, rate: 80, durationS: 2.5, warmupS: 1.5 });
   const f = r.figures;

@@ -61,6 +61,8 @@ const STANDARD: ReadonlyArray<{ suite: Suite; params: Partial<SuiteParams>; base
   { suite: 'connections', params: { conns: 15_000, durationS: 3, warmupS: 1 }, baseline: false },
   // No baseline: the uWS baseline has none of its operations (typing, reactions, read markers, edits).
   { suite: 'mixed', params: { conns: 1000, durationS: 10, warmupS: 3 }, baseline: false },
+  // Issue 17's figures: other users' p99 and the server's RSS under one user's one-minute flood.
+  { suite: 'flood', params: { conns: 100, rooms: 50, rate: 100, durationS: 60, warmupS: 2 }, baseline: false },
 ];
 
 /** bench/results under the working directory (the repository's, for `npm run bench`; never inside an installed package). */
