@@ -37,8 +37,11 @@ export interface FloodFigures {
   /** Victims' send → delivery p99 (ms), the same three runs. */
   delivery_p99_ms: { quiet_before: number; flooded: number; quiet_after: number };
   delivery_p99_ratio: number | null;
-  /** Server RSS (MiB): settled before the flood, the peak sampled during it, settled after it. */
-  rss_mb: { start: number | null; peak: number | null; end: number | null };
+  /**
+   * Server RSS (MiB): settled before the flood, the peak sampled during it, settled after it, and
+   * settled again after the last quiet run (what the heaps gave back by then).
+   */
+  rss_mb: { start: number | null; peak: number | null; end: number | null; final: number | null };
   /** The peak over the start (MiB). */
   rss_growth_mb: number | null;
   flooder: FloodStats | null;
@@ -122,6 +125,7 @@ export async function runFlood(
   }
   const rssEnd = t.pid === undefined ? null : await settledRss(t.pid);
   const after = await run('quiet', quietS);
+  const rssFinal = t.pid === undefined ? null : await settledRss(t.pid);
 
   const ack = (o: LoadOutcome) => ms(o.ackLatency.percentiles().p99);
   const delivery = (o: LoadOutcome) => ms(o.latency.percentiles().p99);
@@ -131,7 +135,7 @@ export async function runFlood(
     ack_p99_ratio: ratio(ack(flooded), ack(before), ack(after)),
     delivery_p99_ms: { quiet_before: delivery(before), flooded: delivery(flooded), quiet_after: delivery(after) },
     delivery_p99_ratio: ratio(delivery(flooded), delivery(before), delivery(after)),
-    rss_mb: { start: rssStart, peak, end: rssEnd },
+    rss_mb: { start: rssStart, peak, end: rssEnd, final: rssFinal },
     rss_growth_mb: rssStart !== null && peak !== null ? round(peak - rssStart, 1) : null,
     flooder: stats,
   };

@@ -924,7 +924,10 @@ export function verdicts(r: BenchResult): Verdict[] {
     out.push({
       what: `flood: server RSS within ${FLOOD_RSS_MB} MiB`,
       ok: fl.rss_growth_mb !== null && fl.rss_growth_mb <= FLOOD_RSS_MB,
-      detail: fl.rss_growth_mb === null ? '—' : `${n(fl.rss_mb.start, 0)} → peak ${n(fl.rss_mb.peak, 0)} MiB (+${n(fl.rss_growth_mb)}), ${n(fl.rss_mb.end, 0)} after`,
+      detail:
+        fl.rss_growth_mb === null
+          ? '—'
+          : `${n(fl.rss_mb.start, 0)} → peak ${n(fl.rss_mb.peak, 0)} MiB (+${n(fl.rss_growth_mb)}), ${n(fl.rss_mb.end, 0)} after, ${n(fl.rss_mb.final, 0)} after the last quiet run`,
     });
     out.push({ what: 'flood: the flooder flooded', ok: (fl.flooder?.sent ?? 0) > 0, detail: `${fl.flooder?.sent ?? 0} frames` });
   }
