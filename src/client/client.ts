@@ -134,6 +134,12 @@ const SEQUENCED = new Set<string>(SEQUENCED_EVENTS);
 /** How long a gap in the live stream may stay open before the client resumes to fill it. */
 const GAP_WAIT_MS = 1000;
 const RESUME_BATCH = 200;
+/** A `resume` refused without a `retry_after_ms` (no answer in time) is asked again after this long. */
+const RESUME_RETRY_MS = 1000;
+/** After a close for flooding (4429): the first reconnection waits 0.5..1 s, doubling each time up to this. */
+const FLOOD_MAX_WAIT_MS = 30_000;
+/** A connection that lasted this long before its 4429 starts the doubling again. */
+const FLOOD_RESET_MS = 60_000;
 /**
  * DMs a page when looking for those created while offline. Small: after most drops there are
  * none, and the first page's first item (at or below the mark) ends the search.
@@ -173,7 +179,8 @@ export class VezaClient {
    * The highest DM id this client knows of (null: not read yet): a DM above it was created while
    * the client could not hear its `dm_created`. Read once before the first socket opens
    * (`GET /dm?limit=1`), so that a DM created at any moment after the read is either announced to
-   * an authenticated socket or above the mark; raised by `dm_created` and by each listing.
+   * an authenticated socket or above the mark; raised by each listing that succeeds, and by
+   * `dm_created` while no listing is owed (#dmUnlisted).
    * The race it leaves: DM ids come from a sequence at insert, and two DMs created at the same
    * moment can commit out of id order. If the higher id commits, is seen (`dm_created` or a
    * listing) and the connection drops before the lower one commits, the lower one is below the
@@ -181,6 +188,15 @@ export class VezaClient {
    * missed as before this mark existed (the next one sent while connected anchors it).
    */
   #dmMark: number | null = null;
+  /**
+   * From each socket's opening until a listing made for it succeeds: DMs created while offline
+   * may lie above the mark, unfound. A `dm_created` then must not raise the mark past them (a
+   * newer DM announced during a listing that fails or is dropped would hide them from the next
+   * one, and a second `create_dm` of one of them would be taken for an old DM and followed from
+   * its `last_seq`): the ids it announces wait in #dmAnnounced for the listing that succeeds.
+   */
+  #dmUnlisted = false;
+  #dmAnnounced = 0;
   /** Bumped by each new socket: a DM listing made for an older one is stale. */
   #socketGen = 0;
   /**
@@ -189,6 +205,16 @@ export class VezaClient {
    * events only a resume from 0 brings (anchored at its first live event, they would be skipped).
    */
   #discovering = false;
+  /**
+   * Conversations whose `resume` was refused as a whole (`rate_limited`: the user's `resume` budget
+   * or a busy server; or no answer in time), to ask again when #resumeRetry fires. Until then no
+   * other `resume` is sent on this socket (a gap's, a conflict's): they join this one.
+   */
+  readonly #resumeLater = new Set<number>();
+  #resumeRetry: Timer | undefined;
+  /** Consecutive closes for flooding (4429), and when the last connection was authenticated. */
+  #floodCloses = 0;
+  #authenticatedAt = 0;
 
   constructor(opts: VezaClientOptions) {
     this.#opts = {
@@ -260,6 +286,7 @@ export class VezaClient {
 
   async login(username: string, password: string): Promise<User> {
     const r = await this.#http<Tokens & { user: User }>('POST', '/auth/login', { username, password }, false);
+    this.#switchUser(r.user.id);
     this.#user = r.user;
     this.#setTokens(r);
     return r.user;
@@ -267,8 +294,32 @@ export class VezaClient {
 
   /** Restore a session from tokens kept by the application (the `tokens` event gives them). */
   useTokens(tokens: Tokens & { expires_at?: number }, user?: User): void {
+    this.#switchUser(user?.id ?? jwtUserId(tokens.access_token));
     if (user) this.#user = user;
     this.#setTokens(tokens, tokens.expires_at);
+  }
+
+  /**
+   * Tokens of another user than the one this client has followed conversations for: nothing of the
+   * previous user's carries over. Their positions would be resumed as the new user's (a public
+   * room the new user never joined replayed to them), and their DM mark would have the new user's
+   * older DMs listed and replayed from 0 as if created while offline. The previous user's
+   * connection, if any, is closed (its requests rejected with `closed`): connect() again.
+   */
+  #switchUser(id: number | null): void {
+    const previous = this.#user?.id ?? this.#authenticated?.user.id;
+    if (id === null || previous === undefined || previous === id) return;
+    if (this.#state !== 'idle' && this.#state !== 'closed') this.close();
+    for (const c of this.#convs.values()) clearTimeout(c.gapTimer);
+    this.#convs.clear();
+    this.#dmMark = null;
+    this.#dmUnlisted = false;
+    this.#dmAnnounced = 0;
+    this.#discovering = false;
+    this.#floodCloses = 0;
+    this.#user = null;
+    this.#authenticated = null;
+    this.#sessionId = null;
   }
 
   /** Revoke the login and close the connection. */
@@ -305,6 +356,9 @@ export class VezaClient {
       }
       throw e;
     }
+    // Tokens replaced meanwhile (a login, useTokens, a logout): this pair is of a session no longer
+    // used. (A 4401 close only marks the same tokens expired: that refresh is the one awaited.)
+    if (this.#tokens?.refresh_token !== current.refresh_token) return;
     this.#setTokens(r);
     // Renew the open socket's authentication (docs/PROTOCOL.md, "Renewal").
     if (this.#authed) {
@@ -478,6 +532,7 @@ export class VezaClient {
     // Hold new conversations' events from the start: with a mark, this socket lists new DMs once
     // authenticated (#discoverDms); without one, there is nothing to find and nothing to hold.
     this.#discovering = this.#dmMark !== null;
+    if (this.#discovering) this.#dmUnlisted = true;
     ws.onopen = () => {
       // Authenticate by the first frame: a page cannot set headers, and a token in the URL ends up
       // in logs (docs/PROTOCOL.md, "Authentication").
@@ -501,6 +556,7 @@ export class VezaClient {
     this.#user = d.user;
     this.#sessionId = d.session_id;
     this.#attempt = 0;
+    this.#authenticatedAt = Date.now();
     this.#setState('open');
     // Resume every followed conversation from its last seq, then send what waited for the socket.
     const anchored = [...this.#convs].filter(([, c]) => c.lastSeq !== null);
@@ -537,6 +593,9 @@ export class VezaClient {
         p.timer = undefined;
       } else this.#fail(p, lost);
     }
+    clearTimeout(this.#resumeRetry);
+    this.#resumeRetry = undefined;
+    this.#resumeLater.clear();
     // Events held for a gap are replayed by the next resume: nothing to keep. Those of a
     // conversation not followed yet are kept for the DM listing that decides where it starts.
     for (const c of this.#convs.values()) {
@@ -562,14 +621,24 @@ export class VezaClient {
       this.#tokens = { ...this.#tokens, expires_at: 0 };
     }
     this.#setState('reconnecting', code, reason);
+    if (code === 4429) {
+      // Closed for flooding (or over a connection cap). Back at once, with the requests that were
+      // on the wire sent again into an empty budget, it was closed again within a second, over and
+      // over (18 times in 3 s for 400 history requests made at once). So: 0.5..1 s, doubling with
+      // each 4429 that follows, whatever the backoff options say.
+      if (Date.now() - this.#authenticatedAt > FLOOD_RESET_MS) this.#floodCloses = 0;
+      const cap = Math.min(FLOOD_MAX_WAIT_MS, 1000 * 2 ** Math.min(this.#floodCloses++, 15));
+      this.#scheduleReconnect(cap / 2 + (Math.random() * cap) / 2);
+      return;
+    }
     this.#scheduleReconnect();
   }
 
-  #scheduleReconnect(): void {
+  #scheduleReconnect(wait?: number): void {
     clearTimeout(this.#reconnectTimer);
     const cap = Math.min(this.#opts.maxDelayMs, this.#opts.initialDelayMs * 2 ** Math.min(this.#attempt, 20));
     // "Full jitter": many clients dropped at once (a restart) do not come back at once.
-    const delay = this.#attempt === 0 ? Math.random() * Math.min(cap, 250) : Math.random() * cap;
+    const delay = wait ?? (this.#attempt === 0 ? Math.random() * Math.min(cap, 250) : Math.random() * cap);
     this.#attempt++;
     this.#setState('reconnecting');
     this.#reconnectTimer = setTimeout(() => void this.#open(), delay);
@@ -782,7 +851,10 @@ export class VezaClient {
     const id = d?.conversation_id;
     if (typeof id !== 'number') return;
     const mark = this.#dmMark;
-    if (mark !== null) this.#dmMark = Math.max(mark, id);
+    if (mark !== null) {
+      if (this.#dmUnlisted) this.#dmAnnounced = Math.max(this.#dmAnnounced, id);
+      else this.#dmMark = Math.max(mark, id);
+    }
     const c = this.#convs.get(id);
     // A server without `last_seq` (older than this client): anchored at its first event, as before.
     if ((c && c.lastSeq !== null) || typeof d?.last_seq !== 'number') return;
@@ -808,8 +880,10 @@ export class VezaClient {
    * After an authentication: the DMs above the mark (created while this client was offline, so
    * never announced to it) are followed from 0 and resumed, which replays them (or says `gap` for
    * what cannot be). Then the conversations held meanwhile that are not among them start at their
-   * first held event, as they would have without the listing. A failed listing changes nothing
-   * but the hold, which ends: no new DM is found this time, and the mark stays where it was.
+   * first held event, as they would have without the listing. A failed listing finds nothing and
+   * leaves the mark where it was (the next authentication lists from there); the hold ends, and a
+   * held conversation above the mark, a DM created while offline or since, starts at 0 as
+   * `dm_created` would have it start.
    */
   async #discoverDms(gen: number): Promise<void> {
     const mark = this.#dmMark;
@@ -838,7 +912,9 @@ export class VezaClient {
     this.#discovering = false;
     const fresh: number[] = [];
     if (found) {
-      this.#dmMark = Math.max(this.#dmMark ?? 0, top);
+      this.#dmMark = Math.max(this.#dmMark ?? 0, top, this.#dmAnnounced);
+      this.#dmUnlisted = false;
+      this.#dmAnnounced = 0;
       for (const id of found) {
         const c = this.#conv(id);
         if (c.lastSeq === null) {
@@ -848,7 +924,10 @@ export class VezaClient {
       }
     }
     for (const [id, c] of this.#convs) {
-      if (c.lastSeq === null && c.held.size > 0) this.#anchor(id, c, Math.min(...c.held.keys()) - 1);
+      if (c.lastSeq !== null || c.held.size === 0) continue;
+      const first = Math.min(...c.held.keys()) - 1;
+      if (found === null && mark !== null && id > mark) this.#anchor(id, c, 0, first > 0);
+      else this.#anchor(id, c, first);
     }
     // Resumed from 0: events held meanwhile wait for the replay (`resuming`), which has them too.
     // Not connected any more: the next authentication resumes them with the rest.
@@ -865,6 +944,11 @@ export class VezaClient {
   }
 
   #resume(ids: number[]): void {
+    if (this.#resumeRetry !== undefined) {
+      for (const id of ids) this.#resumeLater.add(id);
+      return;
+    }
+    const ws = this.#ws;
     const positions: Record<string, number> = {};
     for (const id of ids) {
       const c = this.#convs.get(id);
@@ -884,14 +968,29 @@ export class VezaClient {
           else this.#forget(entry.conversation_id); // gone (deleted room) or no longer readable
         }
       },
-      () => {
-        // The socket dropped (the next connection resumes again) or the request was refused.
+      (e: unknown) => {
         for (const id of Object.keys(positions)) {
           const c = this.#convs.get(Number(id));
           if (c) c.resuming = false;
         }
+        // The socket dropped: the next authentication resumes every followed conversation.
+        const code = e instanceof VezaError ? e.code : 'internal';
+        if (code === 'disconnected' || code === 'closed' || this.#ws !== ws || !this.#authed) return;
+        // Refused as a whole: none of these was replayed, and a room's socket was not subscribed
+        // again, so nothing more of it would come, not even a gap. Ask again when the server says.
+        for (const id of Object.keys(positions)) this.#resumeLater.add(Number(id));
+        const wait = e instanceof VezaError && e.retry_after_ms !== undefined ? e.retry_after_ms : RESUME_RETRY_MS;
+        this.#resumeRetry ??= setTimeout(() => this.#resumeAgain(ws), Math.max(wait, 50));
       },
     );
+  }
+
+  #resumeAgain(ws: WebSocketLike | null): void {
+    this.#resumeRetry = undefined;
+    const ids = [...this.#resumeLater].filter((id) => this.#convs.has(id));
+    this.#resumeLater.clear();
+    if (this.#ws !== ws || !this.#authed) return;
+    for (let i = 0; i < ids.length; i += RESUME_BATCH) this.#resume(ids.slice(i, i + RESUME_BATCH));
   }
 
   #resumed(d: ClientEvents['resumed']): void {
@@ -1031,11 +1130,22 @@ function accessExpiry(token: string, expiresIn: number): number {
 
 /** The `exp` claim of a JWT, unverified (the server verifies; this only times the refresh). */
 function jwtExp(token: string): number | null {
+  const exp = jwtClaims(token)?.exp;
+  return typeof exp === 'number' ? exp : null;
+}
+
+/** The `user_id` claim of a JWT, unverified (only to tell whose tokens the application gave). */
+function jwtUserId(token: string): number | null {
+  const id = jwtClaims(token)?.user_id;
+  return typeof id === 'number' ? id : null;
+}
+
+function jwtClaims(token: string): Record<string, unknown> | null {
   const payload = token.split('.')[1];
   if (payload === undefined) return null;
   try {
-    const claims = JSON.parse(atob(payload.replace(/-/g, '+').replace(/_/g, '/'))) as { exp?: unknown };
-    return typeof claims.exp === 'number' ? claims.exp : null;
+    const claims: unknown = JSON.parse(atob(payload.replace(/-/g, '+').replace(/_/g, '/')));
+    return claims !== null && typeof claims === 'object' ? (claims as Record<string, unknown>) : null;
   } catch {
     return null;
   }
