@@ -46,6 +46,8 @@ export function benchServerConfig(o: BenchConfigOptions): Record<string, unknown
     limits: {
       perMinute: Object.fromEntries(Object.keys(configSchema.parse({}).limits.perMinute).map((k) => [k, n])),
       roomsPerUser: 10_000,
+      // A bench socket sends far more than a person's client (ingest keeps 8 in flight, closed loop).
+      framesPerSecond: 100_000_000,
       // Thousands of bench sockets come from one address, and many of its users are minutes old.
       connectionsPerUser: 1_000_000,
       connectionsPerSource: 1_000_000,

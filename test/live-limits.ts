@@ -147,6 +147,33 @@ t.test('limits on one node', async (t) => {
     b.close();
   });
 
+  t.test('every frame a socket sends counts: unknown operations past 200 at once are refused, then 4429', async (t) => {
+    const erin = await established('erin');
+    const [flooder, other] = [await live.client(erin.token), await live.client(erin.token)];
+    // A burst a busy client may send (the budget's burst is twice framesPerSecond): all answered.
+    const pings = await Promise.all(Array.from({ length: 150 }, () => other.request('ping')));
+    t.same(new Set(pings.map(code)), new Set(['ok']), '150 pings at once: all answered');
+    // Frames no per-user budget sees (an unknown operation is answered validation_failed): past
+    // the socket's budget each is refused rate_limited, naming it, and the 21st refusal closes it.
+    const n = 260;
+    const answers = new Map<string, string>();
+    const replies = flooder.waitClose().then((c) => {
+      for (const f of flooder.frames) if (typeof f.reply_to === 'string') answers.set(f.reply_to, code(f));
+      return c;
+    });
+    for (let i = 0; i < n; i++) flooder.send({ type: 'no_such_op', id: `u${i}` });
+    const closed = await replies;
+    t.equal(closed.code, 4429, `closed with 4429 (${closed.reason})`);
+    const counts = { validation_failed: 0, rate_limited: 0 };
+    for (const c of answers.values()) if (c in counts) counts[c as keyof typeof counts]++;
+    t.ok(counts.validation_failed >= 190 && counts.validation_failed < n - 21, `the burst answered as usual (${counts.validation_failed})`);
+    t.equal(counts.rate_limited, 21, 'then 21 refused rate_limited, each naming its frame, and no more read');
+    t.equal(answers.get(`u${n - 1}`), undefined, 'frames after the close: dropped unread');
+    // Per socket: the user's other socket is served.
+    t.equal(code(await other.request('ping')), 'ok', "the user's other socket is unaffected");
+    other.close();
+  });
+
   t.test('open sockets are capped per user and per source', async (t) => {
     const settle = async (n: number) => {
       while ((await openSockets(live)) > n) await new Promise((r) => setTimeout(r, 10));

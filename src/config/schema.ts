@@ -155,6 +155,12 @@ export const configSchema = z
         fileBytes: int(1).default(10 * 1024 * 1024),
         perMinute: perMinuteLimits.prefault({}),
         adaptive: adaptiveLimits.prefault({}),
+        /**
+         * Frames a socket may send per second, whatever they are (pings, unknown operations and
+         * invalid frames too, which no per-user budget counts), with a burst of twice that; past it
+         * each frame is answered `rate_limited` and counts toward the 4429 close.
+         */
+        framesPerSecond: int(1).default(100),
         /** Open WebSockets per user and per source address (across the node's fronts). */
         connectionsPerUser: int(1).default(20),
         connectionsPerSource: int(1).default(200),

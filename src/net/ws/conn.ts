@@ -35,6 +35,9 @@ export interface Conn {
   /** `rate_limited` answers in the current flood window, and when that window started. */
   floods: number;
   floodSince: number;
+  /** The socket's frame budget (./flood.ts `frameAllowed`): tokens left, and when last counted (clock ms). */
+  frameTokens: number;
+  frameAt: number;
   remote: string;
   /** performance.now() at `open`, for the connection-duration metric. */
   openedAt: number;
@@ -74,6 +77,9 @@ export function newConn(protocol: SubProtocol, remote: string): Conn {
     timer: null,
     floods: 0,
     floodSince: 0,
+    // A full bucket at the first frame (refilled from 0 over an age that caps it).
+    frameTokens: 0,
+    frameAt: 0,
     remote,
     openedAt: 0,
     pingedAt: 0,

@@ -251,9 +251,15 @@ export class Gateway implements GatewayCore {
       envelope = decodeFrame(conn.protocol, message, isBinary, maxFrame);
     } catch (e) {
       if (!conn.user) return this.#close(conn, CLOSE.UNAUTHENTICATED, 'authenticate first');
-      this.send(conn, 'error', toChatError(e).toWire(), e instanceof FrameError ? e.replyTo : undefined);
+      // An invalid frame counts as much as a valid one (a flood of them is as costly).
+      const refused = this.#flood.frame(conn, this.#config.limits.framesPerSecond);
+      this.send(conn, 'error', (refused ?? toChatError(e)).toWire(), e instanceof FrameError ? e.replyTo : undefined);
       return;
     }
+    // Counted once decoded, so that the refusal names the request: past the budget at most
+    // FLOOD_LIMIT more frames are decoded before the socket is closed (and the rest dropped above).
+    const refused = this.#flood.frame(conn, this.#config.limits.framesPerSecond);
+    if (refused !== null) return this.send(conn, 'error', refused.toWire(), envelope.id);
     if (envelope.type === 'authenticate') {
       void this.#sessions.authenticate(conn, envelope.data, envelope.id);
       return;
