@@ -26,7 +26,7 @@ import type { BenchUser } from './users.js';
 /** Seconds of each quiet run (at most `--duration`). */
 const QUIET_S = 10;
 
-/** The issue's targets: the victims' p99 within 2× of quiet, the server's RSS within 50 MiB. */
+/** The issue's targets: the victims' p99 within 2× of quiet, the flood leaving the server's RSS within 50 MiB of its start. */
 export const FLOOD_P99_RATIO = 2;
 export const FLOOD_RSS_MB = 50;
 
@@ -42,8 +42,10 @@ export interface FloodFigures {
    * settled again after the last quiet run (what the heaps gave back by then).
    */
   rss_mb: { start: number | null; peak: number | null; end: number | null; final: number | null };
-  /** The peak over the start (MiB). */
+  /** Settled after the flood over the start (MiB): what the flood left (the issue's figure). */
   rss_growth_mb: number | null;
+  /** The peak during the flood over the start (MiB). */
+  rss_peak_growth_mb: number | null;
   flooder: FloodStats | null;
 }
 
@@ -136,7 +138,8 @@ export async function runFlood(
     delivery_p99_ms: { quiet_before: delivery(before), flooded: delivery(flooded), quiet_after: delivery(after) },
     delivery_p99_ratio: ratio(delivery(flooded), delivery(before), delivery(after)),
     rss_mb: { start: rssStart, peak, end: rssEnd, final: rssFinal },
-    rss_growth_mb: rssStart !== null && peak !== null ? round(peak - rssStart, 1) : null,
+    rss_growth_mb: rssStart !== null && rssEnd !== null ? round(rssEnd - rssStart, 1) : null,
+    rss_peak_growth_mb: rssStart !== null && peak !== null ? round(peak - rssStart, 1) : null,
     flooder: stats,
   };
 

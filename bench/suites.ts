@@ -922,12 +922,12 @@ export function verdicts(r: BenchResult): Verdict[] {
       detail: `${n(fl.delivery_p99_ms.flooded)} ms flooded, ${quiet(fl.delivery_p99_ms)}: ${n(fl.delivery_p99_ratio, 2)}×`,
     });
     out.push({
-      what: `flood: server RSS within ${FLOOD_RSS_MB} MiB`,
+      what: `flood: server RSS left within ${FLOOD_RSS_MB} MiB of its start`,
       ok: fl.rss_growth_mb !== null && fl.rss_growth_mb <= FLOOD_RSS_MB,
       detail:
         fl.rss_growth_mb === null
           ? '—'
-          : `${n(fl.rss_mb.start, 0)} → peak ${n(fl.rss_mb.peak, 0)} MiB (+${n(fl.rss_growth_mb)}), ${n(fl.rss_mb.end, 0)} after, ${n(fl.rss_mb.final, 0)} after the last quiet run`,
+          : `${n(fl.rss_mb.start, 0)} MiB, ${n(fl.rss_mb.end, 0)} after (+${n(fl.rss_growth_mb)}); peak ${n(fl.rss_mb.peak, 0)} (+${n(fl.rss_peak_growth_mb)}), ${n(fl.rss_mb.final, 0)} after the last quiet run`,
     });
     out.push({ what: 'flood: the flooder flooded', ok: (fl.flooder?.sent ?? 0) > 0, detail: `${fl.flooder?.sent ?? 0} frames` });
   }
@@ -958,7 +958,7 @@ export function summaryRows(results: readonly BenchResult[]): string[][] {
       extra.push(
         `flooded/quiet p99: ack ${n(fl.ack_p99_ms.flooded)}/${n(fl.ack_p99_ms.quiet_before)},${n(fl.ack_p99_ms.quiet_after)} ms (${n(fl.ack_p99_ratio, 2)}×), ` +
           `delivery ${n(fl.delivery_p99_ms.flooded)}/${n(fl.delivery_p99_ms.quiet_before)},${n(fl.delivery_p99_ms.quiet_after)} ms (${n(fl.delivery_p99_ratio, 2)}×); ` +
-          `RSS +${n(fl.rss_growth_mb)} MiB; flooder ${fs ? `${n(fs.sent, 0)} frames, ${fs.replies} replies (${fs.limited} rate_limited), ${fs.opened} sockets, closes ${JSON.stringify(fs.closes)}, refused ${JSON.stringify(fs.refused)}` : '—'}`,
+          `RSS +${n(fl.rss_growth_mb)} MiB after (peak +${n(fl.rss_peak_growth_mb)}); flooder ${fs ? `${n(fs.sent, 0)} frames, ${fs.replies} replies (${fs.limited} rate_limited), ${fs.opened} sockets, closes ${JSON.stringify(fs.closes)}, refused ${JSON.stringify(fs.refused)}` : '—'}`,
       );
     }
     if (f.resumed !== undefined) extra.push(`resumed ${f.resumed} (${f.resumed_recovered} recovered), complete ${f.resume_complete}/${f.resume_clients}, events ${f.recovered_events}`);
