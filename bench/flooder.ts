@@ -45,6 +45,7 @@ export interface FloodStats {
 /** Bytes queued in the socket before the pump waits for the next turn. */
 const HIGH_WATER = 256 * 1024;
 const FRAMES = 64;
+const PER_TURN = 4096;
 
 /** The frames, made once: resume with 200 positions, and fetch_history of real and made-up ids. */
 export function floodFrames(rooms: readonly number[]): Buffer[] {
@@ -84,7 +85,9 @@ function flood(args: FloodArgs): void {
     let conn: WsConnection | null = null;
     const pump = (): void => {
       if (conn === null || stopping) return;
-      while (conn.bufferedAmount < HIGH_WATER) {
+      // At most PER_TURN frames a turn: a socket the server has reset buffers nothing until its
+      // 'close' event (which needs a turn), and a loop bounded by the buffer alone never ended.
+      for (let k = 0; k < PER_TURN && conn.bufferedAmount < HIGH_WATER; k++) {
         if (!conn.sendRaw(frames[n++ & (FRAMES - 1)] as Buffer)) return; // closing: onClose reconnects
         stats.sent++;
       }

@@ -862,6 +862,9 @@ export interface Verdict {
 const n = (v: number | null | undefined, d = 1): string =>
   v === null || v === undefined || !Number.isFinite(v) ? '—' : v.toLocaleString('en-US', { maximumFractionDigits: d });
 
+/** A difference with its sign (+1.5, -0.3). */
+const signed = (v: number | null | undefined, d = 1): string => (v === null || v === undefined ? '—' : `${v >= 0 ? '+' : ''}${n(v, d)}`);
+
 /** The issue's targets this result can be held to. */
 export function verdicts(r: BenchResult): Verdict[] {
   const f = r.figures;
@@ -927,7 +930,7 @@ export function verdicts(r: BenchResult): Verdict[] {
       detail:
         fl.rss_growth_mb === null
           ? '—'
-          : `${n(fl.rss_mb.start, 0)} MiB, ${n(fl.rss_mb.end, 0)} after (+${n(fl.rss_growth_mb)}); peak ${n(fl.rss_mb.peak, 0)} (+${n(fl.rss_peak_growth_mb)}), ${n(fl.rss_mb.final, 0)} after the last quiet run`,
+          : `${n(fl.rss_mb.start, 0)} MiB, ${n(fl.rss_mb.end, 0)} after (${signed(fl.rss_growth_mb)}); peak ${n(fl.rss_mb.peak, 0)} (${signed(fl.rss_peak_growth_mb)}), ${n(fl.rss_mb.final, 0)} after the last quiet run`,
     });
     out.push({ what: 'flood: the flooder flooded', ok: (fl.flooder?.sent ?? 0) > 0, detail: `${fl.flooder?.sent ?? 0} frames` });
   }
@@ -958,7 +961,7 @@ export function summaryRows(results: readonly BenchResult[]): string[][] {
       extra.push(
         `flooded/quiet p99: ack ${n(fl.ack_p99_ms.flooded)}/${n(fl.ack_p99_ms.quiet_before)},${n(fl.ack_p99_ms.quiet_after)} ms (${n(fl.ack_p99_ratio, 2)}×), ` +
           `delivery ${n(fl.delivery_p99_ms.flooded)}/${n(fl.delivery_p99_ms.quiet_before)},${n(fl.delivery_p99_ms.quiet_after)} ms (${n(fl.delivery_p99_ratio, 2)}×); ` +
-          `RSS +${n(fl.rss_growth_mb)} MiB after (peak +${n(fl.rss_peak_growth_mb)}); flooder ${fs ? `${n(fs.sent, 0)} frames, ${fs.replies} replies (${fs.limited} rate_limited), ${fs.opened} sockets, closes ${JSON.stringify(fs.closes)}, refused ${JSON.stringify(fs.refused)}` : '—'}`,
+          `RSS ${signed(fl.rss_growth_mb)} MiB after (peak ${signed(fl.rss_peak_growth_mb)}); flooder ${fs ? `${n(fs.sent, 0)} frames, ${fs.replies} replies (${fs.limited} rate_limited), ${fs.opened} sockets, closes ${JSON.stringify(fs.closes)}, refused ${JSON.stringify(fs.refused)}` : '—'}`,
       );
     }
     if (f.resumed !== undefined) extra.push(`resumed ${f.resumed} (${f.resumed_recovered} recovered), complete ${f.resume_complete}/${f.resume_clients}, events ${f.recovered_events}`);
