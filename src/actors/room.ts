@@ -16,7 +16,7 @@ import type { RoomPatch } from '../store/reads-sql.js';
 import type { AuditEntry, Conversation, Member, Message, StateChange } from '../store/types.js';
 import type { ChatContext } from './context.js';
 import type { Store } from '../store/store.js';
-import { batched } from '../store/batch.js';
+import { batchedPerStore } from '../store/batch.js';
 import type { Committed, PendingRow, SeqCounter } from './group-commit.js';
 import { mentionCandidates, namesToLookUp, resolveMentions } from './mentions.js';
 import { banInForce, bannedNow, moderate, sanctions, type ModeratedRoom } from './room-moderation.js';
@@ -58,13 +58,7 @@ function sendReply(message: WireMessage, duplicate: boolean, brief: boolean): Se
  * was 400 ms; 140 ms with this (`veza-chat bench flood`). One batcher per store (per shard
  * thread); no wait beyond the turn.
  */
-const conversationLoaders = new WeakMap<Store, (id: number) => Promise<Conversation | undefined>>();
-
-async function loadConversation(store: Store, id: number): Promise<Conversation | null> {
-  let load = conversationLoaders.get(store);
-  if (load === undefined) conversationLoaders.set(store, (load = batched((ids: number[]) => store.getConversations(ids), 0)));
-  return (await load(id)) ?? null;
-}
+const loadConversation = batchedPerStore((store: Store, ids: number[]) => store.getConversations(ids), 0);
 
 /**
  * The client's metadata without `mentions`: that key is the server's (PROTOCOL.md "Mentions"), set
@@ -155,7 +149,7 @@ export class RoomActor {
 
   async activate(): Promise<void> {
     const { store } = this.#ctx.services;
-    this.#conv = await loadConversation(store, this.#id);
+    this.#conv = (await loadConversation(store, this.#id)) ?? null;
     if (this.#conv === null) return;
     for (const m of await store.listMembers(this.#id)) {
       if (m.banned) this.#bans.set(m.user_id, m.banned_until);

@@ -17,7 +17,7 @@
 import { ChatError } from '../errors.js';
 import type { PresenceData, PresenceStatus } from '../protocol/events.js';
 import { jsonEvent } from '../protocol/codec.js';
-import { batched } from '../store/batch.js';
+import { batchedPerStore } from '../store/batch.js';
 import type { Store } from '../store/store.js';
 import type { ChatContext } from './context.js';
 import { ROOM, USER } from './messages.js';
@@ -31,12 +31,10 @@ type Targets = { rooms: number[]; peers: number[] };
  * within 5 ms go in one query, at most 1,000 each (../store/batch.ts). One batcher per store (per
  * shard thread).
  */
-const batchers = new WeakMap<Store, (userId: number) => Promise<Targets | undefined>>();
+const targetsOf = batchedPerStore((store: Store, ids: number[]) => store.listPresenceTargets(ids));
 
 async function loadTargets(store: Store, userId: number): Promise<Targets> {
-  let load = batchers.get(store);
-  if (load === undefined) batchers.set(store, (load = batched((ids: number[]) => store.listPresenceTargets(ids))));
-  return (await load(userId)) ?? { rooms: [], peers: [] };
+  return (await targetsOf(store, userId)) ?? { rooms: [], peers: [] };
 }
 
 export class UserPresence {

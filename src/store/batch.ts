@@ -31,3 +31,19 @@ export function batched<K, V>(load: (keys: K[]) => Promise<Map<K, V>>, ms = 5, m
       else timer ??= setTimeout(flush, ms);
     });
 }
+
+/**
+ * `batched` with one batcher per store (per thread: each shard opens its own), made on first use:
+ * for actors, which reach the store through their context rather than hold a batcher themselves.
+ */
+export function batchedPerStore<S extends object, K, V>(
+  load: (store: S, keys: K[]) => Promise<Map<K, V>>,
+  ms?: number,
+): (store: S, key: K) => Promise<V | undefined> {
+  const batchers = new WeakMap<S, (key: K) => Promise<V | undefined>>();
+  return (store, key) => {
+    let b = batchers.get(store);
+    if (b === undefined) batchers.set(store, (b = batched((keys: K[]) => load(store, keys), ms)));
+    return b(key);
+  };
+}
