@@ -25,11 +25,14 @@ const FLOOD_WINDOW_MS = 10_000;
 
 export class FloodPolicy {
   readonly #budgets: Budgets;
+  /** `limits.framesPerSecond`. */
+  readonly #framesPerSecond: number;
   readonly #clock: () => number;
   readonly #closeFlooder: (conn: Conn) => void;
 
-  constructor(budgets: Budgets, clock: () => number, closeFlooder: (conn: Conn) => void) {
+  constructor(budgets: Budgets, framesPerSecond: number, clock: () => number, closeFlooder: (conn: Conn) => void) {
     this.#budgets = budgets;
+    this.#framesPerSecond = framesPerSecond;
     this.#clock = clock;
     this.#closeFlooder = closeFlooder;
   }
@@ -45,13 +48,14 @@ export class FloodPolicy {
   }
 
   /**
-   * The socket's frame budget: `perSecond` frames a second, a burst of twice that. Every frame
+   * The socket's frame budget: `limits.framesPerSecond`, a burst of twice that. Every frame
    * counts, before its operation is known: pings, unknown operations and invalid frames reach no
    * per-user budget, and one socket sending them back to back kept its front busy (other users'
    * p99 from 16 to 555 ms, found by the session-12 QA). Returns the `rate_limited` error to answer
    * the frame with (a strike toward 4429), or null when the frame may go on.
    */
-  frame(conn: Conn, perSecond: number): ChatError | null {
+  frame(conn: Conn): ChatError | null {
+    const perSecond = this.#framesPerSecond;
     const now = this.#clock();
     const burst = perSecond * 2;
     const tokens = Math.min(burst, conn.frameTokens + ((now - conn.frameAt) * perSecond) / 1000);

@@ -102,7 +102,7 @@ export class Gateway implements GatewayCore {
     this.fanout = new Fanout(this.#sockets);
     this.#caps = deps.connections ? new ConnectionCaps(deps.connections, deps.config.limits) : null;
     const caps = this.#caps;
-    this.#flood = new FloodPolicy(this.budgets, clock, (conn) => this.#closeFlooder(conn));
+    this.#flood = new FloodPolicy(this.budgets, deps.config.limits.framesPerSecond, clock, (conn) => this.#closeFlooder(conn));
     this.#sweeper = new Sweeper(deps.config, this.#sockets, clock, close, deps.tokens.revocations);
     this.#dispatcher = new Dispatcher(this, schemas, log);
     this.#sessions = new Sessions({
@@ -246,19 +246,17 @@ export class Gateway implements GatewayCore {
     if (isFlooding(conn)) return;
     const maxFrame = this.#config.limits.maxFrameBytes;
     if (message.byteLength > maxFrame) return this.#close(conn, CLOSE.TOO_LARGE, 'frame too large');
+    // Every frame counts, valid or not. A refused one is still decoded, so that the refusal names
+    // the request: at most FLOOD_LIMIT of them before the socket is closed (the rest dropped above).
+    const refused = this.#flood.frame(conn);
     let envelope;
     try {
       envelope = decodeFrame(conn.protocol, message, isBinary, maxFrame);
     } catch (e) {
       if (!conn.user) return this.#close(conn, CLOSE.UNAUTHENTICATED, 'authenticate first');
-      // An invalid frame counts as much as a valid one (a flood of them is as costly).
-      const refused = this.#flood.frame(conn, this.#config.limits.framesPerSecond);
       this.send(conn, 'error', (refused ?? toChatError(e)).toWire(), e instanceof FrameError ? e.replyTo : undefined);
       return;
     }
-    // Counted once decoded, so that the refusal names the request: past the budget at most
-    // FLOOD_LIMIT more frames are decoded before the socket is closed (and the rest dropped above).
-    const refused = this.#flood.frame(conn, this.#config.limits.framesPerSecond);
     if (refused !== null) return this.send(conn, 'error', refused.toWire(), envelope.id);
     if (envelope.type === 'authenticate') {
       void this.#sessions.authenticate(conn, envelope.data, envelope.id);
