@@ -16,11 +16,11 @@
  * is under test. A `--url` server runs with whatever limits it has.
  */
 import { configSchema } from '../src/config/schema.js';
-import { roomsPlan, runLoad, type LoadOutcome, type LoadPlan } from './cohort.js';
+import { roomsPlan, type LoadOutcome, type LoadPlan } from './cohort.js';
 import { startFlooder, type Flooder, type FloodStats } from './flooder.js';
 import { readProc, settledRss } from './proc.js';
 import { makeResult, planSummary, type BenchResult } from './result.js';
-import { clientNotes, progressLine, type RunningTarget, type SuiteContext, type SuiteParams } from './suites.js';
+import { clientNotes, loadWithProgress, type RunningTarget, type SuiteContext, type SuiteParams } from './suites.js';
 import type { BenchUser } from './users.js';
 
 /** Seconds of each quiet run (at most `--duration`). */
@@ -67,7 +67,7 @@ export async function runFlood(
   common: Omit<LoadPlan, 'rooms' | 'senders' | 'ratePerSender'>,
   label: string,
 ): Promise<BenchResult> {
-  const { log, progress, progressDone } = ctx.session.opts;
+  const { log } = ctx.session.opts;
   if (t.users.length < floodUsers(p)) throw new Error(`flood needs ${floodUsers(p)} distinct users (the victims and the flooder), there are ${t.users.length}`);
   const attacker = t.users[p.conns] as BenchUser;
   const size = Math.max(1, Math.ceil(p.conns / Math.max(1, p.rooms)));
@@ -77,25 +77,14 @@ export async function runFlood(
   const quietS = Math.min(QUIET_S, p.durationS);
   const plan = (seconds: number): LoadPlan =>
     roomsPlan({ ...common, durationMs: Math.round(seconds * 1000), conns: p.conns, roomSize: size, totalRate: p.rate, roomIds });
-  const run = async (phase: string, seconds: number, onMeasure?: () => void): Promise<LoadOutcome> => {
-    try {
-      return await runLoad(plan(seconds), {
-        ...(ctx.settings.workers ? { workers: ctx.settings.workers } : {}),
-        ...(t.pid !== undefined ? { serverPid: t.pid } : {}),
-        log,
-        onTick: (tick) => {
-          // The tick that ends the warm-up's last second (or the first measured one).
-          if (onMeasure && (tick.phase === 'measure' || tick.t >= Math.round(p.warmupS))) {
-            onMeasure();
-            onMeasure = undefined;
-          }
-          progress(progressLine(`${label} ${phase}`, tick));
-        },
-      });
-    } finally {
-      progressDone();
-    }
-  };
+  const run = (phase: string, seconds: number, onMeasure?: () => void): Promise<LoadOutcome> =>
+    loadWithProgress(plan(seconds), t, ctx, `${label} ${phase}`, (tick) => {
+      // The tick that ends the warm-up's last second (or the first measured one).
+      if (onMeasure && (tick.phase === 'measure' || tick.t >= Math.round(p.warmupS))) {
+        onMeasure();
+        onMeasure = undefined;
+      }
+    });
 
   const startedAt = new Date();
   const before = await run('quiet', quietS);

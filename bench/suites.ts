@@ -578,19 +578,9 @@ async function execute(
   config: Record<string, unknown>,
   extra?: (out: LoadOutcome) => SuiteFigures,
 ): Promise<BenchResult> {
-  const { log, progress, progressDone } = ctx.session.opts;
+  const { log } = ctx.session.opts;
   const startedAt = new Date();
-  let outcome: LoadOutcome;
-  try {
-    outcome = await runLoad(plan, {
-      ...(ctx.settings.workers ? { workers: ctx.settings.workers } : {}),
-      ...(t.pid !== undefined ? { serverPid: t.pid } : {}),
-      log,
-      onTick: (tick) => progress(progressLine(label, tick)),
-    });
-  } finally {
-    progressDone();
-  }
+  const outcome = await loadWithProgress(plan, t, ctx, label);
   const notes = clientNotes(outcome);
   const sl = t.serverLog;
   if (sl && sl.errors + sl.warnings > 0) {
@@ -606,6 +596,24 @@ async function execute(
     ...(extra ? { extra: extra(outcome) } : {}),
     notes,
   });
+}
+
+/** Run a plan against `t` with the session's workers, printing a progress line a second (`onTick` sees each tick first). */
+export async function loadWithProgress(plan: LoadPlan, t: RunningTarget, ctx: SuiteContext, label: string, onTick?: (tick: TickSummary) => void): Promise<LoadOutcome> {
+  const { log, progress, progressDone } = ctx.session.opts;
+  try {
+    return await runLoad(plan, {
+      ...(ctx.settings.workers ? { workers: ctx.settings.workers } : {}),
+      ...(t.pid !== undefined ? { serverPid: t.pid } : {}),
+      log,
+      onTick: (tick) => {
+        onTick?.(tick);
+        progress(progressLine(label, tick));
+      },
+    });
+  } finally {
+    progressDone();
+  }
 }
 
 export function clientNotes(out: LoadOutcome): string[] {
